@@ -1,0 +1,229 @@
+"""The `releases` command line: parse, call the core, render. No filesystem logic here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from releases_cli import config as config_mod
+from releases_cli.errors import ExitCode, NotFound, ReleasesError
+from releases_cli.history import utc_now
+from releases_cli.layout import DeployRoot
+
+app = typer.Typer(
+    help="Zero-downtime, instantly reversible deploys: releases/<id>/ + an atomic `current` link.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+)
+
+RootOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--root",
+        envvar="RELEASES_ROOT",
+        show_envvar=True,
+        help="Deploy root (default: the current directory).",
+    ),
+]
+WaitOption = Annotated[
+    float, typer.Option("--wait", min=0, help="Wait up to SECONDS for the lock instead of failing.")
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON (versioned shape, see README).")
+]
+
+
+def _root(root: Path | None) -> DeployRoot:
+    return DeployRoot.resolve(root)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@app.command()
+def init(root: RootOption = None) -> None:
+    """Create the deploy root layout (releases/, shared/, .releases/).
+
+    Example: releases init --root /srv/shop
+    """
+    deploy_root = _root(root)
+    created = deploy_root.ensure_layout()
+    for path in created:
+        _say(f"created {path}")
+    print(f"deploy root ready: {deploy_root.path}")
+
+
+@app.command()
+def deploy(
+    root: RootOption = None,
+    source: Annotated[
+        Path | None, typer.Option("--source", help="Directory to deploy from.")
+    ] = None,
+    build: Annotated[
+        list[str] | None, typer.Option("--build", help="Build command (repeatable).")
+    ] = None,
+    keep: Annotated[
+        int | None, typer.Option("--keep", min=1, help="Complete releases to keep.")
+    ] = None,
+    wait: WaitOption = 0,
+) -> None:
+    """Copy the code into a new release, build it there, switch `current`, prune.
+
+    Example: releases deploy --source ~/shop --build "npm ci" --build "npx next build"
+    """
+    from releases_cli.deploy import DeployOptions
+    from releases_cli.deploy import deploy as run_deploy
+    from releases_cli.source import LocalSource
+
+    deploy_root = _root(root)
+    cfg = config_mod.load(deploy_root).with_overrides(
+        keep=keep, source__path=_str(source), build__commands=build
+    )
+    source_path = cfg.get("source", "path")
+    if not source_path:
+        raise NotFound("no source: pass --source DIR (or set [source] path in releases.toml)")
+    result = run_deploy(
+        deploy_root,
+        DeployOptions(
+            source=LocalSource(Path(source_path)),
+            build=tuple(cfg.get("build", "commands") or ()),
+            keep=cfg.keep,
+            wait=wait,
+        ),
+    )
+    pruned = len(result.pruned.deleted)
+    print(
+        f"deployed {result.id} in {result.seconds:.1f}s; previous {result.previous or '-'}; "
+        f"pruned {pruned}"
+    )
+
+
+@app.command()
+def rollback(
+    root: RootOption = None,
+    to: Annotated[str | None, typer.Option("--to", help="Release id to switch to.")] = None,
+    wait: WaitOption = 0,
+) -> None:
+    """Switch `current` back to the previously live release (or --to ID). No rebuild.
+
+    Example: releases rollback --to 20261126T093000Z
+    """
+    from releases_cli.rollback import rollback as run_rollback
+
+    result = run_rollback(_root(root), to, wait)
+    for note in result.notes:
+        _say(f"recovered: {note}")
+    print(
+        f"rolled back to {result.id} in {result.seconds * 1000:.0f}ms; "
+        f"previous {result.previous or '-'}"
+    )
+
+
+@app.command("list")
+def list_(root: RootOption = None, as_json: JsonOption = False) -> None:
+    """List releases, newest first: status, age, size, revision, who deployed, build time.
+
+    Example: releases list --json
+    """
+    from releases_cli import render
+    from releases_cli.inuse import release_users
+    from releases_cli.state import snapshot
+
+    deploy_root = _root(root)
+    if not deploy_root.is_initialized():
+        raise NotFound(f"{deploy_root.path} is not a deploy root (run `releases init`)")
+    snap = snapshot(deploy_root)
+    in_use = release_users(deploy_root.releases)
+    now = utc_now()
+    if as_json:
+        print(render.list_json(snap, now, in_use))
+        return
+    print(render.list_table(snap, now, in_use))
+    for warning in render.warnings(snap):
+        _say(f"warning: {warning}")
+
+
+@app.command()
+def status(root: RootOption = None, as_json: JsonOption = False) -> None:
+    """Print the live release and its path.
+
+    Example: releases status
+    """
+    from releases_cli.layout import read_current
+
+    deploy_root = _root(root)
+    link = read_current(deploy_root)
+    live = link.release_id
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "version": 1,
+                    "root": str(deploy_root.path),
+                    "current": live,
+                    "path": str(deploy_root.release(live)) if live else None,
+                }
+            )
+        )
+    if live is None:
+        raise NotFound(f"no release is live in {deploy_root.path}")
+    if not as_json:
+        print(f"current: {live}\npath: {deploy_root.release(live)}")
+
+
+@app.command()
+def prune(
+    root: RootOption = None,
+    keep: Annotated[
+        int | None, typer.Option("--keep", min=1, help="Complete releases to keep.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would go.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Also delete releases in use.")] = False,
+    wait: WaitOption = 0,
+) -> None:
+    """Delete releases beyond the newest N complete ones (failed and incomplete go first).
+
+    Example: releases prune --keep 3 --dry-run
+    """
+    from releases_cli import lock
+    from releases_cli.prune import prune_releases
+    from releases_cli.recovery import recover
+
+    deploy_root = _root(root)
+    if not deploy_root.is_initialized():
+        raise NotFound(f"{deploy_root.path} is not a deploy root (run `releases init`)")
+    cfg = config_mod.load(deploy_root).with_overrides(keep=keep)
+    with lock.hold(deploy_root, wait):
+        for note in recover(deploy_root):
+            _say(f"recovered: {note}")
+        result = prune_releases(deploy_root, cfg.keep, dry_run=dry_run, force=force)
+    verb = "would delete" if dry_run else "deleted"
+    for release_id, reason in result.deleted:
+        print(f"{verb} {release_id} ({reason})")
+    for release_id, reason in result.kept:
+        print(f"kept {release_id} ({reason})")
+    print(f"pruned {len(result.deleted)}{' (dry run)' if dry_run else ''}; kept {len(result.kept)}")
+
+
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def main() -> None:
+    """Entry point: every ReleasesError becomes one line on stderr and its exit code."""
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    try:
+        app()
+    except ReleasesError as error:
+        print(f"releases: error: {error.message}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        print("releases: interrupted", file=sys.stderr)
+        sys.exit(ExitCode.INTERRUPTED)

@@ -1,0 +1,146 @@
+"""Retention: a pure policy deciding what to delete (and why), and the safe deletion itself."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from releases_cli.fsutil import fsync_dir
+from releases_cli.history import COMPLETE, Clock, record, utc_now
+from releases_cli.inuse import release_users
+from releases_cli.layout import DeployRoot
+from releases_cli.state import snapshot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the policy needs to know of one release."""
+
+    id: str
+    status: str  # complete / failed / incomplete
+    protected_because: str | None = None  # current, previous, pinned, in use, being built
+
+
+@dataclass(frozen=True)
+class Decision:
+    delete: tuple[tuple[str, str], ...]  # (id, reason), in deletion order
+    keep: tuple[tuple[str, str], ...]  # (id, reason)
+
+
+def plan(candidates: Sequence[Candidate], keep: int) -> Decision:
+    """Decide which releases to delete. `candidates` are oldest first.
+
+    - Protected releases are always kept and count toward `keep` when complete.
+    - Failed and incomplete releases never count toward `keep`; they go first.
+    - Of the complete ones, the newest `keep` stay (protected ones included).
+    """
+    if keep < 1:
+        raise ValueError("keep must be at least 1")
+    delete: list[tuple[str, str]] = []
+    kept: list[tuple[str, str]] = []
+    for c in candidates:
+        if c.status != COMPLETE and c.protected_because is None:
+            delete.append((c.id, c.status))
+    complete = [c for c in candidates if c.status == COMPLETE]
+    protected = [c for c in complete if c.protected_because]
+    slots = max(keep - len(protected), 0)
+    unprotected_newest_first = [c for c in reversed(complete) if not c.protected_because]
+    keep_ids = {c.id for c in unprotected_newest_first[:slots]}
+    for c in candidates:
+        if c.protected_because:
+            kept.append((c.id, c.protected_because))
+        elif c.status == COMPLETE and c.id in keep_ids:
+            kept.append((c.id, f"within keep={keep}"))
+        elif c.status == COMPLETE:
+            delete.append((c.id, f"beyond keep={keep}"))
+    return Decision(tuple(delete), tuple(kept))
+
+
+def remove_release(root: DeployRoot, release_id: str) -> None:
+    """Delete a release: rename it into the trash (instant, atomic), drop its meta, then delete.
+
+    Never follows a symlink: releases/<id> must be a real directory, and rmtree does not descend
+    into links inside it.
+    """
+    path = root.release(release_id)
+    if path.is_symlink() or not path.is_dir():
+        log.warning("not deleting %s: not a real directory", path)
+        return
+    root.trash.mkdir(exist_ok=True)
+    doomed = root.trash / f"{release_id}-{secrets.token_hex(4)}"
+    os.rename(path, doomed)
+    fsync_dir(root.releases)
+    root.meta(release_id).unlink(missing_ok=True)
+    empty_trash(root)
+
+
+def empty_trash(root: DeployRoot) -> None:
+    """Delete whatever is in the trash (also what a crash mid-delete left there)."""
+    try:
+        entries = list(os.scandir(root.trash))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            Path(entry.path).unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    deleted: tuple[tuple[str, str], ...]
+    kept: tuple[tuple[str, str], ...]
+    dry_run: bool = False
+
+
+def candidates_of(root: DeployRoot, force: bool = False) -> list[Candidate]:
+    """The policy's input, read from disk: current, rollback target, pins and in-use releases
+    are protected (`force` drops the in-use protection only)."""
+    snap = snapshot(root)
+    in_use = {} if force else release_users(root.releases)
+    result = []
+    for release in snap.releases:
+        reason = None
+        if release.id == snap.current_id:
+            reason = "current"
+        elif release.id == snap.previous:
+            reason = "previous (rollback target)"
+        elif release.meta.get("pinned"):
+            reason = "pinned"
+        elif release.id in in_use:
+            pids = ", ".join(str(p) for p in in_use[release.id][:5])
+            reason = f"in use by pid {pids}"
+        result.append(Candidate(release.id, release.status, reason))
+    return result
+
+
+def prune_releases(
+    root: DeployRoot,
+    keep: int,
+    dry_run: bool = False,
+    force: bool = False,
+    clock: Clock = utc_now,
+) -> PruneResult:
+    """Apply the policy (caller holds the lock); record what was deleted in the history."""
+    decision = plan(candidates_of(root, force), keep)
+    if not dry_run:
+        for release_id, _reason in decision.delete:
+            remove_release(root, release_id)
+        if decision.delete:
+            record(
+                root,
+                "prune",
+                clock,
+                ids=[i for i, _ in decision.delete],
+                reasons=dict(decision.delete),
+                keep=keep,
+            )
+    return PruneResult(decision.delete, decision.keep, dry_run)

@@ -1,0 +1,108 @@
+"""Turn snapshots and results into tables (humanize) or versioned JSON. No I/O besides print."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import humanize
+
+from releases_cli.ids import id_time
+from releases_cli.state import Release, Snapshot
+
+JSON_VERSION = 1
+
+
+def release_record(
+    snap: Snapshot, release: Release, now: datetime, in_use: dict[str, list[int]]
+) -> dict[str, Any]:
+    """One release in the documented JSON shape (also the source of the table's cells)."""
+    meta = release.meta
+    raw_source = meta.get("source")
+    source: dict[str, Any] = raw_source if isinstance(raw_source, dict) else {}
+    created = id_time(release.id)
+    return {
+        "id": release.id,
+        "status": snap.display_status(release),
+        "complete": release.complete,
+        "path": str(release.path),
+        "created_at": created.isoformat().replace("+00:00", "Z"),
+        "age_seconds": round((now - created).total_seconds()),
+        "size": meta.get("size"),
+        "revision": source.get("revision"),
+        "subject": source.get("subject"),
+        "source": source.get("repo") or source.get("path"),
+        "deployed_by": meta.get("deployed_by"),
+        "build_seconds": meta.get("build_seconds"),
+        "pinned": bool(meta.get("pinned")),
+        "in_use_by": in_use.get(release.id, []),
+        "error": meta.get("error"),
+    }
+
+
+def list_json(snap: Snapshot, now: datetime, in_use: dict[str, list[int]]) -> str:
+    records = [release_record(snap, r, now, in_use) for r in reversed(snap.releases)]
+    return json.dumps(
+        {
+            "version": JSON_VERSION,
+            "root": str(snap.root.path),
+            "current": snap.current_id,
+            "previous": snap.previous,
+            "releases": records,
+            "warnings": warnings(snap),
+        },
+        indent=2,
+    )
+
+
+def list_table(snap: Snapshot, now: datetime, in_use: dict[str, list[int]]) -> str:
+    headers = ["ID", "STATUS", "AGE", "SIZE", "REVISION", "DEPLOYED BY", "BUILD"]
+    rows = [headers]
+    for release in reversed(snap.releases):
+        rec = release_record(snap, release, now, in_use)
+        status = rec["status"] + (" (pinned)" if rec["pinned"] else "")
+        status += " (in use)" if rec["in_use_by"] and rec["status"] != "current" else ""
+        revision = rec["revision"][:7] if rec["revision"] else "-"
+        if rec["subject"]:
+            revision += f' "{_clip(rec["subject"], 40)}"'
+        rows.append(
+            [
+                rec["id"],
+                status,
+                humanize.naturaltime(now - id_time(release.id)),
+                humanize.naturalsize(rec["size"], binary=True) if rec["size"] is not None else "-",
+                revision,
+                rec["deployed_by"] or "-",
+                f"{rec['build_seconds']:.1f}s" if rec["build_seconds"] is not None else "-",
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    return "\n".join(lines)
+
+
+def warnings(snap: Snapshot) -> list[str]:
+    """Problems worth telling whoever reads the list (never fatal for reading)."""
+    found = []
+    link = snap.current
+    if link.exists and not link.is_symlink:
+        found.append("current is a real directory, not a symlink (run `releases doctor`)")
+    elif link.is_symlink and (link.release_id is None or snap.get(link.release_id) is None):
+        found.append(f"current points at {link.target!r}, which is not a kept release")
+    if snap.history.corrupt_lines:
+        found.append(
+            f"history has {len(snap.history.corrupt_lines)} corrupt line(s), skipped: "
+            f"{list(snap.history.corrupt_lines[:5])}"
+        )
+    strays = snap.root.strays_in_releases()
+    if strays:
+        found.append(f"releases/ holds entries that are not releases (ignored): {strays[:5]}")
+    return found
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

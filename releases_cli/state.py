@@ -1,0 +1,115 @@
+"""A read-only snapshot of a deploy root: releases, their status, what is live, what rollback picks.
+
+Pure policy (`live_stack`, `rollback_target`) is separated from the I/O (`snapshot`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from releases_cli.history import COMPLETE, FAILED, Event, History, read_history, read_meta
+from releases_cli.ids import sort_key
+from releases_cli.layout import CurrentLink, DeployRoot, read_current
+
+SWITCH = "switch"  # history event written after every change of `current`
+
+# Display statuses.
+CURRENT = "current"
+PREVIOUS = "previous"
+INCOMPLETE = "incomplete"
+
+
+def live_stack(events: Iterable[Event]) -> list[str]:
+    """The releases that were live, oldest first, as rollbacks see them.
+
+    A deploy (or switch) pushes its release. A rollback to a release already on the stack
+    truncates the stack back to it, so rollback after rollback keeps walking back through what
+    was live; a rollback to a release never live pushes it.
+    """
+    stack: list[str] = []
+    for event in events:
+        target = event.release_id
+        if event.event != SWITCH or target is None:
+            continue
+        if event.data.get("reason") == "rollback" and target in stack:
+            del stack[len(stack) - stack[::-1].index(target) :]
+        else:
+            stack.append(target)
+    return stack
+
+
+def rollback_target(stack: Sequence[str], current: str | None, complete: set[str]) -> str | None:
+    """The release that was live before `current`: the newest stack entry below it that is
+    still complete on disk (failed, incomplete and pruned releases are skipped)."""
+    entries = list(stack)
+    if current is not None and current in entries:
+        entries = entries[: len(entries) - entries[::-1].index(current)]
+    for candidate in reversed(entries):
+        if candidate != current and candidate in complete:
+            return candidate
+    return None
+
+
+@dataclass(frozen=True)
+class Release:
+    id: str
+    path: Path
+    status: str  # complete / failed / incomplete (meta status)
+    meta: dict[str, Any]
+
+    @property
+    def complete(self) -> bool:
+        return self.status == COMPLETE
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    root: DeployRoot
+    releases: tuple[Release, ...]  # oldest first
+    current: CurrentLink
+    stack: tuple[str, ...]
+    previous: str | None  # the rollback target without --to
+    history: History
+
+    @property
+    def current_id(self) -> str | None:
+        return self.current.release_id
+
+    def get(self, release_id: str) -> Release | None:
+        return next((r for r in self.releases if r.id == release_id), None)
+
+    def display_status(self, release: Release) -> str:
+        if release.id == self.current_id:
+            return CURRENT
+        if release.id == self.previous:
+            return PREVIOUS
+        return release.status
+
+    @property
+    def complete_ids(self) -> set[str]:
+        return {r.id for r in self.releases if r.complete}
+
+
+def _status_of(meta: dict[str, Any] | None) -> str:
+    status = meta.get("status") if meta else None
+    return status if status in (COMPLETE, FAILED) else INCOMPLETE
+
+
+def snapshot(root: DeployRoot, release_ids: Iterable[str] | None = None) -> Snapshot:
+    """Read the root's state (never takes the lock; every read tolerates damage)."""
+    ids = sorted(
+        release_ids if release_ids is not None else root.release_ids_on_disk(), key=sort_key
+    )
+    releases = []
+    for release_id in ids:
+        meta = read_meta(root, release_id)
+        releases.append(Release(release_id, root.release(release_id), _status_of(meta), meta or {}))
+    history = read_history(root)
+    stack = live_stack(history.events)
+    current = read_current(root)
+    complete = {r.id for r in releases if r.complete}
+    previous = rollback_target(stack, current.release_id, complete)
+    return Snapshot(root, tuple(releases), current, tuple(stack), previous, history)
