@@ -6,18 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TextIO
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    command: str
-    returncode: int
-    seconds: float
 
 
 def run_logged(
@@ -76,19 +67,3 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-
-
-def run_all(
-    commands: Sequence[str],
-    cwd: Path,
-    log_path: Path,
-    env: Mapping[str, str],
-    echo: TextIO | None = None,
-) -> CommandResult | None:
-    """Run commands in order; return the first failure, or None when all succeed."""
-    for command in commands:
-        started = time.monotonic()
-        code = run_logged(command, cwd, log_path, env, echo)
-        if code != 0:
-            return CommandResult(command, code, time.monotonic() - started)
-    return None

@@ -1,4 +1,9 @@
-"""The deploy pipeline as explicit stages: prepare, fetch, build, complete, switch, prune."""
+"""The deploy pipeline as explicit named stages.
+
+deploy = stage (get the code, build it, mark it complete) + activate (switch, record, prune),
+both under one hold of the lock. `stage_release` and `activate_release` are also the building
+blocks of a two-phase fleet deploy (stage on every host, then switch).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from releases_cli import history, ids, lock
-from releases_cli.build import run_all
+from releases_cli import faults, history, ids, lock
+from releases_cli.build import run_logged
 from releases_cli.errors import BuildFailed, InvalidInput, ReleasesError
 from releases_cli.fsutil import tree_size
 from releases_cli.history import COMPLETE, FAILED, Clock, iso, record, utc_now
@@ -27,6 +32,8 @@ Report = Callable[[str], None]
 
 
 class Source(Protocol):
+    """Where a release's code comes from (local directory, git mirror, ...)."""
+
     def describe(self) -> dict[str, Any]: ...
     def check(self, deploy_root: Path) -> None: ...
     def export(self, dest: Path) -> dict[str, Any]: ...
@@ -39,6 +46,17 @@ class DeployOptions:
     keep: int = 5
     wait: float = 0
     echo: TextIO | None = None  # where build output goes (default: stdout)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A release that is built and complete but not (yet) live."""
+
+    id: str
+    previous: str | None  # what was current when staging started
+    build_seconds: float
+    size: int
+    source: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -70,50 +88,84 @@ def deploy(
         notes = recover(root, clock)
         for note in notes:
             report(f"recovered: {note}")
-        previous = require_current_is_link(root).release_id
-        release_id = _allocate(root, clock)
-        source_info = options.source.describe()
-        record(root, "deploy_started", clock, id=release_id, source=source_info)
-        report(f"release {release_id}: {root.release(release_id)}")
-        env = build_env(root, release_id, previous)
-        try:
-            source_info |= options.source.export(root.release(release_id))
-            build_seconds = _build(root, release_id, options, env, report)
-        except (ReleasesError, KeyboardInterrupt) as error:
-            _fail(root, release_id, started, source_info, error, clock)
-            raise
-        size = tree_size(root.release(release_id))
-        history.write_meta(
-            root,
-            release_id,
-            {
-                "status": COMPLETE,
-                "created_at": iso(ids.id_time(release_id)),
-                "completed_at": iso(clock()),
-                "build_seconds": round(build_seconds, 3),
-                "size": size,
-                "source": source_info,
-                "deployed_by": history.who(),
-                "host": history.host(),
-                "build": list(options.build),
-            },
-        )
-        switch_to(root, release_id)
-        record(root, SWITCH, clock, id=release_id, previous=previous, reason="deploy")
-        report(f"switched current -> releases/{release_id}")
+        staged = stage_release(root, options, clock, report, started)
+        activate_release(root, staged.id, clock, report)
         seconds = time.monotonic() - started
         record(
             root,
             "deploy_finished",
             clock,
-            id=release_id,
-            previous=previous,
+            id=staged.id,
+            previous=staged.previous,
             seconds=round(seconds, 3),
         )
         pruned = prune_releases(root, options.keep, clock=clock)
     return DeployResult(
-        release_id, previous, seconds, build_seconds, size, source_info, pruned, tuple(notes)
+        staged.id,
+        staged.previous,
+        seconds,
+        staged.build_seconds,
+        staged.size,
+        staged.source,
+        pruned,
+        tuple(notes),
     )
+
+
+def stage_release(
+    root: DeployRoot,
+    options: DeployOptions,
+    clock: Clock,
+    report: Report,
+    started: float,
+    release_id: str | None = None,
+) -> Staged:
+    """Stages fetch + build + complete, in a fresh releases/<id>/ (caller holds the lock).
+
+    On any failure the release is recorded as failed (meta + history) and the error re-raised;
+    `current` is never touched here.
+    """
+    previous = require_current_is_link(root).release_id
+    release_id = _allocate(root, clock, release_id)
+    source_info = options.source.describe()
+    record(root, "deploy_started", clock, id=release_id, source=source_info)
+    report(f"release {release_id}: {root.release(release_id)}")
+    faults.point("after_mkdir")
+    try:
+        source_info |= options.source.export(root.release(release_id))
+        build_seconds = _build(
+            root, release_id, options, build_env(root, release_id, previous), report
+        )
+    except (ReleasesError, KeyboardInterrupt) as error:
+        _fail(root, release_id, started, source_info, error, clock)
+        raise
+    size = tree_size(root.release(release_id))
+    history.write_meta(
+        root,
+        release_id,
+        {
+            "status": COMPLETE,
+            "created_at": iso(ids.id_time(release_id)),
+            "completed_at": iso(clock()),
+            "build_seconds": round(build_seconds, 3),
+            "size": size,
+            "source": source_info,
+            "deployed_by": history.who(),
+            "host": history.host(),
+            "build": list(options.build),
+        },
+    )
+    faults.point("after_complete")
+    return Staged(release_id, previous, build_seconds, size, source_info)
+
+
+def activate_release(root: DeployRoot, release_id: str, clock: Clock, report: Report) -> None:
+    """Stage switch: point `current` at a complete release and record it (caller holds the lock)."""
+    previous = require_current_is_link(root).release_id
+    switch_to(root, release_id)
+    faults.point("after_switch")
+    record(root, SWITCH, clock, id=release_id, previous=previous, reason="deploy")
+    report(f"switched current -> releases/{release_id}")
 
 
 def build_env(root: DeployRoot, release_id: str, previous: str | None) -> dict[str, str]:
@@ -126,10 +178,15 @@ def build_env(root: DeployRoot, release_id: str, previous: str | None) -> dict[s
     }
 
 
-def _allocate(root: DeployRoot, clock: Clock) -> str:
-    """A new id after every known one, and its (new, empty) directory."""
+def _allocate(root: DeployRoot, clock: Clock, wanted: str | None) -> str:
+    """A new id after every known one (or the `wanted` one), and its new, empty directory."""
     known = root.release_ids_on_disk() + history.meta_ids(root)
-    release_id = ids.new_id(clock(), known)
+    if wanted is None:
+        release_id = ids.new_id(clock(), known)
+    else:
+        release_id = ids.validate_id(wanted)
+        if release_id in known:
+            raise InvalidInput(f"release {release_id} already exists")
     root.release(release_id).mkdir()
     return release_id
 
@@ -140,12 +197,14 @@ def _build(
     started = time.monotonic()
     log_path = root.log(release_id)
     log_path.touch()
+    release = root.release(release_id)
     for command in options.build:
         report(f"build: $ {command}")
-        failure = run_all([command], root.release(release_id), log_path, env, options.echo)
-        if failure is not None:
+        faults.point("mid_build")
+        code = run_logged(command, release, log_path, env, options.echo)
+        if code != 0:
             raise BuildFailed(
-                f"build command {failure.command!r} failed with exit code {failure.returncode}; "
+                f"build command {command!r} failed with exit code {code}; "
                 f"current is unchanged; log: {log_path}"
             )
     return time.monotonic() - started

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from releases_cli import faults
 from releases_cli.fsutil import fsync_dir
 from releases_cli.history import COMPLETE, Clock, record, utc_now
 from releases_cli.inuse import release_users
@@ -77,6 +78,7 @@ def remove_release(root: DeployRoot, release_id: str) -> None:
     doomed = root.trash / f"{release_id}-{secrets.token_hex(4)}"
     os.rename(path, doomed)
     fsync_dir(root.releases)
+    faults.point("mid_prune")
     root.meta(release_id).unlink(missing_ok=True)
     empty_trash(root)
 

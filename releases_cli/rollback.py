@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from releases_cli import lock
+from releases_cli import faults, lock
 from releases_cli.errors import InvalidInput, NotFound
 from releases_cli.history import Clock, record, utc_now
 from releases_cli.ids import validate_id
@@ -56,6 +56,7 @@ def rollback(
         if target == previous:
             raise InvalidInput(f"release {target} is already current")
         switch_to(root, target)
+        faults.point("rollback_after_switch")
         seconds = time.monotonic() - started
         record(
             root,

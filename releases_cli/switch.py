@@ -12,6 +12,7 @@ import os
 import secrets
 from pathlib import Path
 
+from releases_cli import faults
 from releases_cli.errors import UnsafeState
 from releases_cli.fsutil import fsync_dir
 from releases_cli.layout import TEMP_LINK_PREFIX, DeployRoot, require_current_is_link
@@ -32,6 +33,7 @@ def switch_to(root: DeployRoot, release_id: str) -> None:
             break
         except FileExistsError:
             continue
+    faults.point("after_temp_link")
     try:
         os.replace(tmp, root.current)
     except BaseException:

@@ -1,0 +1,28 @@
+"""Named fault-injection points for the crash tests.
+
+`RELEASES_FAULT=<point>` makes the process SIGKILL itself when it reaches that point, which is
+exactly what a power cut or OOM kill looks like to the deploy root. Unset in production: one
+dictionary lookup per point.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+POINTS = (
+    "after_mkdir",  # release directory made, nothing copied yet
+    "mid_export",  # part of the source copied
+    "mid_build",  # build commands started
+    "after_complete",  # meta says complete, `current` not yet switched
+    "after_temp_link",  # temp symlink made, not yet renamed over `current`
+    "after_switch",  # `current` switched, history not yet written
+    "mid_prune",  # a release renamed into the trash, not yet deleted
+    "rollback_after_switch",  # rollback switched `current`, history not yet written
+)
+
+
+def point(name: str) -> None:
+    """Die here (SIGKILL, no cleanup) when RELEASES_FAULT names this point."""
+    if os.environ.get("RELEASES_FAULT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
