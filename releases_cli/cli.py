@@ -48,12 +48,25 @@ def _say(message: str) -> None:
 
 
 @app.command()
-def init(root: RootOption = None) -> None:
+def init(
+    root: RootOption = None,
+    adopt: Annotated[
+        Path | None,
+        typer.Option(
+            "--adopt",
+            help="Make this in-place app directory the first release (copied, left untouched).",
+        ),
+    ] = None,
+    wait: WaitOption = 0,
+) -> None:
     """Create the deploy root layout (releases/, shared/, .releases/).
 
-    Example: releases init --root /srv/shop
+    Example: releases init --root /srv/shop --adopt /srv/shop-app
     """
     deploy_root = _root(root)
+    if adopt is not None:
+        _adopt(deploy_root, adopt, wait)
+        return
     created = deploy_root.ensure_layout()
     for path in created:
         _say(f"created {path}")
@@ -72,6 +85,10 @@ def deploy(
     keep: Annotated[
         int | None, typer.Option("--keep", min=1, help="Complete releases to keep.")
     ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option("--preset", help="Build preset: auto (default), nextjs or none."),
+    ] = None,
     wait: WaitOption = 0,
 ) -> None:
     """Copy the code into a new release, build it there, switch `current`, prune.
@@ -80,11 +97,12 @@ def deploy(
     """
     from releases_cli.deploy import DeployOptions
     from releases_cli.deploy import deploy as run_deploy
+    from releases_cli.shared import SharedSpec
     from releases_cli.source import LocalSource
 
     deploy_root = _root(root)
     cfg = config_mod.load(deploy_root).with_overrides(
-        keep=keep, source__path=_str(source), build__commands=build
+        keep=keep, source__path=_str(source), build__commands=build, build__preset=preset
     )
     source_path = cfg.get("source", "path")
     if not source_path:
@@ -93,7 +111,9 @@ def deploy(
         deploy_root,
         DeployOptions(
             source=LocalSource(Path(source_path)),
-            build=tuple(cfg.get("build", "commands") or ()),
+            build=_commands(cfg.get("build", "commands")),
+            preset=cfg.get("build", "preset"),
+            shared=SharedSpec.of(cfg.get("shared", "files"), cfg.get("shared", "dirs")),
             keep=cfg.keep,
             wait=wait,
         ),
@@ -210,6 +230,23 @@ def prune(
     for release_id, reason in result.kept:
         print(f"kept {release_id} ({reason})")
     print(f"pruned {len(result.deleted)}{' (dry run)' if dry_run else ''}; kept {len(result.kept)}")
+
+
+def _adopt(deploy_root: DeployRoot, path: Path, wait: float) -> None:
+    from releases_cli.adopt import adopt as run_adopt
+
+    result = run_adopt(deploy_root, path, wait)
+    print(f"adopted {result.adopted} as release {result.id} in {result.seconds:.1f}s")
+    print(f"current -> releases/{result.id}")
+    if result.parked is not None:
+        print(f"the old directory is kept at {result.parked} (remove it once PM2 has reloaded)")
+    for line in result.instructions:
+        print(line)
+
+
+def _commands(value: list[str] | None) -> tuple[str, ...] | None:
+    """None (not configured: the preset decides) stays None; a list, even empty, is used as is."""
+    return None if value is None else tuple(value)
 
 
 def _str(path: Path | None) -> str | None:

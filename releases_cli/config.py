@@ -40,6 +40,11 @@ SCHEMA: dict[tuple[str, str], tuple[type, Any]] = {
     ("hooks", "on_failure"): (list, []),
 }
 
+# Keys whose value must be one of a few words.
+CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("build", "preset"): ("auto", "nextjs", "none"),
+}
+
 _TYPE_NAMES = {
     int: "an integer",
     float: "a number",
@@ -90,6 +95,10 @@ def _check(name: tuple[str, str], value: Any) -> Any:
         )
     if name == ("", "keep") and value < 1:
         raise InvalidInput(f"config: keep must be at least 1, got {value}")
+    if name in CHOICES and value not in CHOICES[name]:
+        raise InvalidInput(
+            f"config: {_dotted(*name)} must be one of {', '.join(CHOICES[name])}, got {value!r}"
+        )
     return value
 
 

@@ -21,8 +21,10 @@ from releases_cli.errors import BuildFailed, InvalidInput, ReleasesError
 from releases_cli.fsutil import tree_size
 from releases_cli.history import COMPLETE, FAILED, Clock, iso, record, utc_now
 from releases_cli.layout import DeployRoot, require_current_is_link
+from releases_cli.prepare import prepare_build
 from releases_cli.prune import PruneResult, prune_releases
 from releases_cli.recovery import recover
+from releases_cli.shared import SharedSpec, check_shared
 from releases_cli.state import SWITCH
 from releases_cli.switch import switch_to
 
@@ -42,7 +44,9 @@ class Source(Protocol):
 @dataclass(frozen=True)
 class DeployOptions:
     source: Source
-    build: tuple[str, ...] = ()
+    build: tuple[str, ...] | None = ()  # None: none given, the preset decides
+    preset: str = "none"  # build.preset: auto / nextjs / none
+    shared: SharedSpec = field(default_factory=SharedSpec)
     keep: int = 5
     wait: float = 0
     echo: TextIO | None = None  # where build output goes (default: stdout)
@@ -82,6 +86,7 @@ def deploy(
     if options.keep < 1:
         raise InvalidInput(f"--keep must be at least 1, got {options.keep}")
     options.source.check(root.path)
+    check_shared(root, options.shared)  # a missing shared file fails before anything is made
     root.ensure_layout()
     started = time.monotonic()
     with lock.hold(root, options.wait, clock):
@@ -133,8 +138,11 @@ def stage_release(
     faults.point("after_mkdir")
     try:
         source_info |= options.source.export(root.release(release_id))
+        commands = prepare_build(
+            root, release_id, previous, options.shared, options.preset, options.build, report
+        )
         build_seconds = _build(
-            root, release_id, options, build_env(root, release_id, previous), report
+            root, release_id, commands, options, build_env(root, release_id, previous), report
         )
     except (ReleasesError, KeyboardInterrupt) as error:
         _fail(root, release_id, started, source_info, error, clock)
@@ -152,7 +160,7 @@ def stage_release(
             "source": source_info,
             "deployed_by": history.who(),
             "host": history.host(),
-            "build": list(options.build),
+            "build": list(commands),
         },
     )
     faults.point("after_complete")
@@ -192,13 +200,18 @@ def _allocate(root: DeployRoot, clock: Clock, wanted: str | None) -> str:
 
 
 def _build(
-    root: DeployRoot, release_id: str, options: DeployOptions, env: dict[str, str], report: Report
+    root: DeployRoot,
+    release_id: str,
+    commands: tuple[str, ...],
+    options: DeployOptions,
+    env: dict[str, str],
+    report: Report,
 ) -> float:
     started = time.monotonic()
     log_path = root.log(release_id)
     log_path.touch()
     release = root.release(release_id)
-    for command in options.build:
+    for command in commands:
         report(f"build: $ {command}")
         faults.point("mid_build")
         code = run_logged(command, release, log_path, env, options.echo)

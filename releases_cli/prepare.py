@@ -1,0 +1,67 @@
+"""Between export and build: link the shared files, pick the build commands, reuse the cache.
+
+Runs inside the new release (caller holds the lock). Order matters: shared files are linked
+first so the build reads `.env.production`; the previous build cache is copied last, right
+before the build that uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import humanize
+
+from releases_cli import history, nextjs
+from releases_cli.history import COMPLETE
+from releases_cli.layout import DeployRoot
+from releases_cli.shared import SharedSpec, link_shared
+
+Report = Callable[[str], None]
+
+
+def prepare_build(
+    root: DeployRoot,
+    release_id: str,
+    previous: str | None,
+    shared: SharedSpec,
+    preset: str,
+    build: tuple[str, ...] | None,
+    report: Report,
+) -> tuple[str, ...]:
+    """Do the pre-build steps and return the build commands to run.
+
+    `build` None means "none given": the preset decides (Next.js defaults, or nothing).
+    """
+    release = root.release(release_id)
+    for entry in link_shared(root, release, shared):
+        report(f"shared: {entry} -> shared/{entry}")
+    detected = nextjs.detect(release, preset)
+    if not detected.nextjs:
+        return build or ()
+    commands = detected.commands if build is None else build
+    if build is None:
+        report(
+            f"preset nextjs ({detected.package_manager or 'no lockfile'}): {' && '.join(commands)}"
+        )
+    source = cache_source(root, release_id, previous)
+    if source is not None:
+        copied = nextjs.reuse_build_cache(root.release(source), release)
+        if copied:
+            report(
+                f"build cache: copied .next/cache from {source} ({humanize.naturalsize(copied)})"
+            )
+    return commands
+
+
+def cache_source(root: DeployRoot, new_id: str, previous: str | None) -> str | None:
+    """The release whose `.next/cache` to reuse: the live one if complete, else the newest
+    complete one (failed and incomplete builds may hold a half-written cache)."""
+    on_disk = [i for i in root.release_ids_on_disk() if i != new_id]
+    candidates = ([previous] if previous in on_disk else []) + on_disk[::-1]
+    for release_id in candidates:
+        if release_id is None:
+            continue
+        meta = history.read_meta(root, release_id)
+        if meta is not None and meta.get("status") == COMPLETE:
+            return release_id
+    return None
