@@ -34,6 +34,14 @@ RootOption = Annotated[
 WaitOption = Annotated[
     float, typer.Option("--wait", min=0, help="Wait up to SECONDS for the lock instead of failing.")
 ]
+RestartOption = Annotated[
+    str | None,
+    typer.Option("--restart", help="Command run after the switch ([restart] command)."),
+]
+HealthUrlOption = Annotated[
+    str | None,
+    typer.Option("--health-url", help="URL that must answer after the restart ([health] url)."),
+]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON (versioned shape, see README).")
 ]
@@ -90,19 +98,28 @@ def deploy(
         typer.Option("--preset", help="Build preset: auto (default), nextjs or none."),
     ] = None,
     wait: WaitOption = 0,
+    restart: RestartOption = None,
+    health_url: HealthUrlOption = None,
 ) -> None:
-    """Copy the code into a new release, build it there, switch `current`, prune.
+    """Copy the code into a new release, build it there, switch `current`, restart, check
+    health (switching back on failure), prune.
 
     Example: releases deploy --source ~/shop --build "npm ci" --build "npx next build"
     """
     from releases_cli.deploy import DeployOptions
     from releases_cli.deploy import deploy as run_deploy
+    from releases_cli.golive import live_options
     from releases_cli.shared import SharedSpec
     from releases_cli.source import LocalSource
 
     deploy_root = _root(root)
     cfg = config_mod.load(deploy_root).with_overrides(
-        keep=keep, source__path=_str(source), build__commands=build, build__preset=preset
+        keep=keep,
+        source__path=_str(source),
+        build__commands=build,
+        build__preset=preset,
+        restart__command=restart,
+        health__url=health_url,
     )
     source_path = cfg.get("source", "path")
     if not source_path:
@@ -116,7 +133,9 @@ def deploy(
             shared=SharedSpec.of(cfg.get("shared", "files"), cfg.get("shared", "dirs")),
             keep=cfg.keep,
             wait=wait,
+            live=live_options(cfg),
         ),
+        report=_say,
     )
     pruned = len(result.pruned.deleted)
     print(
@@ -130,14 +149,22 @@ def rollback(
     root: RootOption = None,
     to: Annotated[str | None, typer.Option("--to", help="Release id to switch to.")] = None,
     wait: WaitOption = 0,
+    restart: RestartOption = None,
+    health_url: HealthUrlOption = None,
 ) -> None:
-    """Switch `current` back to the previously live release (or --to ID). No rebuild.
+    """Switch `current` back to the previously live release (or --to ID). No rebuild. Then
+    restart and check health when configured.
 
     Example: releases rollback --to 20261126T093000Z
     """
+    from releases_cli.golive import live_options
     from releases_cli.rollback import rollback as run_rollback
 
-    result = run_rollback(_root(root), to, wait)
+    deploy_root = _root(root)
+    cfg = config_mod.load(deploy_root).with_overrides(
+        restart__command=restart, health__url=health_url
+    )
+    result = run_rollback(deploy_root, to, wait, live=live_options(cfg), report=_say)
     for note in result.notes:
         _say(f"recovered: {note}")
     print(

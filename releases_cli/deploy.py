@@ -19,14 +19,14 @@ from releases_cli import faults, history, ids, lock
 from releases_cli.build import run_logged
 from releases_cli.errors import BuildFailed, InvalidInput, ReleasesError
 from releases_cli.fsutil import tree_size
+from releases_cli.golive import LiveOptions, go_live, run_on_failure
 from releases_cli.history import COMPLETE, FAILED, Clock, iso, record, utc_now
+from releases_cli.hooks import release_env, run_hooks
 from releases_cli.layout import DeployRoot, require_current_is_link
 from releases_cli.prepare import prepare_build
 from releases_cli.prune import PruneResult, prune_releases
 from releases_cli.recovery import recover
 from releases_cli.shared import SharedSpec, check_shared
-from releases_cli.state import SWITCH
-from releases_cli.switch import switch_to
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class DeployOptions:
     keep: int = 5
     wait: float = 0
     echo: TextIO | None = None  # where build output goes (default: stdout)
+    live: LiveOptions = field(default_factory=LiveOptions)  # hooks, restart, health
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def deploy(
         for note in notes:
             report(f"recovered: {note}")
         staged = stage_release(root, options, clock, report, started)
-        activate_release(root, staged.id, clock, report)
+        activate_release(root, staged.id, clock, report, options.live)
         seconds = time.monotonic() - started
         record(
             root,
@@ -146,6 +147,8 @@ def stage_release(
         )
     except (ReleasesError, KeyboardInterrupt) as error:
         _fail(root, release_id, started, source_info, error, clock)
+        if isinstance(error, ReleasesError):
+            run_on_failure(root, options.live, release_id, previous, error.message, report)
         raise
     size = tree_size(root.release(release_id))
     history.write_meta(
@@ -167,23 +170,22 @@ def stage_release(
     return Staged(release_id, previous, build_seconds, size, source_info)
 
 
-def activate_release(root: DeployRoot, release_id: str, clock: Clock, report: Report) -> None:
-    """Stage switch: point `current` at a complete release and record it (caller holds the lock)."""
+def activate_release(
+    root: DeployRoot,
+    release_id: str,
+    clock: Clock,
+    report: Report,
+    live: LiveOptions | None = None,
+) -> None:
+    """Stage switch: point `current` at a complete release and record it, then restart and
+    check health, switching back on failure (see golive.go_live; caller holds the lock)."""
     previous = require_current_is_link(root).release_id
-    switch_to(root, release_id)
-    faults.point("after_switch")
-    record(root, SWITCH, clock, id=release_id, previous=previous, reason="deploy")
-    report(f"switched current -> releases/{release_id}")
+    go_live(root, release_id, previous, live or LiveOptions(), clock, report)
 
 
 def build_env(root: DeployRoot, release_id: str, previous: str | None) -> dict[str, str]:
     """Variables every build command and hook sees."""
-    return {
-        "RELEASE_ID": release_id,
-        "RELEASE_PATH": str(root.release(release_id)),
-        "PREVIOUS_RELEASE_ID": previous or "",
-        "DEPLOY_ROOT": str(root.path),
-    }
+    return release_env(root.path, root.release(release_id), release_id, previous)
 
 
 def _allocate(root: DeployRoot, clock: Clock, wanted: str | None) -> str:
@@ -211,6 +213,7 @@ def _build(
     log_path = root.log(release_id)
     log_path.touch()
     release = root.release(release_id)
+    _hooks(options, "before_build", release, log_path, env, report)
     for command in commands:
         report(f"build: $ {command}")
         faults.point("mid_build")
@@ -220,7 +223,21 @@ def _build(
                 f"build command {command!r} failed with exit code {code}; "
                 f"current is unchanged; log: {log_path}"
             )
+    _hooks(options, "after_build", release, log_path, env, report)
     return time.monotonic() - started
+
+
+def _hooks(
+    options: DeployOptions,
+    point: str,
+    release: Path,
+    log_path: Path,
+    env: dict[str, str],
+    report: Report,
+) -> None:
+    failure = run_hooks(options.live.hooks, point, release, log_path, env, report, options.echo)
+    if failure is not None:
+        raise BuildFailed(f"{failure.describe()}; current is unchanged; log: {log_path}")
 
 
 def _fail(

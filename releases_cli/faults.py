@@ -17,6 +17,8 @@ POINTS = (
     "after_complete",  # meta says complete, `current` not yet switched
     "after_temp_link",  # temp symlink made, not yet renamed over `current`
     "after_switch",  # `current` switched, history not yet written
+    "after_restart",  # restart command done, health not yet checked
+    "after_switch_back",  # a failed release switched away from, not yet marked failed
     "mid_prune",  # a release renamed into the trash, not yet deleted
     "rollback_after_switch",  # rollback switched `current`, history not yet written
 )

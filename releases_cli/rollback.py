@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from releases_cli import faults, lock
-from releases_cli.errors import InvalidInput, NotFound
+from releases_cli.errors import HealthFailed, InvalidInput, NotFound
+from releases_cli.golive import LiveOptions, run_on_failure, run_point, verify_live
 from releases_cli.history import Clock, record, utc_now
 from releases_cli.ids import validate_id
 from releases_cli.layout import DeployRoot, require_current_is_link
@@ -40,10 +42,20 @@ def choose_target(snap: Snapshot, to: str | None) -> str:
     return to
 
 
+def _quiet(_message: str) -> None:
+    return None
+
+
 def rollback(
-    root: DeployRoot, to: str | None = None, wait: float = 0, clock: Clock = utc_now
+    root: DeployRoot,
+    to: str | None = None,
+    wait: float = 0,
+    clock: Clock = utc_now,
+    live: LiveOptions | None = None,
+    report: Callable[[str], None] = _quiet,
 ) -> RollbackResult:
-    """Switch `current` to `to`, or to the release live before the current one."""
+    """Switch `current` to `to`, or to the release live before the current one; then restart
+    the app and check its health when configured."""
     if to is not None:
         validate_id(to)
     if not root.is_initialized():
@@ -67,4 +79,30 @@ def rollback(
             reason="rollback",
             seconds=round(seconds, 3),
         )
+        _after_switch(root, live or LiveOptions(), target, previous, clock, report)
     return RollbackResult(target, previous, seconds, tuple(notes))
+
+
+def _after_switch(
+    root: DeployRoot,
+    live: LiveOptions,
+    target: str,
+    previous: str | None,
+    clock: Clock,
+    report: Callable[[str], None],
+) -> None:
+    """Restart + health for the rollback target. On failure we stay on the target: the release
+    rolled back from is the one the operator just rejected, and switching to it (or on to
+    another) would be a loop of guesses. The target is not marked failed either: it was healthy
+    when it was live, so the fault is more likely in the environment."""
+    problem = verify_live(root, live, target, previous, report)
+    if problem is None:
+        run_point(root, live, "after_rollback", target, previous, report)
+        return
+    record(root, "rollback_unhealthy", clock, id=target, previous=previous, error=problem)
+    message = (
+        f"rolled back to {target}, but {problem}; current stays {target} "
+        f"(fix the app, then run the restart command or roll back --to another release)"
+    )
+    run_on_failure(root, live, target, previous, message, report)
+    raise HealthFailed(message)

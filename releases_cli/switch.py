@@ -52,3 +52,11 @@ def remove_temp_links(root: DeployRoot) -> list[str]:
         fsync_dir(root.path)
         log.warning("removed %d temp link(s) left by an interrupted switch", len(removed))
     return removed
+
+
+def remove_current(root: DeployRoot) -> None:
+    """Remove the `current` link (only ever a link), durably: used when the very first release
+    fails its health check, so no failed release stays current and nothing was live before."""
+    require_current_is_link(root)
+    root.current.unlink(missing_ok=True)
+    fsync_dir(root.path)

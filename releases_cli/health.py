@@ -1,0 +1,112 @@
+"""The health check: poll the app over HTTP until it answers as expected, or give up.
+
+urllib only. Proxies from the environment are ignored (the check is about this server's app,
+not about whatever proxy the shell has configured) and redirects are not followed (the status
+compared is the one the app answered). For a Next.js release (it has `.next/BUILD_ID`) a second
+probe asks for `/_next/static/<BUILD_ID>/_buildManifest.js` on the same host: only the new build
+has that file, so a 200 proves the new build is the one being served, not an old worker.
+The loop is bounded by `timeout` overall.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+Report = Callable[[str], None]
+Sleep = Callable[[float], None]
+Monotonic = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class HealthSpec:
+    url: str
+    status: int = 200
+    timeout: float = 60.0  # seconds for the whole check
+    interval: float = 1.0  # seconds between attempts
+    check_build_id: bool = True
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *_args: object, **_kwargs: object) -> None:
+        return None  # urllib then raises HTTPError carrying the 3xx status
+
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+
+
+def probe(url: str, timeout: float) -> int | str:
+    """One GET: the HTTP status, or a short description of why there was none."""
+    try:
+        with _OPENER.open(url, timeout=timeout) as response:
+            response.read(65536)
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        return str(reason) or type(error).__name__
+
+
+def build_id_url(url: str, release_path: Path) -> str | None:
+    """The Next.js build-manifest URL proving `release_path`'s build is served, if it has one."""
+    try:
+        build_id = (release_path / ".next" / "BUILD_ID").read_text().strip()
+    except OSError:
+        return None
+    if not build_id or "/" in build_id:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(
+        (parts.scheme, parts.netloc, f"/_next/static/{build_id}/_buildManifest.js", "", "")
+    )
+
+
+def wait_until(
+    url: str,
+    expected: int,
+    deadline: float,
+    interval: float,
+    now: Monotonic = time.monotonic,
+    sleep: Sleep = time.sleep,
+) -> tuple[bool, str]:
+    """Poll until `url` answers `expected` or `deadline` passes; (ok, last outcome)."""
+    outcome: int | str = "no attempt made"
+    while True:
+        remaining = deadline - now()
+        if remaining <= 0:
+            return False, str(outcome)
+        outcome = probe(url, min(remaining, 10.0))
+        if outcome == expected:
+            return True, str(outcome)
+        if deadline - now() <= 0:
+            return False, str(outcome)
+        sleep(max(0.0, min(interval, deadline - now())))
+
+
+def check_health(spec: HealthSpec, release_path: Path, report: Report) -> str | None:
+    """None when the release is healthy, else what failed (one line)."""
+    deadline = time.monotonic() + spec.timeout
+    report(f"health: waiting for {spec.url} to answer {spec.status} (up to {spec.timeout:g}s)")
+    ok, last = wait_until(spec.url, spec.status, deadline, spec.interval)
+    if not ok:
+        return (
+            f"health check {spec.url} did not answer {spec.status} within {spec.timeout:g}s "
+            f"(last: {last})"
+        )
+    manifest = build_id_url(spec.url, release_path) if spec.check_build_id else None
+    if manifest is not None:
+        report(f"health: confirming the new build is served: {manifest}")
+        ok, last = wait_until(manifest, 200, deadline, spec.interval)
+        if not ok:
+            return (
+                f"health check: {manifest} did not answer 200 within {spec.timeout:g}s "
+                f"(last: {last}); the new build is not the one being served"
+            )
+    report("health: ok")
+    return None
