@@ -259,6 +259,28 @@ def prune(
     print(f"pruned {len(result.deleted)}{' (dry run)' if dry_run else ''}; kept {len(result.kept)}")
 
 
+@app.command()
+def doctor(root: RootOption = None, as_json: JsonOption = False) -> None:
+    """Check the deploy root (layout, permissions, `current`, temp links, free disk) and the PM2
+    apps serving it (cwd must be the `current` path). Exit 10 when a problem is found.
+
+    Example: releases doctor --root /srv/shop
+    """
+    from releases_cli.doctor import diagnose
+
+    report = diagnose(_root(root))
+    if as_json:
+        print(report.to_json())
+    else:
+        for finding in report.findings:
+            print(f"{'ok' if finding.ok else 'PROBLEM'}  {finding.check}: {finding.message}")
+            if finding.fix:
+                print(f"    fix: {finding.fix}")
+        print(f"{len(report.problems)} problem(s) found in {report.root}")
+    if report.problems:
+        raise typer.Exit(ExitCode.PROBLEMS_FOUND)
+
+
 def _adopt(deploy_root: DeployRoot, path: Path, wait: float) -> None:
     from releases_cli.adopt import adopt as run_adopt
 

@@ -19,6 +19,7 @@ class ExitCode:
     UNSAFE_STATE = 7  # the deploy root is in a state we refuse to touch (see message)
     SOURCE_FAILED = 8  # fetching or exporting the code failed
     HEALTH_FAILED = 9  # restart or health check failed; switched back to the previous release
+    PROBLEMS_FOUND = 10  # `releases doctor` found problems (each printed with its fix)
     INTERRUPTED = 130  # SIGINT / SIGTERM
 
 
