@@ -329,3 +329,27 @@ def test_failing_before_build_hook_aborts_before_the_build(
     assert "before_build hook 'false' failed with exit code 1" in result.stderr
     assert not marker.exists()
     assert not os.path.lexists(root / "current")
+
+
+def test_on_failure_runs_for_a_failed_build_and_after_switch_failure_only_warns(
+    cli: Cli, root: Path, app: Path, tmp_path: Path
+) -> None:
+    """A failing build runs on_failure with the error (exit 6); a failing after_switch hook
+    leaves the healthy deploy in place (exit 0) with a warning."""
+    log = tmp_path / "hooks.log"
+    _hooks_config(root, log)
+    result = cli("deploy", "--root", str(root), "--source", str(app), "--build", "exit 4")
+    assert result.returncode == 6
+    failed = _new_release(root, set())
+    assert (
+        log.read_text()
+        .splitlines()[-1]
+        .startswith(f"on_failure {failed} build command 'exit 4' failed with exit code 4")
+    )
+    _hooks_config(root, log, after_switch="exit 5")
+    result = cli("deploy", "--root", str(root), "--source", str(app))
+    assert result.returncode == 0, result.stderr
+    assert "warning: after_switch hook 'exit 5' failed with exit code 5; continuing" in (
+        result.stderr
+    )
+    assert current_id(root) != failed
