@@ -10,13 +10,16 @@ The loop is bounded by `timeout` overall.
 
 from __future__ import annotations
 
+import functools
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import urllib.request
 
 Report = Callable[[str], None]
 Sleep = Callable[[float], None]
@@ -32,18 +35,25 @@ class HealthSpec:
     check_build_id: bool = True
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *_args: object, **_kwargs: object) -> None:
-        return None  # urllib then raises HTTPError carrying the 3xx status
+@functools.cache
+def _opener() -> urllib.request.OpenerDirector:
+    """No proxies, no redirects. Imported lazily: urllib.request (http.client, email, ssl)
+    would slow the start of every `releases rollback`, also without a health check."""
+    import urllib.request
 
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *_args: object, **_kwargs: object) -> None:
+            return None  # urllib then raises HTTPError carrying the 3xx status
 
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), NoRedirect())
 
 
 def probe(url: str, timeout: float) -> int | str:
     """One GET: the HTTP status, or a short description of why there was none."""
+    import urllib.error
+
     try:
-        with _OPENER.open(url, timeout=timeout) as response:
+        with _opener().open(url, timeout=timeout) as response:
             response.read(65536)
             return int(response.status)
     except urllib.error.HTTPError as error:
