@@ -18,7 +18,8 @@ POINTS = (
     "after_temp_link",  # temp symlink made, not yet renamed over `current`
     "after_switch",  # `current` switched, history not yet written
     "after_restart",  # restart command done, health not yet checked
-    "after_switch_back",  # a failed release switched away from, not yet marked failed
+    "after_mark_failed",  # an unhealthy release marked failed, `current` not yet switched back
+    "after_switch_back",  # switched back from a failed release, history not yet written
     "mid_prune",  # a release renamed into the trash, not yet deleted
     "rollback_after_switch",  # rollback switched `current`, history not yet written
 )

@@ -3,8 +3,10 @@
 Shared by deploy (`activate_release`) and rollback. The order follows DESIGN.md "hand-over":
 the switch is atomic, the restart moves the app's processes over, and the health check
 (including, for Next.js, the build id) confirms the new build is what is served before anything
-is pruned. A release that fails here is switched away from *before* it is marked failed, so at
-no point is a failed release current (invariant 2).
+is pruned. A release that fails here is marked failed *before* `current` is switched away from
+it: a crash between the two then leaves `current` on a failed release (which `doctor` reports
+and any rollback leaves), never a never-healthy release that still looks complete and could be
+picked as a rollback target later.
 """
 
 from __future__ import annotations
@@ -117,11 +119,12 @@ def switch_back(
     report: Report,
 ) -> str:
     """Undo a deploy's switch after `problem`; returns what is live now, for the message."""
+    mark_failed(root, failed_id, problem, clock)
+    faults.point("after_mark_failed")
     if previous is None:
         # First deploy: nothing was live before, so nothing is live after (no failed current).
         remove_current(root)
         record(root, "current_removed", clock, id=failed_id, reason=problem)
-        mark_failed(root, failed_id, problem, clock)
         return "there was no previous release, so `current` was removed"
     switch_to(root, previous)
     faults.point("after_switch_back")
@@ -136,7 +139,6 @@ def switch_back(
         cause=problem,
     )
     report(f"switched current back -> releases/{previous}")
-    mark_failed(root, failed_id, problem, clock)
     again = verify_live(root, live, previous, failed_id, report)
     if again is not None:
         record(root, "switch_back_unhealthy", clock, id=previous, error=again)

@@ -353,3 +353,29 @@ def test_on_failure_runs_for_a_failed_build_and_after_switch_failure_only_warns(
         result.stderr
     )
     assert current_id(root) != failed
+
+
+def test_crash_while_switching_back_never_leaves_a_bad_release_to_roll_back_to(
+    cli: Cli, root: Path, app: Path
+) -> None:
+    """SIGKILL after the unhealthy release is marked failed but before the switch back:
+    `current` is on a release doctor reports as failed, and rollback moves to the previous
+    one. SIGKILL right after the switch back (history not written): rollback never picks
+    the failed release (nothing to roll back to, exit 4)."""
+    first = deploy_ok(cli, root, app)
+    bad = ("deploy", "--root", str(root), "--source", str(app), "--restart", "exit 3")
+    result = cli(*bad, env={"RELEASES_FAULT": "after_mark_failed"})
+    assert result.returncode == -signal.SIGKILL
+    second = current_id(root)
+    assert second != first and _meta(root, second)["status"] == "failed"
+    doctor = cli("doctor", "--root", str(root))
+    assert doctor.returncode == 10 and f"--to {first}" in doctor.stdout
+    assert cli("rollback", "--root", str(root)).returncode == 0
+    assert current_id(root) == first
+
+    result = cli(*bad, env={"RELEASES_FAULT": "after_switch_back"})
+    assert result.returncode == -signal.SIGKILL
+    assert current_id(root) == first
+    result = cli("rollback", "--root", str(root))
+    assert result.returncode == 4 and "nothing to roll back to" in result.stderr
+    assert current_id(root) == first
