@@ -12,8 +12,8 @@ from pathlib import Path
 from conftest import REPO, Cli, current_id, deploy_ok
 
 
-def _slow_deploy(root: Path, app: Path, seconds: float) -> subprocess.Popen[str]:
-    """Start a deploy whose build sleeps; return once it holds the lock."""
+def _blocked_deploy(root: Path, app: Path, gate: Path) -> subprocess.Popen[str]:
+    """Start a deploy whose build waits until `gate` exists; return once it holds the lock."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -25,14 +25,14 @@ def _slow_deploy(root: Path, app: Path, seconds: float) -> subprocess.Popen[str]
             "--source",
             str(app),
             "--build",
-            f"sleep {seconds}",
+            f"while [ ! -e {gate} ]; do sleep 0.05; done",
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     info = root / ".releases" / "lock.info"
     while not (info.exists() and f'"pid": {proc.pid}' in info.read_text(errors="replace")):
         assert time.monotonic() < deadline, "deploy never took the lock"
@@ -40,43 +40,75 @@ def _slow_deploy(root: Path, app: Path, seconds: float) -> subprocess.Popen[str]
     return proc
 
 
-def test_second_deploy_fails_fast_naming_holder(cli: Cli, root: Path, app: Path) -> None:
-    """While one deploy runs, another fails at once with exit 5 and the holder's details."""
+def test_second_deploy_fails_fast_naming_holder(
+    cli: Cli, root: Path, app: Path, tmp_path: Path
+) -> None:
+    """While one deploy runs, another fails at once (the holder is still running when it
+    returns) with exit 5 and the holder's details; list and status answer meanwhile."""
     deploy_ok(cli, root, app)
     live = current_id(root)
-    proc = _slow_deploy(root, app, 5)
-    started = time.monotonic()
-    result = cli("deploy", "--root", str(root), "--source", str(app))
-    assert time.monotonic() - started < 4.5, "must not wait for the running deploy"
-    assert result.returncode == 5
-    assert f"pid {proc.pid}" in result.stderr and "user " in result.stderr
-    assert "host " in result.stderr and "deploy" in result.stderr and "since" in result.stderr
-    rollback = cli("rollback", "--root", str(root))
-    assert rollback.returncode == 5
-    listing = cli("list", "--root", str(root))
-    assert listing.returncode == 0 and "incomplete" in listing.stdout, "list answers mid-deploy"
-    assert cli("status", "--root", str(root)).returncode == 0
-    assert current_id(root) == live
-    proc.communicate(timeout=60)
+    gate = tmp_path / "gate"
+    proc = _blocked_deploy(root, app, gate)
+    try:
+        result = cli("deploy", "--root", str(root), "--source", str(app))
+        assert proc.poll() is None, "the second deploy returned while the first still runs"
+        assert result.returncode == 5
+        assert f"pid {proc.pid}" in result.stderr and "user " in result.stderr
+        assert "host " in result.stderr and "deploy" in result.stderr and "since" in result.stderr
+        assert cli("rollback", "--root", str(root)).returncode == 5
+        listing = cli("list", "--root", str(root))
+        assert listing.returncode == 0 and "incomplete" in listing.stdout
+        assert cli("status", "--root", str(root)).returncode == 0
+        assert current_id(root) == live
+    finally:
+        gate.touch()
+        proc.communicate(timeout=120)
     assert proc.returncode == 0
 
 
-def test_wait_gets_the_lock_when_holder_finishes(cli: Cli, root: Path, app: Path) -> None:
+def test_wait_gets_the_lock_when_holder_finishes(
+    cli: Cli, root: Path, app: Path, tmp_path: Path
+) -> None:
     """--wait SECONDS waits for the holder instead of failing."""
-    proc = _slow_deploy(root, app, 1)
-    result = cli("deploy", "--root", str(root), "--source", str(app), "--wait", "60")
-    assert result.returncode == 0, result.stderr
-    proc.communicate(timeout=60)
+    gate = tmp_path / "gate"
+    proc = _blocked_deploy(root, app, gate)
+    waiter = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "releases_cli",
+            "deploy",
+            "--root",
+            str(root),
+            "--source",
+            str(app),
+            "--wait",
+            "120",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1)
+    assert waiter.poll() is None, "the waiting deploy must not fail while the lock is held"
+    gate.touch()
+    _, err = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0, err
+    proc.communicate(timeout=120)
     assert len(list((root / "releases").iterdir())) == 2
 
 
-def test_killed_holder_leaves_no_stale_lock(cli: Cli, root: Path, app: Path) -> None:
+def test_killed_holder_leaves_no_stale_lock(
+    cli: Cli, root: Path, app: Path, tmp_path: Path
+) -> None:
     """SIGKILL of the holder releases the lock; the next deploy succeeds and reports cleanup."""
     first = deploy_ok(cli, root, app)
-    proc = _slow_deploy(root, app, 30)
-    time.sleep(0.3)
+    gate = tmp_path / "gate"
+    proc = _blocked_deploy(root, app, gate)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=10)
+    gate.touch()  # lets the orphaned build shell (its own process group) finish
     assert current_id(root) == first
     result = cli("deploy", "--root", str(root), "--source", str(app))
     assert result.returncode == 0, result.stderr
