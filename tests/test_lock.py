@@ -3,6 +3,7 @@ never wait; a dead holder never leaves a stale lock."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -13,7 +14,8 @@ from conftest import REPO, Cli, current_id, deploy_ok
 
 
 def _blocked_deploy(root: Path, app: Path, gate: Path) -> subprocess.Popen[str]:
-    """Start a deploy whose build waits until `gate` exists; return once it holds the lock."""
+    """Start a deploy whose build waits until `gate` exists; return once it holds the lock and
+    has recorded its release as started."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -33,11 +35,19 @@ def _blocked_deploy(root: Path, app: Path, gate: Path) -> subprocess.Popen[str]:
         text=True,
     )
     deadline = time.monotonic() + 60
-    info = root / ".releases" / "lock.info"
-    while not (info.exists() and f'"pid": {proc.pid}' in info.read_text(errors="replace")):
-        assert time.monotonic() < deadline, "deploy never took the lock"
+    while not _started_by(root, proc.pid):
+        assert time.monotonic() < deadline, "deploy never started"
         time.sleep(0.02)
     return proc
+
+
+def _started_by(root: Path, pid: int) -> bool:
+    try:
+        lines = (root / ".releases" / "history.jsonl").read_text().splitlines()
+    except FileNotFoundError:
+        return False
+    events = [json.loads(line) for line in lines if line.endswith("}")]
+    return any(e["event"] == "deploy_started" and e["pid"] == pid for e in events)
 
 
 def test_second_deploy_fails_fast_naming_holder(
