@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from releases_cli import config as config_mod
+from releases_cli import fastpath
 from releases_cli.errors import ExitCode, NotFound, ReleasesError
 from releases_cli.history import utc_now
 from releases_cli.layout import DeployRoot
@@ -306,7 +307,9 @@ def main() -> None:
     """Entry point: every ReleasesError becomes one line on stderr and its exit code."""
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
-        app()
+        # rollback/list/status skip typer's (pydantic-backed) parsing when that is safe
+        if not fastpath.run(app, sys.argv[1:]):
+            app()
     except ReleasesError as error:
         print(f"releases: error: {error.message}", file=sys.stderr)
         sys.exit(error.exit_code)

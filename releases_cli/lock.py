@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 
 import filelock
-import humanize
 
 from releases_cli.errors import Locked
 from releases_cli.fsutil import atomic_write
@@ -25,6 +24,8 @@ def _info_path(root: DeployRoot) -> Path:
 
 
 def _holder_text(root: DeployRoot, now: datetime) -> str:
+    import humanize  # only the "busy" message needs it; rollback's fast path does not
+
     try:
         info = json.loads(_info_path(root).read_bytes())
         since = parse_iso(info["since"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,7 +74,7 @@ def remove_release(root: DeployRoot, release_id: str) -> None:
         log.warning("not deleting %s: not a real directory", path)
         return
     root.trash.mkdir(exist_ok=True)
-    doomed = root.trash / f"{release_id}-{secrets.token_hex(4)}"
+    doomed = root.trash / f"{release_id}-{os.urandom(4).hex()}"
     os.rename(path, doomed)
     fsync_dir(root.releases)
     faults.point("mid_prune")

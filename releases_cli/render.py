@@ -6,8 +6,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-import humanize
-
 from releases_cli.ids import id_time
 from releases_cli.state import Release, Snapshot
 
@@ -57,6 +55,8 @@ def list_json(snap: Snapshot, now: datetime, in_use: dict[str, list[int]]) -> st
 
 
 def list_table(snap: Snapshot, now: datetime, in_use: dict[str, list[int]]) -> str:
+    import humanize  # the table needs it, `list --json` does not
+
     headers = ["ID", "STATUS", "AGE", "SIZE", "REVISION", "DEPLOYED BY", "BUILD"]
     rows = [headers]
     for release in reversed(snap.releases):

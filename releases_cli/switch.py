@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from pathlib import Path
 
 from releases_cli import faults
@@ -27,7 +26,7 @@ def switch_to(root: DeployRoot, release_id: str) -> None:
     if not (root.path / target).is_dir():
         raise UnsafeState(f"refusing to switch to {release_id}: {root.path / target} is missing")
     while True:
-        tmp = root.path / f"{TEMP_LINK_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+        tmp = root.path / f"{TEMP_LINK_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
         try:
             os.symlink(target, tmp)  # fails if the name exists: a leftover is never reused
             break
