@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -17,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,10 +53,22 @@ def run(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = N
         )
 
 
-def timed(action: Callable[[], None]) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
+def _cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Samples:
+    """Wall-clock and CPU seconds (user + system of the child processes) per variant."""
+
+    wall: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, label: str, wall: float, cpu: float | None = None) -> None:
+        self.wall.setdefault(label, []).append(wall)
+        if cpu is not None:
+            self.cpu.setdefault(label, []).append(cpu)
 
 
 def interleaved(
@@ -62,15 +76,19 @@ def interleaved(
     runs: int,
     warmup: int = 1,
     between: Callable[[], None] | None = None,
-) -> dict[str, list[float]]:
+) -> Samples:
     """Time every variant once per round for `runs` rounds (after `warmup` untimed rounds).
     `between` runs untimed after each timed action (cleanup, resetting state)."""
-    samples: dict[str, list[float]] = {label: [] for label in variants}
+    samples = Samples()
     for round_number in range(warmup + runs):
         for label, action in variants.items():
-            seconds = timed(action)
+            cpu_before = _cpu_of_children()
+            started = time.perf_counter()
+            action()
+            wall = time.perf_counter() - started
+            cpu = _cpu_of_children() - cpu_before
             if round_number >= warmup:
-                samples[label].append(seconds)
+                samples.add(label, wall, cpu)
             if between is not None:
                 between()
     return samples
@@ -80,25 +98,26 @@ def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-def table(
-    title: str,
-    samples: dict[str, list[float]],
-    baselines: list[str],
-    note: str = "",
-) -> None:
-    """Print median ms per variant and its ratio to each baseline (all from the same run)."""
+def table(title: str, samples: Samples, baselines: list[str], note: str = "") -> None:
+    """Print the median wall ms of each variant, its ratio to each baseline (all measured in the
+    same run) and, where known, the median CPU ms (user + system)."""
     print(f"\n## {title}")
     if note:
         print(note)
-    width = max(len(label) for label in samples)
-    header = f"{'':{width}}  {'median ms':>10}  " + "  ".join(f"{'x ' + b:>18}" for b in baselines)
-    print(header)
-    for label, values in samples.items():
+    width = max(len(label) for label in samples.wall)
+    ratio_heads = "".join(f"  {'x ' + b:>22}" for b in baselines)
+    print(f"{'':{width}}  {'wall ms':>9}  {'cpu ms':>8}{ratio_heads}")
+    for label, values in samples.wall.items():
         ms = median_ms(values)
-        ratios = "  ".join(f"{ms / median_ms(samples[b]):>18.2f}" for b in baselines)
-        print(f"{label:{width}}  {ms:>10.1f}  {ratios}")
-    runs = {len(v) for v in samples.values()}
-    print(f"(median of {'/'.join(str(r) for r in sorted(runs))} runs each)")
+        cpu = f"{median_ms(samples.cpu[label]):8.1f}" if label in samples.cpu else f"{'-':>8}"
+        ratios = "".join(f"  {ms / median_ms(samples.wall[b]):>22.2f}" for b in baselines)
+        print(f"{label:{width}}  {ms:>9.1f}  {cpu}{ratios}")
+    runs = sorted({len(v) for v in samples.wall.values()})
+    print(f"(medians of {'/'.join(str(r) for r in runs)} runs; load average {_load()})")
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def arguments(default_runs: int, description: str) -> argparse.Namespace:

@@ -241,7 +241,7 @@ def prune(
     Example: releases prune --keep 3 --dry-run
     """
     from releases_cli import lock
-    from releases_cli.prune import prune_releases
+    from releases_cli.prune import empty_trash, prune_releases
     from releases_cli.recovery import recover
 
     deploy_root = _root(root)
@@ -258,6 +258,7 @@ def prune(
     for release_id, reason in result.kept:
         print(f"kept {release_id} ({reason})")
     print(f"pruned {len(result.deleted)}{' (dry run)' if dry_run else ''}; kept {len(result.kept)}")
+    empty_trash(deploy_root)  # after the lock is released and the result is shown
 
 
 @app.command()

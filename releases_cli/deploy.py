@@ -24,7 +24,7 @@ from releases_cli.history import COMPLETE, FAILED, Clock, iso, record, utc_now
 from releases_cli.hooks import release_env, run_hooks
 from releases_cli.layout import DeployRoot, require_current_is_link
 from releases_cli.prepare import prepare_build
-from releases_cli.prune import PruneResult, prune_releases
+from releases_cli.prune import PruneResult, empty_trash, prune_releases
 from releases_cli.recovery import recover
 from releases_cli.shared import SharedSpec, check_shared
 
@@ -106,6 +106,7 @@ def deploy(
             seconds=round(seconds, 3),
         )
         pruned = prune_releases(root, options.keep, clock=clock)
+    empty_trash(root)  # the pruned trees, deleted after the lock is released
     return DeployResult(
         staged.id,
         staged.previous,

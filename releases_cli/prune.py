@@ -64,8 +64,10 @@ def plan(candidates: Sequence[Candidate], keep: int) -> Decision:
 
 
 def remove_release(root: DeployRoot, release_id: str) -> None:
-    """Delete a release: rename it into the trash (instant, atomic), drop its meta, then delete.
+    """Take a release out: rename it into the trash (instant, atomic) and drop its meta.
 
+    The caller deletes the trash with `empty_trash` after releasing the lock: removing a
+    50,000-file node_modules takes seconds, and nothing else must wait for that.
     Never follows a symlink: releases/<id> must be a real directory, and rmtree does not descend
     into links inside it.
     """
@@ -79,7 +81,6 @@ def remove_release(root: DeployRoot, release_id: str) -> None:
     fsync_dir(root.releases)
     faults.point("mid_prune")
     root.meta(release_id).unlink(missing_ok=True)
-    empty_trash(root)
 
 
 def empty_trash(root: DeployRoot) -> None:
@@ -130,7 +131,10 @@ def prune_releases(
     force: bool = False,
     clock: Clock = utc_now,
 ) -> PruneResult:
-    """Apply the policy (caller holds the lock); record what was deleted in the history."""
+    """Apply the policy (caller holds the lock); record what was deleted in the history.
+
+    Deleted releases are left in the trash: call `empty_trash` once the lock is released.
+    """
     decision = plan(candidates_of(root, force), keep)
     if not dry_run:
         for release_id, _reason in decision.delete:

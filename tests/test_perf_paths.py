@@ -1,0 +1,69 @@
+"""Speed-motivated changes keep their behaviour: id validation without strptime accepts the same
+ids, and pruned trees are deleted outside the lock but still deleted."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from conftest import Cli, deploy_ok
+from hypothesis import given
+from hypothesis import strategies as st
+
+from releases_cli import ids, lock
+from releases_cli.layout import DeployRoot
+from releases_cli.prune import empty_trash, prune_releases
+
+
+def _strptime_ok(stamp: str) -> bool:
+    try:
+        datetime.strptime(stamp, "%Y%m%dT%H%M%SZ")
+    except ValueError:
+        return False
+    return True
+
+
+@given(st.text(alphabet="0123456789", min_size=14, max_size=14))
+def test_id_validation_matches_strptime(digits: str) -> None:
+    """Any 14 digits make a valid id exactly when strptime accepts them as a timestamp
+    (month 13, February 30, hour 24 and second 60 are refused either way)."""
+    stamp = f"{digits[:8]}T{digits[8:]}Z"
+    assert ids.is_valid_id(stamp) == _strptime_ok(stamp)
+    if _strptime_ok(stamp):
+        expected = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        assert ids.id_time(stamp) == expected
+        assert ids.id_time(f"{stamp}-7") == expected
+
+
+def test_prune_under_the_lock_only_moves_trees_to_the_trash(
+    cli: Cli, root: Path, app: Path
+) -> None:
+    """Inside the locked section a pruned release leaves releases/ at once (renamed into the
+    trash, files intact); the deletion itself is `empty_trash`, run after the lock is released."""
+    old = deploy_ok(cli, root, app)
+    for _ in range(3):
+        deploy_ok(cli, root, app)
+    deploy_root = DeployRoot(root)
+    with lock.hold(deploy_root):
+        result = prune_releases(deploy_root, keep=1)
+        assert old in [i for i, _ in result.deleted]
+        assert not (root / "releases" / old).exists()
+        trashed = [p for p in deploy_root.trash.iterdir() if p.name.startswith(old)]
+        assert len(trashed) == 1 and (trashed[0] / "index.html").read_text() == "v1\n"
+    empty_trash(deploy_root)
+    assert list(deploy_root.trash.iterdir()) == []
+
+
+def test_prune_and_deploy_leave_the_trash_empty(cli: Cli, root: Path, app: Path) -> None:
+    """The commands delete what they pruned before they exit: nothing is left in the trash."""
+    for _ in range(3):
+        deploy_ok(cli, root, app, "--keep", "1")
+    trash = root / ".releases" / "trash"
+    assert not trash.exists() or list(trash.iterdir()) == []
+    deploy_ok(cli, root, app)
+    deploy_ok(cli, root, app)
+    result = cli("prune", "--root", str(root), "--keep", "1")
+    assert result.returncode == 0, result.stderr
+    assert "deleted" in result.stdout
+    assert list(trash.iterdir()) == []
+    assert len(list((root / "releases").iterdir())) == 2
