@@ -2,7 +2,7 @@
 
 Every figure a script prints is the median of several runs, and every ratio is against a
 baseline measured in the same run (interleaved round by round, so a busy machine slows both
-sides alike). Scripts take `--runs N` (default per script) so `make bench` stays quick.
+sides alike). Scripts take `--runs N` (default per script, or $BENCH_RUNS).
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ def _load() -> str:
 
 def arguments(default_runs: int, description: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--runs", type=int, default=default_runs, help="timed rounds per figure")
+    runs = int(os.environ.get("BENCH_RUNS") or default_runs)
+    parser.add_argument("--runs", type=int, default=runs, help="timed rounds per figure")
     return parser.parse_args()
 
 

@@ -1,6 +1,7 @@
 """`make bench`: run every bench/*.py script (names starting with `_` are helpers), in order.
 
-Extra arguments (e.g. `--runs 3`) are passed to every script. Stops at the first failure.
+Scripts run with their default number of rounds; set BENCH_RUNS=N to change it for the
+scripts built on _timing.py. Stops at the first failure.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def main() -> int:
     print(f"# releases benchmarks ({when}, python {sys.version.split()[0]})")
     for script in scripts():
         print(f"\n# {script.name}", flush=True)
-        code = subprocess.run([sys.executable, str(script), *sys.argv[1:]], check=False).returncode
+        code = subprocess.run([sys.executable, str(script)], check=False).returncode
         if code != 0:
             print(f"{script.name} failed with exit code {code}", file=sys.stderr)
             return code
