@@ -48,7 +48,7 @@ def test_prune_under_the_lock_only_moves_trees_to_the_trash(
         result = prune_releases(deploy_root, keep=1)
         assert old in [i for i, _ in result.deleted]
         assert not (root / "releases" / old).exists()
-        trashed = [p for p in deploy_root.trash.iterdir() if p.name.startswith(old)]
+        trashed = [p for p in deploy_root.trash.iterdir() if p.name.rpartition("-")[0] == old]
         assert len(trashed) == 1 and (trashed[0] / "index.html").read_text() == "v1\n"
     empty_trash(deploy_root)
     assert list(deploy_root.trash.iterdir()) == []
