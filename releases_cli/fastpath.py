@@ -1,15 +1,14 @@
-"""A fast path past typer's option parsing for the commands people wait on.
+"""A fast path past typer's option parsing for the commands people run and wait on.
 
 typer (0.2x) validates every option value through a pydantic TypeAdapter, so each run of any
 command imports pydantic and builds adapters: about 100 ms of a 250 ms `releases rollback`.
 For the commands in FAST_COMMANDS, when every argument is a plain `--option VALUE`,
-`--option=VALUE` or `--flag` of a simple type (str, Path, int, float, bool) declared on that
-command, this module parses them from the very same typer declarations (one source of truth)
-and calls the command function directly. Anything else -- `--help`, an unknown, repeated or
-malformed option, a value out of range, a declaration using a typer feature not handled here --
-is declined and left to typer, which then behaves exactly as it always does, error messages
-included. Set RELEASES_NO_FAST_PATH=1 to always go through typer.
-"""
+`--option=VALUE` or `--flag` of a simple type (str, Path, int, float, bool, or a repeatable
+`list[str]`) declared on that command, this module parses them from the very same typer
+declarations (one source of truth) and calls the command function directly. Anything else --
+`--help`, an unknown, repeated or malformed option, a value out of range, a declaration using a
+typer feature not handled here -- is declined and left to typer, which then behaves exactly as
+it always does, error messages included. Set RELEASES_NO_FAST_PATH=1 to always use typer."""
 
 from __future__ import annotations
 
@@ -28,7 +27,7 @@ from typing import Any
 import typer
 from typer.models import OptionInfo
 
-FAST_COMMANDS = frozenset({"rollback", "list", "status"})
+FAST_COMMANDS = frozenset({"rollback", "list", "status", "deploy"})
 DISABLE_ENV = "RELEASES_NO_FAST_PATH"
 
 # OptionInfo attributes whose non-default values this parser honours (or that only affect help
@@ -121,9 +120,12 @@ def parse(callback: Callable[..., Any], args: Sequence[str]) -> dict[str, Any]:
                     raise Declined("missing value")
                 inline = args[position]
             value = _convert(option, inline)
-        if option.name in given:
+        if option.kind is list:
+            given.setdefault(option.name, []).append(value)  # repeatable: values in order
+        elif option.name in given:
             raise Declined("repeated option")
-        given[option.name] = value
+        else:
+            given[option.name] = value
         position += 1
     for option in options:
         if option.name not in given:
@@ -167,6 +169,8 @@ def _options_of(
         envvar = info.envvar
         if envvar is not None and not isinstance(envvar, str):
             raise Declined("several envvars")
+        if kind is list and (param.default is not None or envvar is not None):
+            raise Declined("list option with a default or an envvar")
         option = _Option(param.name, kind, param.default, envvar, info.min, info.max)
         options.append(option)
         for spelling, value in _spellings(param.name, info, kind):
@@ -189,12 +193,17 @@ def _option_info(hint: Any) -> OptionInfo:
 
 
 def _simple_type(annotation: Any) -> type:
-    """str, Path, int, float or bool, optionally `| None` (not for bool)."""
+    """str, Path, int, float or bool, optionally `| None` (not for bool); or `list[str] | None`
+    (returned as `list`)."""
     if isinstance(annotation, UnionType) or typing.get_origin(annotation) is typing.Union:
         members = [a for a in typing.get_args(annotation) if a is not NoneType]
         if len(members) != 1 or members[0] is bool:
             raise Declined("union type")
         annotation = members[0]
+    if typing.get_origin(annotation) is list:
+        if typing.get_args(annotation) != (str,):
+            raise Declined("list of non-strings")
+        return list
     if annotation not in _SIMPLE_TYPES:
         raise Declined(f"type {annotation!r}")
     return typing.cast(type, annotation)
@@ -226,7 +235,7 @@ def _convert(option: _Option, raw: str) -> Any:
     """`raw` as the option's type; Declined where typer might say something else."""
     if not raw or raw.startswith("-"):
         raise Declined("empty or dash-leading value")
-    if option.kind is str:
+    if option.kind in (str, list):
         return raw
     if option.kind is Path:
         if os.path.exists(raw) and not os.access(raw, os.R_OK):

@@ -7,11 +7,10 @@ output are made per release, and the repository metadata is never served.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from releases_cli import faults
 from releases_cli.errors import InvalidInput, NotFound, SourceFailed
@@ -53,24 +52,25 @@ def copy_tree(src: Path, dest: Path, excluded: frozenset[str] = EXCLUDED_NAMES) 
     """Copy like `cp -a` (modes, mtimes, symlinks as symlinks), skipping `excluded` names.
 
     Hand-rolled rather than shutil.copytree: copystat per file costs extra syscalls that made the
-    copy ~2x slower than `cp -a` on 5,000-file trees.
+    copy ~2x slower than `cp -a` on 5,000-file trees. Paths are plain strings and files raw
+    descriptors: Path and file objects per entry cost more CPU than the copy itself.
     """
-    stack = [(src, dest)]
+    stack = [(str(src), str(dest))]
     copied = 0
-    dirs_done: list[tuple[Path, os.stat_result]] = []
+    dirs_done: list[tuple[str, os.stat_result]] = []
     while stack:
         from_dir, to_dir = stack.pop()
         with os.scandir(from_dir) as entries:
             for entry in entries:
                 if entry.name in excluded:
                     continue
-                target = to_dir / entry.name
+                target = os.path.join(to_dir, entry.name)
                 st = entry.stat(follow_symlinks=False)
                 if stat.S_ISLNK(st.st_mode):
                     os.symlink(os.readlink(entry.path), target)
                 elif stat.S_ISDIR(st.st_mode):
-                    target.mkdir()
-                    stack.append((Path(entry.path), target))
+                    os.mkdir(target)
+                    stack.append((entry.path, target))
                     dirs_done.append((target, st))
                 elif stat.S_ISREG(st.st_mode):
                     _copy_file(entry.path, target, st)
@@ -83,24 +83,34 @@ def copy_tree(src: Path, dest: Path, excluded: frozenset[str] = EXCLUDED_NAMES) 
         os.utime(directory, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def _copy_file(src: str, dest: Path, st: os.stat_result) -> None:
-    with open(src, "rb") as fin, open(dest, "xb") as fout:
-        _fast(fin, fout, st)
-        os.fchmod(fout.fileno(), stat.S_IMODE(st.st_mode))
-        os.utime(fout.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))
+def _copy_file(src: str, dest: str, st: os.stat_result) -> None:
+    fin = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fout = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            _fast(fin, fout, st.st_size)
+            os.fchmod(fout, stat.S_IMODE(st.st_mode))
+            os.utime(fout, ns=(st.st_atime_ns, st.st_mtime_ns))
+        finally:
+            os.close(fout)
+    finally:
+        os.close(fin)
 
 
-def _fast(fin: BinaryIO, fout: BinaryIO, st: os.stat_result) -> None:
-    """Kernel-side copy (copy_file_range / sendfile), falling back to read/write."""
-    remaining = st.st_size
+def _fast(fin: int, fout: int, size: int) -> None:
+    """Kernel-side copy (copy_file_range), falling back to read/write."""
+    remaining = size
     try:
         while remaining > 0:
-            sent = os.copy_file_range(fin.fileno(), fout.fileno(), remaining)
+            sent = os.copy_file_range(fin, fout, remaining)
             if sent == 0:
                 break
             remaining -= sent
     except OSError:
-        fin.seek(0)
-        fout.seek(0)
-        fout.truncate()
-        shutil.copyfileobj(fin, fout, 1 << 20)
+        os.lseek(fin, 0, os.SEEK_SET)
+        os.lseek(fout, 0, os.SEEK_SET)
+        os.ftruncate(fout, 0)
+        while chunk := os.read(fin, 1 << 20):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fout, view) :]

@@ -139,10 +139,36 @@ def test_parse_reads_the_typer_declarations(monkeypatch: pytest.MonkeyPatch) -> 
     }
 
 
+def test_repeatable_build_option_keeps_its_order() -> None:
+    """deploy's repeatable --build collects every value in order; omitted, it stays None."""
+    deploy = _command("deploy")
+    parsed = fastpath.parse(deploy, ["--build", "npm ci", "--source=app", "--build=npx next build"])
+    assert parsed["build"] == ["npm ci", "npx next build"]
+    assert parsed["source"] == Path("app")
+    assert fastpath.parse(deploy, ["--keep", "2"])["build"] is None
+    with pytest.raises(fastpath.Declined):
+        fastpath.parse(deploy, ["--keep", "0"])  # below min=1: typer's error
+
+
+def test_deploy_does_what_typer_does(cli: Cli, root: Path, app: Path, tmp_path: Path) -> None:
+    """The same deploys (one good, one failing build) into two roots, with and without the fast
+    path: same exit codes, same messages (ids and timings aside), same files live."""
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    for args in (["--build", "echo built > out.txt"], ["--build", "true", "--build", "false"]):
+        fast = run_cli("deploy", "--root", str(root), "--source", str(app), *args)
+        slow = run_cli("deploy", "--root", str(twin), "--source", str(app), *args, env=TYPER)
+        assert fast.returncode == slow.returncode
+        strip = re.compile(r"\d{8}T\d{6}Z(-\d+)?|in [\d.]+s|/\S*/(root|twin)")
+        assert strip.sub("X", fast.stdout) == strip.sub("X", slow.stdout)
+        assert strip.sub("X", fast.stderr) == strip.sub("X", slow.stderr)
+    assert (root / "current" / "out.txt").read_text() == (twin / "current" / "out.txt").read_text()
+
+
 def test_only_the_waited_on_commands_take_the_fast_path() -> None:
-    """deploy, prune and unknown commands always go through typer."""
-    assert fastpath.run(cli_mod.app, ["deploy", "--root", "x"]) is False
+    """prune, init and unknown commands always go through typer."""
     assert fastpath.run(cli_mod.app, ["prune"]) is False
+    assert fastpath.run(cli_mod.app, ["init"]) is False
     assert fastpath.run(cli_mod.app, []) is False
 
 
