@@ -31,9 +31,7 @@ def cli_argv(*args: str) -> list[str]:
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    base = {
-        k: v for k, v in os.environ.items() if k not in {"RELEASES_ROOT", "RELEASES_NO_FAST_PATH"}
-    }
+    base = {k: v for k, v in os.environ.items() if k != "RELEASES_ROOT"}
     return {**base, "PYTHONPATH": str(REPO), "NO_COLOR": "1", **extra}
 
 

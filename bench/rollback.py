@@ -16,7 +16,7 @@ def main() -> None:
     with scratch("rollback") as tmp:
         app = small_app(tmp / "app")
         # One root per variant, so each one alternates between its own two releases.
-        roots = {name: root_with_releases(tmp / name, app, 5) for name in ("cli", "typer", "shell")}
+        roots = {name: root_with_releases(tmp / name, app, 5) for name in ("cli", "shell")}
         flips = dict.fromkeys(roots, 0)
 
         def flip(name: str) -> str:
@@ -35,12 +35,10 @@ def main() -> None:
             run(["sh", "-c", link], cwd=roots["shell"].path)
             flips["shell"] ^= 1
 
-        fast_env = cli_env()
-        typer_env = cli_env(RELEASES_NO_FAST_PATH="1")
+        env = cli_env()
         samples = interleaved(
             {
-                "releases rollback": lambda: cli("cli", fast_env),
-                "releases rollback (no fast path)": lambda: cli("typer", typer_env),
+                "releases rollback": lambda: cli("cli", env),
                 "shell: ln -s + mv -T": shell,
                 "python -c pass": lambda: run([PYTHON, "-c", "pass"]),
             },

@@ -1,7 +1,7 @@
 """(e) Start-up: `releases --help` and `releases rollback --help` against the interpreter.
 
 Help goes through typer (and rich, which typer uses to format help), so it costs more than the
-commands with a fast path; `python -c "import typer"` shows typer's own share.
+commands themselves; `python -c "import typer"` shows typer's own share.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from releases_cli import config as config_mod
-from releases_cli import fastpath
 from releases_cli.errors import ExitCode, NotFound, ReleasesError
 from releases_cli.history import utc_now
 from releases_cli.layout import DeployRoot
@@ -308,9 +307,7 @@ def main() -> None:
     """Entry point: every ReleasesError becomes one line on stderr and its exit code."""
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
-        # rollback/list/status skip typer's (pydantic-backed) parsing when that is safe
-        if not fastpath.run(app, sys.argv[1:]):
-            app()
+        app()
     except ReleasesError as error:
         print(f"releases: error: {error.message}", file=sys.stderr)
         sys.exit(error.exit_code)

@@ -24,7 +24,7 @@ def _info_path(root: DeployRoot) -> Path:
 
 
 def _holder_text(root: DeployRoot, now: datetime) -> str:
-    import humanize  # only the "busy" message needs it; rollback's fast path does not
+    import humanize  # only the "busy" message needs it; rollback does not
 
     try:
         info = json.loads(_info_path(root).read_bytes())

@@ -3,10 +3,14 @@ ids, and pruned trees are deleted outside the lock but still deleted."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conftest import Cli, deploy_ok
+import pytest
+from conftest import REPO, Cli, deploy_ok
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -67,3 +71,53 @@ def test_prune_and_deploy_leave_the_trash_empty(cli: Cli, root: Path, app: Path)
     assert "deleted" in result.stdout
     assert list(trash.iterdir()) == []
     assert len(list((root / "releases").iterdir())) == 2
+
+
+@pytest.fixture
+def two_releases(cli: Cli, root: Path, app: Path) -> tuple[Path, str, str]:
+    first = deploy_ok(cli, root, app)
+    second = deploy_ok(cli, root, app)
+    return root, first, second
+
+
+_PROBE = """
+import sys
+sys.argv = ["releases", *sys.argv[1:]]
+from releases_cli.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"pydantic", "git", "rich", "humanize"})
+print("HEAVY=" + ",".join(heavy), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "allowed"),
+    [
+        (["rollback"], set()),
+        (["status"], set()),
+        (["list", "--json"], set()),
+        (["list"], {"humanize"}),
+    ],
+)
+def test_waited_on_commands_do_not_import_heavy_modules(
+    two_releases: tuple[Path, str, str], args: list[str], allowed: set[str]
+) -> None:
+    """rollback, status and list load neither pydantic, gitpython nor rich (only the table of
+    `list` loads humanize), measured in the real process after the command ran."""
+    root = two_releases[0]
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args, "--root", str(root)],
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    found = re.search(r"HEAVY=(.*)", result.stderr)
+    assert found is not None, result.stderr
+    assert set(filter(None, found.group(1).split(","))) == allowed
+    if args == ["rollback"]:
+        assert "rolled back to" in result.stdout
