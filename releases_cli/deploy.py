@@ -18,7 +18,7 @@ from typing import Any, Protocol, TextIO
 from releases_cli import faults, history, ids, lock
 from releases_cli.build import run_logged
 from releases_cli.errors import BuildFailed, InvalidInput, ReleasesError
-from releases_cli.fsutil import tree_size
+from releases_cli.fsutil import sync_tree, tree_size
 from releases_cli.golive import LiveOptions, go_live, run_on_failure
 from releases_cli.history import COMPLETE, FAILED, Clock, iso, record, utc_now
 from releases_cli.hooks import release_env, run_hooks
@@ -152,6 +152,7 @@ def stage_release(
             run_on_failure(root, options.live, release_id, previous, error.message, report)
         raise
     size = tree_size(root.release(release_id))
+    sync_tree(root.release(release_id))  # "complete" must never name files still in page cache
     history.write_meta(
         root,
         release_id,
@@ -191,7 +192,8 @@ def build_env(root: DeployRoot, release_id: str, previous: str | None) -> dict[s
 
 def _allocate(root: DeployRoot, clock: Clock, wanted: str | None) -> str:
     """A new id after every known one (or the `wanted` one), and its new, empty directory."""
-    known = root.release_ids_on_disk() + history.meta_ids(root)
+    # Planted links or files with an id's name count as taken, so mkdir never collides with them.
+    known = root.release_ids_on_disk() + history.meta_ids(root) + root.id_named_strays()
     if wanted is None:
         release_id = ids.new_id(clock(), known)
     else:
@@ -251,24 +253,29 @@ def _fail(
 ) -> None:
     """Record a failed release (meta + history) so it never counts toward keep or rollback."""
     reason = error.message if isinstance(error, ReleasesError) else "interrupted"
-    history.write_meta(
-        root,
-        release_id,
-        {
-            "status": FAILED,
-            "created_at": iso(ids.id_time(release_id)),
-            "failed_at": iso(clock()),
-            "error": reason,
-            "source": source_info,
-            "deployed_by": history.who(),
-            "host": history.host(),
-        },
-    )
-    record(
-        root,
-        "deploy_failed",
-        clock,
-        id=release_id,
-        error=reason,
-        seconds=round(time.monotonic() - started, 3),
-    )
+    try:
+        history.write_meta(
+            root,
+            release_id,
+            {
+                "status": FAILED,
+                "created_at": iso(ids.id_time(release_id)),
+                "failed_at": iso(clock()),
+                "error": reason,
+                "source": source_info,
+                "deployed_by": history.who(),
+                "host": history.host(),
+            },
+        )
+        record(
+            root,
+            "deploy_failed",
+            clock,
+            id=release_id,
+            error=reason,
+            seconds=round(time.monotonic() - started, 3),
+        )
+    except OSError as write_error:
+        # A full disk must not hide the real error: the release stays incomplete (never live,
+        # never counted) and the next command's recovery closes it in the history.
+        log.warning("could not record the failure of %s: %s", release_id, write_error)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 POINTS = (
     "after_mkdir",  # release directory made, nothing copied yet
@@ -23,9 +24,23 @@ POINTS = (
     "mid_prune",  # a release renamed into the trash, not yet deleted
     "rollback_after_switch",  # rollback switched `current`, history not yet written
 )
+# `torn:<event>` (e.g. `torn:switch`): power cut halfway through appending that history event.
+TORN_PREFIX = "torn:"
 
 
 def point(name: str) -> None:
     """Die here (SIGKILL, no cleanup) when RELEASES_FAULT names this point."""
     if os.environ.get("RELEASES_FAULT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def torn_append(event: str, path: Path, line: str) -> None:
+    """When RELEASES_FAULT is `torn:<event>`: append the first half of `line` (no newline) and
+    die, which is what a power cut mid-append can leave at the end of the history."""
+    if os.environ.get("RELEASES_FAULT") != TORN_PREFIX + event:
+        return
+    with open(path, "ab") as torn:
+        torn.write(line.encode()[: len(line) // 2])
+        torn.flush()
+        os.fsync(torn.fileno())
+    os.kill(os.getpid(), signal.SIGKILL)

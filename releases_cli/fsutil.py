@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 from pathlib import Path
 
@@ -34,16 +35,48 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def append_line(path: Path, line: str) -> None:
-    """Append one line with a single write(2) on an O_APPEND descriptor, then fsync."""
+    """Append one line with a single write(2) on an O_APPEND descriptor, then fsync.
+
+    If a power cut left the file ending in a torn line (no final newline), a newline is written
+    first, so the torn line stays one skipped line and never swallows this one.
+    """
     created = not path.exists()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    data = (line.rstrip("\n") + "\n").encode()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        os.write(fd, (line.rstrip("\n") + "\n").encode())
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
     if created:
         fsync_dir(path.parent)
+
+
+def sync_tree(path: Path) -> None:
+    """Flush everything written under `path` to disk before a release is declared complete.
+
+    syncfs(2) flushes only the filesystem holding `path` in one call (a per-file fsync walk over
+    a node_modules tree costs tens of thousands of syscalls); elsewhere fall back to sync(2).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if _syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+def _syncfs(fd: int) -> int:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):
+        return -1
+    result: int = syncfs(fd)
+    return result
 
 
 def tree_size(path: Path) -> int:

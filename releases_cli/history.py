@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from releases_cli import faults
 from releases_cli.fsutil import append_line, atomic_write
 from releases_cli.ids import is_valid_id
 from releases_cli.layout import DeployRoot
@@ -91,7 +92,9 @@ def record(root: DeployRoot, event: str, clock: Clock = utc_now, **data: Any) ->
         "pid": os.getpid(),
         **data,
     }
-    append_line(root.history_file, json.dumps(payload, sort_keys=True))
+    line = json.dumps(payload, sort_keys=True)
+    faults.torn_append(event, root.history_file, line)
+    append_line(root.history_file, line)
     return Event(event, now, payload)
 
 

@@ -87,9 +87,11 @@ class DeployRoot:
             raise UnsafeState(f"deploy root {self.path} is not writable by this user")
         created = []
         for directory in (self.releases, self.shared, self.state, self.meta_dir, self.logs):
-            if not directory.is_dir():
-                directory.mkdir()
+            try:
+                directory.mkdir()  # no is_dir() pre-check: concurrent deploys race here
                 created.append(directory)
+            except FileExistsError:
+                continue
         return created
 
     def release_ids_on_disk(self) -> list[str]:
@@ -110,6 +112,10 @@ class DeployRoot:
         return sorted(
             e.name for e in entries if not (is_valid_id(e.name) and e.is_dir(follow_symlinks=False))
         )
+
+    def id_named_strays(self) -> list[str]:
+        """Stray entries (links, files) whose name is a valid id: such an id is taken."""
+        return [name for name in self.strays_in_releases() if is_valid_id(name)]
 
     def temp_links(self) -> list[Path]:
         """Leftover temp symlinks of an interrupted switch."""

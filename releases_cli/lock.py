@@ -3,6 +3,7 @@ stale) plus a small info file naming the holder for the "busy" message."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -57,7 +58,9 @@ def hold(root: DeployRoot, wait: float = 0, clock: Clock = utc_now) -> Iterator[
             "command": " ".join(["releases", *sys.argv[1:]]),
             "since": iso(clock()),
         }
-        atomic_write(_info_path(root), json.dumps(info).encode())
+        # Only feeds the "busy" message: a full disk must not block a prune that frees space.
+        with contextlib.suppress(OSError):
+            atomic_write(_info_path(root), json.dumps(info).encode())
         yield
     finally:
         _info_path(root).unlink(missing_ok=True)

@@ -14,7 +14,7 @@ from releases_cli.fsutil import fsync_dir
 from releases_cli.history import COMPLETE, Clock, record, utc_now
 from releases_cli.inuse import release_users
 from releases_cli.layout import DeployRoot
-from releases_cli.state import snapshot
+from releases_cli.state import INCOMPLETE, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,9 @@ class Decision:
 def plan(candidates: Sequence[Candidate], keep: int) -> Decision:
     """Decide which releases to delete. `candidates` are oldest first.
 
-    - Protected releases are always kept and count toward `keep` when complete.
-    - Failed and incomplete releases never count toward `keep`; they go first.
-    - Of the complete ones, the newest `keep` stay (protected ones included).
+    - The newest `keep` complete releases stay; protected releases stay too, on top of them
+      (an old pinned or in-use release never costs a newer one its place).
+    - Failed and incomplete releases never count toward `keep`; unprotected, they go first.
     """
     if keep < 1:
         raise ValueError("keep must be at least 1")
@@ -49,10 +49,7 @@ def plan(candidates: Sequence[Candidate], keep: int) -> Decision:
         if c.status != COMPLETE and c.protected_because is None:
             delete.append((c.id, c.status))
     complete = [c for c in candidates if c.status == COMPLETE]
-    protected = [c for c in complete if c.protected_because]
-    slots = max(keep - len(protected), 0)
-    unprotected_newest_first = [c for c in reversed(complete) if not c.protected_because]
-    keep_ids = {c.id for c in unprotected_newest_first[:slots]}
+    keep_ids = {c.id for c in complete[-keep:]}
     for c in candidates:
         if c.protected_because:
             kept.append((c.id, c.protected_because))
@@ -83,17 +80,21 @@ def remove_release(root: DeployRoot, release_id: str) -> None:
     root.meta(release_id).unlink(missing_ok=True)
 
 
-def empty_trash(root: DeployRoot) -> None:
-    """Delete whatever is in the trash (also what a crash mid-delete left there)."""
+def empty_trash(root: DeployRoot) -> list[str]:
+    """Delete whatever is in the trash (also what a crash mid-delete left there); return the
+    release ids found there (a prune the crash interrupted)."""
     try:
         entries = list(os.scandir(root.trash))
     except FileNotFoundError:
-        return
+        return []
+    found = []
     for entry in entries:
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path, ignore_errors=True)
         else:
             Path(entry.path).unlink(missing_ok=True)
+        found.append(entry.name.rpartition("-")[0])
+    return found
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,9 @@ def candidates_of(root: DeployRoot, force: bool = False) -> list[Candidate]:
             reason = "previous (rollback target)"
         elif release.meta.get("pinned"):
             reason = "pinned"
+        elif release.status == INCOMPLETE and root.meta(release.id).exists():
+            # Meta exists but is unreadable: damage, not a killed build. Let a human decide.
+            reason = "meta file unreadable (check it by hand)"
         elif release.id in in_use:
             pids = ", ".join(str(p) for p in in_use[release.id][:5])
             reason = f"in use by pid {pids}"
@@ -136,16 +140,17 @@ def prune_releases(
     Deleted releases are left in the trash: call `empty_trash` once the lock is released.
     """
     decision = plan(candidates_of(root, force), keep)
-    if not dry_run:
+    if not dry_run and decision.delete:
+        # Recorded before deleting (write-ahead): a crash mid-way leaves the history saying what
+        # was being pruned, and recovery finishes what reached the trash.
+        record(
+            root,
+            "prune",
+            clock,
+            ids=[i for i, _ in decision.delete],
+            reasons=dict(decision.delete),
+            keep=keep,
+        )
         for release_id, _reason in decision.delete:
             remove_release(root, release_id)
-        if decision.delete:
-            record(
-                root,
-                "prune",
-                clock,
-                ids=[i for i, _ in decision.delete],
-                reasons=dict(decision.delete),
-                keep=keep,
-            )
     return PruneResult(decision.delete, decision.keep, dry_run)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from releases_cli.history import Clock, record, utc_now
-from releases_cli.layout import DeployRoot, read_current
+from releases_cli.ids import is_valid_id
+from releases_cli.layout import DeployRoot
 from releases_cli.prune import empty_trash
-from releases_cli.state import SWITCH, live_stack, snapshot
+from releases_cli.state import INCOMPLETE, SWITCH, Snapshot, snapshot
 from releases_cli.switch import remove_temp_links
 
 _OPEN_DEPLOY = "deploy_started"
@@ -16,21 +17,49 @@ def recover(root: DeployRoot, clock: Clock = utc_now) -> list[str]:
     """Remove temp links and trash, close interrupted deploys in the history, and record a
     switch the history missed. Returns one note per thing done (shown to the user)."""
     notes = [f"removed leftover temp link {name}" for name in remove_temp_links(root)]
-    empty_trash(root)
+    notes += _finish_interrupted_prunes(root, clock)
     snap = snapshot(root)
-    closed = {e.release_id for e in snap.history.events if e.event in _CLOSED_DEPLOY}
-    for event in snap.history.events:
-        release_id = event.release_id
-        if event.event == _OPEN_DEPLOY and release_id and release_id not in closed:
-            release = snap.get(release_id)
-            status = release.status if release else "gone"
-            record(root, "deploy_interrupted", clock, id=release_id, found=status)
-            notes.append(f"deploy of {release_id} was interrupted (release is {status})")
-    live = read_current(root).release_id
-    stack = live_stack(snap.history.events)
-    if live is not None and (not stack or stack[-1] != live):
-        record(
-            root, SWITCH, clock, id=live, previous=stack[-1] if stack else None, reason="recovered"
-        )
-        notes.append(f"history did not record that {live} is live; recorded it now")
+    notes += _close_interrupted_deploys(snap, clock)
+    notes += _record_missed_switch(snap, clock)
     return notes
+
+
+def _finish_interrupted_prunes(root: DeployRoot, clock: Clock) -> list[str]:
+    notes = []
+    for release_id in empty_trash(root):
+        if not is_valid_id(release_id):
+            continue
+        root.meta(release_id).unlink(missing_ok=True)  # prune drops meta after the rename
+        record(root, "prune_interrupted", clock, id=release_id)
+        notes.append(f"finished deleting {release_id} (an interrupted prune)")
+    return notes
+
+
+def _close_interrupted_deploys(snap: Snapshot, clock: Clock) -> list[str]:
+    """Close every deploy the history left open, and every incomplete release no closed deploy
+    explains (its deploy_started line may have been torn by a power cut)."""
+    notes = []
+    closed = {e.release_id for e in snap.history.events if e.event in _CLOSED_DEPLOY}
+    started = [e.release_id for e in snap.history.events if e.event == _OPEN_DEPLOY]
+    unexplained = [r.id for r in snap.releases if r.status == INCOMPLETE]
+    for release_id in dict.fromkeys([*started, *unexplained]):
+        if release_id is None or release_id in closed:
+            continue
+        release = snap.get(release_id)
+        status = release.status if release else "gone"
+        record(snap.root, "deploy_interrupted", clock, id=release_id, found=status)
+        notes.append(f"deploy of {release_id} was interrupted (release is {status})")
+    return notes
+
+
+def _record_missed_switch(snap: Snapshot, clock: Clock) -> list[str]:
+    """A crash between the switch and its history line: record the switch. Only for a complete
+    release: a `current` someone pointed at a missing or broken release is not history."""
+    live = snap.current_id
+    release = snap.get(live) if live is not None else None
+    stack = snap.stack
+    if live is None or release is None or not release.complete or (stack and stack[-1] == live):
+        return []
+    previous = stack[-1] if stack else None
+    record(snap.root, SWITCH, clock, id=live, previous=previous, reason="recovered")
+    return [f"history did not record that {live} is live; recorded it now"]

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from releases_cli.ids import id_time
-from releases_cli.state import Release, Snapshot
+from releases_cli.state import INCOMPLETE, Release, Snapshot
 
 JSON_VERSION = 1
 
@@ -98,6 +98,11 @@ def warnings(snap: Snapshot) -> list[str]:
             f"history has {len(snap.history.corrupt_lines)} corrupt line(s), skipped: "
             f"{list(snap.history.corrupt_lines[:5])}"
         )
+    damaged = [
+        r.id for r in snap.releases if r.status == INCOMPLETE and snap.root.meta(r.id).exists()
+    ]
+    if damaged:
+        found.append(f"meta file unreadable (kept, never pruned automatically): {damaged[:5]}")
     strays = snap.root.strays_in_releases()
     if strays:
         found.append(f"releases/ holds entries that are not releases (ignored): {strays[:5]}")

@@ -34,7 +34,9 @@ def live_stack(events: Iterable[Event]) -> list[str]:
         target = event.release_id
         if event.event != SWITCH or target is None:
             continue
-        if event.data.get("reason") == "rollback" and target in stack:
+        # A "recovered" switch (one a crash kept out of the history) to a release already on
+        # the stack can only have been a rollback, so it walks back the same way.
+        if event.data.get("reason") in ("rollback", "recovered") and target in stack:
             del stack[len(stack) - stack[::-1].index(target) :]
         else:
             stack.append(target)
