@@ -19,9 +19,9 @@ RACERS = 8
 def _start(root: Path, app: Path, *extra: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k != "RELEASES_ROOT"}
     env["PYTHONPATH"] = str(REPO)
+    args = ["deploy", "--root", str(root), "--source", str(app), *extra]
     return subprocess.Popen(
-        [sys.executable, "-m", "releases_cli", "deploy", "--root", str(root), "--source", str(app)]
-        + list(extra),
+        [sys.executable, "-m", "releases_cli", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
