@@ -192,13 +192,17 @@ def build_env(root: DeployRoot, release_id: str, previous: str | None) -> dict[s
 
 def _allocate(root: DeployRoot, clock: Clock, wanted: str | None) -> str:
     """A new id after every known one (or the `wanted` one), and its new, empty directory."""
-    # Planted links or files with an id's name count as taken, so mkdir never collides with them.
-    known = root.release_ids_on_disk() + history.meta_ids(root) + root.id_named_strays()
+    known = root.release_ids_on_disk() + history.meta_ids(root)
+    # A planted link or file with an id's name takes that id (mkdir would collide), but must not
+    # drag new ids towards whatever far-future name it has: step past it only when hit.
+    strays = set(root.id_named_strays())
     if wanted is None:
         release_id = ids.new_id(clock(), known)
+        while release_id in strays:
+            release_id = ids.new_id(clock(), [*known, release_id])
     else:
         release_id = ids.validate_id(wanted)
-        if release_id in known:
+        if release_id in known or release_id in strays:
             raise InvalidInput(f"release {release_id} already exists")
     root.release(release_id).mkdir()
     return release_id

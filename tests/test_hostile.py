@@ -7,15 +7,18 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import Cli, current_id, deploy_ok, tree_state
 
+from releases_cli.deploy import DeployOptions, deploy
 from releases_cli.errors import InvalidInput
 from releases_cli.layout import DeployRoot
 from releases_cli.rollback import rollback
+from releases_cli.source import LocalSource
 
 BAD_IDS = [
     "../../etc",
@@ -35,6 +38,10 @@ def _listing(cli: Cli, root: Path) -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
     listing: dict[str, Any] = json.loads(result.stdout)
     return listing
+
+
+def _quiet(_: str) -> None:
+    pass
 
 
 @pytest.fixture
@@ -97,9 +104,24 @@ def test_planted_entries_in_releases_are_left_alone(
     for name in planted_dirs:
         assert (releases / name / "keep.txt").read_text() == "planted\n"
     assert os.readlink(releases / "20200101T000000Z") == str(outside)
+    assert not current_id(root).startswith("2099"), "a planted far-future name moves no ids"
     listing = _listing(cli, root)
     assert len(listing["releases"]) == 2, "only real releases are listed (current + previous)"
     assert any("not releases" in w for w in listing["warnings"])
+
+
+def test_planted_link_with_the_next_id_is_stepped_over(
+    root: Path, app: Path, outside: Path
+) -> None:
+    """A symlink planted under exactly the id the next deploy would take: the deploy picks the
+    next id instead of failing or writing through the link."""
+    moment = datetime(2026, 11, 26, 10, 15, tzinfo=UTC)
+    (root / "releases").mkdir()
+    (root / "releases" / "20261126T101500Z").symlink_to(outside)
+    before = tree_state(outside)
+    result = deploy(DeployRoot(root), DeployOptions(LocalSource(app)), lambda: moment, _quiet)
+    assert result.id == "20261126T101500Z-2"
+    assert tree_state(outside) == before
 
 
 def test_symlink_inside_a_release_is_not_followed_by_prune(
