@@ -143,6 +143,7 @@ def stage_release(
         commands = prepare_build(
             root, release_id, previous, options.shared, options.preset, options.build, report
         )
+        faults.point("after_prepare")
         build_seconds = _build(
             root, release_id, commands, options, build_env(root, release_id, previous), report
         )

@@ -87,6 +87,7 @@ def _new_release(root: Path, before: set[str]) -> str | None:
 DEPLOY_POINTS = [
     ("after_mkdir", (), False, "incomplete"),
     ("mid_export", (), False, "incomplete"),
+    ("after_prepare", (), False, "incomplete"),
     ("mid_build", ("--build", "true"), False, "incomplete"),
     ("torn:deploy_started", (), False, "incomplete"),
     ("after_complete", (), False, "complete"),
