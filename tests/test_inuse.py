@@ -40,7 +40,7 @@ def test_cwd_in_old_release_keeps_it(
     deploy_ok(cli, root, app, "--keep", "1")
     assert ids[0] in _releases(root) and ids[1] not in _releases(root)
     table = cli("list", "--root", str(root))
-    row = next(line for line in table.stdout.splitlines() if line.startswith(ids[0]))
+    row = next(line for line in table.stdout.splitlines() if line.split()[:1] == [ids[0]])
     assert "(in use)" in row
     listing = json.loads(cli("list", "--root", str(root), "--json").stdout)
     record = next(r for r in listing["releases"] if r["id"] == ids[0])
