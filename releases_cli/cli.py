@@ -6,14 +6,17 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from releases_cli import config as config_mod
-from releases_cli.errors import ExitCode, NotFound, ReleasesError
+from releases_cli.errors import ExitCode, InvalidInput, NotFound, ReleasesError
 from releases_cli.history import utc_now
 from releases_cli.layout import DeployRoot
+
+if TYPE_CHECKING:
+    from releases_cli.deploy import Source
 
 app = typer.Typer(
     help="Zero-downtime, instantly reversible deploys: releases/<id>/ + an atomic `current` link.",
@@ -87,6 +90,17 @@ def deploy(
     source: Annotated[
         Path | None, typer.Option("--source", help="Directory to deploy from.")
     ] = None,
+    repo: Annotated[
+        str | None,
+        typer.Option("--repo", help="Git repository (URL or path) to deploy from."),
+    ] = None,
+    ref: Annotated[
+        str | None,
+        typer.Option("--ref", help="Branch, tag or commit to deploy (default: remote HEAD)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Deploy even if this commit is already live.")
+    ] = False,
     build: Annotated[
         list[str] | None, typer.Option("--build", help="Build command (repeatable).")
     ] = None,
@@ -101,42 +115,53 @@ def deploy(
     restart: RestartOption = None,
     health_url: HealthUrlOption = None,
 ) -> None:
-    """Copy the code into a new release, build it there, switch `current`, restart, check
-    health (switching back on failure), prune.
+    """Copy (or export from git) the code into a new release, build it there, switch `current`,
+    restart, check health (switching back on failure), prune.
 
     Example: releases deploy --source ~/shop --build "npm ci" --build "npx next build"
+
+    Example: releases deploy --repo git@github.com:me/shop.git --ref v1.4.0
     """
     from releases_cli.deploy import DeployOptions
     from releases_cli.deploy import deploy as run_deploy
     from releases_cli.golive import live_options
     from releases_cli.shared import SharedSpec
-    from releases_cli.source import LocalSource
 
+    if source is not None and repo is not None:
+        raise InvalidInput("--source and --repo are mutually exclusive: pass one of them")
     deploy_root = _root(root)
+    # A flag picks the kind of source, so it also drops the other kind set in the file.
     cfg = config_mod.load(deploy_root).with_overrides(
         keep=keep,
-        source__path=_str(source),
+        source__path=_str(source) if repo is None else "",
+        source__repo=repo if source is None else "",
+        source__ref=ref,
         build__commands=build,
         build__preset=preset,
         restart__command=restart,
         health__url=health_url,
     )
-    source_path = cfg.get("source", "path")
-    if not source_path:
-        raise NotFound("no source: pass --source DIR (or set [source] path in releases.toml)")
     result = run_deploy(
         deploy_root,
         DeployOptions(
-            source=LocalSource(Path(source_path)),
+            source=_source(cfg),
             build=_commands(cfg.get("build", "commands")),
             preset=cfg.get("build", "preset"),
             shared=SharedSpec.of(cfg.get("shared", "files"), cfg.get("shared", "dirs")),
             keep=cfg.keep,
             wait=wait,
             live=live_options(cfg),
+            force=force,
         ),
         report=_say,
     )
+    if result.unchanged:
+        revision = str(result.source.get("revision", ""))[:12]
+        print(
+            f"already live: release {result.id} is {revision} {result.source.get('subject')!r}; "
+            "nothing to do (pass --force to deploy it again)"
+        )
+        return
     pruned = len(result.pruned.deleted)
     print(
         f"deployed {result.id} in {result.seconds:.1f}s; previous {result.previous or '-'}; "
@@ -297,6 +322,30 @@ def _adopt(deploy_root: DeployRoot, path: Path, wait: float) -> None:
 def _commands(value: list[str] | None) -> tuple[str, ...] | None:
     """None (not configured: the preset decides) stays None; a list, even empty, is used as is."""
     return None if value is None else tuple(value)
+
+
+def _source(cfg: config_mod.Config) -> Source:
+    """The source the settings name: a directory, or a git repository (loads gitpython)."""
+    path, repo, ref = (cfg.get("source", key) for key in ("path", "repo", "ref"))
+    if path and repo:
+        raise InvalidInput(
+            "releases.toml sets both source.path and source.repo; keep one "
+            "(or pass --source or --repo)"
+        )
+    if repo:
+        from releases_cli.gitsource import GitSource
+
+        return GitSource(repo, ref or None, bool(cfg.get("source", "submodules")))
+    if ref:
+        raise InvalidInput("--ref (source.ref) needs a git source: pass --repo URL")
+    if not path:
+        raise NotFound(
+            "no source: pass --source DIR or --repo URL (or set [source] path or repo "
+            "in releases.toml)"
+        )
+    from releases_cli.source import LocalSource
+
+    return LocalSource(Path(path))
 
 
 def _str(path: Path | None) -> str | None:

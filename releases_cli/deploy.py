@@ -38,6 +38,9 @@ class Source(Protocol):
 
     def describe(self) -> dict[str, Any]: ...
     def check(self, deploy_root: Path) -> None: ...
+    # Under the lock, before a release directory exists: fetch/resolve what export will write.
+    # Returns the revision it will deploy (None when the source has no revision, e.g. a dir).
+    def prepare(self, root: DeployRoot, report: Report) -> str | None: ...
     def export(self, dest: Path) -> dict[str, Any]: ...
 
 
@@ -51,6 +54,7 @@ class DeployOptions:
     wait: float = 0
     echo: TextIO | None = None  # where build output goes (default: stdout)
     live: LiveOptions = field(default_factory=LiveOptions)  # hooks, restart, health
+    force: bool = False  # deploy even when the revision is already live
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class DeployResult:
     source: dict[str, Any]
     pruned: PruneResult
     notes: tuple[str, ...] = field(default_factory=tuple)
+    unchanged: bool = False  # the revision was already live: nothing was done
 
 
 def _stderr(message: str) -> None:
@@ -94,6 +99,10 @@ def deploy(
         notes = recover(root, clock)
         for note in notes:
             report(f"recovered: {note}")
+        revision = options.source.prepare(root, report)
+        live = None if options.force or revision is None else _live_with(root, revision)
+        if live is not None:
+            return _unchanged(root, live, time.monotonic() - started, tuple(notes))
         staged = stage_release(root, options, clock, report, started)
         activate_release(root, staged.id, clock, report, options.live)
         seconds = time.monotonic() - started
@@ -133,6 +142,7 @@ def stage_release(
     `current` is never touched here.
     """
     previous = require_current_is_link(root).release_id
+    options.source.prepare(root, report)  # a no-op when deploy() already did it
     release_id = _allocate(root, clock, release_id)
     source_info = options.source.describe()
     record(root, "deploy_started", clock, id=release_id, source=source_info)
@@ -184,6 +194,31 @@ def activate_release(
     check health, switching back on failure (see golive.go_live; caller holds the lock)."""
     previous = require_current_is_link(root).release_id
     go_live(root, release_id, previous, live or LiveOptions(), clock, report)
+
+
+def _live_with(root: DeployRoot, revision: str) -> str | None:
+    """The current release, if it was deployed from `revision`."""
+    live = require_current_is_link(root).release_id
+    meta = history.read_meta(root, live) if live else None
+    source = meta.get("source") if meta else None
+    if live and isinstance(source, dict) and source.get("revision") == revision:
+        return live
+    return None
+
+
+def _unchanged(root: DeployRoot, live: str, seconds: float, notes: tuple[str, ...]) -> DeployResult:
+    meta = history.read_meta(root, live) or {}
+    return DeployResult(
+        live,
+        None,
+        seconds,
+        0.0,
+        int(meta.get("size") or 0),
+        dict(meta.get("source") or {}),
+        PruneResult((), ()),
+        notes,
+        unchanged=True,
+    )
 
 
 def build_env(root: DeployRoot, release_id: str, previous: str | None) -> dict[str, str]:

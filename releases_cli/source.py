@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from releases_cli import faults
 from releases_cli.errors import InvalidInput, NotFound, SourceFailed
+from releases_cli.layout import DeployRoot
 
 EXCLUDED_NAMES = frozenset({".git", "node_modules", ".next"})
 
@@ -38,6 +40,10 @@ class LocalSource:
                 f"source {self.path} contains the deploy root {deploy_root}; "
                 "point --source at the app's directory, outside the deploy root"
             )
+
+    def prepare(self, root: DeployRoot, report: Callable[[str], None]) -> str | None:
+        """Nothing to fetch; a directory has no revision to compare with the live one."""
+        return None
 
     def export(self, dest: Path) -> dict[str, Any]:
         """Copy the tree into `dest` (which must already exist and be empty)."""
