@@ -39,8 +39,10 @@ def upstream(tmp_path: Path) -> Path:
     return repo
 
 
-def deploy(cli: Cli, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return cli("deploy", "--root", str(root), *args)
+def deploy(
+    cli: Cli, root: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return cli("deploy", "--root", str(root), *args, env=env)
 
 
 def deploy_ok(cli: Cli, root: Path, *args: str) -> Path:
@@ -409,3 +411,25 @@ def test_rollback_and_list_do_not_load_gitpython(cli: Cli, root: Path, upstream:
         imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
         assert "releases_cli.cli" in imported
         assert "git" not in imported and "releases_cli.gitsource" not in imported, command
+
+
+def test_deploy_killed_mid_export_leaves_current_and_next_deploy_recovers(
+    cli: Cli, root: Path, upstream: Path
+) -> None:
+    """SIGKILL half-way through extracting the archive: `current` still serves the old release,
+    the half-written one is never complete, and the next deploy of the same commit succeeds."""
+    live = deploy_ok(cli, root, "--repo", str(upstream))
+    commit(upstream, {f"assets/a{i:02}.txt": f"{i}\n" for i in range(30)}, "many files")
+    killed = deploy(cli, root, "--repo", str(upstream), env={"RELEASES_FAULT": "mid_export"})
+    assert killed.returncode == -9
+    assert current_id(root) == live.name
+    assert (root / "current" / "index.html").read_text() == "v1\n"
+    release = deploy_ok(cli, root, "--repo", str(upstream))
+    assert release != live
+    assert len(list((release / "assets").iterdir())) == 30
+    statuses = {
+        r["id"]: r["status"]
+        for r in json.loads(cli("list", "--root", str(root), "--json").stdout)["releases"]
+    }
+    assert statuses == {live.name: "previous", release.name: "current"}, "killed one pruned"
+    assert sorted(p.name for p in (root / "releases").iterdir()) == sorted(statuses)
