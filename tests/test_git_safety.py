@@ -196,3 +196,34 @@ def test_extraction_writes_files_dirs_links_and_exec_bits(tmp_path: Path) -> Non
     assert (tmp_path / "bin" / "run").stat().st_mode & 0o100
     assert (tmp_path / "bin" / "run").stat().st_mtime == 1_700_000_000
     assert (tmp_path / "run-link").readlink() == Path("bin/run")
+
+
+@pytest.mark.parametrize("tar_format", [tarfile.USTAR_FORMAT, tarfile.PAX_FORMAT])
+def test_long_names_and_link_targets_survive(tmp_path: Path, tar_format: int) -> None:
+    """Paths over 100 bytes (ustar prefix field, or a pax record, as git writes them) and long
+    or non-ASCII symlink targets come out intact."""
+    deep = "d" * 90
+    name = f"{deep}/{'f' * 60}.txt"
+    target = "t" * 80 + "-é" if tar_format == tarfile.PAX_FORMAT else "t" * 99
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tar_format) as archive:
+        folder = tarfile.TarInfo(deep)
+        folder.type = tarfile.DIRTYPE
+        archive.addfile(folder)
+        info = tarfile.TarInfo(name)
+        info.size = 5
+        archive.addfile(info, io.BytesIO(b"hello"))
+        link = tarfile.TarInfo(f"{deep}/link")
+        link.type, link.linkname = tarfile.SYMTYPE, target
+        archive.addfile(link)
+    buffer.seek(0)
+    assert extract_stream(buffer, tmp_path) == 1
+    assert (tmp_path / name).read_bytes() == b"hello"
+    assert (tmp_path / deep / "link").readlink() == Path(target)
+
+
+def test_truncated_archive_is_an_error(tmp_path: Path) -> None:
+    """A stream that ends early (git killed) fails the export instead of looking complete."""
+    whole = _tar(("a.txt", b"x" * 2000)).getvalue()
+    with pytest.raises(SourceFailed, match="ended early"):
+        extract_stream(io.BytesIO(whole[:1024]), tmp_path)
