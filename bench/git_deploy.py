@@ -66,8 +66,10 @@ def timed(command: list[str]) -> float:
     return seconds
 
 
-def timed_floor(mirror: Path, sha: str, dest: Path) -> float:
-    """`git archive SHA | tar -x -C DEST`, as a real two-process pipeline (no shell)."""
+def timed_floor(mirror: Path, sha: str, dest: Path, durable: bool = False) -> float:
+    """`git archive SHA | tar -x -C DEST`, as a real two-process pipeline (no shell); with
+    `durable`, followed by `sync -f DEST` (a deploy fsyncs its meta and history, which on ext4
+    also flushes the release's freshly written files; tar alone leaves them in the page cache)."""
     started = time.perf_counter()
     archive = subprocess.Popen(["git", "-C", str(mirror), "archive", sha], stdout=subprocess.PIPE)
     extract = subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=False)
@@ -75,6 +77,8 @@ def timed_floor(mirror: Path, sha: str, dest: Path) -> float:
     archive.stdout.close()
     if archive.wait() != 0 or extract.returncode != 0:
         sys.exit("git archive | tar -x failed")
+    if durable:
+        subprocess.run(["sync", "-f", str(dest)], check=True)
     return time.perf_counter() - started
 
 
@@ -93,7 +97,7 @@ def main() -> None:
         deploy += ["--repo", upstream.as_uri(), "--keep", str(args.rounds + 2)]
         first = timed(deploy)  # creates the mirror: a full clone, not what is compared
         mirror = root / ".releases" / "repo.git"
-        deploys, floors = [], []
+        deploys, floors, durables = [], [], []
         in_mirror = git(upstream, "rev-parse", "HEAD")  # the floor can only archive fetched commits
         for round_ in range(args.rounds):
             changed = upstream / "src" / "area00" / "mod000" / "file00000.ts"
@@ -102,10 +106,14 @@ def main() -> None:
             sha = git(upstream, "rev-parse", "HEAD")
             floor_dir = work / f"floor{round_}"
             floor_dir.mkdir()
+            durable_dir = work / f"durable{round_}"
+            durable_dir.mkdir()
             if round_ % 2 == 0:
                 deploys.append(timed(deploy))
                 floors.append(timed_floor(mirror, sha, floor_dir))
-            else:  # the floor first: it exports the previous commit (one file differs)
+                durables.append(timed_floor(mirror, sha, durable_dir, durable=True))
+            else:  # the floors first: they export the previous commit (one file differs)
+                durables.append(timed_floor(mirror, in_mirror, durable_dir, durable=True))
                 floors.append(timed_floor(mirror, in_mirror, floor_dir))
                 deploys.append(timed(deploy))
             in_mirror = sha
@@ -113,6 +121,7 @@ def main() -> None:
             assert (current / "REVISION").read_text().strip() == sha, "deploy did not go live"
             assert (floor_dir / changed.relative_to(upstream)).is_file(), "floor exported nothing"
             shutil.rmtree(floor_dir)
+            shutil.rmtree(durable_dir)
         deploy_median, floor_median = statistics.median(deploys), statistics.median(floors)
         print(
             f"git deploy benchmark: {args.files} files, {args.rounds} rounds (one-file change each)"
@@ -120,7 +129,10 @@ def main() -> None:
         print(f"  first deploy (creates the mirror): {first:.3f}s")
         print(f"  releases deploy --repo (median):   {deploy_median:.3f}s  {_all(deploys)}")
         print(f"  git archive | tar -x (median):     {floor_median:.3f}s  {_all(floors)}")
+        durable_median = statistics.median(durables)
+        print(f"  ... && sync -f (median):           {durable_median:.3f}s  {_all(durables)}")
         print(f"  ratio: {deploy_median / floor_median:.2f}x (target <= 1.5x)")
+        print(f"  ratio against the durable floor: {deploy_median / durable_median:.2f}x")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
