@@ -85,7 +85,7 @@ def timed_floor(mirror: Path, sha: str, dest: Path, durable: bool = False) -> fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=5000)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_RUNS") or 7))
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="releases-bench-git-"))
