@@ -118,10 +118,15 @@ def _load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def arguments(default_runs: int, description: str) -> argparse.Namespace:
+def arguments(
+    default_runs: int, description: str, releases: int | None = None
+) -> argparse.Namespace:
+    """--runs (or $BENCH_RUNS); with `releases`, also --releases (how many the root holds)."""
     parser = argparse.ArgumentParser(description=description)
     runs = int(os.environ.get("BENCH_RUNS") or default_runs)
     parser.add_argument("--runs", type=int, default=runs, help="timed rounds per figure")
+    if releases is not None:
+        parser.add_argument("--releases", type=int, default=releases, help="releases in the root")
     return parser.parse_args()
 
 

@@ -1,4 +1,4 @@
-"""(b) `releases list` and `list --json` with 10, 100 and 1,000 releases: how the cost grows.
+"""(b) `releases list` and `list --json` with 10, 100, 200 and 1,000 releases: how the cost grows.
 
 Every release is a real one (staged and activated by the library, with its meta file and its
 history lines), so `list` reads 10, 100 or 1,000 meta files and a history of 3 lines per deploy.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from _roots import root_with_releases, small_app
 from _timing import PYTHON, arguments, cli_argv, interleaved, run, scratch, table
 
-SIZES = (10, 100, 1000)
+SIZES = (10, 100, 200, 1000)
 
 
 def main() -> None:

@@ -12,11 +12,13 @@ from _timing import PYTHON, arguments, cli_argv, cli_env, interleaved, run, scra
 
 
 def main() -> None:
-    args = arguments(15, __doc__ or "")
+    args = arguments(15, __doc__ or "", releases=5)
     with scratch("rollback") as tmp:
         app = small_app(tmp / "app")
         # One root per variant, so each one alternates between its own two releases.
-        roots = {name: root_with_releases(tmp / name, app, 5) for name in ("cli", "shell")}
+        roots = {
+            name: root_with_releases(tmp / name, app, args.releases) for name in ("cli", "shell")
+        }
         flips = dict.fromkeys(roots, 0)
 
         def flip(name: str) -> str:
@@ -45,7 +47,7 @@ def main() -> None:
             args.runs,
         )
     table(
-        "rollback (5 kept releases)",
+        f"rollback ({args.releases} kept releases)",
         samples,
         ["shell: ln -s + mv -T", "python -c pass"],
         note="target: releases rollback median <= 150 ms",
