@@ -1,0 +1,24 @@
+import Link from "next/link";
+import { buildInfo } from "./build-info";
+
+// Rendered per request, so every page view is served by a live worker (not a cached file).
+export const dynamic = "force-dynamic";
+
+export default function Home() {
+  const info = buildInfo();
+  return (
+    <main>
+      <h1>
+        Version <span id="version">{info.version}</span>
+      </h1>
+      <p>
+        release <code id="release">{info.release}</code>, build id{" "}
+        <code id="build-id">{info.buildId}</code>, worker pid {info.pid}
+      </p>
+      <p>
+        <Link href="/lazy">Open the lazy page</Link> (client-side navigation; loads a chunk on
+        demand) · <a href="/api/version">/api/version</a>
+      </p>
+    </main>
+  );
+}

@@ -1,0 +1,185 @@
+"""`make demo`: zero-downtime deploys of a real Next.js app under PM2, measured under load.
+
+Deploys examples/nextjs with `releases` into a git-ignored deploy root (.demo/nextjs/root),
+starts it in PM2 cluster mode behind nginx, and keeps constant-rate load on it (loadgen.py)
+while it deploys v2, deploys v3 and rolls back. Then the same load against the old way on the
+same app (one directory: build into .next.new, `mv .next .next.old; mv .next.new .next`,
+`pm2 reload`). Prints, for both, what was sent, what failed (HTTP status and connection errors
+apart) and which build answered in each phase. PM2 and nginx are stopped at the end.
+
+    python examples/nextjs_demo.py [--work DIR] [--rate N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadgen import Load, Outcome, PhaseSummary, phases_in_order, summarize
+from nextjs_stack import REPO, App, Stack
+
+RELEASES_APP = App("releases-nextjs", app_port=38100, proxy_port=38080)
+OLDWAY_APP = App("oldway-nextjs", app_port=38101, proxy_port=38081)
+SETTLE_SECONDS = 3.0  # steady load before the first step and after each one
+
+
+@dataclass(frozen=True)
+class Step:
+    """One change made under load, and the build that must answer once it is done."""
+
+    name: str
+    expect: str
+    action: Callable[[], object]
+
+
+@dataclass(frozen=True)
+class Run:
+    """Everything one scenario measured."""
+
+    title: str
+    outcomes: list[Outcome]
+    answered_after: dict[str, str]  # step -> version /api/version reported right after it
+    seconds: float
+
+
+def run_under_load(title: str, port: int, steps: list[Step], rate: float, settle: float) -> Run:
+    """Keep constant load on 127.0.0.1:port while the steps run one after another."""
+    load = Load("127.0.0.1", port, rate=rate, browse_rate=max(rate / 10, 0.5))
+    answered: dict[str, str] = {}
+    started = time.monotonic()
+    load.mark("before")
+    load.start()
+    try:
+        time.sleep(settle)
+        for step in steps:
+            print(f"  {title}: {step.name} ...", flush=True)
+            load.mark(step.name)
+            step.action()
+            load.mark(f"after {step.name}")
+            answered[step.name] = _version(port)
+            time.sleep(settle)
+    finally:
+        outcomes = load.stop()
+    return Run(title, outcomes, answered, time.monotonic() - started)
+
+
+def _version(port: int) -> str:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/version", timeout=5) as response:
+        return str(json.loads(response.read())["version"])
+
+
+def releases_steps(stack: Stack) -> list[Step]:
+    return [
+        Step("deploy v2", "v2", lambda: stack.deploy("v2")),
+        Step("deploy v3", "v3", lambda: stack.deploy("v3")),
+        Step("rollback", "v2", stack.rollback),
+    ]
+
+
+def oldway_steps(stack: Stack) -> list[Step]:
+    return [
+        Step("deploy v2", "v2", lambda: stack.oldway_deploy("v2")),
+        Step("deploy v3", "v3", lambda: stack.oldway_deploy("v3")),
+        Step("rollback", "v2", stack.oldway_rollback),
+    ]
+
+
+def setup(work: Path) -> Stack:
+    """Install PM2, deploy v1 with `releases`, set up the old way's directory, start it all."""
+    stack = Stack(work, (RELEASES_APP, OLDWAY_APP))
+    work.mkdir(parents=True, exist_ok=True)
+    stack.pm2_kill()  # a previous run's daemon, if it was interrupted
+    print("installing pm2 (npm, into the demo directory) ...", flush=True)
+    stack.install_tools()
+    stack.copy_source()
+    print("deploying v1 with releases (npm ci + next build) ...", flush=True)
+    stack.root.mkdir(parents=True, exist_ok=True)
+    stack.releases("init")
+    stack.set_version(stack.source, "v1")
+    stack.deploy_only("v1")
+    stack.pm2_start(RELEASES_APP)
+    print("building v1 the old way (one app directory) ...", flush=True)
+    stack.oldway_setup("v1")
+    stack.pm2_start(OLDWAY_APP, cwd=stack.oldway)
+    stack.nginx_start()
+    return stack
+
+
+# -- report -----------------------------------------------------------------------------------
+
+def _counts(counter: dict[str, int]) -> str:
+    return ", ".join(f"{n} {what}" for what, n in sorted(counter.items())) or "0"
+
+
+def phase_lines(run: Run) -> list[str]:
+    lines = [f"{'phase':<20} {'sent':>6} {'failed':>7}  build that answered (page+API)"]
+    for phase in phases_in_order(run.outcomes):
+        s = summarize(run.outcomes, phase, ("page", "api", "asset"))
+        versions = ", ".join(f"{v} x{n}" for v, n in sorted(s.versions.items()))
+        lines.append(f"{phase:<20} {s.sent:>6} {s.failed:>7}  {versions}")
+    return lines
+
+
+def totals(run: Run) -> dict[str, PhaseSummary]:
+    return {
+        "page + API": summarize(run.outcomes, "all", ("page", "api")),
+        "assets": summarize(run.outcomes, "all", ("asset",)),
+    }
+
+
+def report(runs: list[Run]) -> str:
+    out: list[str] = []
+    for run in runs:
+        out.append(f"\n== {run.title} ({run.seconds:.0f}s under load)")
+        out.extend(phase_lines(run))
+        for label, s in totals(run).items():
+            out.append(
+                f"  {label:<11} sent {s.sent:>6}  failed {s.failed:>4}  "
+                f"(HTTP: {_counts(s.failed_status)}; connection: {_counts(s.failed_connection)})"
+            )
+        out.append("  answered right after each step: "
+                   + ", ".join(f"{k} -> {v}" for k, v in run.answered_after.items()))
+    out.append("\n== side by side (same app, same load, same nginx in front)")
+    out.append(f"{'':<32} {'requests':>9} {'failed':>7}  {'non-2xx':>7}  {'conn errors':>11}")
+    for run in runs:
+        for label, s in totals(run).items():
+            out.append(
+                f"{run.title + ': ' + label:<32} {s.sent:>9} {s.failed:>7}  "
+                f"{sum(s.failed_status.values()):>7}  {sum(s.failed_connection.values()):>11}"
+            )
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=REPO / ".demo" / "nextjs")
+    parser.add_argument("--rate", type=float, default=10.0, help="requests/s per load lane")
+    parser.add_argument("--settle", type=float, default=SETTLE_SECONDS)
+    args = parser.parse_args(argv)
+    stack = setup(args.work)
+    try:
+        print("\nconstant load through nginx; every request's outcome is recorded", flush=True)
+        runs = [
+            run_under_load("releases", RELEASES_APP.proxy_port, releases_steps(stack),
+                           args.rate, args.settle),
+            run_under_load("old way", OLDWAY_APP.proxy_port, oldway_steps(stack),
+                           args.rate, args.settle),
+        ]
+        print(report(runs))
+        print(f"\nnginx retried {stack.nginx_retries()} requests for the visitors "
+              f"(reset or refused upstream connections)")
+    finally:
+        stack.stop()
+        print("stopped PM2 and nginx", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
