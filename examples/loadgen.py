@@ -155,7 +155,9 @@ class Load:
                 self._stop.wait(delay)
         conn.close()
 
-    def _one(self, conn: Connection, kind: str, path: str, headers: dict[str, str] | None = None) -> bytes:
+    def _one(
+        self, conn: Connection, kind: str, path: str, headers: dict[str, str] | None = None
+    ) -> bytes:
         phase, started = self.phase, time.monotonic() - self._t0
         status: int | None = None
         error: str | None = None

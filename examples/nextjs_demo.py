@@ -13,6 +13,7 @@ apart) and which build answered in each phase. PM2 and nginx are stopped at the 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -91,20 +92,24 @@ def oldway_steps(stack: Stack) -> list[Step]:
     ]
 
 
-def setup(work: Path) -> Stack:
-    """Install PM2, deploy v1 with `releases`, set up the old way's directory, start it all."""
-    stack = Stack(work, (RELEASES_APP, OLDWAY_APP))
-    work.mkdir(parents=True, exist_ok=True)
+def setup_releases(stack: Stack) -> None:
+    """Install PM2 and deploy v1 with `releases` into a fresh deploy root; start it in PM2."""
+    stack.work.mkdir(parents=True, exist_ok=True)
     stack.pm2_kill()  # a previous run's daemon, if it was interrupted
-    print("installing pm2 (npm, into the demo directory) ...", flush=True)
+    shutil.rmtree(stack.root, ignore_errors=True)
+    print("installing pm2 (npm, into the work directory) ...", flush=True)
     stack.install_tools()
     stack.copy_source()
     print("deploying v1 with releases (npm ci + next build) ...", flush=True)
-    stack.root.mkdir(parents=True, exist_ok=True)
-    stack.releases("init")
-    stack.set_version(stack.source, "v1")
+    stack.init_root()
     stack.deploy_only("v1")
-    stack.pm2_start(RELEASES_APP)
+    stack.pm2_start(stack.apps[0])
+
+
+def setup(work: Path) -> Stack:
+    """Deploy v1 with `releases`, set up the old way's directory, start PM2 and nginx."""
+    stack = Stack(work, (RELEASES_APP, OLDWAY_APP))
+    setup_releases(stack)
     print("building v1 the old way (one app directory) ...", flush=True)
     stack.oldway_setup("v1")
     stack.pm2_start(OLDWAY_APP, cwd=stack.oldway)
@@ -113,6 +118,7 @@ def setup(work: Path) -> Stack:
 
 
 # -- report -----------------------------------------------------------------------------------
+
 
 def _counts(counter: dict[str, int]) -> str:
     return ", ".join(f"{n} {what}" for what, n in sorted(counter.items())) or "0"
@@ -144,8 +150,10 @@ def report(runs: list[Run]) -> str:
                 f"  {label:<11} sent {s.sent:>6}  failed {s.failed:>4}  "
                 f"(HTTP: {_counts(s.failed_status)}; connection: {_counts(s.failed_connection)})"
             )
-        out.append("  answered right after each step: "
-                   + ", ".join(f"{k} -> {v}" for k, v in run.answered_after.items()))
+        out.append(
+            "  answered right after each step: "
+            + ", ".join(f"{k} -> {v}" for k, v in run.answered_after.items())
+        )
     out.append("\n== side by side (same app, same load, same nginx in front)")
     out.append(f"{'':<32} {'requests':>9} {'failed':>7}  {'non-2xx':>7}  {'conn errors':>11}")
     for run in runs:
@@ -167,14 +175,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print("\nconstant load through nginx; every request's outcome is recorded", flush=True)
         runs = [
-            run_under_load("releases", RELEASES_APP.proxy_port, releases_steps(stack),
-                           args.rate, args.settle),
-            run_under_load("old way", OLDWAY_APP.proxy_port, oldway_steps(stack),
-                           args.rate, args.settle),
+            run_under_load(
+                "releases", RELEASES_APP.proxy_port, releases_steps(stack), args.rate, args.settle
+            ),
+            run_under_load(
+                "old way", OLDWAY_APP.proxy_port, oldway_steps(stack), args.rate, args.settle
+            ),
         ]
         print(report(runs))
-        print(f"\nnginx retried {stack.nginx_retries()} requests for the visitors "
-              f"(reset or refused upstream connections)")
+        print(
+            f"\nnginx retried {stack.nginx_retries()} requests for the visitors "
+            f"(reset or refused upstream connections)"
+        )
     finally:
         stack.stop()
         print("stopped PM2 and nginx", flush=True)
