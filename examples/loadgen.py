@@ -25,7 +25,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-ASSET_REF = re.compile(r"/?_next/static/[\w./~-]+?\.(?:js|css)")
+# HTML names "/_next/static/chunks/a.js"; Turbopack's chunks name the chunks they load on
+# demand as "static/chunks/b.js" (relative to /_next/).
+ASSET_REF = re.compile(r"""(?:/?_next/|(?<=["']))(static/[\w./~-]+?\.(?:js|css))""")
 PAGES = ("/", "/lazy")
 ActionFn = Callable[["Connection", str, str, int], None]
 
@@ -94,7 +96,7 @@ def asset_refs(body: bytes) -> list[str]:
     """The /_next/static files a page or chunk names, in order, without duplicates."""
     seen: dict[str, None] = {}
     for match in ASSET_REF.findall(body.decode("utf-8", "replace")):
-        seen["/" + match.lstrip("/")] = None
+        seen["/_next/" + match] = None
     return list(seen)
 
 

@@ -106,15 +106,13 @@ def setup_releases(stack: Stack) -> None:
     stack.pm2_start(stack.apps[0])
 
 
-def setup(work: Path) -> Stack:
+def setup(stack: Stack) -> None:
     """Deploy v1 with `releases`, set up the old way's directory, start PM2 and nginx."""
-    stack = Stack(work, (RELEASES_APP, OLDWAY_APP))
     setup_releases(stack)
     print("building v1 the old way (one app directory) ...", flush=True)
     stack.oldway_setup("v1")
     stack.pm2_start(OLDWAY_APP, cwd=stack.oldway)
     stack.nginx_start()
-    return stack
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -171,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=10.0, help="requests/s per load lane")
     parser.add_argument("--settle", type=float, default=SETTLE_SECONDS)
     args = parser.parse_args(argv)
-    stack = setup(args.work)
+    stack = Stack(args.work, (RELEASES_APP, OLDWAY_APP))
     try:
+        setup(stack)
         print("\nconstant load through nginx; every request's outcome is recorded", flush=True)
         runs = [
             run_under_load(
@@ -187,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             f"\nnginx retried {stack.nginx_retries()} requests for the visitors "
             f"(reset or refused upstream connections)"
         )
+        print("; ".join(stack.log))
     finally:
         stack.stop()
         print("stopped PM2 and nginx", flush=True)

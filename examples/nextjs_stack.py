@@ -288,8 +288,26 @@ class Stack:
             for i, app in enumerate(self.apps)
         )
         conf = conf_dir / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(work=self.work, servers=servers))
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        if (conf_dir / "nginx.pid").exists() and conf.exists():
+            # An interrupted earlier run left its nginx: stop that one (by its own pid file).
+            subprocess.run(
+                [
+                    nginx,
+                    "-e",
+                    str(conf_dir / "error.log"),
+                    "-p",
+                    str(conf_dir),
+                    "-c",
+                    str(conf),
+                    "-s",
+                    "quit",
+                ],
+                capture_output=True,
+                check=False,
+            )
+            time.sleep(1)
+        conf.write_text(NGINX_CONF.format(work=self.work, servers=servers))
         # Foreground (daemon off) child of ours: stopped by its pid, never by name.
         self.nginx_proc = subprocess.Popen(
             [

@@ -1,0 +1,106 @@
+"""The load generator (examples/loadgen.py) counts every request, failures included, against a
+real HTTP server on 127.0.0.1 that answers, refuses with 404, or drops the connection."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from loadgen import Connection, Load, asset_refs, summarize
+
+PAGE = (
+    b'<html><script src="/_next/static/chunks/main.js"></script>'
+    b'<script src="/_next/static/chunks/gone.js"></script></html>'
+)
+CHUNK = b'import("static/chunks/lazy-part.js")'
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def do_GET(self) -> None:
+        with self.lock:
+            self.seen[self.path] += 1
+            nth = self.seen[self.path]
+        if self.path == "/api/version" and nth % 4 == 0:
+            self.close_connection = True  # drop it: no status line at all
+            return
+        body, status = {
+            "/": (PAGE, 200),
+            "/lazy": (PAGE, 200),
+            "/api/version": (b"{}", 200),
+            "/_next/static/chunks/main.js": (CHUNK, 200),
+            "/_next/static/chunks/lazy-part.js": (b"x", 200),
+        }.get(self.path, (b"missing", 404))
+        self.send_response(status)
+        self.send_header("x-app-version", "v7")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the test reads the counts, not the log."""
+
+
+@pytest.fixture
+def server() -> Iterator[ThreadingHTTPServer]:
+    Handler.seen = Counter()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_every_request_is_recorded_with_its_outcome(server: ThreadingHTTPServer) -> None:
+    """What the server handled equals what the client recorded; dropped connections count as
+    connection errors, 404s as HTTP failures, and the version header names the build."""
+    load = Load("127.0.0.1", server.server_address[1], rate=20.0, browse_rate=4.0, timeout=5.0)
+    load.start()
+    time.sleep(1.5)
+    outcomes = load.stop()
+
+    handled = sum(Handler.seen.values())
+    assert len(outcomes) == handled
+    api = summarize(outcomes, "all", ("api",))
+    # Closed without a status line: "closed" or "reset", depending on who notices first.
+    assert sum(api.failed_connection.values()) == Handler.seen["/api/version"] // 4 > 0
+    assert set(api.failed_connection) <= {"closed api", "reset api"}
+    assets = summarize(outcomes, "all", ("asset",))
+    assert assets.failed_status["404 asset"] == Handler.seen["/_next/static/chunks/gone.js"] > 0
+    assert Handler.seen["/_next/static/chunks/lazy-part.js"] > 0  # found inside a chunk
+    assert set(summarize(outcomes, "all", ("page", "api")).versions) == {"v7"}
+
+
+def test_refused_connection_is_a_failure_not_a_gap() -> None:
+    """Nothing listening: every attempt is recorded as `refused`, none is silently dropped."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    conn = Connection("127.0.0.1", port, timeout=2.0, fresh=True)
+    with pytest.raises(ConnectionRefusedError):
+        conn.get("/")
+    load = Load("127.0.0.1", port, rate=10.0, browse_rate=2.0, timeout=2.0)
+    load.start()
+    time.sleep(0.5)
+    outcomes = load.stop()
+    assert outcomes
+    assert {o.error for o in outcomes} == {"refused"}
+
+
+def test_asset_refs_finds_html_and_chunk_references_once() -> None:
+    """Page HTML and JS chunks name /_next/static files with or without the leading slash."""
+    assert asset_refs(PAGE + PAGE) == [
+        "/_next/static/chunks/main.js",
+        "/_next/static/chunks/gone.js",
+    ]
+    assert asset_refs(CHUNK) == ["/_next/static/chunks/lazy-part.js"]
