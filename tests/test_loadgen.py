@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from loadgen import Connection, Load, asset_refs, summarize
@@ -21,7 +22,7 @@ CHUNK = b'import("static/chunks/lazy-part.js")'
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    seen: Counter[str] = Counter()
+    seen: ClassVar[Counter[str]] = Counter()
     lock = threading.Lock()
 
     def do_GET(self) -> None:
