@@ -102,8 +102,7 @@ def setup_releases(stack: Stack) -> None:
     stack.copy_source()
     print("deploying v1 with releases (npm ci + next build) ...", flush=True)
     stack.init_root()
-    stack.deploy_only("v1")
-    stack.pm2_start(stack.apps[0])
+    stack.deploy("v1")  # its restart command (pm2 startOrReload) starts the app
 
 
 def setup(stack: Stack) -> None:

@@ -44,15 +44,16 @@ http {{
 }}
 """
 
-# One upstream per app. The server is listed twice on purpose: proxy_next_upstream retries on
-# the *next* server, and PM2's cluster master behind the one port hands the retry to a live
-# worker. `keepalive` keeps a pool of idle connections to the workers; a reset on one of them
-# (an old worker closing it while exiting) is retried instead of reaching the visitor.
+# One upstream per app. The one server is listed TRIES times on purpose: proxy_next_upstream
+# retries on the *next* entry (PM2's cluster master behind the one port hands the retry to a
+# live worker), and nginx prefers idle pooled connections, so a retry can hit a second pooled
+# connection the exiting worker closed at the same instant (seen once in ~10 reloads with 2).
+# `keepalive` keeps a pool of idle connections to the workers; a reset on one of them (an old
+# worker closing it while exiting) is retried instead of reaching the visitor.
+TRIES = 4
 NGINX_SERVER = """\
     upstream {name} {{
-        server 127.0.0.1:{app_port} max_fails=0;
-        server 127.0.0.1:{app_port} max_fails=0;
-        keepalive 32;
+{upstream_servers}        keepalive 32;
         # Retire each pooled connection after 2 s: an old worker that got SIGINT finishes the
         # request in flight and sees its connections go idle and close, long before PM2's
         # kill_timeout (5 s) would SIGKILL it mid-response.
@@ -69,7 +70,7 @@ NGINX_SERVER = """\
             proxy_connect_timeout 2s;
             proxy_read_timeout 30s;
             proxy_next_upstream error timeout http_502 http_503;
-            proxy_next_upstream_tries 3;
+            proxy_next_upstream_tries {tries};
         }}
         location @app {{
             proxy_pass http://{name};
@@ -186,7 +187,7 @@ class Stack:
     def releases(self, *args: str) -> str:
         return run(
             [sys.executable, "-m", "releases_cli", *args, "--root", str(self.root)],
-            env={"PYTHONPATH": str(REPO)},
+            env={"PYTHONPATH": str(REPO), **self.releases_env()},
         )
 
     # -- the releases way --------------------------------------------------------------------
@@ -197,21 +198,28 @@ class Stack:
         self.releases("init")
         shutil.copy2(EXAMPLE / "releases.toml", self.root / "releases.toml")
 
-    def deploy_only(self, version: str) -> str:
-        """Deploy the source at `version` with `releases` (build + switch); the new id."""
-        self.set_version(self.source, version)
-        self.releases("deploy", "--source", str(self.source))
-        return os.readlink(self.root / "current").rsplit("/", 1)[-1]
+    def releases_env(self) -> dict[str, str]:
+        """What the `[restart] command` (pm2 startOrReload) needs: pm2 on PATH, our PM2_HOME."""
+        path = f"{self.pm2_bin.parent.parent.parent / '.bin'}:{os.environ.get('PATH', '')}"
+        return {**self.pm2_env(self.apps[0]), "PATH": path}
+
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.apps[0].app_port}/api/version"
 
     def deploy(self, version: str) -> str:
-        """Deploy, then `pm2 reload` so the workers move to the new release; the new id."""
-        release_id = self.deploy_only(version)
-        self.reload(self.apps[0])
-        return release_id
+        """`releases deploy` of the source at `version`: build, switch, `pm2 startOrReload`
+        (its restart command), health check of the new build; the new release id."""
+        self.set_version(self.source, version)
+        started = time.monotonic()
+        self.releases("deploy", "--source", str(self.source), "--health-url", self.health_url())
+        self.log.append(f"deploy {version}: {time.monotonic() - started:.1f}s")
+        return os.readlink(self.root / "current").rsplit("/", 1)[-1]
 
     def rollback(self) -> str:
-        self.releases("rollback")
-        self.reload(self.apps[0])
+        """`releases rollback`: switch, restart and health check, no build."""
+        started = time.monotonic()
+        self.releases("rollback", "--health-url", self.health_url())
+        self.log.append(f"rollback: {time.monotonic() - started:.1f}s")
         return os.readlink(self.root / "current").rsplit("/", 1)[-1]
 
     # -- the old way: one directory, build into .next.new, two renames, reload ---------------
@@ -284,6 +292,8 @@ class Stack:
                 name=app.name.replace("-", "_"),
                 app_port=app.app_port,
                 proxy_port=app.proxy_port,
+                tries=TRIES,
+                upstream_servers=f"        server 127.0.0.1:{app.app_port} max_fails=0;\n" * TRIES,
                 static=static if i == 0 else "",
             )
             for i, app in enumerate(self.apps)

@@ -1,12 +1,13 @@
 // PM2 process file for the example (cluster mode, 2 workers).
 //
-// Environment (set by examples/nextjs_stack.py; defaults are for a hand-run deploy root):
-//   RELEASES_ROOT  the deploy root; workers run in "$RELEASES_ROOT/current"
+// Environment (all optional):
+//   RELEASES_ROOT  the deploy root; default: the one this file was deployed into (Node resolves
+//                  `current/ecosystem.config.js` to `releases/<id>/ecosystem.config.js`)
 //   APP_CWD        run somewhere else instead (the "old way" comparison: one app directory)
-//   APP_NAME, APP_PORT
+//   APP_NAME, APP_PORT (default 3000)
 const path = require("node:path");
 
-const root = process.env.RELEASES_ROOT || "/srv/nextjs-example";
+const root = process.env.RELEASES_ROOT || path.resolve(__dirname, "..", "..");
 
 module.exports = {
   apps: [
