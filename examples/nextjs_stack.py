@@ -68,7 +68,11 @@ NGINX_SERVER = """\
             proxy_set_header Connection "";
             proxy_set_header Host $host;
             proxy_connect_timeout 2s;
-            proxy_read_timeout 30s;
+            # A connection PM2 hands to a worker that is exiting can hang (NEXTJS-PM2-NOTES,
+            # failure 2): give up on it after 5 s and retry on the next try, well inside the
+            # load generator's 10 s timeout. This app answers in milliseconds; an app with
+            # slow pages needs a longer value (and loses that retry window).
+            proxy_read_timeout 5s;
             proxy_next_upstream error timeout http_502 http_503;
             proxy_next_upstream_tries {tries};
         }}
@@ -77,7 +81,10 @@ NGINX_SERVER = """\
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
+            proxy_connect_timeout 2s;
+            proxy_read_timeout 5s;
             proxy_next_upstream error timeout http_502 http_503;
+            proxy_next_upstream_tries {tries};
         }}
     }}
 """
