@@ -170,6 +170,75 @@ def deploy(
 
 
 @app.command()
+def stage(
+    root: RootOption = None,
+    source: Annotated[
+        Path | None, typer.Option("--source", help="Directory to deploy from.")
+    ] = None,
+    build: Annotated[
+        list[str] | None, typer.Option("--build", help="Build command (repeatable).")
+    ] = None,
+    release_id: Annotated[
+        str | None,
+        typer.Option("--id", help="Release id to use (the same on every host); must be new."),
+    ] = None,
+    wait: WaitOption = 0,
+) -> None:
+    """Build a new release without making it live; print its id as the last line of stdout.
+
+    Example: ID=$(releases stage --source ~/shop --build "npm ci" --id 20261126T101500Z)
+    """
+    from releases_cli.deploy import DeployOptions
+    from releases_cli.source import LocalSource
+    from releases_cli.twophase import stage as run_stage
+
+    deploy_root = _root(root)
+    cfg = config_mod.load(deploy_root).with_overrides(
+        source__path=_str(source), build__commands=build
+    )
+    source_path = cfg.get("source", "path")
+    if not source_path:
+        raise NotFound("no source: pass --source DIR (or set [source] path in releases.toml)")
+    options = DeployOptions(
+        source=LocalSource(Path(source_path)),
+        build=tuple(cfg.get("build", "commands") or ()),
+        keep=cfg.keep,
+        wait=wait,
+        echo=sys.stderr,  # stdout carries only the id, for scripts
+    )
+    result = run_stage(deploy_root, options, release_id, report=_say)
+    _say(
+        f"staged {result.id} in {result.seconds:.1f}s (not live; live is "
+        f"{result.previous or '-'}); activate it with `releases switch {result.id}`"
+    )
+    print(result.id)
+
+
+@app.command()
+def switch(
+    release_id: Annotated[str, typer.Argument(help="A complete release to make live.")],
+    root: RootOption = None,
+    keep: Annotated[
+        int | None, typer.Option("--keep", min=1, help="Complete releases to keep.")
+    ] = None,
+    wait: WaitOption = 0,
+) -> None:
+    """Make a staged (or any complete) release live: atomic switch, then prune.
+
+    Example: releases switch 20261126T101500Z
+    """
+    from releases_cli.twophase import switch as run_switch
+
+    deploy_root = _root(root)
+    cfg = config_mod.load(deploy_root).with_overrides(keep=keep)
+    result = run_switch(deploy_root, release_id, cfg.keep, wait, report=_say)
+    print(
+        f"switched to {result.id} in {result.seconds:.1f}s; previous {result.previous or '-'}; "
+        f"pruned {len(result.pruned.deleted)}"
+    )
+
+
+@app.command()
 def rollback(
     root: RootOption = None,
     to: Annotated[str | None, typer.Option("--to", help="Release id to switch to.")] = None,

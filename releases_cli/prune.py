@@ -109,6 +109,7 @@ def candidates_of(root: DeployRoot, force: bool = False) -> list[Candidate]:
     are protected (`force` drops the in-use protection only)."""
     snap = snapshot(root)
     in_use = {} if force else release_users(root.releases)
+    staged = snap.staged
     result = []
     for release in snap.releases:
         reason = None
@@ -116,6 +117,8 @@ def candidates_of(root: DeployRoot, force: bool = False) -> list[Candidate]:
             reason = "current"
         elif release.id == snap.previous:
             reason = "previous (rollback target)"
+        elif release.id in staged:
+            reason = "staged, waiting for `releases switch`"
         elif release.meta.get("pinned"):
             reason = "pinned"
         elif release.status == INCOMPLETE and root.meta(release.id).exists():

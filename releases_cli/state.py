@@ -20,6 +20,7 @@ SWITCH = "switch"  # history event written after every change of `current`
 CURRENT = "current"
 PREVIOUS = "previous"
 INCOMPLETE = "incomplete"
+STAGED = "staged"  # complete, never live, newer than the live release: waiting for `switch`
 
 
 def live_stack(events: Iterable[Event]) -> list[str]:
@@ -55,6 +56,20 @@ def rollback_target(stack: Sequence[str], current: str | None, complete: set[str
     return None
 
 
+def awaiting_switch(
+    release_ids: Iterable[str], current: str | None, events: Iterable[Event]
+) -> set[str]:
+    """Complete releases staged after the live one that were never live (a fleet deploy between
+    its stage and its switch). Prune keeps them; rollback never picks them (not on the stack)."""
+    ever_live = {e.release_id for e in events if e.event == SWITCH}
+    return {
+        release_id
+        for release_id in release_ids
+        if release_id not in ever_live
+        and (current is None or sort_key(release_id) > sort_key(current))
+    }
+
+
 @dataclass(frozen=True)
 class Release:
     id: str
@@ -88,11 +103,17 @@ class Snapshot:
             return CURRENT
         if release.id == self.previous:
             return PREVIOUS
+        if release.id in self.staged:
+            return STAGED
         return release.status
 
     @property
     def complete_ids(self) -> set[str]:
         return {r.id for r in self.releases if r.complete}
+
+    @property
+    def staged(self) -> set[str]:
+        return awaiting_switch(self.complete_ids, self.current_id, self.history.events)
 
 
 def _status_of(meta: dict[str, Any] | None) -> str:

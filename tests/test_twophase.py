@@ -1,0 +1,206 @@
+"""Two-phase deploy: `releases stage` builds without switching, `releases switch ID` activates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import Cli, current_id, deploy_ok, tree_state
+
+FUTURE_ID = "20991231T000000Z"
+
+
+def _stage(cli: Cli, root: Path, app: Path, *extra: str) -> str:
+    result = cli("stage", "--root", str(root), "--source", str(app), *extra)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def _events(root: Path) -> list[dict[str, object]]:
+    lines = (root / ".releases" / "history.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def _statuses(cli: Cli, root: Path) -> dict[str, str]:
+    result = cli("list", "--root", str(root), "--json")
+    assert result.returncode == 0, result.stderr
+    return {r["id"]: r["status"] for r in json.loads(result.stdout)["releases"]}
+
+
+def _unchanged(before: dict[str, str], after: dict[str, str]) -> bool:
+    for state in (before, after):
+        state.pop(".releases/lock.info", None)
+    return before == after
+
+
+def test_stage_builds_without_switching_and_prints_only_the_id(
+    cli: Cli, root: Path, app: Path
+) -> None:
+    """stage: a complete release, `current` untouched, build output on stderr, stdout = the id."""
+    live = deploy_ok(cli, root, app)
+    (app / "index.html").write_text("v2\n")
+    result = cli(
+        "stage", "--root", str(root), "--source", str(app), "--build", "echo built > out.txt"
+    )
+    assert result.returncode == 0, result.stderr
+    staged = result.stdout.strip()
+    assert len(result.stdout.splitlines()) == 1 and staged != live
+    assert "build: $ echo built > out.txt" in result.stderr
+    assert current_id(root) == live
+    assert (root / "current" / "index.html").read_text() == "v1\n"
+    assert (root / "releases" / staged / "out.txt").read_text() == "built\n"
+    meta = json.loads((root / ".releases" / "meta" / f"{staged}.json").read_text())
+    assert meta["status"] == "complete"
+    assert _statuses(cli, root) == {staged: "staged", live: "current"}
+    assert [e["event"] for e in _events(root)][-2:] == ["deploy_started", "stage_finished"]
+
+
+def test_switch_makes_staged_release_live_and_records_it(cli: Cli, root: Path, app: Path) -> None:
+    """switch ID: `current` moves to the staged release, the history says so, rollback goes back."""
+    first = deploy_ok(cli, root, app)
+    (app / "index.html").write_text("v2\n")
+    staged = _stage(cli, root, app)
+    result = cli("switch", staged, "--root", str(root))
+    assert result.returncode == 0, result.stderr
+    assert f"switched to {staged}" in result.stdout and first in result.stdout
+    assert (root / "current" / "index.html").read_text() == "v2\n"
+    switch = [e for e in _events(root) if e["event"] == "switch"][-1]
+    assert switch["id"] == staged and switch["previous"] == first
+    assert _events(root)[-1]["event"] == "switch_finished"
+    assert cli("rollback", "--root", str(root)).returncode == 0
+    assert current_id(root) == first
+
+
+def test_staged_release_is_never_a_rollback_target_without_to(
+    cli: Cli, root: Path, app: Path
+) -> None:
+    """A, B live in turn, C staged: rollback goes to A (not C); `--to C` is allowed."""
+    a = deploy_ok(cli, root, app)
+    b = deploy_ok(cli, root, app)
+    c = _stage(cli, root, app)
+    assert cli("rollback", "--root", str(root)).returncode == 0
+    assert current_id(root) == a
+    result = cli("rollback", "--root", str(root))
+    assert result.returncode == 4, "nothing was live before A: C must not be picked"
+    assert cli("rollback", "--root", str(root), "--to", c).returncode == 0
+    assert current_id(root) == c
+    assert cli("rollback", "--root", str(root)).returncode == 0
+    assert current_id(root) == a, "the release live before C was A"
+    assert b != c
+
+
+def test_prune_waits_for_the_switch(cli: Cli, root: Path, app: Path) -> None:
+    """keep = 1: a stage prunes nothing and a prune before the switch keeps the staged release;
+    the switch prunes what is beyond keep (current and rollback target stay)."""
+    (root / "releases.toml").write_text("keep = 1\n")
+    a = deploy_ok(cli, root, app)
+    b = deploy_ok(cli, root, app)
+    c = _stage(cli, root, app)
+    assert sorted(p.name for p in (root / "releases").iterdir()) == [a, b, c]
+    result = cli("prune", "--root", str(root))
+    assert result.returncode == 0, result.stderr
+    assert f"kept {c} (staged" in result.stdout
+    assert sorted(p.name for p in (root / "releases").iterdir()) == [a, b, c]
+    result = cli("switch", c, "--root", str(root))
+    assert result.returncode == 0, result.stderr
+    assert "pruned 1" in result.stdout
+    assert sorted(p.name for p in (root / "releases").iterdir()) == [b, c]
+
+
+def test_stage_with_id_uses_it_and_refuses_reuse_or_older(cli: Cli, root: Path, app: Path) -> None:
+    """--id is used as given; an id already used or older than the newest is refused (exit 3),
+    changing nothing."""
+    deploy_ok(cli, root, app)
+    assert _stage(cli, root, app, "--id", FUTURE_ID) == FUTURE_ID
+    assert (root / "releases" / FUTURE_ID / "index.html").is_file()
+    for wanted, message in [
+        (FUTURE_ID, "already exists"),
+        ("20200101T000000Z", "ids must increase"),
+        ("../../etc", "malformed release id"),
+    ]:
+        before = tree_state(root)
+        result = cli("stage", "--root", str(root), "--source", str(app), "--id", wanted)
+        assert result.returncode == 3, result.stderr
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert _unchanged(before, tree_state(root))
+
+
+def test_id_of_a_pruned_release_is_not_reused(cli: Cli, root: Path, app: Path) -> None:
+    """A failed staged id that prune deleted is still known from the history: refused."""
+    result = cli(
+        "stage", "--root", str(root), "--source", str(app), "--id", FUTURE_ID, "--build", "false"
+    )
+    assert result.returncode == 6
+    assert cli("prune", "--root", str(root)).returncode == 0
+    assert not (root / "releases" / FUTURE_ID).exists()
+    result = cli("stage", "--root", str(root), "--source", str(app), "--id", FUTURE_ID)
+    assert result.returncode == 3 and "already exists" in result.stderr
+
+
+def test_failed_stage_leaves_current_and_cannot_be_switched_to(
+    cli: Cli, root: Path, app: Path
+) -> None:
+    """A failing build during stage: exit 6, current unchanged, release failed, switch refused."""
+    live = deploy_ok(cli, root, app)
+    result = cli(
+        "stage", "--root", str(root), "--source", str(app), "--id", FUTURE_ID, "--build", "exit 7"
+    )
+    assert result.returncode == 6 and "'exit 7'" in result.stderr
+    assert result.stdout == ""
+    assert current_id(root) == live
+    result = cli("switch", FUTURE_ID, "--root", str(root))
+    assert result.returncode == 3 and "is failed, not complete" in result.stderr
+    assert current_id(root) == live
+
+
+def test_switch_refuses_a_release_whose_stage_was_killed(cli: Cli, root: Path, app: Path) -> None:
+    """A stage killed mid-build leaves an incomplete release; switch refuses it (exit 3) and says
+    what recovery found."""
+    live = deploy_ok(cli, root, app)
+    result = cli(
+        "stage",
+        "--root",
+        str(root),
+        "--source",
+        str(app),
+        "--id",
+        FUTURE_ID,
+        "--build",
+        "true",
+        env={"RELEASES_FAULT": "mid_build"},
+    )
+    assert result.returncode == -9
+    result = cli("switch", FUTURE_ID, "--root", str(root))
+    assert result.returncode == 3 and "is incomplete, not complete" in result.stderr
+    assert f"deploy of {FUTURE_ID} was interrupted" in result.stderr
+    assert current_id(root) == live
+
+
+@pytest.mark.parametrize(
+    ("target", "code", "message"),
+    [
+        ("../../etc", 3, "malformed release id"),
+        ("20991231T235959Z", 4, "does not exist"),
+        ("CURRENT", 3, "already current"),
+    ],
+)
+def test_switch_bad_ids_change_nothing(
+    cli: Cli, root: Path, app: Path, target: str, code: int, message: str
+) -> None:
+    """Malformed, unknown or already-live ids: one-line error, documented code, no change."""
+    live = deploy_ok(cli, root, app)
+    _stage(cli, root, app)
+    target = live if target == "CURRENT" else target
+    before = tree_state(root)
+    result = cli("switch", target, "--root", str(root))
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert _unchanged(before, tree_state(root))
+
+
+def test_switch_on_a_directory_that_is_not_a_deploy_root(cli: Cli, tmp_path: Path) -> None:
+    """switch in an empty directory: exit 4, nothing created."""
+    result = cli("switch", FUTURE_ID, "--root", str(tmp_path))
+    assert result.returncode == 4 and "not a deploy root" in result.stderr
+    assert list(tmp_path.iterdir()) == []
