@@ -24,7 +24,7 @@ HOSTS = ("web1", "web2", "web3")
 
 @dataclass(frozen=True)
 class Fleet:
-    """Three deploy roots and an inventory pointing at them; `app` is the code every host deploys."""
+    """Three deploy roots, an inventory pointing at them, and `app`: the code every host deploys."""
 
     base: Path
     app: Path
