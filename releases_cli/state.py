@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,7 @@ class Snapshot:
     def complete_ids(self) -> set[str]:
         return {r.id for r in self.releases if r.complete}
 
-    @property
+    @cached_property
     def staged(self) -> set[str]:
         return awaiting_switch(self.complete_ids, self.current_id, self.history.events)
 

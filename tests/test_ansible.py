@@ -17,6 +17,12 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_cli
 
+from releases_cli import twophase
+from releases_cli.deploy import DeployOptions
+from releases_cli.layout import DeployRoot
+from releases_cli.source import LocalSource
+from releases_cli.state import snapshot
+
 PLAYBOOKS = REPO / "examples" / "ansible"
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 HOSTS = ("web1", "web2", "web3")
@@ -71,10 +77,9 @@ class Fleet:
         return [self.current(host) for host in HOSTS]
 
     def listing(self, host: str) -> dict[str, str]:
-        """id -> status, as `releases list --json` shows it."""
-        result = run_cli("list", "--json", "--root", str(self.root(host)))
-        assert result.returncode == 0, result.stderr
-        return {r["id"]: r["status"] for r in json.loads(result.stdout)["releases"]}
+        """id -> status, as `releases list` shows it."""
+        snap = snapshot(DeployRoot(self.root(host)))
+        return {r.id: snap.display_status(r) for r in snap.releases}
 
     def switches(self, host: str) -> list[tuple[str, str]]:
         """(release id, reason) of every switch of `current` on the host, oldest first."""
@@ -83,13 +88,12 @@ class Fleet:
         return [(e["id"], e["reason"]) for e in events if e["event"] == "switch"]
 
     def deploy_directly(self, release_id: str) -> None:
-        """Put `release_id` live on every host with the CLI (a faster set-up than a playbook)."""
+        """Put `release_id` live on every host through the library (a faster set-up than a
+        playbook or the CLI, same code path: stage, then switch)."""
         for host in HOSTS:
-            root = str(self.root(host))
-            staged = run_cli("stage", "--root", root, "--source", str(self.app), "--id", release_id)
-            assert staged.returncode == 0, staged.stderr
-            switched = run_cli("switch", release_id, "--root", root)
-            assert switched.returncode == 0, switched.stderr
+            root = DeployRoot(self.root(host))
+            twophase.stage(root, DeployOptions(LocalSource(self.app)), release_id)
+            twophase.switch(root, release_id, keep=5)
 
 
 def _explain(result: subprocess.CompletedProcess[str]) -> str:
