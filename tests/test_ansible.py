@@ -45,6 +45,7 @@ class Fleet:
             "LC_ALL": "C.UTF-8",
             "ANSIBLE_HOME": str(self.base / ".ansible"),
             "ANSIBLE_LOCAL_TEMP": str(self.base / ".ansible" / "tmp"),
+            "ANSIBLE_REMOTE_TMP": str(self.base / ".ansible" / "remote"),
             "ANSIBLE_PIPELINING": "1",
             "ANSIBLE_FORKS": "5",
             "ANSIBLE_NOCOLOR": "1",

@@ -204,3 +204,19 @@ def test_switch_on_a_directory_that_is_not_a_deploy_root(cli: Cli, tmp_path: Pat
     result = cli("switch", FUTURE_ID, "--root", str(tmp_path))
     assert result.returncode == 4 and "not a deploy root" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_switch_killed_after_the_rename_is_recorded_by_the_next_command(
+    cli: Cli, root: Path, app: Path
+) -> None:
+    """SIGKILL right after `current` moved: current is the staged (complete) release, and the next
+    state change records the switch the history missed, so rollback still goes back."""
+    first = deploy_ok(cli, root, app)
+    staged = _stage(cli, root, app)
+    result = cli("switch", staged, "--root", str(root), env={"RELEASES_FAULT": "after_switch"})
+    assert result.returncode == -9
+    assert current_id(root) == staged
+    result = cli("rollback", "--root", str(root))
+    assert result.returncode == 0, result.stderr
+    assert f"history did not record that {staged} is live" in result.stderr
+    assert current_id(root) == first
