@@ -222,6 +222,7 @@ def switch(
         int | None, typer.Option("--keep", min=1, help="Complete releases to keep.")
     ] = None,
     wait: WaitOption = 0,
+    as_json: JsonOption = False,
 ) -> None:
     """Make a staged (or any complete) release live: atomic switch, then prune.
 
@@ -232,6 +233,19 @@ def switch(
     deploy_root = _root(root)
     cfg = config_mod.load(deploy_root).with_overrides(keep=keep)
     result = run_switch(deploy_root, release_id, cfg.keep, wait, report=_say)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "version": 1,
+                    "id": result.id,
+                    "previous": result.previous,
+                    "seconds": round(result.seconds, 3),
+                    "pruned": [pruned_id for pruned_id, _ in result.pruned.deleted],
+                }
+            )
+        )
+        return
     print(
         f"switched to {result.id} in {result.seconds:.1f}s; previous {result.previous or '-'}; "
         f"pruned {len(result.pruned.deleted)}"

@@ -57,13 +57,20 @@ def test_stage_builds_without_switching_and_prints_only_the_id(
 
 
 def test_switch_makes_staged_release_live_and_records_it(cli: Cli, root: Path, app: Path) -> None:
-    """switch ID: `current` moves to the staged release, the history says so, rollback goes back."""
+    """switch ID: `current` moves to the staged release, the history says so, `--json` names the
+    release it replaced, rollback goes back."""
     first = deploy_ok(cli, root, app)
     (app / "index.html").write_text("v2\n")
     staged = _stage(cli, root, app)
-    result = cli("switch", staged, "--root", str(root))
+    result = cli("switch", staged, "--root", str(root), "--json")
     assert result.returncode == 0, result.stderr
-    assert f"switched to {staged}" in result.stdout and first in result.stdout
+    shown = json.loads(result.stdout)
+    assert (shown["version"], shown["id"], shown["previous"], shown["pruned"]) == (
+        1,
+        staged,
+        first,
+        [],
+    )
     assert (root / "current" / "index.html").read_text() == "v2\n"
     switch = [e for e in _events(root) if e["event"] == "switch"][-1]
     assert switch["id"] == staged and switch["previous"] == first
@@ -104,7 +111,7 @@ def test_prune_waits_for_the_switch(cli: Cli, root: Path, app: Path) -> None:
     assert sorted(p.name for p in (root / "releases").iterdir()) == [a, b, c]
     result = cli("switch", c, "--root", str(root))
     assert result.returncode == 0, result.stderr
-    assert "pruned 1" in result.stdout
+    assert f"switched to {c}" in result.stdout and "pruned 1" in result.stdout
     assert sorted(p.name for p in (root / "releases").iterdir()) == [b, c]
 
 
