@@ -178,6 +178,10 @@ def stage(
     build: Annotated[
         list[str] | None, typer.Option("--build", help="Build command (repeatable).")
     ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option("--preset", help="Build preset: auto (default), nextjs or none."),
+    ] = None,
     release_id: Annotated[
         str | None,
         typer.Option("--id", help="Release id to use (the same on every host); must be new."),
@@ -189,19 +193,23 @@ def stage(
     Example: ID=$(releases stage --source ~/shop --build "npm ci" --id 20261126T101500Z)
     """
     from releases_cli.deploy import DeployOptions
+    from releases_cli.shared import SharedSpec
     from releases_cli.source import LocalSource
     from releases_cli.twophase import stage as run_stage
 
     deploy_root = _root(root)
     cfg = config_mod.load(deploy_root).with_overrides(
-        source__path=_str(source), build__commands=build
+        source__path=_str(source), build__commands=build, build__preset=preset
     )
     source_path = cfg.get("source", "path")
     if not source_path:
         raise NotFound("no source: pass --source DIR (or set [source] path in releases.toml)")
+    # The same options as `deploy` builds with, so a staged release equals a deployed one.
     options = DeployOptions(
         source=LocalSource(Path(source_path)),
-        build=tuple(cfg.get("build", "commands") or ()),
+        build=_commands(cfg.get("build", "commands")),
+        preset=cfg.get("build", "preset"),
+        shared=SharedSpec.of(cfg.get("shared", "files"), cfg.get("shared", "dirs")),
         keep=cfg.keep,
         wait=wait,
         echo=sys.stderr,  # stdout carries only the id, for scripts

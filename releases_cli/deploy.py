@@ -89,11 +89,7 @@ def deploy(
     root: DeployRoot, options: DeployOptions, clock: Clock = utc_now, report: Report = _stderr
 ) -> DeployResult:
     """Build a new release from `options.source` and make it current."""
-    if options.keep < 1:
-        raise InvalidInput(f"--keep must be at least 1, got {options.keep}")
-    options.source.check(root.path)
-    check_shared(root, options.shared)  # a missing shared file fails before anything is made
-    root.ensure_layout()
+    preflight(root, options)
     started = time.monotonic()
     with lock.hold(root, options.wait, clock):
         notes = recover(root, clock)
@@ -126,6 +122,15 @@ def deploy(
         pruned,
         tuple(notes),
     )
+
+
+def preflight(root: DeployRoot, options: DeployOptions) -> None:
+    """Checks before the lock (bad input fails before anything is made), then the layout."""
+    if options.keep < 1:
+        raise InvalidInput(f"--keep must be at least 1, got {options.keep}")
+    options.source.check(root.path)
+    check_shared(root, options.shared)  # a missing shared file fails before anything is made
+    root.ensure_layout()
 
 
 def stage_release(

@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from releases_cli import lock
-from releases_cli.deploy import DeployOptions, Report, activate_release, stage_release
+from releases_cli.deploy import (
+    DeployOptions,
+    Report,
+    activate_release,
+    preflight,
+    stage_release,
+)
 from releases_cli.errors import InvalidInput, NotFound
 from releases_cli.history import Clock, meta_ids, read_history, record, utc_now
 from releases_cli.ids import sort_key, validate_id
@@ -84,8 +90,7 @@ def stage(
     """Build a new complete release without switching `current` to it."""
     if release_id is not None:
         validate_id(release_id)
-    options.source.check(root.path)
-    root.ensure_layout()
+    preflight(root, options)
     started = time.monotonic()
     with lock.hold(root, options.wait, clock):
         notes = recover(root, clock)

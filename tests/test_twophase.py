@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,19 @@ def test_switch_killed_after_the_rename_is_recorded_by_the_next_command(
     assert result.returncode == 0, result.stderr
     assert f"history did not record that {staged} is live" in result.stderr
     assert current_id(root) == first
+
+
+def test_stage_builds_like_deploy_with_shared_files(cli: Cli, root: Path, app: Path) -> None:
+    """stage applies releases.toml as deploy does: shared files are linked before the build
+    (which reads them), and a missing shared file fails before anything is made (exit 4)."""
+    (root / "releases.toml").write_text('[shared]\nfiles = [".env"]\n')
+    before = tree_state(root)
+    result = cli("stage", "--root", str(root), "--source", str(app))
+    assert result.returncode == 4 and "shared file .env is missing" in result.stderr
+    assert tree_state(root) == before
+    (root / "shared").mkdir()
+    (root / "shared" / ".env").write_text("SECRET=1\n")
+    staged = _stage(cli, root, app, "--build", "cp .env seen")
+    release = root / "releases" / staged
+    assert os.readlink(release / ".env") == "../../shared/.env"
+    assert (release / "seen").read_text() == "SECRET=1\n"
