@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -193,6 +194,7 @@ def stage(
     Example: ID=$(releases stage --source ~/shop --build "npm ci" --id 20261126T101500Z)
     """
     from releases_cli.deploy import DeployOptions
+    from releases_cli.golive import live_options
     from releases_cli.shared import SharedSpec
     from releases_cli.source import LocalSource
     from releases_cli.twophase import stage as run_stage
@@ -213,6 +215,7 @@ def stage(
         keep=cfg.keep,
         wait=wait,
         echo=sys.stderr,  # stdout carries only the id, for scripts
+        live=replace(live_options(cfg), echo=sys.stderr),  # build hooks, on_failure
     )
     result = run_stage(deploy_root, options, release_id, report=_say)
     _say(
@@ -230,17 +233,26 @@ def switch(
         int | None, typer.Option("--keep", min=1, help="Complete releases to keep.")
     ] = None,
     wait: WaitOption = 0,
+    restart: RestartOption = None,
+    health_url: HealthUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Make a staged (or any complete) release live: atomic switch, then prune.
+    """Make a staged (or any complete) release live: atomic switch, restart, check health
+    (switching back on failure), prune.
 
     Example: releases switch 20261126T101500Z
     """
+    from releases_cli.golive import live_options
     from releases_cli.twophase import switch as run_switch
 
     deploy_root = _root(root)
-    cfg = config_mod.load(deploy_root).with_overrides(keep=keep)
-    result = run_switch(deploy_root, release_id, cfg.keep, wait, report=_say)
+    cfg = config_mod.load(deploy_root).with_overrides(
+        keep=keep, restart__command=restart, health__url=health_url
+    )
+    live = live_options(cfg)
+    if as_json:  # stdout carries only the JSON: restart and hook output go to stderr
+        live = replace(live, echo=sys.stderr)
+    result = run_switch(deploy_root, release_id, cfg.keep, wait, report=_say, live=live)
     if as_json:
         print(
             json.dumps(

@@ -25,6 +25,7 @@ from releases_cli.deploy import (
     stage_release,
 )
 from releases_cli.errors import InvalidInput, NotFound
+from releases_cli.golive import LiveOptions
 from releases_cli.history import Clock, meta_ids, read_history, record, utc_now
 from releases_cli.ids import sort_key, validate_id
 from releases_cli.layout import DeployRoot
@@ -132,8 +133,14 @@ def switch(
     wait: float = 0,
     clock: Clock = utc_now,
     report: Report = _quiet,
+    live: LiveOptions | None = None,
 ) -> SwitchResult:
-    """Make a complete release current (the deploy's activation: switch, record), then prune."""
+    """Make a complete release current with the deploy's activation (before_switch hooks, atomic
+    switch, restart, health check, after_switch hooks), then prune.
+
+    When the restart or health check fails, `current` is switched back to the release live
+    before, the release is marked failed and HealthFailed is raised; nothing is pruned.
+    """
     validate_id(release_id)
     if keep < 1:
         raise InvalidInput(f"--keep must be at least 1, got {keep}")
@@ -146,7 +153,7 @@ def switch(
             report(f"recovered: {note}")
         snap = snapshot(root)
         check_switchable(snap, release_id)
-        activate_release(root, release_id, clock, report)
+        activate_release(root, release_id, clock, report, live)
         seconds = time.monotonic() - started
         record(
             root,

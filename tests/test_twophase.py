@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,55 @@ def test_stage_builds_like_deploy_with_shared_files(cli: Cli, root: Path, app: P
     release = root / "releases" / staged
     assert os.readlink(release / ".env") == "../../shared/.env"
     assert (release / "seen").read_text() == "SECRET=1\n"
+
+
+def test_switch_restarts_and_switches_back_when_health_fails(
+    cli: Cli, root: Path, app: Path
+) -> None:
+    """switch runs the restart command for the new release, then the health check; a health URL
+    where nothing listens: exit 9, `current` back on the previous release, the staged release
+    marked failed (never a target again), nothing pruned."""
+    first = deploy_ok(cli, root, app)
+    staged = _stage(cli, root, app)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    try:
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+        (root / "releases.toml").write_text(
+            "keep = 1\n"
+            '[restart]\ncommand = "echo $RELEASE_ID >> restarted"\n'
+            f'[health]\nurl = "{url}"\ntimeout = 0.5\ninterval = 0.1\n'
+        )
+        result = cli("switch", staged, "--root", str(root))
+    finally:
+        closed.close()
+    assert result.returncode == 9, result.stderr
+    assert f"switched back to {first}" in result.stderr
+    assert current_id(root) == first
+    assert (root / "restarted").read_text().split() == [staged, first]
+    assert _statuses(cli, root) == {staged: "failed", first: "current"}
+    assert sorted(p.name for p in (root / "releases").iterdir()) == sorted([first, staged])
+    result = cli("switch", staged, "--root", str(root))
+    assert result.returncode == 3 and "is failed, not complete" in result.stderr
+
+
+def test_stage_runs_build_hooks_and_switch_runs_switch_hooks(
+    cli: Cli, root: Path, app: Path
+) -> None:
+    """Hooks from releases.toml: before/after_build run during stage (output on stderr, stdout
+    still just the id), before/after_switch during switch."""
+    deploy_ok(cli, root, app)
+    (root / "releases.toml").write_text(
+        "[hooks]\n"
+        'before_build = ["echo before_build >> $DEPLOY_ROOT/hooks"]\n'
+        'after_build = ["echo after_build >> $DEPLOY_ROOT/hooks"]\n'
+        'before_switch = ["echo before_switch >> $DEPLOY_ROOT/hooks"]\n'
+        'after_switch = ["echo after_switch >> $DEPLOY_ROOT/hooks"]\n'
+    )
+    result = cli("stage", "--root", str(root), "--source", str(app))
+    assert result.returncode == 0, result.stderr
+    staged = result.stdout.strip()
+    assert len(result.stdout.splitlines()) == 1
+    assert (root / "hooks").read_text().split() == ["before_build", "after_build"]
+    assert cli("switch", staged, "--root", str(root)).returncode == 0
+    assert (root / "hooks").read_text().split()[2:] == ["before_switch", "after_switch"]
