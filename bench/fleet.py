@@ -2,7 +2,7 @@
 takes, and how long the fleet serves mixed releases (first host's switch to last host's switch,
 from the hosts' history timestamps), for serial=1 vs serial=3. Prints medians and ratios.
 
-    .venv/bin/python bench/fleet.py [runs]
+    .venv/bin/python bench/fleet.py [runs]      (default: $BENCH_RUNS, else 3)
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def run(base: Path, inventory: Path, serial: int, n: int) -> tuple[float, float]
 
 
 def main() -> None:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ.get("BENCH_RUNS", "3"))
     results: dict[int, list[tuple[float, float]]] = {1: [], 3: []}
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)

@@ -29,7 +29,7 @@ from releases_cli.golive import LiveOptions
 from releases_cli.history import Clock, meta_ids, read_history, record, utc_now
 from releases_cli.ids import sort_key, validate_id
 from releases_cli.layout import DeployRoot
-from releases_cli.prune import PruneResult, prune_releases
+from releases_cli.prune import PruneResult, empty_trash, prune_releases
 from releases_cli.recovery import recover
 from releases_cli.state import Snapshot, snapshot
 
@@ -164,4 +164,5 @@ def switch(
             seconds=round(seconds, 3),
         )
         pruned = prune_releases(root, keep, clock=clock)
+    empty_trash(root)  # the pruned trees, deleted after the lock is released (as deploy does)
     return SwitchResult(release_id, snap.current_id, seconds, pruned, tuple(notes))
