@@ -176,6 +176,14 @@ def stage(
     source: Annotated[
         Path | None, typer.Option("--source", help="Directory to deploy from.")
     ] = None,
+    repo: Annotated[
+        str | None,
+        typer.Option("--repo", help="Git repository (URL or path) to deploy from."),
+    ] = None,
+    ref: Annotated[
+        str | None,
+        typer.Option("--ref", help="Branch, tag or commit to deploy (default: remote HEAD)."),
+    ] = None,
     build: Annotated[
         list[str] | None, typer.Option("--build", help="Build command (repeatable).")
     ] = None,
@@ -191,24 +199,28 @@ def stage(
 ) -> None:
     """Build a new release without making it live; print its id as the last line of stdout.
 
-    Example: ID=$(releases stage --source ~/shop --build "npm ci" --id 20261126T101500Z)
+    Example: ID=$(releases stage --source ~/shop --build "npm ci")
+
+    Example: releases stage --repo git@github.com:me/shop.git --ref v1.4.0 --id 20261126T101500Z
     """
     from releases_cli.deploy import DeployOptions
     from releases_cli.golive import live_options
     from releases_cli.shared import SharedSpec
-    from releases_cli.source import LocalSource
     from releases_cli.twophase import stage as run_stage
 
+    if source is not None and repo is not None:
+        raise InvalidInput("--source and --repo are mutually exclusive: pass one of them")
     deploy_root = _root(root)
     cfg = config_mod.load(deploy_root).with_overrides(
-        source__path=_str(source), build__commands=build, build__preset=preset
+        source__path=_str(source) if repo is None else "",
+        source__repo=repo if source is None else "",
+        source__ref=ref,
+        build__commands=build,
+        build__preset=preset,
     )
-    source_path = cfg.get("source", "path")
-    if not source_path:
-        raise NotFound("no source: pass --source DIR (or set [source] path in releases.toml)")
     # The same options as `deploy` builds with, so a staged release equals a deployed one.
     options = DeployOptions(
-        source=LocalSource(Path(source_path)),
+        source=_source(cfg),
         build=_commands(cfg.get("build", "commands")),
         preset=cfg.get("build", "preset"),
         shared=SharedSpec.of(cfg.get("shared", "files"), cfg.get("shared", "dirs")),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Cli, current_id, deploy_ok, tree_state
+from gitrepos import commit, init_repo
 
 FUTURE_ID = "20991231T000000Z"
 
@@ -297,3 +298,30 @@ def test_stage_runs_build_hooks_and_switch_runs_switch_hooks(
     assert (root / "hooks").read_text().split() == ["before_build", "after_build"]
     assert cli("switch", staged, "--root", str(root)).returncode == 0
     assert (root / "hooks").read_text().split()[2:] == ["before_switch", "after_switch"]
+
+
+def test_stage_from_git_repo_and_ref(cli: Cli, tmp_path: Path, app: Path) -> None:
+    """stage --repo --ref exports that commit (revision in the meta), with the same id on two
+    hosts; a ref that does not exist fails (exit 4) before any release is made, and --source with
+    --repo is refused (exit 3)."""
+    repo = init_repo(tmp_path / "upstream")
+    first = commit(repo, {"index.html": "v1\n"}, "first")
+    commit(repo, {"index.html": "v2\n"}, "second")
+    for host in ("a", "b"):
+        root = tmp_path / host
+        root.mkdir()
+        result = cli(
+            "stage", "--root", str(root), "--repo", str(repo), "--ref", first, "--id", FUTURE_ID
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == f"{FUTURE_ID}\n"
+        assert (root / "releases" / FUTURE_ID / "index.html").read_text() == "v1\n"
+        meta = json.loads((root / ".releases" / "meta" / f"{FUTURE_ID}.json").read_text())
+        assert meta["source"]["revision"] == first
+    root = tmp_path / "a"
+    before = tree_state(root / "releases")
+    result = cli("stage", "--root", str(root), "--repo", str(repo), "--ref", "no-such-branch")
+    assert result.returncode == 4, result.stderr
+    assert tree_state(root / "releases") == before
+    result = cli("stage", "--root", str(root), "--repo", str(repo), "--source", str(app))
+    assert result.returncode == 3 and "mutually exclusive" in result.stderr
