@@ -10,7 +10,7 @@ from releases_cli.state import INCOMPLETE, SWITCH, Snapshot, snapshot
 from releases_cli.switch import remove_temp_links
 
 _OPEN_DEPLOY = "deploy_started"
-# `stage_finished` (twophase.STAGE_FINISHED) closes a deploy that stopped before the switch.
+# `stage_finished` (state.STAGE_FINISHED) closes a deploy that stopped before the switch.
 _CLOSED_DEPLOY = frozenset(
     {"deploy_finished", "deploy_failed", "deploy_interrupted", "stage_finished"}
 )

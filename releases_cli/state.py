@@ -16,6 +16,7 @@ from releases_cli.ids import sort_key
 from releases_cli.layout import CurrentLink, DeployRoot, read_current
 
 SWITCH = "switch"  # history event written after every change of `current`
+STAGE_FINISHED = "stage_finished"  # `releases stage` made a complete release (no switch)
 
 # Display statuses.
 CURRENT = "current"
@@ -60,13 +61,21 @@ def rollback_target(stack: Sequence[str], current: str | None, complete: set[str
 def awaiting_switch(
     release_ids: Iterable[str], current: str | None, events: Iterable[Event]
 ) -> set[str]:
-    """Complete releases staged after the live one that were never live (a fleet deploy between
-    its stage and its switch). Prune keeps them; rollback never picks them (not on the stack)."""
-    ever_live = {e.release_id for e in events if e.event == SWITCH}
+    """Complete releases made by `releases stage` after the live one that were never live (a
+    fleet deploy between its stage and its switch). Prune keeps them; rollback never picks them
+    (not on the stack). A deploy killed before its switch is not one: nobody will switch to it."""
+    staged: set[str] = set()
+    ever_live: set[str] = set()
+    for event in events:
+        if event.event == STAGE_FINISHED and event.release_id:
+            staged.add(event.release_id)
+        elif event.event == SWITCH and event.release_id:
+            ever_live.add(event.release_id)
     return {
         release_id
         for release_id in release_ids
-        if release_id not in ever_live
+        if release_id in staged
+        and release_id not in ever_live
         and (current is None or sort_key(release_id) > sort_key(current))
     }
 

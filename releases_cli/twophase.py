@@ -31,9 +31,8 @@ from releases_cli.ids import sort_key, validate_id
 from releases_cli.layout import DeployRoot
 from releases_cli.prune import PruneResult, empty_trash, prune_releases
 from releases_cli.recovery import recover
-from releases_cli.state import Snapshot, snapshot
+from releases_cli.state import STAGE_FINISHED, Snapshot, snapshot
 
-STAGE_FINISHED = "stage_finished"  # closes a `deploy_started` that did not switch
 SWITCH_FINISHED = "switch_finished"
 
 
