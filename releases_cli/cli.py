@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from dataclasses import replace
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from releases_cli import complete
 from releases_cli import config as config_mod
 from releases_cli.errors import ExitCode, InvalidInput, NotFound, ReleasesError
 from releases_cli.history import utc_now
@@ -48,6 +48,16 @@ HealthUrlOption = Annotated[
 ]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON (versioned shape, see README).")
+]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print only the final summary line (and errors).")
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Also print the tool's own log messages.")
+]
+ReleaseIdOption = Annotated[
+    str | None,
+    typer.Option("--to", help="Release id to switch to.", autocompletion=complete.release_ids),
 ]
 
 
@@ -115,6 +125,8 @@ def deploy(
     wait: WaitOption = 0,
     restart: RestartOption = None,
     health_url: HealthUrlOption = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Copy (or export from git) the code into a new release, build it there, switch `current`,
     restart, check health (switching back on failure), prune.
@@ -123,6 +135,7 @@ def deploy(
 
     Example: releases deploy --repo git@github.com:me/shop.git --ref v1.4.0
     """
+    from releases_cli import progress, summary
     from releases_cli.deploy import DeployOptions
     from releases_cli.deploy import deploy as run_deploy
     from releases_cli.golive import live_options
@@ -154,7 +167,7 @@ def deploy(
             live=live_options(cfg),
             force=force,
         ),
-        report=_say,
+        report=progress.make_reporter(quiet, verbose),
     )
     if result.unchanged:
         revision = str(result.source.get("revision", ""))[:12]
@@ -163,11 +176,8 @@ def deploy(
             "nothing to do (pass --force to deploy it again)"
         )
         return
-    pruned = len(result.pruned.deleted)
-    print(
-        f"deployed {result.id} in {result.seconds:.1f}s; previous {result.previous or '-'}; "
-        f"pruned {pruned}"
-    )
+    pruned = [release_id for release_id, _ in result.pruned.deleted]
+    print(summary.deployed(result.id, result.source, result.seconds, result.previous, pruned))
 
 
 @app.command()
@@ -287,30 +297,31 @@ def switch(
 @app.command()
 def rollback(
     root: RootOption = None,
-    to: Annotated[str | None, typer.Option("--to", help="Release id to switch to.")] = None,
+    to: ReleaseIdOption = None,
     wait: WaitOption = 0,
     restart: RestartOption = None,
     health_url: HealthUrlOption = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Switch `current` back to the previously live release (or --to ID). No rebuild. Then
     restart and check health when configured.
 
     Example: releases rollback --to 20261126T093000Z
     """
+    from releases_cli import progress, summary
     from releases_cli.golive import live_options
+    from releases_cli.history import read_meta
     from releases_cli.rollback import rollback as run_rollback
 
     deploy_root = _root(root)
     cfg = config_mod.load(deploy_root).with_overrides(
         restart__command=restart, health__url=health_url
     )
-    result = run_rollback(deploy_root, to, wait, live=live_options(cfg), report=_say)
-    for note in result.notes:
-        _say(f"recovered: {note}")
-    print(
-        f"rolled back to {result.id} in {result.seconds * 1000:.0f}ms; "
-        f"previous {result.previous or '-'}"
-    )
+    reporter = progress.make_reporter(quiet, verbose)
+    result = run_rollback(deploy_root, to, wait, live=live_options(cfg), report=reporter)
+    source = (read_meta(deploy_root, result.id) or {}).get("source")
+    print(summary.switched("rolled back to", result.id, source, result.seconds, result.previous))
 
 
 @app.command("list")
@@ -339,30 +350,33 @@ def list_(root: RootOption = None, as_json: JsonOption = False) -> None:
 
 @app.command()
 def status(root: RootOption = None, as_json: JsonOption = False) -> None:
-    """Print the live release and its path.
+    """Print the live release: id, path, revision, who deployed it and when, rollback target.
 
-    Example: releases status
+    Exits 4 when nothing is live (with --json, after printing the JSON).
+
+    Example: releases status --json
     """
-    from releases_cli.layout import read_current
+    from releases_cli import render
+    from releases_cli.inuse import release_users
+    from releases_cli.state import snapshot
 
     deploy_root = _root(root)
-    link = read_current(deploy_root)
-    live = link.release_id
+    snap = snapshot(deploy_root)
+    now = utc_now()
+    live = snap.get(snap.current_id) if snap.current_id else None
+    record = (
+        render.release_record(snap, live, now, release_users(deploy_root.releases))
+        if live
+        else None
+    )
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "version": 1,
-                    "root": str(deploy_root.path),
-                    "current": live,
-                    "path": str(deploy_root.release(live)) if live else None,
-                }
-            )
-        )
-    if live is None:
+        print(render.status_json(snap, record))
+    elif record is not None:
+        print(render.status_text(record, snap.previous, now))
+    for warning in render.warnings(snap):
+        _say(f"warning: {warning}")
+    if snap.current_id is None:
         raise NotFound(f"no release is live in {deploy_root.path}")
-    if not as_json:
-        print(f"current: {live}\npath: {deploy_root.release(live)}")
 
 
 @app.command()
@@ -374,30 +388,71 @@ def prune(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would go.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Also delete releases in use.")] = False,
     wait: WaitOption = 0,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Delete releases beyond the newest N complete ones (failed and incomplete go first).
 
     Example: releases prune --keep 3 --dry-run
     """
-    from releases_cli import lock
+    import time
+
+    from releases_cli import lock, progress, summary
     from releases_cli.prune import empty_trash, prune_releases
     from releases_cli.recovery import recover
+    from releases_cli.report import Stage, stage
 
     deploy_root = _root(root)
     if not deploy_root.is_initialized():
         raise NotFound(f"{deploy_root.path} is not a deploy root (run `releases init`)")
     cfg = config_mod.load(deploy_root).with_overrides(keep=keep)
+    reporter = progress.make_reporter(quiet, verbose)
+    started = time.monotonic()
     with lock.hold(deploy_root, wait):
         for note in recover(deploy_root):
-            _say(f"recovered: {note}")
-        result = prune_releases(deploy_root, cfg.keep, dry_run=dry_run, force=force)
-    verb = "would delete" if dry_run else "deleted"
-    for release_id, reason in result.deleted:
-        print(f"{verb} {release_id} ({reason})")
-    for release_id, reason in result.kept:
-        print(f"kept {release_id} ({reason})")
-    print(f"pruned {len(result.deleted)}{' (dry run)' if dry_run else ''}; kept {len(result.kept)}")
+            reporter(f"recovered: {note}")
+        with stage(reporter, Stage.PRUNE, f"keep={cfg.keep}" + (" (dry run)" if dry_run else "")):
+            result = prune_releases(deploy_root, cfg.keep, dry_run=dry_run, force=force)
+    if not quiet:
+        verb = "would delete" if dry_run else "deleted"
+        for release_id, reason in result.deleted:
+            print(f"{verb} {release_id} ({reason})")
+        for release_id, reason in result.kept if (verbose or dry_run) else ():
+            print(f"kept {release_id} ({reason})")
+    deleted = [release_id for release_id, _ in result.deleted]
+    print(summary.pruned(deleted, len(result.kept), dry_run, time.monotonic() - started))
     empty_trash(deploy_root)  # after the lock is released and the result is shown
+
+
+@app.command()
+def history(
+    root: RootOption = None,
+    limit: Annotated[
+        int, typer.Option("-n", "--limit", min=1, help="Show the newest N entries.")
+    ] = 20,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Also show bookkeeping events (deploy starts, ...).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show what happened, newest first: deploys, failures, rollbacks, prunes; who, when, how long.
+
+    Example: releases history -n 5
+    """
+    from releases_cli import timeline
+    from releases_cli.history import read_history
+
+    deploy_root = _root(root)
+    if not deploy_root.is_initialized():
+        raise NotFound(f"{deploy_root.path} is not a deploy root (run `releases init`)")
+    log = read_history(deploy_root)
+    found = timeline.rows(log.events, limit, everything)
+    if as_json:
+        print(timeline.as_json(str(deploy_root.path), log, found))
+    elif found:
+        print(timeline.table(found, utc_now()))
+    else:
+        _say("no history yet (nothing was deployed here)")
 
 
 @app.command()
@@ -471,7 +526,7 @@ def main() -> None:
     """Entry point: every ReleasesError becomes one line on stderr and its exit code."""
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
-        app()
+        app(prog_name="releases")
     except ReleasesError as error:
         print(f"releases: error: {error.message}", file=sys.stderr)
         sys.exit(error.exit_code)

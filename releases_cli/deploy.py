@@ -8,9 +8,7 @@ blocks of a two-phase fleet deploy (stage on every host, then switch).
 from __future__ import annotations
 
 import logging
-import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -26,11 +24,10 @@ from releases_cli.layout import DeployRoot, require_current_is_link
 from releases_cli.prepare import prepare_build
 from releases_cli.prune import PruneResult, empty_trash, prune_releases
 from releases_cli.recovery import recover
+from releases_cli.report import PlainReporter, Report, Stage, echo_for, stage
 from releases_cli.shared import SharedSpec, check_shared
 
 log = logging.getLogger(__name__)
-
-Report = Callable[[str], None]
 
 
 class Source(Protocol):
@@ -81,14 +78,11 @@ class DeployResult:
     unchanged: bool = False  # the revision was already live: nothing was done
 
 
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def deploy(
-    root: DeployRoot, options: DeployOptions, clock: Clock = utc_now, report: Report = _stderr
+    root: DeployRoot, options: DeployOptions, clock: Clock = utc_now, report: Report | None = None
 ) -> DeployResult:
     """Build a new release from `options.source` and make it current."""
+    report = report or PlainReporter()
     preflight(root, options)
     started = time.monotonic()
     with lock.hold(root, options.wait, clock):
@@ -110,7 +104,9 @@ def deploy(
             previous=staged.previous,
             seconds=round(seconds, 3),
         )
-        pruned = prune_releases(root, options.keep, clock=clock)
+        with stage(report, Stage.PRUNE, f"keep={options.keep}") as pruning:
+            pruned = prune_releases(root, options.keep, clock=clock)
+            pruning.detail = f"deleted {len(pruned.deleted)}"
     empty_trash(root)  # the pruned trees, deleted after the lock is released
     return DeployResult(
         staged.id,
@@ -154,7 +150,8 @@ def stage_release(
     report(f"release {release_id}: {root.release(release_id)}")
     faults.point("after_mkdir")
     try:
-        source_info |= options.source.export(root.release(release_id))
+        with stage(report, _export_stage(source_info), _describe(source_info)):
+            source_info |= options.source.export(root.release(release_id))
         commands = prepare_build(
             root, release_id, previous, options.shared, options.preset, options.build, report
         )
@@ -226,6 +223,17 @@ def _unchanged(root: DeployRoot, live: str, seconds: float, notes: tuple[str, ..
     )
 
 
+def _export_stage(source_info: dict[str, Any]) -> str:
+    """A directory source is copied; a fetched one (git) is exported from its mirror."""
+    return Stage.COPY if source_info.get("type") == "dir" else Stage.EXPORT
+
+
+def _describe(source_info: dict[str, Any]) -> str:
+    where = source_info.get("repo") or source_info.get("path") or ""
+    ref = source_info.get("ref")
+    return f"{where} {ref}" if ref else str(where)
+
+
 def build_env(root: DeployRoot, release_id: str, previous: str | None) -> dict[str, str]:
     """Variables every build command and hook sees."""
     return release_env(root.path, root.release(release_id), release_id, previous)
@@ -262,15 +270,16 @@ def _build(
     log_path.touch()
     release = root.release(release_id)
     _hooks(options, "before_build", release, log_path, env, report)
+    echo = echo_for(report, options.echo)
     for command in commands:
-        report(f"build: $ {command}")
-        faults.point("mid_build")
-        code = run_logged(command, release, log_path, env, options.echo)
-        if code != 0:
-            raise BuildFailed(
-                f"build command {command!r} failed with exit code {code}; "
-                f"current is unchanged; log: {log_path}"
-            )
+        with stage(report, Stage.BUILD, f"$ {command}"):
+            faults.point("mid_build")
+            code = run_logged(command, release, log_path, env, echo)
+            if code != 0:
+                raise BuildFailed(
+                    f"build command {command!r} failed with exit code {code}; "
+                    f"current is unchanged; log: {log_path}"
+                )
     _hooks(options, "after_build", release, log_path, env, report)
     return time.monotonic() - started
 

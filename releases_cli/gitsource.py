@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,7 @@ from releases_cli.gitmirror import (
 )
 from releases_cli.gitsafety import absolute_url, check_ref, check_url, is_scp_like, redact
 from releases_cli.layout import DeployRoot
-
-Report = Callable[[str], None]
+from releases_cli.report import Report, Stage, stage
 
 MIRROR_NAME = "repo.git"  # in the deploy root's state directory, .releases/
 MODULES_DIR = "modules"  # submodule mirrors, inside the main mirror (where git keeps them too)
@@ -97,16 +95,16 @@ class GitSource:
         if self._plan is None:
             self.check(root.path)
             url = self.location
-            report(f"fetching {redact(url)} into {mirror_path(root)}")
-            mirror = open_mirror(mirror_path(root), url)
-            fetch(mirror, url, remote_head=not self.ref or self.ref == "HEAD")
-            commit = resolve(mirror, url, self.ref)
-            subs: list[Submodule] = []
-            if self.submodules:
-                modules = mirror_path(root) / MODULES_DIR
-                subs = plan_submodules(modules, mirror, url, commit.sha, "", 0, {})
+            with stage(report, Stage.FETCH, f"{redact(url)} into {mirror_path(root)}") as fetching:
+                mirror = open_mirror(mirror_path(root), url)
+                fetch(mirror, url, remote_head=not self.ref or self.ref == "HEAD")
+                commit = resolve(mirror, url, self.ref)
+                subs: list[Submodule] = []
+                if self.submodules:
+                    modules = mirror_path(root) / MODULES_DIR
+                    subs = plan_submodules(modules, mirror, url, commit.sha, "", 0, {})
+                fetching.detail = f"{commit.ref} is {commit.sha[:12]} {commit.subject!r}"
             self._plan = _Plan(mirror, commit, tuple(subs))
-            report(f"{commit.ref} is {commit.sha[:12]} {commit.subject!r}")
         return self._plan.commit.sha
 
     def export(self, dest: Path) -> dict[str, Any]:

@@ -11,7 +11,6 @@ picked as a rollback target later.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -22,11 +21,10 @@ from releases_cli.health import HealthSpec, check_health
 from releases_cli.history import FAILED, Clock, iso, record
 from releases_cli.hooks import Hooks, release_env, run_hooks, run_reporting_hooks
 from releases_cli.layout import DeployRoot
+from releases_cli.report import Report, Stage, echo_for, stage
 from releases_cli.restart import RestartSpec, run_restart
 from releases_cli.state import SWITCH
 from releases_cli.switch import remove_current, switch_to
-
-Report = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -93,19 +91,25 @@ def verify_live(
 ) -> str | None:
     """Restart the app and check its health for the release now current; None when fine."""
     if live.restart is not None and live.restart.command:
-        report(f"restart: $ {live.restart.command}")
-        problem = run_restart(
-            live.restart,
-            root.path,
-            root.log(release_id),
-            env_for(root, release_id, previous),
-            live.echo,
-        )
+        with stage(report, Stage.RESTART, f"$ {live.restart.command}") as restarting:
+            problem = run_restart(
+                live.restart,
+                root.path,
+                root.log(release_id),
+                env_for(root, release_id, previous),
+                echo_for(report, live.echo),
+            )
+            if problem is not None:
+                restarting.fail(problem)
         if problem is not None:
             return problem
     faults.point("after_restart")
     if live.health is not None and live.health.url:
-        return check_health(live.health, root.release(release_id), report)
+        with stage(report, Stage.HEALTH, live.health.url) as checking:
+            problem = check_health(live.health, root.release(release_id), report)
+            if problem is not None:
+                checking.fail(problem)
+        return problem
     return None
 
 
@@ -126,19 +130,19 @@ def switch_back(
         remove_current(root)
         record(root, "current_removed", clock, id=failed_id, reason=problem)
         return "there was no previous release, so `current` was removed"
-    switch_to(root, previous)
-    faults.point("after_switch_back")
-    record(
-        root,
-        SWITCH,
-        clock,
-        id=previous,
-        previous=failed_id,
-        reason="rollback",
-        automatic=True,
-        cause=problem,
-    )
-    report(f"switched current back -> releases/{previous}")
+    with stage(report, Stage.SWITCH, f"back: current -> releases/{previous}"):
+        switch_to(root, previous)
+        faults.point("after_switch_back")
+        record(
+            root,
+            SWITCH,
+            clock,
+            id=previous,
+            previous=failed_id,
+            reason="rollback",
+            automatic=True,
+            cause=problem,
+        )
     again = verify_live(root, live, previous, failed_id, report)
     if again is not None:
         record(root, "switch_back_unhealthy", clock, id=previous, error=again)
@@ -174,10 +178,10 @@ def go_live(
         mark_failed(root, release_id, error.message, clock)
         run_on_failure(root, live, release_id, previous, error.message, report)
         raise
-    switch_to(root, release_id)
-    faults.point("after_switch")
-    record(root, SWITCH, clock, id=release_id, previous=previous, reason="deploy")
-    report(f"switched current -> releases/{release_id}")
+    with stage(report, Stage.SWITCH, f"current -> releases/{release_id}"):
+        switch_to(root, release_id)
+        faults.point("after_switch")
+        record(root, SWITCH, clock, id=release_id, previous=previous, reason="deploy")
     problem = verify_live(root, live, release_id, previous, report)
     if problem is not None:
         report(f"failed: {problem}")

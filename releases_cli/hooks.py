@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from releases_cli.build import run_logged
+from releases_cli.report import Report, echo_for, stage
 
 POINTS = (
     "before_build",
@@ -27,8 +28,6 @@ POINTS = (
     "on_failure",
 )
 ABORTING = frozenset({"before_build", "after_build", "before_switch"})
-
-Report = Callable[[str], None]
 
 
 def release_env(
@@ -84,13 +83,17 @@ def run_hooks(
     """Run the point's commands in order; stop at and return the first failure."""
     full_env = {**env, "RELEASES_HOOK": point}
     for command in hooks.at(point):
-        report(f"{point}: $ {command}")
-        try:
-            code = run_logged(command, cwd, log_path, full_env, echo, timeout)
-        except subprocess.TimeoutExpired:
-            return HookFailure(point, command, None)
-        if code != 0:
-            return HookFailure(point, command, code)
+        with stage(report, f"hook {point}", f"$ {command}") as running:
+            try:
+                code: int | None = run_logged(
+                    command, cwd, log_path, full_env, echo_for(report, echo), timeout
+                )
+            except subprocess.TimeoutExpired:
+                code = None
+            if code != 0:
+                failure = HookFailure(point, command, code)
+                running.fail(failure.describe())
+                return failure
     return None
 
 

@@ -7,16 +7,13 @@ before the build that uses it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import humanize
 
 from releases_cli import history, nextjs
 from releases_cli.history import COMPLETE
 from releases_cli.layout import DeployRoot
+from releases_cli.report import Report, Stage, stage
 from releases_cli.shared import SharedSpec, link_shared
-
-Report = Callable[[str], None]
 
 
 def prepare_build(
@@ -33,8 +30,10 @@ def prepare_build(
     `build` None means "none given": the preset decides (Next.js defaults, or nothing).
     """
     release = root.release(release_id)
-    for entry in link_shared(root, release, shared):
-        report(f"shared: {entry} -> shared/{entry}")
+    if shared.entries:
+        with stage(report, Stage.LINK_SHARED) as linking:
+            linked = link_shared(root, release, shared)
+            linking.detail = ", ".join(linked)
     detected = nextjs.detect(release, preset)
     if not detected.nextjs:
         return build or ()

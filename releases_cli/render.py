@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from releases_cli.ids import id_time
+from releases_cli.shapes import VERSION
 from releases_cli.state import INCOMPLETE, Release, Snapshot
 
-JSON_VERSION = 1
+JSON_VERSION = VERSION  # one version for every --json shape (shapes.py)
 
 
 def release_record(
@@ -52,6 +53,39 @@ def list_json(snap: Snapshot, now: datetime, in_use: dict[str, list[int]]) -> st
         },
         indent=2,
     )
+
+
+def status_json(snap: Snapshot, record: dict[str, Any] | None) -> str:
+    """`status --json` (shapes.STATUS)."""
+    live = snap.current_id
+    return json.dumps(
+        {
+            "version": JSON_VERSION,
+            "root": str(snap.root.path),
+            "current": live,
+            "path": str(snap.root.release(live)) if live else None,
+            "previous": snap.previous,
+            "release": record,
+            "warnings": warnings(snap),
+        },
+        indent=2,
+    )
+
+
+def status_text(record: dict[str, Any], previous: str | None, now: datetime) -> str:
+    """`status` for a person: what is live, from what, since when, and what rollback picks."""
+    lines = [f"current: {record['id']}", f"path: {record['path']}"]
+    if record["revision"]:
+        subject = f' "{_clip(record["subject"], 60)}"' if record["subject"] else ""
+        lines.append(f"revision: {record['revision'][:7]}{subject}")
+    elif record["source"]:
+        lines.append(f"source: {record['source']}")
+    import humanize  # only the text form needs it
+
+    built = humanize.naturaltime(now - id_time(record["id"]))
+    lines.append(f"deployed: {built} by {record['deployed_by'] or '?'}")
+    lines.append(f"rollback target: {previous or 'none'}")
+    return "\n".join(lines)
 
 
 def list_table(snap: Snapshot, now: datetime, in_use: dict[str, list[int]]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from releases_cli import faults, lock
@@ -13,6 +12,7 @@ from releases_cli.history import Clock, record, utc_now
 from releases_cli.ids import validate_id
 from releases_cli.layout import DeployRoot, require_current_is_link
 from releases_cli.recovery import recover
+from releases_cli.report import Report, Stage, stage
 from releases_cli.state import SWITCH, Snapshot, snapshot
 from releases_cli.switch import switch_to
 
@@ -52,7 +52,7 @@ def rollback(
     wait: float = 0,
     clock: Clock = utc_now,
     live: LiveOptions | None = None,
-    report: Callable[[str], None] = _quiet,
+    report: Report = _quiet,
 ) -> RollbackResult:
     """Switch `current` to `to`, or to the release live before the current one; then restart
     the app and check its health when configured."""
@@ -63,12 +63,15 @@ def rollback(
     started = time.monotonic()
     with lock.hold(root, wait, clock):
         notes = recover(root, clock)
+        for note in notes:
+            report(f"recovered: {note}")
         previous = require_current_is_link(root).release_id
         target = choose_target(snapshot(root), to)
         if target == previous:
             raise InvalidInput(f"release {target} is already current")
-        switch_to(root, target)
-        faults.point("rollback_after_switch")
+        with stage(report, Stage.SWITCH, f"current -> releases/{target}"):
+            switch_to(root, target)
+            faults.point("rollback_after_switch")
         seconds = time.monotonic() - started
         record(
             root,
@@ -89,7 +92,7 @@ def _after_switch(
     target: str,
     previous: str | None,
     clock: Clock,
-    report: Callable[[str], None],
+    report: Report,
 ) -> None:
     """Restart + health for the rollback target. On failure we stay on the target: the release
     rolled back from is the one the operator just rejected, and switching to it (or on to

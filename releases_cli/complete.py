@@ -1,0 +1,44 @@
+"""Shell completion of release ids (for `rollback --to` and `switch`).
+
+Runs on every <TAB>, so it only lists releases/ and reads the small meta files: no lock, no
+history, no git. Complete releases only, newest first, with a hint (current, revision) that
+zsh and fish show next to each id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from releases_cli.history import COMPLETE, read_meta
+from releases_cli.layout import DeployRoot, read_current
+
+
+def release_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    """Ids of complete releases starting with `incomplete`, each with a short description."""
+    try:
+        raw = ctx.params.get("root")
+        root = DeployRoot.resolve(Path(raw) if raw else None)
+        current = read_current(root).release_id
+        found = []
+        for release_id in reversed(root.release_ids_on_disk()):
+            if not release_id.startswith(incomplete):
+                continue
+            meta = read_meta(root, release_id)
+            if not meta or meta.get("status") != COMPLETE:
+                continue
+            found.append((release_id, _hint(meta, release_id == current)))
+        return found
+    except (OSError, ValueError):  # completion must never print a traceback into the shell
+        return []
+
+
+def _hint(meta: dict[str, object], is_current: bool) -> str:
+    source = meta.get("source")
+    revision = source.get("revision") if isinstance(source, dict) else None
+    subject = source.get("subject") if isinstance(source, dict) else None
+    parts = ["current"] if is_current else []
+    if isinstance(revision, str):
+        parts.append(revision[:7] + (f" {subject}" if isinstance(subject, str) else ""))
+    return ", ".join(parts) or "complete"
