@@ -1,8 +1,8 @@
 """Shell completion of release ids (for `rollback --to` and `switch`).
 
 Runs on every <TAB>, so it only lists releases/ and reads the small meta files: no lock, no
-history, no git. Complete releases only, newest first, with a hint (current, revision) that
-zsh and fish show next to each id.
+history, no git. Complete releases other than the live one, newest first, with a hint (the
+revision, or when it was built) that zsh and fish show next to each id.
 """
 
 from __future__ import annotations
@@ -23,22 +23,21 @@ def release_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
         current = read_current(root).release_id
         found = []
         for release_id in reversed(root.release_ids_on_disk()):
-            if not release_id.startswith(incomplete):
-                continue
+            if release_id == current or not release_id.startswith(incomplete):
+                continue  # switching to the live release is refused anyway
             meta = read_meta(root, release_id)
             if not meta or meta.get("status") != COMPLETE:
                 continue
-            found.append((release_id, _hint(meta, release_id == current)))
+            found.append((release_id, _hint(meta)))
         return found
     except (OSError, ValueError):  # completion must never print a traceback into the shell
         return []
 
 
-def _hint(meta: dict[str, object], is_current: bool) -> str:
+def _hint(meta: dict[str, object]) -> str:
     source = meta.get("source")
     revision = source.get("revision") if isinstance(source, dict) else None
     subject = source.get("subject") if isinstance(source, dict) else None
-    parts = ["current"] if is_current else []
     if isinstance(revision, str):
-        parts.append(revision[:7] + (f" {subject}" if isinstance(subject, str) else ""))
-    return ", ".join(parts) or "complete"
+        return revision[:7] + (f" {subject}" if isinstance(subject, str) else "")
+    return str(meta.get("completed_at") or "complete")

@@ -1,0 +1,86 @@
+"""`--json` outputs keep their documented, versioned shapes (shapes.py, README "JSON output")."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from conftest import REPO, Cli, deploy_ok
+
+from releases_cli.shapes import LIST, NULL, SHAPES, STATUS, VERSION, problems
+
+
+def test_list_json_matches_its_shape_for_every_status(cli: Cli, root: Path, app: Path) -> None:
+    """list --json with current, previous, complete and failed releases conforms to LIST."""
+    for _ in range(3):
+        deploy_ok(cli, root, app)
+    failed = cli("deploy", "--root", str(root), "--source", str(app), "--build", "exit 1")
+    assert failed.returncode == 6
+    result = cli("list", "--root", str(root), "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert problems(document, LIST) == []
+    assert document["version"] == VERSION
+    statuses = {r["status"] for r in document["releases"]}
+    assert statuses == {"current", "previous", "complete", "failed"}
+
+
+def test_status_json_matches_its_shape_live_and_not_live(cli: Cli, root: Path, app: Path) -> None:
+    """status --json conforms to STATUS both before the first deploy (current null, exit 4)
+    and after it (the live release described like a list entry)."""
+    assert cli("init", "--root", str(root)).returncode == 0
+    before = cli("status", "--root", str(root), "--json")
+    assert before.returncode == 4
+    document = json.loads(before.stdout)
+    assert problems(document, STATUS) == []
+    assert document["current"] is None and document["release"] is None
+
+    live = deploy_ok(cli, root, app)
+    after = cli("status", "--root", str(root), "--json")
+    assert after.returncode == 0, after.stderr
+    document = json.loads(after.stdout)
+    assert problems(document, STATUS) == []
+    assert document["current"] == live and document["release"]["status"] == "current"
+
+
+def test_status_text_tells_what_is_live(cli: Cli, root: Path, app: Path) -> None:
+    """Without --json: id, path, source, who deployed when, and the rollback target."""
+    first = deploy_ok(cli, root, app)
+    second = deploy_ok(cli, root, app)
+    text = cli("status", "--root", str(root)).stdout
+    assert text.startswith(f"current: {second}\npath: {root}/releases/{second}\n")
+    assert f"rollback target: {first}" in text and "deployed: " in text
+
+
+def test_validator_reports_what_departs_from_a_shape() -> None:
+    """The validator is strict: missing and undocumented keys, wrong types (a boolean is not an
+    integer) and bad array items are each reported with their path."""
+    shape = {"version": int, "items": [{"id": str, "size": (int, NULL)}]}
+    assert problems({"version": 1, "items": [{"id": "a", "size": None}]}, shape) == []
+    found = problems({"version": True, "items": [{"id": 3}], "extra": 1}, shape)
+    assert "$.version: expected integer, got True" in found
+    assert "$: undocumented key 'extra'" in found
+    assert "$.items[0]: missing key 'size'" in found
+    assert any(p.startswith("$.items[0].id:") for p in found)
+
+
+def test_readme_documents_every_key_of_every_shape() -> None:
+    """Each shape has a README section, and every key of it is named there."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## JSON output", 1)[1].split("\n## ", 1)[0]
+    for name, shape in SHAPES.items():
+        assert re.search(rf"`releases {name} --json`", section), name
+        for key in _keys(shape):
+            assert f"`{key}`" in section, f"README does not document {name}.{key}"
+
+
+def _keys(shape: object) -> set[str]:
+    found: set[str] = set()
+    if isinstance(shape, dict):
+        for key, sub in shape.items():
+            found |= {key} | _keys(sub)
+    elif isinstance(shape, list | tuple):
+        for sub in shape:
+            found |= _keys(sub)
+    return found

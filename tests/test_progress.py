@@ -1,0 +1,150 @@
+"""What a person sees during a deploy: live stage lines on a terminal, plain lines elsewhere."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import REPO, Cli
+
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+SGR = re.compile(r"\x1b\[[0-9;]*m")  # colour codes
+# The build prints its own colour codes: a pipe must not get them, a terminal may.
+BUILD = "echo build-line-one; printf '\\033[31mred-text\\033[0m\\n'; sleep 0.3; echo build-line-two"
+
+
+def run_in_pty(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> tuple[int, str]:
+    """Run `releases ARGS` with stdout and stderr on a real pseudo-terminal; return the exit
+    code and everything the terminal received."""
+    base = {k: v for k, v in os.environ.items() if k not in ("RELEASES_ROOT", "NO_COLOR")}
+    full_env = {**base, "PYTHONPATH": str(REPO), "TERM": "xterm-256color", **(env or {})}
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "releases_cli", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        env=full_env,
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        code = proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return code, b"".join(chunks).decode(errors="replace")
+
+
+def test_terminal_shows_live_stage_lines_with_elapsed_time_and_build_output(
+    root: Path, app: Path
+) -> None:
+    """On a terminal every stage (copy, build, switch, prune) gets a live, redrawn line that
+    ends as a ✓ line with its elapsed time; the build's output appears beneath the build's
+    header; the summary line comes last."""
+    code, screen = run_in_pty("deploy", "--root", str(root), "--source", str(app), "--build", BUILD)
+    assert code == 0, screen
+    assert "\r\x1b[K" in screen, "the live line is redrawn in place"
+    assert SGR.search(screen), "colours on a terminal without NO_COLOR"
+    plain = SGR.sub("", screen)
+    for stage in ("copy", "build", "switch", "prune"):
+        assert re.search(rf"✓ {stage}\b.*\d+\.\ds", plain), f"no finished line for {stage}"
+    header = plain.index("▸ build  $ echo build-line-one")
+    one = plain.index("  build-line-one\r\n")
+    two = plain.index("  build-line-two\r\n")
+    assert header < one < two < plain.index("✓ build"), "output streamed beneath its header"
+    last = plain.strip().splitlines()[-1]
+    assert last.startswith("deployed ") and "; previous none; pruned 0" in last
+
+
+def test_no_color_keeps_live_lines_but_drops_colours(root: Path, app: Path) -> None:
+    """NO_COLOR=1 on a terminal: still live stage lines, but not a single colour code of ours
+    (the build's own red text is passed through as the build wrote it)."""
+    code, screen = run_in_pty(
+        "deploy",
+        "--root",
+        str(root),
+        "--source",
+        str(app),
+        "--build",
+        "echo plain",
+        env={"NO_COLOR": "1"},
+    )
+    assert code == 0, screen
+    assert "\r\x1b[K" in screen and "✓ build" in screen
+    assert not SGR.search(screen), repr(screen)
+
+
+def test_failed_stage_is_marked_on_the_terminal(root: Path, app: Path) -> None:
+    """A failing build ends its stage line with ✗ and the error, and no switch stage runs."""
+    code, screen = run_in_pty(
+        "deploy", "--root", str(root), "--source", str(app), "--build", "echo oops; exit 3"
+    )
+    assert code == 6
+    plain = SGR.sub("", screen)
+    assert "✗ build" in plain and "oops" in plain
+    assert "switch" not in plain.split("✗ build")[1].split("releases: error")[0]
+    assert "releases: error: build command 'echo oops; exit 3' failed" in plain
+
+
+def test_pipe_gets_timestamped_lines_and_no_escape_codes(cli: Cli, root: Path, app: Path) -> None:
+    """Through a pipe (CI, Ansible): one timestamped line per stage start and end, the build
+    output verbatim but with escape codes stripped, nothing with an ESC byte anywhere."""
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    result = cli("deploy", "--root", str(root), "--source", str(app), "--build", BUILD, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x1b" not in result.stderr
+    lines = result.stdout.splitlines()
+    for stage in ("copy", "build", "switch", "prune"):
+        assert any(re.fullmatch(rf"{STAMP} {stage}: ok in \d+\.\ds.*", line) for line in lines), (
+            stage
+        )
+    assert re.search(rf"^{STAMP} build: \$ echo build-line-one", result.stdout, re.M)
+    assert "red-text" in lines and "build-line-two" in lines
+    assert lines[-1].startswith("deployed ")
+
+
+def test_quiet_prints_only_the_summary_line(cli: Cli, root: Path, app: Path) -> None:
+    """--quiet: stdout is the one summary line; the build output still goes to the log."""
+    result = cli(
+        "deploy", "--root", str(root), "--source", str(app), "--build", "echo hidden", "--quiet"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\n") == 1 and result.stdout.startswith("deployed ")
+    assert result.stderr == ""
+    (log,) = (root / ".releases" / "logs").iterdir()
+    assert "hidden" in log.read_text()
+
+
+def test_verbose_prune_explains_what_it_keeps(cli: Cli, root: Path, app: Path) -> None:
+    """--verbose on prune also lists each kept release with the reason it is kept."""
+    for _ in range(3):
+        assert cli("deploy", "--root", str(root), "--source", str(app), "-q").returncode == 0
+    quiet = cli("prune", "--root", str(root), "--keep", "1")
+    assert not re.search(r"^kept ", quiet.stdout, re.M)
+    verbose = cli("prune", "--root", str(root), "--keep", "1", "--verbose")
+    assert verbose.returncode == 0, verbose.stderr
+    assert re.search(r"^kept \S+ \(current\)$", verbose.stdout, re.M)
