@@ -11,12 +11,12 @@ from pathlib import Path
 
 import typer
 
-from releases_cli.history import COMPLETE, read_meta
-from releases_cli.layout import DeployRoot, read_current
-
 
 def release_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
     """Ids of complete releases starting with `incomplete`, each with a short description."""
+    from releases_cli.history import COMPLETE, read_meta
+    from releases_cli.layout import DeployRoot, read_current
+
     try:
         raw = ctx.params.get("root")
         root = DeployRoot.resolve(Path(raw) if raw else None)

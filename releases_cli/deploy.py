@@ -271,6 +271,7 @@ def _build(
     release = root.release(release_id)
     _hooks(options, "before_build", release, log_path, env, report)
     echo = echo_for(report, options.echo)
+    log.debug("build environment: %s", env)
     for command in commands:
         with stage(report, Stage.BUILD, f"$ {command}"):
             faults.point("mid_build")

@@ -216,7 +216,12 @@ def make_reporter(
     log level (--verbose shows the library's info messages)."""
     out = out or sys.stdout
     err = err or sys.stderr
-    logging.getLogger().setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # Only our own modules get chattier (filelock's debug lines are noise to a deployer).
+    logging.getLogger("releases_cli").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if verbose:  # name the level and the module: "DEBUG: releases_cli.prune: ..."
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(logging.Formatter("%(levelname)s: %(name)s: %(message)s"))
+            handler.setLevel(logging.DEBUG)
     if quiet:
         return QuietReporter()
     if is_live_terminal(out):

@@ -143,6 +143,10 @@ def prune_releases(
     Deleted releases are left in the trash: call `empty_trash` once the lock is released.
     """
     decision = plan(candidates_of(root, force), keep)
+    for release_id, reason in decision.keep:
+        log.debug("keep %s (%s)", release_id, reason)
+    for release_id, reason in decision.delete:
+        log.debug("%s %s (%s)", "would delete" if dry_run else "delete", release_id, reason)
     if not dry_run and decision.delete:
         # Recorded before deleting (write-ahead): a crash mid-way leaves the history saying what
         # was being pruned, and recovery finishes what reached the trash.

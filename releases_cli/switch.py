@@ -39,6 +39,7 @@ def switch_to(root: DeployRoot, release_id: str) -> None:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(root.path)
+    log.debug("current -> %s (renamed from %s, root fsync'd)", target, tmp.name)
 
 
 def remove_temp_links(root: DeployRoot) -> list[str]:

@@ -139,10 +139,19 @@ def test_quiet_prints_only_the_summary_line(cli: Cli, root: Path, app: Path) -> 
     assert "hidden" in log.read_text()
 
 
-def test_verbose_prune_explains_what_it_keeps(cli: Cli, root: Path, app: Path) -> None:
-    """--verbose on prune also lists each kept release with the reason it is kept."""
-    for _ in range(3):
+def test_verbose_explains_the_switch_and_what_prune_keeps(cli: Cli, root: Path, app: Path) -> None:
+    """--verbose adds the tool's own log messages (how `current` was switched, each prune
+    decision) on stderr, and prune lists each kept release with the reason it is kept."""
+    for _ in range(2):
         assert cli("deploy", "--root", str(root), "--source", str(app), "-q").returncode == 0
+    loud = cli("deploy", "--root", str(root), "--source", str(app), "--verbose")
+    assert loud.returncode == 0, loud.stderr
+    assert re.search(
+        r"^DEBUG: releases_cli.switch: current -> releases/\S+ \(renamed from", loud.stderr, re.M
+    )
+    assert re.search(r"^DEBUG: releases_cli.prune: keep \S+ \(current\)$", loud.stderr, re.M)
+    plain = cli("deploy", "--root", str(root), "--source", str(app))
+    assert "DEBUG" not in plain.stderr
     quiet = cli("prune", "--root", str(root), "--keep", "1")
     assert not re.search(r"^kept ", quiet.stdout, re.M)
     verbose = cli("prune", "--root", str(root), "--keep", "1", "--verbose")
