@@ -26,6 +26,8 @@ _KINDS = {
     "deploy_failed": "failed",
     "deploy_interrupted": "interrupted",
     "prune": "prune",
+    "stage_finished": "stage",  # `releases stage`: built, not live
+    "switch_finished": "switch",  # `releases switch`: a staged release made live
 }
 
 
@@ -86,13 +88,8 @@ def _ids(row: Row) -> list[str]:
 
 def details(row: Row) -> str:
     """The DETAILS cell: what a person wants to know about this row at a glance."""
-    rev = row.source.get("revision")
-    subject = row.source.get("subject")
-    if row.kind == "deploy":
-        where = f'{str(rev)[:7]} "{subject}"' if rev and subject else str(rev or "")[:7]
-        where = where or str(row.source.get("path") or row.source.get("repo") or "")
-        previous = row.text("previous")
-        return f"{where}; previous {previous or 'none'}".lstrip("; ")
+    if row.kind in ("deploy", "stage"):
+        return _build_details(row)
     if row.kind in ("failed", "switch_back_unhealthy", "current_removed"):
         return _clip(row.text("error") or row.text("reason") or "")
     if row.kind in ("rollback", "auto-rollback", "switch", "recovered"):
@@ -105,6 +102,17 @@ def details(row: Row) -> str:
     if row.kind == "interrupted":
         return f"release was {row.text('found') or '?'}"
     return ""
+
+
+def _build_details(row: Row) -> str:
+    """What was deployed (commit, else where from), and what it replaced."""
+    rev = row.source.get("revision")
+    subject = row.source.get("subject")
+    where = f'{str(rev)[:7]} "{subject}"' if rev and subject else str(rev or "")[:7]
+    where = where or str(row.source.get("repo") or row.source.get("path") or "")
+    if row.kind == "stage":
+        return f"{where}; not live".lstrip("; ")
+    return f"{where}; previous {row.text('previous') or 'none'}".lstrip("; ")
 
 
 def table(found: Sequence[Row], now: datetime) -> str:
