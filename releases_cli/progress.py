@@ -194,10 +194,13 @@ class TerminalReporter:
                 self._header_shown = True
             lines = (self._partial + text).split("\n")
             self._partial = lines.pop()
-            self._clear()
-            for line in lines:
-                self._out.write("  " + self._sgr("2", line.rstrip("\r")) + "\n")
-            self._redraw()
+            if not lines:
+                return
+            body = "".join("  " + self._sgr("2", line.rstrip("\r")) + "\n" for line in lines)
+            self._out.write("\r\x1b[K" + body)
+            # A chatty build prints thousands of lines: redrawing the live line after each one
+            # would double the terminal traffic, so leave that to the ticker (every 0.1 s).
+            self._out.flush()
 
     def _flush_partial(self) -> None:
         if self._partial:
