@@ -157,3 +157,18 @@ def test_verbose_explains_the_switch_and_what_prune_keeps(cli: Cli, root: Path, 
     verbose = cli("prune", "--root", str(root), "--keep", "1", "--verbose")
     assert verbose.returncode == 0, verbose.stderr
     assert re.search(r"^kept \S+ \(current\)$", verbose.stdout, re.M)
+
+
+def test_link_shared_is_a_stage_of_its_own(cli: Cli, root: Path, app: Path) -> None:
+    """With [shared] entries configured, linking them is reported as the `link shared` stage,
+    between the copy and the build, naming what was linked."""
+    assert cli("init", "--root", str(root)).returncode == 0
+    (root / "releases.toml").write_text('[shared]\nfiles = [".env.production"]\n')
+    (root / "shared" / ".env.production").write_text("A=1\n")
+    result = cli("deploy", "--root", str(root), "--source", str(app), "--build", "true")
+    assert result.returncode == 0, result.stderr
+    stages = [m[1] for m in re.finditer(rf"^{STAMP} ([a-z ]+): ok in", result.stdout, re.M)]
+    assert stages == ["copy", "link shared", "build", "switch", "prune"]
+    assert re.search(
+        rf"^{STAMP} link shared: ok in \d+\.\ds \(\.env\.production\)$", result.stdout, re.M
+    )
