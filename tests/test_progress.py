@@ -7,9 +7,13 @@ import re
 import select
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
 from conftest import REPO, Cli
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
@@ -172,3 +176,68 @@ def test_link_shared_is_a_stage_of_its_own(cli: Cli, root: Path, app: Path) -> N
     assert re.search(
         rf"^{STAMP} link shared: ok in \d+\.\ds \(\.env\.production\)$", result.stdout, re.M
     )
+
+
+class _Fixed(BaseHTTPRequestHandler):
+    """Answers every GET with the server's `status`."""
+
+    def do_GET(self) -> None:
+        self.send_response(getattr(self.server, "status", 200))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_args: object) -> None:
+        return
+
+
+@pytest.fixture
+def web() -> Iterator[ThreadingHTTPServer]:
+    """An HTTP server on 127.0.0.1 answering a settable status (200 at first)."""
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Fixed)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def _stages(stdout: str) -> list[tuple[str, str]]:
+    """(stage, outcome) of every finished-stage line of plain output, in order."""
+    found = re.finditer(rf"^{STAMP} ([a-z_ ]+): (ok|FAILED) in", stdout, re.M)
+    return [(m[1], m[2]) for m in found]
+
+
+def test_restart_and_health_check_are_stages_with_the_restart_output_beneath(
+    cli: Cli, root: Path, app: Path, web: ThreadingHTTPServer
+) -> None:
+    """With a restart command and a health URL, the deploy reports copy, build, switch,
+    restart, health check, prune in that order, the restart's own output inside its stage."""
+    url = f"http://127.0.0.1:{web.server_address[1]}/"
+    result = cli(
+        "deploy", "--root", str(root), "--source", str(app), "--build", "true",
+        "--restart", "echo restarted-the-app", "--health-url", url,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [name for name, _ in _stages(result.stdout)] == [
+        "copy", "build", "switch", "restart", "health check", "prune",
+    ]  # fmt: skip
+    restart_start = result.stdout.index("restart: $ echo restarted-the-app")
+    restart_end = result.stdout.index("restart: ok in")
+    assert restart_start < result.stdout.index("\nrestarted-the-app\n") < restart_end
+
+
+def test_failed_health_check_shows_the_switch_back(
+    cli: Cli, root: Path, app: Path, web: ThreadingHTTPServer
+) -> None:
+    """An unhealthy new release: its health check stage FAILED, then a switch stage back to the
+    previous release, whose health check passes; the command exits 9."""
+    url = f"http://127.0.0.1:{web.server_address[1]}/"
+    (root / "releases.toml").write_text(f'[health]\nurl = "{url}"\ntimeout = 1\ninterval = 0.1\n')
+    assert cli("deploy", "--root", str(root), "--source", str(app)).returncode == 0
+    web.status = 500  # type: ignore[attr-defined]
+    result = cli("deploy", "--root", str(root), "--source", str(app), "--build", "true")
+    assert result.returncode == 9, result.stderr
+    assert _stages(result.stdout)[-3:] == [
+        ("health check", "FAILED"), ("switch", "ok"), ("health check", "FAILED"),
+    ]  # fmt: skip
+    assert re.search(rf"^{STAMP} switch: back: current -> releases/", result.stdout, re.M)
