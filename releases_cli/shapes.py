@@ -81,10 +81,25 @@ HISTORY: dict[str, Any] = {
     "warnings": [str],
 }
 
+FINDING: dict[str, Any] = {
+    "check": str,  # layout, permissions, current, temp links, disk, pm2, ...
+    "ok": bool,
+    "message": str,
+    "fix": str,  # empty when ok
+}
+
+DOCTOR: dict[str, Any] = {
+    "version": int,
+    "root": str,
+    "ok": bool,
+    "findings": [FINDING],
+}
+
 SHAPES: dict[str, dict[str, Any]] = {
     "list": LIST,
     "status": STATUS,
     "history": HISTORY,
+    "doctor": DOCTOR,
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import REPO, Cli, deploy_ok
 
-from releases_cli.shapes import LIST, NULL, SHAPES, STATUS, VERSION, problems
+from releases_cli.shapes import DOCTOR, LIST, NULL, SHAPES, STATUS, VERSION, problems
 
 
 def test_list_json_matches_its_shape_for_every_status(cli: Cli, root: Path, app: Path) -> None:
@@ -42,6 +42,22 @@ def test_status_json_matches_its_shape_live_and_not_live(cli: Cli, root: Path, a
     document = json.loads(after.stdout)
     assert problems(document, STATUS) == []
     assert document["current"] == live and document["release"]["status"] == "current"
+
+
+def test_doctor_json_matches_its_shape_healthy_and_not(cli: Cli, root: Path, app: Path) -> None:
+    """doctor --json conforms to DOCTOR on a healthy root and on one with a problem (a leftover
+    temp link), where it also exits 10 and says what to fix."""
+    deploy_ok(cli, root, app)
+    healthy = cli("doctor", "--root", str(root), "--json")
+    document = json.loads(healthy.stdout)
+    assert problems(document, DOCTOR) == []
+    (root / ".current.tmp-1-abc").symlink_to("releases")
+    sick = cli("doctor", "--root", str(root), "--json")
+    assert sick.returncode == 10
+    document = json.loads(sick.stdout)
+    assert problems(document, DOCTOR) == []
+    assert document["ok"] is False
+    assert any(not f["ok"] and f["fix"] for f in document["findings"])
 
 
 def test_status_text_tells_what_is_live(cli: Cli, root: Path, app: Path) -> None:
