@@ -372,7 +372,7 @@ def status(root: RootOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         print(render.status_json(snap, record))
     elif record is not None:
-        print(render.status_text(record, snap.previous, now))
+        print(render.status_text(record, snap.previous))
     for warning in render.warnings(snap):
         _say(f"warning: {warning}")
     if snap.current_id is None:

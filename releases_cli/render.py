@@ -9,6 +9,7 @@ from typing import Any
 from releases_cli.ids import id_time
 from releases_cli.shapes import VERSION
 from releases_cli.state import INCOMPLETE, Release, Snapshot
+from releases_cli.summary import age
 
 JSON_VERSION = VERSION  # one version for every --json shape (shapes.py)
 
@@ -72,7 +73,7 @@ def status_json(snap: Snapshot, record: dict[str, Any] | None) -> str:
     )
 
 
-def status_text(record: dict[str, Any], previous: str | None, now: datetime) -> str:
+def status_text(record: dict[str, Any], previous: str | None) -> str:
     """`status` for a person: what is live, from what, since when, and what rollback picks."""
     lines = [f"current: {record['id']}", f"path: {record['path']}"]
     if record["revision"]:
@@ -80,10 +81,9 @@ def status_text(record: dict[str, Any], previous: str | None, now: datetime) -> 
         lines.append(f"revision: {record['revision'][:7]}{subject}")
     elif record["source"]:
         lines.append(f"source: {record['source']}")
-    import humanize  # only the text form needs it
-
-    built = humanize.naturaltime(now - id_time(record["id"]))
-    lines.append(f"deployed: {built} by {record['deployed_by'] or '?'}")
+    # Not humanize: `status` stays as light to start as `rollback` (tests/test_perf_paths.py).
+    ago = age(record["age_seconds"])
+    lines.append(f"deployed: {record['created_at']} ({ago} ago) by {record['deployed_by'] or '?'}")
     lines.append(f"rollback target: {previous or 'none'}")
     return "\n".join(lines)
 

@@ -25,6 +25,14 @@ def duration(seconds: float) -> str:
     return f"{minutes}m{rest:02d}s"
 
 
+def age(seconds: float) -> str:
+    """Coarse and short, for "how long ago": 40s, 12m, 5h, 3d."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{max(int(seconds), 0)}s"
+
+
 def revision(source: Mapping[str, Any] | None) -> str:
     """` (a1b2c3d "Fix cart")` for a source that knows its commit, else empty."""
     if not source:

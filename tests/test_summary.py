@@ -56,3 +56,14 @@ def test_durations_read_naturally() -> None:
         "42s",
         "3m05s",
     ]
+
+
+def test_ages_are_coarse() -> None:
+    """`status` says how long ago a release was built in one short unit."""
+    assert [summary.age(s) for s in (-1, 40, 600, 5 * 3600 + 59, 3 * 86400)] == [
+        "0s",
+        "40s",
+        "10m",
+        "5h",
+        "3d",
+    ]
