@@ -28,6 +28,10 @@ _KINDS = {
     "prune": "prune",
     "stage_finished": "stage",  # `releases stage`: built, not live
     "switch_finished": "switch",  # `releases switch`: a staged release made live
+    "rollback_unhealthy": "unhealthy",  # rolled back, but restart/health failed
+    "switch_back_unhealthy": "unhealthy",  # a deploy's switch-back target failed its check too
+    "current_removed": "current removed",  # a first deploy failed its check: nothing is live
+    "prune_interrupted": "prune",  # recovery finished deleting what a crash left in the trash
 }
 
 
@@ -90,14 +94,14 @@ def details(row: Row) -> str:
     """The DETAILS cell: what a person wants to know about this row at a glance."""
     if row.kind in ("deploy", "stage"):
         return _build_details(row)
-    if row.kind in ("failed", "switch_back_unhealthy", "current_removed"):
+    if row.kind in ("failed", "unhealthy", "current removed"):
         return _clip(row.text("error") or row.text("reason") or "")
     if row.kind in ("rollback", "auto-rollback", "switch", "recovered"):
         cause = row.text("cause")
         text = f"from {row.text('previous') or 'none'}"
         return text + (f"; {_clip(cause)}" if cause else "")
     if row.kind == "prune":
-        ids = _ids(row)
+        ids = _ids(row) or [row.event.release_id or "?"]  # prune_interrupted names one id
         return f"deleted {len(ids)}: " + ", ".join(ids[:3]) + (" …" if len(ids) > 3 else "")
     if row.kind == "interrupted":
         return f"release was {row.text('found') or '?'}"
