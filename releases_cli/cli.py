@@ -417,7 +417,7 @@ def prune(
         verb = "would delete" if dry_run else "deleted"
         for release_id, reason in result.deleted:
             print(f"{verb} {release_id} ({reason})")
-        for release_id, reason in result.kept if (verbose or dry_run) else ():
+        for release_id, reason in result.kept:
             print(f"kept {release_id} ({reason})")
     deleted = [release_id for release_id, _ in result.deleted]
     print(summary.pruned(deleted, len(result.kept), dry_run, time.monotonic() - started))

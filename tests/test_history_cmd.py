@@ -83,3 +83,39 @@ def test_history_survives_a_corrupt_line(cli: Cli, root: Path, app: Path) -> Non
     assert [e["kind"] for e in document["events"]] == ["deploy", "deploy"]
     assert document["warnings"] and "corrupt" in document["warnings"][0]
     assert current_id(root) == document["events"][0]["id"]
+
+
+def test_rows_name_every_event_the_tool_writes() -> None:
+    """Pure: every event name the pipelines record maps to a row kind (bookkeeping hidden),
+    an automatic switch-back is told apart from a rollback, and an event this version does not
+    know is shown under its raw name instead of being dropped."""
+    from datetime import UTC, datetime
+
+    from releases_cli.history import Event
+    from releases_cli.timeline import details, rows
+
+    def ev(name: str, **data: object) -> Event:
+        return Event(name, datetime(2026, 11, 26, tzinfo=UTC), {"event": name, **data})
+
+    events = [
+        ev("deploy_started", id="A", source={"revision": "a1b2c3d4", "subject": "Fix cart"}),
+        ev("switch", id="A", reason="deploy"),
+        ev("deploy_finished", id="A", previous=None, seconds=4.2),
+        ev("switch", id="B", reason="rollback", automatic=True, cause="health check failed"),
+        ev("rollback_unhealthy", id="B", error="restart failed"),
+        ev("prune_interrupted", id="C"),
+        ev("stage_finished", id="D", seconds=3.0),
+        ev("switch_finished", id="D", previous="A", seconds=0.1),
+        ev("from_the_future", id="E"),
+    ]
+    found = rows(events, None)
+    assert [r.kind for r in found] == [
+        "from_the_future", "switch", "stage", "prune", "unhealthy", "auto-rollback", "deploy",
+    ]  # fmt: skip
+    by_kind = {r.kind: r for r in found}
+    assert details(by_kind["deploy"]) == 'a1b2c3d "Fix cart"; previous none'
+    assert "health check failed" in details(by_kind["auto-rollback"])
+    assert details(by_kind["prune"]) == "deleted 1: C"
+    assert details(by_kind["unhealthy"]) == "restart failed"
+    assert len(rows(events, None, everything=True)) == len(events)
+    assert len(rows(events, 2)) == 2

@@ -27,12 +27,15 @@ def test_deploy_rollback_and_prune_each_end_with_one_summary_line(
     last = result.stdout.splitlines()[-1]
     assert re.fullmatch(rf"rolled back to {first} in {TOOK}; previous {second}", last), last
 
-    result = cli("prune", "--root", str(root), "--keep", "1", "--dry-run")
-    assert result.stdout.splitlines()[-1] == (
-        f"would prune 1 ({second}); would keep 1 (dry run, nothing deleted)"
+    third = deploy_ok(cli, root, app)  # current third, previous first: second is prunable
+    dry = cli("prune", "--root", str(root), "--keep", "1", "--dry-run")
+    assert dry.stdout.splitlines()[-1] == (
+        f"would prune 1 ({second}); would keep 2 (dry run, nothing deleted)"
     )
-    result = cli("prune", "--root", str(root), "--keep", "1")
-    assert re.fullmatch(rf"pruned 1 \({second}\) in {TOOK}; kept 1", result.stdout.splitlines()[-1])
+    real = cli("prune", "--root", str(root), "--keep", "1")
+    last = real.stdout.splitlines()[-1]
+    assert re.fullmatch(rf"pruned 1 \({second}\) in {TOOK}; kept 2", last), last
+    assert sorted(p.name for p in (root / "releases").iterdir()) == [first, third]
 
 
 def test_summary_names_the_commit_when_the_source_knows_it() -> None:
