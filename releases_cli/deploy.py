@@ -103,6 +103,7 @@ def deploy(
             id=staged.id,
             previous=staged.previous,
             seconds=round(seconds, 3),
+            source=staged.source,  # complete now (a git commit's subject is known after export)
         )
         with stage(report, Stage.PRUNE, f"keep={options.keep}") as pruning:
             pruned = prune_releases(root, options.keep, clock=clock)

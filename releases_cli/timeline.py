@@ -69,7 +69,7 @@ def rows(events: Sequence[Event], limit: int | None, everything: bool = False) -
     found: list[Row] = []
     for event in events:
         source = event.data.get("source")
-        if event.event == "deploy_started" and event.release_id and isinstance(source, dict):
+        if event.release_id and isinstance(source, dict):  # deploy_started, then _finished
             sources[event.release_id] = source
         kind = kind_of(event)
         if kind is None and everything:

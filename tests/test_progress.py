@@ -243,3 +243,24 @@ def test_failed_health_check_shows_the_switch_back(
         ("health check", "FAILED"), ("switch", "ok"), ("health check", "FAILED"),
     ]  # fmt: skip
     assert re.search(rf"^{STAMP} switch: back: current -> releases/", result.stdout, re.M)
+
+
+def test_git_deploy_reports_fetch_and_export_and_names_the_commit(
+    cli: Cli, root: Path, tmp_path: Path
+) -> None:
+    """From git: a `fetch` stage that ends naming the resolved commit, then `export`; the
+    summary line carries the short sha and the subject, and so does `history`."""
+    from gitrepos import commit, init_repo
+
+    repo = init_repo(tmp_path / "upstream")
+    sha = commit(repo, {"index.html": "v1\n"}, "Fix cart")
+    result = cli("deploy", "--root", str(root), "--repo", str(repo))
+    assert result.returncode == 0, result.stderr
+    assert [name for name, _ in _stages(result.stdout)][:2] == ["fetch", "export"]
+    assert re.search(rf"^{STAMP} fetch: ok in .* is {sha[:12]} 'Fix cart'\)$", result.stdout, re.M)
+    last = result.stdout.splitlines()[-1]
+    assert re.fullmatch(
+        rf'deployed \S+ \({sha[:7]} "Fix cart"\) in \S+; previous none; pruned 0', last
+    )
+    table = cli("history", "--root", str(root)).stdout
+    assert f'{sha[:7]} "Fix cart"; previous none' in table
