@@ -206,6 +206,8 @@ def stage(
         typer.Option("--id", help="Release id to use (the same on every host); must be new."),
     ] = None,
     wait: WaitOption = 0,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Build a new release without making it live; print its id as the last line of stdout.
 
@@ -213,6 +215,7 @@ def stage(
 
     Example: releases stage --repo git@github.com:me/shop.git --ref v1.4.0 --id 20261126T101500Z
     """
+    from releases_cli import progress, summary
     from releases_cli.deploy import DeployOptions
     from releases_cli.golive import live_options
     from releases_cli.shared import SharedSpec
@@ -236,20 +239,23 @@ def stage(
         shared=SharedSpec.of(cfg.get("shared", "files"), cfg.get("shared", "dirs")),
         keep=cfg.keep,
         wait=wait,
-        echo=sys.stderr,  # stdout carries only the id, for scripts
         live=replace(live_options(cfg), echo=sys.stderr),  # build hooks, on_failure
     )
-    result = run_stage(deploy_root, options, release_id, report=_say)
-    _say(
-        f"staged {result.id} in {result.seconds:.1f}s (not live; live is "
-        f"{result.previous or '-'}); activate it with `releases switch {result.id}`"
-    )
+    # stdout carries only the id, for scripts: progress and build output go to stderr.
+    reporter = progress.make_reporter(quiet, verbose, out=sys.stderr)
+    result = run_stage(deploy_root, options, release_id, report=reporter)
+    _say(summary.staged(result.id, result.source, result.seconds, result.previous))
     print(result.id)
 
 
 @app.command()
 def switch(
-    release_id: Annotated[str, typer.Argument(help="A complete release to make live.")],
+    release_id: Annotated[
+        str,
+        typer.Argument(
+            help="A complete release to make live.", autocompletion=complete.release_ids
+        ),
+    ],
     root: RootOption = None,
     keep: Annotated[
         int | None, typer.Option("--keep", min=1, help="Complete releases to keep.")
@@ -258,13 +264,17 @@ def switch(
     restart: RestartOption = None,
     health_url: HealthUrlOption = None,
     as_json: JsonOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Make a staged (or any complete) release live: atomic switch, restart, check health
     (switching back on failure), prune.
 
     Example: releases switch 20261126T101500Z
     """
+    from releases_cli import progress, render, summary
     from releases_cli.golive import live_options
+    from releases_cli.history import read_meta
     from releases_cli.twophase import switch as run_switch
 
     deploy_root = _root(root)
@@ -274,24 +284,15 @@ def switch(
     live = live_options(cfg)
     if as_json:  # stdout carries only the JSON: restart and hook output go to stderr
         live = replace(live, echo=sys.stderr)
-    result = run_switch(deploy_root, release_id, cfg.keep, wait, report=_say, live=live)
+    reporter = progress.make_reporter(quiet, verbose, out=sys.stderr if as_json else None)
+    result = run_switch(deploy_root, release_id, cfg.keep, wait, report=reporter, live=live)
+    pruned = [pruned_id for pruned_id, _ in result.pruned.deleted]
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "version": 1,
-                    "id": result.id,
-                    "previous": result.previous,
-                    "seconds": round(result.seconds, 3),
-                    "pruned": [pruned_id for pruned_id, _ in result.pruned.deleted],
-                }
-            )
-        )
+        print(render.switch_json(result.id, result.previous, result.seconds, pruned))
         return
-    print(
-        f"switched to {result.id} in {result.seconds:.1f}s; previous {result.previous or '-'}; "
-        f"pruned {len(result.pruned.deleted)}"
-    )
+    source = (read_meta(deploy_root, result.id) or {}).get("source")
+    line = summary.switched("switched to", result.id, source, result.seconds, result.previous)
+    print(f"{line}; pruned {len(pruned)}")
 
 
 @app.command()

@@ -73,6 +73,19 @@ def status_json(snap: Snapshot, record: dict[str, Any] | None) -> str:
     )
 
 
+def switch_json(release_id: str, previous: str | None, seconds: float, pruned: list[str]) -> str:
+    """`switch --json` (shapes.SWITCH): one line, what the fleet playbook reads."""
+    return json.dumps(
+        {
+            "version": JSON_VERSION,
+            "id": release_id,
+            "previous": previous,
+            "seconds": round(seconds, 3),
+            "pruned": pruned,
+        }
+    )
+
+
 def status_text(record: dict[str, Any], previous: str | None) -> str:
     """`status` for a person: what is live, from what, since when, and what rollback picks."""
     lines = [f"current: {record['id']}", f"path: {record['path']}"]

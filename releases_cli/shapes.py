@@ -23,7 +23,7 @@ VERSION = 1
 
 RELEASE: dict[str, Any] = {
     "id": str,
-    "status": str,  # current / previous / complete / failed / incomplete
+    "status": str,  # current / previous / staged / complete / failed / incomplete
     "complete": bool,
     "path": str,
     "created_at": str,
@@ -81,6 +81,14 @@ HISTORY: dict[str, Any] = {
     "warnings": [str],
 }
 
+SWITCH: dict[str, Any] = {  # `switch --json`: the result of a state change, not a read
+    "version": int,
+    "id": str,
+    "previous": (str, NULL),
+    "seconds": float,
+    "pruned": [str],
+}
+
 FINDING: dict[str, Any] = {
     "check": str,  # layout, permissions, current, temp links, disk, pm2, ...
     "ok": bool,
@@ -100,6 +108,7 @@ SHAPES: dict[str, dict[str, Any]] = {
     "status": STATUS,
     "history": HISTORY,
     "doctor": DOCTOR,
+    "switch": SWITCH,
 }
 
 

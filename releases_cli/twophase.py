@@ -19,7 +19,6 @@ from typing import Any
 from releases_cli import lock
 from releases_cli.deploy import (
     DeployOptions,
-    Report,
     activate_release,
     preflight,
     stage_release,
@@ -31,6 +30,7 @@ from releases_cli.ids import sort_key, validate_id
 from releases_cli.layout import DeployRoot
 from releases_cli.prune import PruneResult, empty_trash, prune_releases
 from releases_cli.recovery import recover
+from releases_cli.report import Report
 from releases_cli.state import STAGE_FINISHED, Snapshot, snapshot
 
 SWITCH_FINISHED = "switch_finished"

@@ -76,3 +76,12 @@ def test_every_command_has_a_summary_and_an_example(command: str) -> None:
     assert re.search(rf"Example: releases {command}\b", result.output), result.output
     overview = runner.invoke(app, ["--help"], prog_name="releases", env={"COLUMNS": "200"})
     assert re.search(rf"^\W*{command}\s+\w", overview.output, re.M), f"{command}: no summary"
+
+
+def test_switch_completes_the_staged_release(cli: Cli, root: Path, app: Path) -> None:
+    """`switch <TAB>` offers release ids too: a staged release is first (the newest)."""
+    deploy_ok(cli, root, app)
+    staged = cli("stage", "--root", str(root), "--source", str(app))
+    assert staged.returncode == 0, staged.stderr
+    offered = complete_bash(f"releases switch --root {root} ")
+    assert offered[:1] == [staged.stdout.strip()]

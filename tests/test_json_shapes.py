@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import REPO, Cli, deploy_ok
 
-from releases_cli.shapes import DOCTOR, LIST, NULL, SHAPES, STATUS, VERSION, problems
+from releases_cli.shapes import DOCTOR, LIST, NULL, SHAPES, STATUS, SWITCH, VERSION, problems
 
 
 def test_list_json_matches_its_shape_for_every_status(cli: Cli, root: Path, app: Path) -> None:
@@ -100,3 +100,19 @@ def _keys(shape: object) -> set[str]:
         for sub in shape:
             found |= _keys(sub)
     return found
+
+
+def test_switch_json_and_stage_keep_stdout_for_scripts(cli: Cli, root: Path, app: Path) -> None:
+    """`stage` prints only the id on stdout (progress and its summary line on stderr);
+    `switch --json` prints one SWITCH document on stdout, its progress on stderr."""
+    deploy_ok(cli, root, app)
+    staged = cli("stage", "--root", str(root), "--source", str(app), "--build", "echo built")
+    assert staged.returncode == 0, staged.stderr
+    (release_id,) = staged.stdout.split()
+    assert "built" in staged.stderr and "build: ok in" in staged.stderr
+    assert staged.stderr.strip().splitlines()[-1].startswith(f"staged {release_id} in ")
+    switched = cli("switch", release_id, "--root", str(root), "--json")
+    assert switched.returncode == 0, switched.stderr
+    document = json.loads(switched.stdout)
+    assert problems(document, SWITCH) == []
+    assert document["id"] == release_id and "switch: ok in" in switched.stderr
