@@ -6,7 +6,7 @@ import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,7 +17,7 @@ from releases_cli.history import utc_now
 from releases_cli.layout import DeployRoot
 
 if TYPE_CHECKING:
-    from releases_cli.deploy import Source
+    from releases_cli.deploy import DeployOptions, Source
 
 app = typer.Typer(
     help="Zero-downtime, instantly reversible deploys: releases/<id>/ + an atomic `current` link.",
@@ -54,6 +54,21 @@ QuietOption = Annotated[
 ]
 VerboseOption = Annotated[
     bool, typer.Option("--verbose", "-v", help="Also print the tool's own log messages.")
+]
+SourceOption = Annotated[Path | None, typer.Option("--source", help="Directory to deploy from.")]
+RepoOption = Annotated[
+    str | None, typer.Option("--repo", help="Git repository (URL or path) to deploy from.")
+]
+RefOption = Annotated[
+    str | None,
+    typer.Option("--ref", help="Branch, tag or commit to deploy (default: remote HEAD)."),
+]
+BuildOption = Annotated[
+    list[str] | None, typer.Option("--build", help="Build command (repeatable).")
+]
+KeepOption = Annotated[int | None, typer.Option("--keep", min=1, help="Complete releases to keep.")]
+PresetOption = Annotated[
+    str | None, typer.Option("--preset", help="Build preset: auto (default), nextjs or none.")
 ]
 ReleaseIdOption = Annotated[
     str | None,
@@ -98,30 +113,15 @@ def init(
 @app.command()
 def deploy(
     root: RootOption = None,
-    source: Annotated[
-        Path | None, typer.Option("--source", help="Directory to deploy from.")
-    ] = None,
-    repo: Annotated[
-        str | None,
-        typer.Option("--repo", help="Git repository (URL or path) to deploy from."),
-    ] = None,
-    ref: Annotated[
-        str | None,
-        typer.Option("--ref", help="Branch, tag or commit to deploy (default: remote HEAD)."),
-    ] = None,
+    source: SourceOption = None,
+    repo: RepoOption = None,
+    ref: RefOption = None,
     force: Annotated[
         bool, typer.Option("--force", help="Deploy even if this commit is already live.")
     ] = False,
-    build: Annotated[
-        list[str] | None, typer.Option("--build", help="Build command (repeatable).")
-    ] = None,
-    keep: Annotated[
-        int | None, typer.Option("--keep", min=1, help="Complete releases to keep.")
-    ] = None,
-    preset: Annotated[
-        str | None,
-        typer.Option("--preset", help="Build preset: auto (default), nextjs or none."),
-    ] = None,
+    build: BuildOption = None,
+    keep: KeepOption = None,
+    preset: PresetOption = None,
     wait: WaitOption = 0,
     restart: RestartOption = None,
     health_url: HealthUrlOption = None,
@@ -136,37 +136,14 @@ def deploy(
     Example: releases deploy --repo git@github.com:me/shop.git --ref v1.4.0
     """
     from releases_cli import progress, summary
-    from releases_cli.deploy import DeployOptions
     from releases_cli.deploy import deploy as run_deploy
-    from releases_cli.golive import live_options
-    from releases_cli.shared import SharedSpec
 
-    if source is not None and repo is not None:
-        raise InvalidInput("--source and --repo are mutually exclusive: pass one of them")
     deploy_root = _root(root)
-    # A flag picks the kind of source, so it also drops the other kind set in the file.
-    cfg = config_mod.load(deploy_root).with_overrides(
-        keep=keep,
-        source__path=_str(source) if repo is None else "",
-        source__repo=repo if source is None else "",
-        source__ref=ref,
-        build__commands=build,
-        build__preset=preset,
-        restart__command=restart,
-        health__url=health_url,
-    )
+    overrides = {"keep": keep, "restart__command": restart, "health__url": health_url}
+    options = _deploy_options(deploy_root, source, repo, ref, build, preset, wait, overrides)
     result = run_deploy(
         deploy_root,
-        DeployOptions(
-            source=_source(cfg),
-            build=_commands(cfg.get("build", "commands")),
-            preset=cfg.get("build", "preset"),
-            shared=SharedSpec.of(cfg.get("shared", "files"), cfg.get("shared", "dirs")),
-            keep=cfg.keep,
-            wait=wait,
-            live=live_options(cfg),
-            force=force,
-        ),
+        replace(options, force=force),
         report=progress.make_reporter(quiet, verbose),
     )
     if result.unchanged:
@@ -183,24 +160,11 @@ def deploy(
 @app.command()
 def stage(
     root: RootOption = None,
-    source: Annotated[
-        Path | None, typer.Option("--source", help="Directory to deploy from.")
-    ] = None,
-    repo: Annotated[
-        str | None,
-        typer.Option("--repo", help="Git repository (URL or path) to deploy from."),
-    ] = None,
-    ref: Annotated[
-        str | None,
-        typer.Option("--ref", help="Branch, tag or commit to deploy (default: remote HEAD)."),
-    ] = None,
-    build: Annotated[
-        list[str] | None, typer.Option("--build", help="Build command (repeatable).")
-    ] = None,
-    preset: Annotated[
-        str | None,
-        typer.Option("--preset", help="Build preset: auto (default), nextjs or none."),
-    ] = None,
+    source: SourceOption = None,
+    repo: RepoOption = None,
+    ref: RefOption = None,
+    build: BuildOption = None,
+    preset: PresetOption = None,
     release_id: Annotated[
         str | None,
         typer.Option("--id", help="Release id to use (the same on every host); must be new."),
@@ -216,31 +180,12 @@ def stage(
     Example: releases stage --repo git@github.com:me/shop.git --ref v1.4.0 --id 20261126T101500Z
     """
     from releases_cli import progress, summary
-    from releases_cli.deploy import DeployOptions
-    from releases_cli.golive import live_options
-    from releases_cli.shared import SharedSpec
     from releases_cli.twophase import stage as run_stage
 
-    if source is not None and repo is not None:
-        raise InvalidInput("--source and --repo are mutually exclusive: pass one of them")
     deploy_root = _root(root)
-    cfg = config_mod.load(deploy_root).with_overrides(
-        source__path=_str(source) if repo is None else "",
-        source__repo=repo if source is None else "",
-        source__ref=ref,
-        build__commands=build,
-        build__preset=preset,
-    )
     # The same options as `deploy` builds with, so a staged release equals a deployed one.
-    options = DeployOptions(
-        source=_source(cfg),
-        build=_commands(cfg.get("build", "commands")),
-        preset=cfg.get("build", "preset"),
-        shared=SharedSpec.of(cfg.get("shared", "files"), cfg.get("shared", "dirs")),
-        keep=cfg.keep,
-        wait=wait,
-        live=replace(live_options(cfg), echo=sys.stderr),  # build hooks, on_failure
-    )
+    options = _deploy_options(deploy_root, source, repo, ref, build, preset, wait, {})
+    options = replace(options, live=replace(options.live, echo=sys.stderr))  # hooks' output
     # stdout carries only the id, for scripts: progress and build output go to stderr.
     reporter = progress.make_reporter(quiet, verbose, out=sys.stderr)
     result = run_stage(deploy_root, options, release_id, report=reporter)
@@ -257,9 +202,7 @@ def switch(
         ),
     ],
     root: RootOption = None,
-    keep: Annotated[
-        int | None, typer.Option("--keep", min=1, help="Complete releases to keep.")
-    ] = None,
+    keep: KeepOption = None,
     wait: WaitOption = 0,
     restart: RestartOption = None,
     health_url: HealthUrlOption = None,
@@ -383,9 +326,7 @@ def status(root: RootOption = None, as_json: JsonOption = False) -> None:
 @app.command()
 def prune(
     root: RootOption = None,
-    keep: Annotated[
-        int | None, typer.Option("--keep", min=1, help="Complete releases to keep.")
-    ] = None,
+    keep: KeepOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would go.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Also delete releases in use.")] = False,
     wait: WaitOption = 0,
@@ -517,6 +458,43 @@ def _source(cfg: config_mod.Config) -> Source:
     from releases_cli.source import LocalSource
 
     return LocalSource(Path(path))
+
+
+def _deploy_options(
+    deploy_root: DeployRoot,
+    source: Path | None,
+    repo: str | None,
+    ref: str | None,
+    build: list[str] | None,
+    preset: str | None,
+    wait: float,
+    overrides: dict[str, Any],
+) -> DeployOptions:
+    """releases.toml + the flags that build a release (shared by deploy and stage)."""
+    from releases_cli.deploy import DeployOptions
+    from releases_cli.golive import live_options
+    from releases_cli.shared import SharedSpec
+
+    if source is not None and repo is not None:
+        raise InvalidInput("--source and --repo are mutually exclusive: pass one of them")
+    # A flag picks the kind of source, so it also drops the other kind set in the file.
+    cfg = config_mod.load(deploy_root).with_overrides(
+        source__path=_str(source) if repo is None else "",
+        source__repo=repo if source is None else "",
+        source__ref=ref,
+        build__commands=build,
+        build__preset=preset,
+        **overrides,
+    )
+    return DeployOptions(
+        source=_source(cfg),
+        build=_commands(cfg.get("build", "commands")),
+        preset=cfg.get("build", "preset"),
+        shared=SharedSpec.of(cfg.get("shared", "files"), cfg.get("shared", "dirs")),
+        keep=cfg.keep,
+        wait=wait,
+        live=live_options(cfg),
+    )
 
 
 def _str(path: Path | None) -> str | None:
