@@ -339,9 +339,9 @@ def prune(
     """
     import time
 
-    from releases_cli import lock, progress, summary
+    from releases_cli import progress, summary
     from releases_cli.prune import empty_trash, prune_releases
-    from releases_cli.recovery import recover
+    from releases_cli.recovery import exclusive
     from releases_cli.report import Stage, stage
 
     deploy_root = _root(root)
@@ -350,11 +350,9 @@ def prune(
     cfg = config_mod.load(deploy_root).with_overrides(keep=keep)
     reporter = progress.make_reporter(quiet, verbose)
     started = time.monotonic()
-    with lock.hold(deploy_root, wait):
-        for note in recover(deploy_root):
-            reporter(f"recovered: {note}")
-        with stage(reporter, Stage.PRUNE, f"keep={cfg.keep}" + (" (dry run)" if dry_run else "")):
-            result = prune_releases(deploy_root, cfg.keep, dry_run=dry_run, force=force)
+    label = f"keep={cfg.keep}" + (" (dry run)" if dry_run else "")
+    with exclusive(deploy_root, wait, utc_now, reporter), stage(reporter, Stage.PRUNE, label):
+        result = prune_releases(deploy_root, cfg.keep, dry_run=dry_run, force=force)
     if not quiet:
         verb = "would delete" if dry_run else "deleted"
         for release_id, reason in result.deleted:

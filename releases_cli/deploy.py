@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from releases_cli import faults, history, ids, lock
+from releases_cli import faults, history, ids
 from releases_cli.build import run_logged
 from releases_cli.errors import BuildFailed, InvalidInput, ReleasesError
 from releases_cli.fsutil import sync_tree, tree_size
@@ -23,7 +23,7 @@ from releases_cli.hooks import release_env, run_hooks
 from releases_cli.layout import DeployRoot, require_current_is_link
 from releases_cli.prepare import prepare_build
 from releases_cli.prune import PruneResult, empty_trash, prune_releases
-from releases_cli.recovery import recover
+from releases_cli.recovery import exclusive
 from releases_cli.report import PlainReporter, Report, Stage, echo_for, stage
 from releases_cli.shared import SharedSpec, check_shared
 
@@ -85,10 +85,7 @@ def deploy(
     report = report or PlainReporter()
     preflight(root, options)
     started = time.monotonic()
-    with lock.hold(root, options.wait, clock):
-        notes = recover(root, clock)
-        for note in notes:
-            report(f"recovered: {note}")
+    with exclusive(root, options.wait, clock, report) as notes:
         revision = options.source.prepare(root, report)
         live = None if options.force or revision is None else _live_with(root, revision)
         if live is not None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from releases_cli import lock
 from releases_cli.history import Clock, record, utc_now
 from releases_cli.ids import is_valid_id
 from releases_cli.layout import DeployRoot
@@ -14,6 +18,19 @@ _OPEN_DEPLOY = "deploy_started"
 _CLOSED_DEPLOY = frozenset(
     {"deploy_finished", "deploy_failed", "deploy_interrupted", "stage_finished"}
 )
+
+
+@contextmanager
+def exclusive(
+    root: DeployRoot, wait: float, clock: Clock, report: Callable[[str], None]
+) -> Iterator[tuple[str, ...]]:
+    """Hold the root's lock and first clean up what a crash left (each note reported):
+    how every state-changing command starts."""
+    with lock.hold(root, wait, clock):
+        notes = tuple(recover(root, clock))
+        for note in notes:
+            report(f"recovered: {note}")
+        yield notes
 
 
 def recover(root: DeployRoot, clock: Clock = utc_now) -> list[str]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from releases_cli import faults, lock
+from releases_cli import faults
 from releases_cli.errors import HealthFailed, InvalidInput, NotFound
 from releases_cli.golive import LiveOptions, run_on_failure, run_point, verify_live
 from releases_cli.history import Clock, record, utc_now
 from releases_cli.ids import validate_id
 from releases_cli.layout import DeployRoot, require_current_is_link
-from releases_cli.recovery import recover
+from releases_cli.recovery import exclusive
 from releases_cli.report import Report, Stage, stage
 from releases_cli.state import SWITCH, Snapshot, snapshot
 from releases_cli.switch import switch_to
@@ -61,10 +61,7 @@ def rollback(
     if not root.is_initialized():
         raise NotFound(f"{root.path} is not a deploy root (run `releases init`)")
     started = time.monotonic()
-    with lock.hold(root, wait, clock):
-        notes = recover(root, clock)
-        for note in notes:
-            report(f"recovered: {note}")
+    with exclusive(root, wait, clock, report) as notes:
         previous = require_current_is_link(root).release_id
         target = choose_target(snapshot(root), to)
         if target == previous:

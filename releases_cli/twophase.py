@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from releases_cli import lock
 from releases_cli.deploy import (
     DeployOptions,
     activate_release,
@@ -29,7 +28,7 @@ from releases_cli.history import Clock, meta_ids, read_history, record, utc_now
 from releases_cli.ids import sort_key, validate_id
 from releases_cli.layout import DeployRoot
 from releases_cli.prune import PruneResult, empty_trash, prune_releases
-from releases_cli.recovery import recover
+from releases_cli.recovery import exclusive
 from releases_cli.report import Report
 from releases_cli.state import STAGE_FINISHED, Snapshot, snapshot
 
@@ -92,10 +91,7 @@ def stage(
         validate_id(release_id)
     preflight(root, options)
     started = time.monotonic()
-    with lock.hold(root, options.wait, clock):
-        notes = recover(root, clock)
-        for note in notes:
-            report(f"recovered: {note}")
+    with exclusive(root, options.wait, clock, report) as notes:
         if release_id is not None:
             check_new_id(release_id, _known_ids(root))
         staged = stage_release(root, options, clock, report, started, release_id)
@@ -146,10 +142,7 @@ def switch(
     if not root.is_initialized():
         raise NotFound(f"{root.path} is not a deploy root (run `releases init`)")
     started = time.monotonic()
-    with lock.hold(root, wait, clock):
-        notes = recover(root, clock)
-        for note in notes:
-            report(f"recovered: {note}")
+    with exclusive(root, wait, clock, report) as notes:
         snap = snapshot(root)
         check_switchable(snap, release_id)
         activate_release(root, release_id, clock, report, live)
