@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast test-e2e lint fmt demo demo-static bench clean
+.PHONY: install test test-fast test-e2e lint fmt demo demo-deps demo-static bench clean
 
 install: $(VENV)/.installed
 
@@ -33,8 +33,19 @@ fmt: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-demo: install
+demo: install demo-deps
 	$(PY) examples/nextjs_demo.py
+
+# The demo puts nginx in front of PM2 (its own config and port; the system nginx is never
+# started or configured). Installed from Debian when missing and we may; else say how.
+demo-deps:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; \
+	  else \
+	    echo "make demo needs nginx: sudo apt-get install nginx-light" >&2; exit 1; \
+	  fi; }
+	@command -v npm >/dev/null || { echo "make demo needs Node.js 20 and npm" >&2; exit 1; }
 
 demo-static: install
 	bash examples/demo.sh
