@@ -492,6 +492,7 @@ def _deploy_options(
         keep=cfg.keep,
         wait=wait,
         live=live_options(cfg),
+        share_static=cfg.get("build", "share_static"),
     )
 
 

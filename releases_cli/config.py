@@ -23,6 +23,7 @@ SCHEMA: dict[tuple[str, str], tuple[type, Any]] = {
     ("build", "commands"): (list, None),  # None: preset decides (none, or Next.js defaults)
     ("build", "preset"): (str, "auto"),
     ("build", "timeout"): (int, 0),
+    ("build", "share_static"): (str, "auto"),  # "auto" / true / false (see skew.py)
     ("shared", "files"): (list, []),
     ("shared", "dirs"): (list, []),
     ("restart", "command"): (str, ""),
@@ -43,6 +44,7 @@ SCHEMA: dict[tuple[str, str], tuple[type, Any]] = {
 # Keys whose value must be one of a few words.
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("build", "preset"): ("auto", "nextjs", "none"),
+    ("build", "share_static"): ("auto", "true", "false"),
 }
 
 _TYPE_NAMES = {
@@ -84,6 +86,8 @@ def _dotted(section: str, key: str) -> str:
 
 def _check(name: tuple[str, str], value: Any) -> Any:
     expected, _ = SCHEMA[name]
+    if isinstance(value, bool) and "true" in CHOICES.get(name, ()):
+        value = str(value).lower()  # `share_static = true`: a TOML boolean among the words
     ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value, ok = float(value), True

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from releases_cli import faults, history, ids
+from releases_cli import faults, history, ids, nextjs, skew
 from releases_cli.build import run_logged
 from releases_cli.errors import BuildFailed, InvalidInput, ReleasesError
 from releases_cli.fsutil import sync_tree, tree_size
@@ -52,6 +52,7 @@ class DeployOptions:
     echo: TextIO | None = None  # where build output goes (default: stdout)
     live: LiveOptions = field(default_factory=LiveOptions)  # hooks, restart, health
     force: bool = False  # deploy even when the revision is already live
+    share_static: str = "auto"  # build.share_static: earlier builds' assets (skew.py)
 
 
 @dataclass(frozen=True)
@@ -154,15 +155,20 @@ def stage_release(
             root, release_id, previous, options.shared, options.preset, options.build, report
         )
         faults.point("after_prepare")
-        build_seconds = _build(
-            root, release_id, commands, options, build_env(root, release_id, previous), report
-        )
+        is_next = nextjs.detect(root.release(release_id), options.preset).nextjs
+        env = build_env(root, release_id, previous)
+        env |= skew.deployment_env(root.release(release_id), release_id, is_next)
+        build_seconds = _build(root, release_id, commands, options, env, report)
     except (ReleasesError, KeyboardInterrupt) as error:
         _fail(root, release_id, started, source_info, error, clock)
         if isinstance(error, ReleasesError):
             run_on_failure(root, options.live, release_id, previous, error.message, report)
         raise
     size = tree_size(root.release(release_id))
+    if skew.enabled(options.share_static, is_next):
+        shared = skew.share_static(root, release_id)  # before "complete": a crash drops it all
+        if shared:
+            report(f"static: linked {shared} file(s) of earlier builds into .next/static")
     sync_tree(root.release(release_id))  # "complete" must never name files still in page cache
     history.write_meta(
         root,

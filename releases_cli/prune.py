@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from releases_cli import faults
+from releases_cli import faults, skew
 from releases_cli.fsutil import fsync_dir
 from releases_cli.history import COMPLETE, Clock, record, utc_now
 from releases_cli.inuse import release_users
@@ -159,5 +159,6 @@ def prune_releases(
             keep=keep,
         )
         for release_id, _reason in decision.delete:
+            skew.forget(root, release_id)  # stop serving its assets from the kept releases
             remove_release(root, release_id)
     return PruneResult(decision.delete, decision.keep, dry_run)

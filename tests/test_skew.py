@@ -1,0 +1,121 @@
+"""Version skew: earlier builds' `.next/static` files are hardlinked into each new release and
+taken back out when their build is pruned. Real deploys through the CLI, with a build command
+that writes one content-named chunk per release (what `next build` does for each build)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import Cli, current_id
+
+from releases_cli import config, skew
+from releases_cli.errors import InvalidInput
+
+# Each build writes a chunk named after its release (a stand-in for a content hash) and a file
+# every build has under the same name with the same bytes (e.g. a font).
+BUILD = (
+    "mkdir -p .next/static/chunks .next/static/media && "
+    'echo "chunk of $RELEASE_ID" > .next/static/chunks/$RELEASE_ID.js && '
+    "echo font > .next/static/media/font.woff2"
+)
+
+
+def _deploy(cli: Cli, root: Path, app: Path, *extra: str) -> str:
+    result = cli(
+        "deploy", "--root", str(root), "--source", str(app), "--preset", "none", "--build", BUILD,
+        *extra,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return current_id(root)
+
+
+def _chunks(root: Path, release_id: str) -> set[str]:
+    return {p.stem for p in (root / "releases" / release_id / ".next/static/chunks").iterdir()}
+
+
+@pytest.fixture
+def sharing_root(cli: Cli, root: Path) -> Path:
+    assert cli("init", "--root", str(root)).returncode == 0
+    (root / "releases.toml").write_text("keep = 3\n[build]\nshare_static = true\n")
+    return root
+
+
+def test_new_release_serves_every_kept_builds_chunks_as_hardlinks(
+    cli: Cli, sharing_root: Path, app: Path
+) -> None:
+    """Each deploy links the kept releases' chunks its own build lacks (same inode, no copy),
+    records their origin build, and leaves files its own build wrote alone."""
+    first = _deploy(cli, sharing_root, app)
+    second = _deploy(cli, sharing_root, app)
+    third = _deploy(cli, sharing_root, app)
+    rel = sharing_root / "releases"
+    assert _chunks(sharing_root, third) == {first, second, third}
+    ino = os.stat(rel / first / f".next/static/chunks/{first}.js").st_ino
+    assert os.stat(rel / third / f".next/static/chunks/{first}.js").st_ino == ino
+    manifest = json.loads((rel / third / ".next/releases-static.json").read_text())["linked"]
+    # the first build's chunk reached the third through the second: its origin stays the first
+    assert manifest == {f"chunks/{first}.js": first, f"chunks/{second}.js": second}
+    font = rel / third / ".next/static/media/font.woff2"
+    assert os.stat(font).st_nlink == 1  # the third build's own copy was not replaced
+
+
+def test_pruning_a_release_removes_its_chunks_from_the_kept_ones(
+    cli: Cli, sharing_root: Path, app: Path
+) -> None:
+    """When a release is pruned, the files that came only from its build stop being served by
+    the remaining releases; other builds' shared files stay."""
+    ids = [_deploy(cli, sharing_root, app) for _ in range(4)]  # keep = 3: the first is pruned
+    assert not (sharing_root / "releases" / ids[0]).exists()
+    for kept in ids[1:]:
+        assert ids[0] not in _chunks(sharing_root, kept)
+    assert _chunks(sharing_root, ids[3]) == set(ids[1:])
+    manifest = skew.read_manifest(sharing_root / "releases" / ids[3])
+    assert set(manifest.values()) == {ids[1], ids[2]}
+
+
+def test_off_by_default_without_nextjs(cli: Cli, root: Path, app: Path) -> None:
+    """`auto` follows the Next.js preset: a non-Next.js app's releases share nothing."""
+    assert cli("init", "--root", str(root)).returncode == 0
+    first = _deploy(cli, root, app)
+    second = _deploy(cli, root, app)
+    assert _chunks(root, second) == {second}
+    assert first != second
+    assert not (root / "releases" / second / ".next/releases-static.json").exists()
+
+
+def test_false_turns_sharing_off(cli: Cli, root: Path, app: Path) -> None:
+    """`share_static = false` (or `--preset nextjs` apps with it off) links nothing."""
+    assert cli("init", "--root", str(root)).returncode == 0
+    (root / "releases.toml").write_text("[build]\nshare_static = false\n")
+    _deploy(cli, root, app)
+    second = _deploy(cli, root, app)
+    assert _chunks(root, second) == {second}
+
+
+def test_setting_accepts_auto_true_false_and_refuses_other_words() -> None:
+    """TOML booleans and "auto" are accepted; anything else is a one-line config error."""
+    assert config.parse({"build": {"share_static": True}}).get("build", "share_static") == "true"
+    assert config.parse({"build": {"share_static": False}}).get("build", "share_static") == "false"
+    assert config.parse({}).get("build", "share_static") == "auto"
+    with pytest.raises(InvalidInput, match=r"build\.share_static must be one of"):
+        config.parse({"build": {"share_static": "yes"}})
+    assert skew.enabled("auto", nextjs=True) and not skew.enabled("auto", nextjs=False)
+
+
+def test_forget_ignores_manifest_entries_outside_static(tmp_path: Path) -> None:
+    """A hand-edited manifest naming `../` paths never makes prune delete outside .next/static."""
+    from releases_cli.layout import DeployRoot
+
+    root = DeployRoot(tmp_path)
+    release = tmp_path / "releases" / "20261126T000000Z"
+    (release / ".next/static").mkdir(parents=True)
+    victim = release / ".next" / "keep-me"
+    victim.write_text("x")
+    (release / ".next/releases-static.json").write_text(
+        json.dumps({"linked": {"../keep-me": "20261125T000000Z"}})
+    )
+    assert skew.forget(root, "20261125T000000Z") == 0
+    assert victim.exists()
