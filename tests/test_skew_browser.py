@@ -1,0 +1,156 @@
+"""Version skew in a real browser: headless Chromium keeps a page of build A open while build B
+is deployed, switched to and served by a restarted `next start`; then the page's client-side
+navigation loads a lazy `next/dynamic` chunk of build A. With `build.share_static` on, the chunk
+is still served and the panel renders; with it off, the same steps end in a 404 and a
+ChunkLoadError. Slow (four real `next build`s): marked e2e.
+
+Needs /usr/bin/chromium (Debian's `chromium` package; `.ci/run` installs it) and playwright-core
+from tests/browser/package.json (installed here with `npm ci` when missing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from conftest import Cli, current_id
+from test_nextjs_e2e import ENV, FIXTURE, _free_port
+
+pytestmark = pytest.mark.e2e
+
+BROWSER = Path(__file__).parent / "browser"
+PANEL = Path("app") / "skew" / "panel.js"
+
+
+@pytest.fixture(scope="module")
+def driver() -> Path:
+    """tests/browser/skew.mjs with playwright-core installed next to it."""
+    if not (BROWSER / "node_modules" / "playwright-core").is_dir():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER, check=True, timeout=600
+        )
+    return BROWSER / "skew.mjs"
+
+
+@pytest.fixture(scope="module")
+def node_modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture app's dependencies, installed once; each build hardlinks them (`cp -al`)."""
+    app = tmp_path_factory.mktemp("deps") / "app"
+    shutil.copytree(FIXTURE, app)
+    subprocess.run(
+        ["npm", "ci"], cwd=app, env={**os.environ, **ENV}, check=True, timeout=900,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return app / "node_modules"
+
+
+def _wait_until_serving(port: int) -> None:
+    for _ in range(240):  # bounded: at most ~60 s for the server to listen
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/hello", timeout=5):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.25)
+    raise AssertionError(f"next start did not answer on 127.0.0.1:{port}")
+
+
+@contextmanager
+def _next_start(cwd: Path, port: int) -> Iterator[None]:
+    """`next start` from `cwd` (the `current` symlink path, as PM2 runs it) on 127.0.0.1."""
+    server = subprocess.Popen(
+        ["node", "node_modules/next/dist/bin/next", "start", "-H", "127.0.0.1", "-p", str(port)],
+        cwd=cwd,
+        env={**os.environ, **ENV},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        _wait_until_serving(port)
+        yield
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def _deploy(cli: Cli, root: Path, app: Path) -> str:
+    result = cli("deploy", "--root", str(root), "--source", str(app), env=ENV, timeout=900)
+    assert result.returncode == 0, result.stderr + result.stdout
+    return current_id(root)
+
+
+def _read_line(proc: subprocess.Popen[str]) -> dict[str, object]:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line, f"browser driver ended early: {proc.stderr.read() if proc.stderr else ''}"
+    result: dict[str, object] = json.loads(line)
+    return result
+
+
+def _skew_scenario(
+    tmp_path: Path, cli: Cli, driver: Path, node_modules: Path, share: bool
+) -> dict[str, object]:
+    """Serve build A, open /skew in Chromium, deploy + switch + restart onto build B, then
+    navigate client-side to the lazy panel; return what the browser saw."""
+    app, root = tmp_path / "app", tmp_path / "root"
+    shutil.copytree(FIXTURE, app)
+    root.mkdir()
+    assert cli("init", "--root", str(root)).returncode == 0
+    commands = json.dumps([f"cp -al {node_modules} node_modules", "npx next build"])
+    (root / "releases.toml").write_text(
+        f"[build]\nshare_static = {str(share).lower()}\ncommands = {commands}\n"
+    )
+    build_a = _deploy(cli, root, app)
+    port = _free_port()
+    browser = subprocess.Popen(
+        ["node", str(driver), f"http://127.0.0.1:{port}/skew", str(tmp_path / "profile")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with _next_start(root / "current", port):
+            opened = _read_line(browser)
+            # Build B: changed code, so the panel's chunk has a new content hash.
+            (app / PANEL).write_text((app / PANEL).read_text().replace("one", "two"))
+            build_b = _deploy(cli, root, app)
+        with _next_start(root / "current", port):  # restarted: now serving build B
+            assert browser.stdin is not None
+            browser.stdin.write("go\n")
+            browser.stdin.flush()
+            seen = _read_line(browser)
+        browser.wait(timeout=60)
+    finally:
+        if browser.poll() is None:
+            browser.kill()
+            browser.wait()
+    return {"a": build_a, "b": build_b, "opened": opened, **seen}
+
+
+def test_old_page_loads_its_lazy_chunk_after_switch_only_with_sharing(
+    tmp_path: Path, cli: Cli, driver: Path, node_modules: Path
+) -> None:
+    """Feature on: the page of build A renders its lazy panel (build A's text) from the server
+    now running build B, with no failed request. Feature off, same steps: build A's chunk is a
+    404 on build B, the page raises ChunkLoadError and the panel never appears."""
+    on = _skew_scenario(tmp_path / "on", cli, driver, node_modules, share=True)
+    assert on["opened"] == {"opened": "releases fixture", "deploymentId": on["a"]}
+    assert on["panel"] == "lazy panel of build one", on
+    assert on["failed"] == [], on
+
+    off = _skew_scenario(tmp_path / "off", cli, driver, node_modules, share=False)
+    assert off["panel"] is None, off
+    failures = [str(f) for f in off["failed"]]  # type: ignore[attr-defined]
+    assert any(f.startswith("404 /_next/static/chunks/") for f in failures), off
+    assert any("ChunkLoadError" in f for f in failures), off
