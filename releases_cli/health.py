@@ -4,7 +4,9 @@ urllib only. Proxies from the environment are ignored (the check is about this s
 not about whatever proxy the shell has configured) and redirects are not followed (the status
 compared is the one the app answered). For a Next.js release (it has `.next/BUILD_ID`) a second
 probe asks for `/_next/static/<BUILD_ID>/_buildManifest.js` on the same host: only the new build
-has that file, so a 200 proves the new build is the one being served, not an old worker.
+has that file, so a 200 proves the new build is the one being served, not an old worker. (When
+other releases have that path too, as with a Next.js deployment id, which gives every build one
+build id, it asks for a chunk only the new build has: skew.proof_path.)
 The loop is bounded by `timeout` overall.
 """
 
@@ -71,10 +73,11 @@ def build_id_url(url: str, release_path: Path) -> str | None:
         return None
     if not build_id or "/" in build_id:
         return None
+    from releases_cli.skew import proof_path  # a build id shared by builds (deployment id)
+
     parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(
-        (parts.scheme, parts.netloc, f"/_next/static/{build_id}/_buildManifest.js", "", "")
-    )
+    path = f"/_next/static/{proof_path(release_path, build_id)}"
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
 def wait_until(

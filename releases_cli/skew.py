@@ -95,6 +95,13 @@ def _donors(root: DeployRoot, release_id: str) -> list[str]:
     return result
 
 
+def _build_id(release: Path) -> str:
+    try:
+        return (release / ".next" / "BUILD_ID").read_text().strip() or "/"
+    except OSError:
+        return "/"  # no build id: "/" matches no relative path
+
+
 def plan_links(root: DeployRoot, release_id: str) -> dict[str, tuple[str, str]]:
     """What `share_static` would link: relative path -> (donor release, origin release)."""
     dest = root.release(release_id) / STATIC
@@ -107,8 +114,11 @@ def plan_links(root: DeployRoot, release_id: str) -> dict[str, tuple[str, str]]:
         if not _real_dir(static):
             continue
         origins = read_manifest(root.release(donor))
+        build_dir = _build_id(root.release(donor)) + "/"
         for rel in static_files(static):
-            if rel not in own and rel not in plan:
+            # A build's <BUILD_ID>/ files stay its own: the health check asks for its
+            # _buildManifest.js to tell which build a server runs (an old page never needs it).
+            if rel not in own and rel not in plan and not rel.startswith(build_dir):
                 plan[rel] = (donor, origins.get(rel, donor))
     return plan
 
@@ -187,3 +197,30 @@ def deployment_env(release: Path, release_id: str, nextjs: bool) -> dict[str, st
         f"NEXT_DEPLOYMENT_ID={release_id}\n"
     )
     return {"NEXT_DEPLOYMENT_ID": release_id}
+
+
+def proof_path(release: Path, build_id: str) -> str:
+    """A path under `/_next/static/` that only this release's build has, for the health check
+    to ask for: `<BUILD_ID>/_buildManifest.js` when no other release has it, else (with a
+    deployment id Next.js gives every build the same build id) the first file of this build's
+    own output that no other release directory has. Falls back to the manifest path."""
+    manifest = f"{build_id}/_buildManifest.js"
+    if not _elsewhere(release, manifest):
+        return manifest
+    static = release / STATIC
+    linked = read_manifest(release)
+    for rel in static_files(static) if _real_dir(static) else []:
+        if rel not in linked and rel.startswith("chunks/") and not _elsewhere(release, rel):
+            return rel
+    return manifest
+
+
+def _elsewhere(release: Path, rel: str) -> bool:
+    """True when a sibling release directory also has `.next/static/<rel>`."""
+    try:
+        siblings = [e for e in os.scandir(release.parent) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return False
+    return any(
+        os.path.lexists(Path(e.path) / STATIC / rel) for e in siblings if e.name != release.name
+    )

@@ -119,3 +119,42 @@ def test_forget_ignores_manifest_entries_outside_static(tmp_path: Path) -> None:
     )
     assert skew.forget(root, "20261125T000000Z") == 0
     assert victim.exists()
+
+
+def _release(root: Path, release_id: str, build_id: str, files: list[str]) -> Path:
+    release = root / "releases" / release_id
+    (release / ".next").mkdir(parents=True)
+    (release / ".next/BUILD_ID").write_text(build_id)
+    for rel in [f"{build_id}/_buildManifest.js", *files]:
+        (release / ".next/static" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (release / ".next/static" / rel).write_text(rel)
+    return release
+
+
+def test_build_id_files_are_never_shared(tmp_path: Path) -> None:
+    """A build's `<BUILD_ID>/_buildManifest.js` stays its own, so the health check can still
+    ask for it to tell the new build from an old worker (also after a rollback)."""
+    from releases_cli import history
+    from releases_cli.layout import DeployRoot
+
+    root = DeployRoot(tmp_path)
+    root.meta_dir.mkdir(parents=True)
+    _release(tmp_path, "20261126T000000Z", "B1", ["chunks/a.js"])
+    history.write_meta(root, "20261126T000000Z", {"status": "complete"})
+    new = _release(tmp_path, "20261126T000100Z", "B2", ["chunks/b.js"])
+    assert skew.share_static(root, "20261126T000100Z") == 1
+    assert (new / ".next/static/chunks/a.js").exists()
+    assert not (new / ".next/static/B1").exists()
+
+
+def test_proof_path_with_one_build_id_for_every_build(tmp_path: Path) -> None:
+    """With a deployment id every build has the same build id; the health check then asks for a
+    chunk only the new build has (not one it shares with, or got from, another release)."""
+    _release(tmp_path, "20261126T000000Z", "build-X", ["chunks/a.js", "chunks/same.js"])
+    new = _release(tmp_path, "20261126T000100Z", "build-X", ["chunks/same.js", "chunks/z.js"])
+    (new / ".next/static/chunks/a.js").hardlink_to(
+        tmp_path / "releases/20261126T000000Z/.next/static/chunks/a.js"
+    )
+    assert skew.proof_path(new, "build-X") == "chunks/z.js"
+    alone = _release(tmp_path / "other", "20261126T000000Z", "B9", ["chunks/q.js"])
+    assert skew.proof_path(alone, "B9") == "B9/_buildManifest.js"
