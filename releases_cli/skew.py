@@ -21,7 +21,7 @@ import logging
 import os
 from pathlib import Path
 
-from releases_cli import history
+from releases_cli import faults, history
 from releases_cli.config import CHOICES
 from releases_cli.errors import InvalidInput
 from releases_cli.fsutil import atomic_write
@@ -142,6 +142,8 @@ def share_static(root: DeployRoot, release_id: str) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.link(root.release(donor) / STATIC / rel, target, follow_symlinks=False)
             linked += 1
+            if linked == 1:
+                faults.point("mid_share")
         except FileExistsError:
             continue
         except OSError as error:
@@ -174,6 +176,7 @@ def forget(root: DeployRoot, pruned_id: str) -> int:
                 removed += 1
             except FileNotFoundError:
                 continue
+        faults.point("mid_forget")
         _write_manifest(release, {k: v for k, v in manifest.items() if v != pruned_id})
     return removed
 

@@ -158,3 +158,41 @@ def test_proof_path_with_one_build_id_for_every_build(tmp_path: Path) -> None:
     assert skew.proof_path(new, "build-X") == "chunks/z.js"
     alone = _release(tmp_path / "other", "20261126T000000Z", "B9", ["chunks/q.js"])
     assert skew.proof_path(alone, "B9") == "B9/_buildManifest.js"
+
+
+def test_killed_mid_share_leaves_current_and_earlier_releases_intact(
+    cli: Cli, sharing_root: Path, app: Path
+) -> None:
+    """SIGKILL while linking earlier builds' files: the new release is incomplete (never live),
+    the earlier releases are unchanged, and the next deploy succeeds and removes the debris."""
+    from conftest import tree_state
+
+    ids = [_deploy(cli, sharing_root, app) for _ in range(2)]
+    before = {i: tree_state(sharing_root / "releases" / i) for i in ids}
+    killed = cli(
+        "deploy", "--root", str(sharing_root), "--source", str(app), "--preset", "none",
+        "--build", BUILD, env={"RELEASES_FAULT": "mid_share"},
+    )  # fmt: skip
+    assert killed.returncode == -9
+    assert current_id(sharing_root) == ids[1]
+    assert {i: tree_state(sharing_root / "releases" / i) for i in ids} == before
+    final = _deploy(cli, sharing_root, app)
+    assert sorted(p.name for p in (sharing_root / "releases").iterdir()) == [*ids, final]
+    assert _chunks(sharing_root, final) == {*ids, final}
+
+
+def test_killed_mid_forget_next_prune_finishes(cli: Cli, sharing_root: Path, app: Path) -> None:
+    """SIGKILL after a pruned build's files were unlinked from a kept release but before its
+    record was rewritten: the next prune removes the release and leaves no record naming it."""
+    ids = [_deploy(cli, sharing_root, app) for _ in range(3)]
+    killed = cli(
+        "prune", "--root", str(sharing_root), "--keep", "1", env={"RELEASES_FAULT": "mid_forget"}
+    )
+    assert killed.returncode == -9
+    again = cli("prune", "--root", str(sharing_root), "--keep", "1")
+    assert again.returncode == 0, again.stderr
+    # keep 1 + the rollback target: the first release is gone, and so are its files
+    assert not (sharing_root / "releases" / ids[0]).exists()
+    for kept in ids[1:]:
+        assert ids[0] not in _chunks(sharing_root, kept)
+        assert ids[0] not in skew.read_manifest(sharing_root / "releases" / kept).values()
