@@ -196,3 +196,40 @@ def test_killed_mid_forget_next_prune_finishes(cli: Cli, sharing_root: Path, app
     for kept in ids[1:]:
         assert ids[0] not in _chunks(sharing_root, kept)
         assert ids[0] not in skew.read_manifest(sharing_root / "releases" / kept).values()
+
+
+def _deploy_next(cli: Cli, root: Path, app: Path) -> str:
+    """A deploy the Next.js preset handles (forced), whose build records NEXT_DEPLOYMENT_ID."""
+    result = cli(
+        "deploy", "--root", str(root), "--source", str(app), "--preset", "nextjs",
+        "--build", 'printf "%s" "${NEXT_DEPLOYMENT_ID-unset}" > seen-deployment-id',
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return current_id(root)
+
+
+def test_nextjs_build_gets_the_release_id_as_deployment_id(cli: Cli, root: Path, app: Path) -> None:
+    """The Next.js preset exports NEXT_DEPLOYMENT_ID = the release id to the build and records
+    it in the release's .env.production.local, which `next start` loads at run time."""
+    assert cli("init", "--root", str(root)).returncode == 0
+    release_id = _deploy_next(cli, root, app)
+    release = root / "releases" / release_id
+    assert (release / "seen-deployment-id").read_text() == release_id
+    assert f"NEXT_DEPLOYMENT_ID={release_id}\n" in (release / ".env.production.local").read_text()
+
+
+def test_app_with_its_own_env_production_local_keeps_it(cli: Cli, root: Path, app: Path) -> None:
+    """An app that ships .env.production.local keeps it unchanged, and its build gets no
+    deployment id from releases (build and run time could otherwise disagree)."""
+    assert cli("init", "--root", str(root)).returncode == 0
+    (app / ".env.production.local").write_text("MINE=1\n")
+    release = root / "releases" / _deploy_next(cli, root, app)
+    assert (release / ".env.production.local").read_text() == "MINE=1\n"
+    assert (release / "seen-deployment-id").read_text() == "unset"
+
+
+def test_no_deployment_id_without_nextjs(cli: Cli, root: Path, app: Path) -> None:
+    """A non-Next.js deploy gets no NEXT_DEPLOYMENT_ID and no .env.production.local."""
+    assert cli("init", "--root", str(root)).returncode == 0
+    release = root / "releases" / _deploy(cli, root, app)
+    assert not (release / ".env.production.local").exists()

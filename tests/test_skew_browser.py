@@ -26,6 +26,8 @@ import pytest
 from conftest import Cli, current_id
 from test_nextjs_e2e import ENV, FIXTURE, _free_port
 
+from releases_cli.health import build_id_url, probe
+
 pytestmark = pytest.mark.e2e
 
 BROWSER = Path(__file__).parent / "browser"
@@ -125,7 +127,12 @@ def _skew_scenario(
             # Build B: changed code, so the panel's chunk has a new content hash.
             (app / PANEL).write_text((app / PANEL).read_text().replace("one", "two"))
             build_b = _deploy(cli, root, app)
+            # What the health check asks for to tell build B from an old worker.
+            proof = build_id_url(f"http://127.0.0.1:{port}/", root / "releases" / build_b)
+            assert proof is not None
+            proof_on_a = probe(proof, 10)
         with _next_start(root / "current", port):  # restarted: now serving build B
+            proof_on_b = probe(proof, 10)
             assert browser.stdin is not None
             browser.stdin.write("go\n")
             browser.stdin.flush()
@@ -135,19 +142,26 @@ def _skew_scenario(
         if browser.poll() is None:
             browser.kill()
             browser.wait()
-    return {"a": build_a, "b": build_b, "opened": opened, **seen}
+    proofs = {"proof": proof, "on_a": proof_on_a, "on_b": proof_on_b}
+    return {"a": build_a, "b": build_b, "opened": opened, **proofs, **seen}
 
 
 def test_old_page_loads_its_lazy_chunk_after_switch_only_with_sharing(
     tmp_path: Path, cli: Cli, driver: Path, node_modules: Path
 ) -> None:
     """Feature on: the page of build A renders its lazy panel (build A's text) from the server
-    now running build B, with no failed request. Feature off, same steps: build A's chunk is a
-    404 on build B, the page raises ChunkLoadError and the panel never appears."""
+    now running build B, with no failed request; the page carries release A's deployment id,
+    and the health check's build probe tells B's server from A's. Feature off, same steps:
+    build A's chunk is a 404 on build B, the page raises ChunkLoadError and the panel never
+    appears."""
     on = _skew_scenario(tmp_path / "on", cli, driver, node_modules, share=True)
     assert on["opened"] == {"opened": "releases fixture", "deploymentId": on["a"]}
     assert on["panel"] == "lazy panel of build one", on
     assert on["failed"] == [], on
+    # With a deployment id every Next.js build has the same build id; the health check's probe
+    # is then one of build B's own chunks: 404 from the server still running A, 200 from B.
+    assert "/_next/static/chunks/" in str(on["proof"]), on
+    assert (on["on_a"], on["on_b"]) == (404, 200), on
 
     off = _skew_scenario(tmp_path / "off", cli, driver, node_modules, share=False)
     assert off["panel"] is None, off
