@@ -64,6 +64,7 @@ class Staged:
     build_seconds: float
     size: int
     source: dict[str, Any]
+    deps: str | None = None  # "installed" / "reused from <id>" (Next.js preset), else None
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ def deploy(
             previous=staged.previous,
             seconds=round(seconds, 3),
             source=staged.source,  # complete now (a git commit's subject is known after export)
+            **({"deps": staged.deps} if staged.deps else {}),
         )
         with stage(report, Stage.PRUNE, f"keep={options.keep}") as pruning:
             pruned = prune_releases(root, options.keep, clock=clock)
@@ -151,9 +153,10 @@ def stage_release(
     try:
         with stage(report, _export_stage(source_info), _describe(source_info)):
             source_info |= options.source.export(root.release(release_id))
-        commands = prepare_build(
+        prepared = prepare_build(
             root, release_id, previous, options.shared, options.preset, options.build, report
         )
+        commands = prepared.commands
         faults.point("after_prepare")
         is_next = nextjs.detect(root.release(release_id), options.preset).nextjs
         env = build_env(root, release_id, previous)
@@ -183,10 +186,11 @@ def stage_release(
             "deployed_by": history.who(),
             "host": history.host(),
             "build": list(commands),
-        },
+        }
+        | ({"deps": prepared.deps} if prepared.deps else {}),
     )
     faults.point("after_complete")
-    return Staged(release_id, previous, build_seconds, size, source_info)
+    return Staged(release_id, previous, build_seconds, size, source_info, prepared.deps)
 
 
 def activate_release(

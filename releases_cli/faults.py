@@ -14,6 +14,7 @@ from pathlib import Path
 POINTS = (
     "after_mkdir",  # release directory made, nothing copied yet
     "mid_export",  # part of the source copied
+    "mid_link",  # part of the previous release's node_modules hardlinked into the new one
     "after_prepare",  # shared files linked and build cache copied, build not yet started
     "mid_build",  # build commands started
     "after_complete",  # meta says complete, `current` not yet switched

@@ -1,4 +1,5 @@
-"""Between export and build: link the shared files, pick the build commands, reuse the cache.
+"""Between export and build: link the shared files, pick the build commands, reuse the
+previous release's dependencies (unchanged lockfile) and build cache.
 
 Runs inside the new release (caller holds the lock). Order matters: shared files are linked
 first so the build reads `.env.production`; the previous build cache is copied last, right
@@ -7,14 +8,27 @@ before the build that uses it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import humanize
 
-from releases_cli import history, nextjs
+from releases_cli import deps, history, nextjs
 from releases_cli.history import COMPLETE
 from releases_cli.layout import DeployRoot
 from releases_cli.report import Report, Stage, stage
 from releases_cli.shared import SharedSpec, link_shared
 
+INSTALLED = "installed"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The build commands to run, and how the release got its dependencies: None (not the
+    Next.js preset's commands), "installed", or "reused from <id>"."""
+
+    commands: tuple[str, ...]
+    deps: str | None = None
 
 def prepare_build(
     root: DeployRoot,
@@ -24,7 +38,7 @@ def prepare_build(
     preset: str,
     build: tuple[str, ...] | None,
     report: Report,
-) -> tuple[str, ...]:
+) -> Prepared:
     """Do the pre-build steps and return the build commands to run.
 
     `build` None means "none given": the preset decides (Next.js defaults, or nothing).
@@ -36,20 +50,42 @@ def prepare_build(
             linking.detail = ", ".join(linked)
     detected = nextjs.detect(release, preset)
     if not detected.nextjs:
-        return build or ()
+        return Prepared(build or ())
     commands = detected.commands if build is None else build
     if build is None:
         report(
             f"preset nextjs ({detected.package_manager or 'no lockfile'}): {' && '.join(commands)}"
         )
     source = cache_source(root, release_id, previous)
+    dependencies = None
+    if build is None:  # only the preset knows which command is the install
+        dependencies = INSTALLED
+        if source is not None and reuse_dependencies(root, source, release, report):
+            commands, dependencies = commands[1:], f"reused from {source}"
     if source is not None:
         copied = nextjs.reuse_build_cache(root.release(source), release)
         if copied:
             report(
                 f"build cache: copied .next/cache from {source} ({humanize.naturalsize(copied)})"
             )
-    return commands
+    return Prepared(commands, dependencies)
+
+
+def reuse_dependencies(root: DeployRoot, source: str, release: Path, report: Report) -> bool:
+    """Hardlink `source`'s node_modules into `release` when their lockfiles are identical;
+    True when done (the install is then skipped)."""
+    previous = root.release(source)
+    if not deps.reusable(previous, release):
+        return False
+    linked = deps.reuse(previous, release)
+    if linked is None:
+        return False
+    report(
+        f"dependencies: lockfile unchanged since {source}; node_modules hardlinked from it "
+        f"({linked.files} files, {linked.dirs} directories, {linked.symlinks} symlinks), "
+        "install skipped"
+    )
+    return True
 
 
 def cache_source(root: DeployRoot, new_id: str, previous: str | None) -> str | None:

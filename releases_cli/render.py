@@ -35,6 +35,7 @@ def release_record(
         "source": source.get("repo") or source.get("path"),
         "deployed_by": meta.get("deployed_by"),
         "build_seconds": meta.get("build_seconds"),
+        "deps": meta.get("deps"),  # "installed" / "reused from <id>" / None (not the preset)
         "pinned": bool(meta.get("pinned")),
         "in_use_by": in_use.get(release.id, []),
         "error": meta.get("error"),
@@ -104,7 +105,7 @@ def status_text(record: dict[str, Any], previous: str | None) -> str:
 def list_table(snap: Snapshot, now: datetime, in_use: dict[str, list[int]]) -> str:
     import humanize  # the table needs it, `list --json` does not
 
-    headers = ["ID", "STATUS", "AGE", "SIZE", "REVISION", "DEPLOYED BY", "BUILD"]
+    headers = ["ID", "STATUS", "AGE", "SIZE", "REVISION", "DEPLOYED BY", "BUILD", "DEPS"]
     rows = [headers]
     for release in reversed(snap.releases):
         rec = release_record(snap, release, now, in_use)
@@ -122,6 +123,7 @@ def list_table(snap: Snapshot, now: datetime, in_use: dict[str, list[int]]) -> s
                 revision,
                 rec["deployed_by"] or "-",
                 f"{rec['build_seconds']:.1f}s" if rec["build_seconds"] is not None else "-",
+                _deps_cell(rec["deps"]),
             ]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
@@ -154,6 +156,13 @@ def warnings(snap: Snapshot) -> list[str]:
     if strays:
         found.append(f"releases/ holds entries that are not releases (ignored): {strays[:5]}")
     return found
+
+
+def _deps_cell(deps: object) -> str:
+    """ "reused from <id>" -> "reused <id>" (the table is wide enough already)."""
+    if not isinstance(deps, str):
+        return "-"
+    return deps.replace("reused from ", "reused ", 1)
 
 
 def _clip(text: str, width: int) -> str:
