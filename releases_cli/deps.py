@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import stat
 from dataclasses import dataclass
@@ -34,6 +35,14 @@ NODE_MODULES = "node_modules"
 LEFT_OUT = frozenset({".cache"})
 # Top-level package-manager state files, rewritten in place by `npm install` & co: copied.
 COPIED = frozenset({".package-lock.json", ".modules.yaml", ".yarn-integrity", ".yarn-state.yml"})
+# Installs that do exactly what the lockfile says (so an identical lockfile means an identical
+# node_modules), as (first words, flag that must be present).
+FROZEN_INSTALLS = (
+    (("npm", "ci"), None),
+    (("pnpm", "install"), "--frozen-lockfile"),
+    (("yarn", "install"), "--frozen-lockfile"),
+)
+SHELL_SYNTAX = frozenset("&|;<>()$`\\\n")
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,22 @@ class Linked:
     copied: int  # state files copied
     symlinks: int
     dirs: int
+
+
+def is_frozen_install(command: str) -> bool:
+    """True for a plain frozen install (`npm ci --prefer-offline`, `pnpm install
+    --frozen-lockfile`, ...): the one command that may be skipped. Anything combined with
+    other shell syntax (`npm ci && ...`) does more than install, so it always runs."""
+    if any(char in SHELL_SYNTAX for char in command):
+        return False
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return False
+    return any(
+        tuple(words[:2]) == start and (flag is None or flag in words)
+        for start, flag in FROZEN_INSTALLS
+    )
 
 
 def lockfile_name(app: Path) -> str | None:

@@ -24,8 +24,8 @@ INSTALLED = "installed"
 
 @dataclass(frozen=True)
 class Prepared:
-    """The build commands to run, and how the release got its dependencies: None (not the
-    Next.js preset's commands), "installed", or "reused from <id>"."""
+    """The build commands to run, and how the release got its dependencies: "installed",
+    "reused from <id>", or None (a Next.js app whose first command is no frozen install)."""
 
     commands: tuple[str, ...]
     deps: str | None = None
@@ -58,7 +58,9 @@ def prepare_build(
         )
     source = cache_source(root, release_id, previous)
     dependencies = None
-    if build is None:  # only the preset knows which command is the install
+    # Only a plain frozen install first (the preset's, or the same given explicitly) may be
+    # skipped: with any other commands, which one installs is unknown.
+    if commands and deps.is_frozen_install(commands[0]):
         dependencies = INSTALLED
         if source is not None and reuse_dependencies(root, source, release, report):
             commands, dependencies = commands[1:], f"reused from {source}"

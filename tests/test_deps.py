@@ -174,13 +174,39 @@ def test_changed_dependencies_leave_older_releases_intact(
     assert _require_next_version(root / "current") == "1.0.0"
 
 
-def test_explicit_build_commands_never_reuse(cli: Cli, root: Path, npm_app: Path) -> None:
-    """With build commands given, which one installs is unknown: nothing is linked or skipped,
-    and meta records no deps."""
-    deploy_ok(cli, root, npm_app)
-    result = _deploy(cli, root, npm_app, "--build", "npm ci")
+def test_explicit_frozen_install_first_is_reused(cli: Cli, root: Path, npm_app: Path) -> None:
+    """Build commands given explicitly: a plain frozen install first (`npm ci` with flags) is
+    skipped on reuse like the preset's; `npm ci && ...` does more than install, so it runs and
+    meta records no deps."""
+    first = deploy_ok(cli, root, npm_app, "--build", "npm ci --prefer-offline")
+    build = ("--build", "npm ci --prefer-offline", "--build", "npx next build")
+    result = _deploy(cli, root, npm_app, *build)
+    assert f"lockfile unchanged since {first}" in result.stderr
+    assert _meta(root, current_id(root))["build"] == ["npx next build"]
+    result = _deploy(cli, root, npm_app, "--build", "npm ci && npx next build")
     assert "dependencies:" not in result.stderr
     assert "deps" not in _meta(root, current_id(root))
+
+
+@pytest.mark.parametrize(
+    ("command", "frozen"),
+    [
+        ("npm ci", True),
+        ("npm ci --prefer-offline --no-audit", True),
+        ("pnpm install --frozen-lockfile", True),
+        ("yarn install --frozen-lockfile --silent", True),
+        ("npm install", False),
+        ("pnpm install", False),
+        ("npm ci && rm -rf node_modules/x", False),
+        ("npm ci; echo", False),
+        ("npm ci $EXTRA", False),
+        ("npx next build", False),
+        ("npm 'ci", False),
+    ],
+)
+def test_frozen_install_recognition(command: str, frozen: bool) -> None:
+    """Only a plain install that follows the lockfile exactly may be skipped."""
+    assert deps.is_frozen_install(command) is frozen
 
 
 def test_failed_release_is_never_the_source(cli: Cli, root: Path, npm_app: Path) -> None:
