@@ -189,6 +189,7 @@ def stage_release(
         }
         | ({"deps": prepared.deps} if prepared.deps else {}),
     )
+    report(f"complete: {release_id} ({size / 2**20:.1f} MiB)")
     faults.point("after_complete")
     return Staged(release_id, previous, build_seconds, size, source_info, prepared.deps)
 
