@@ -27,14 +27,19 @@ from pathlib import Path
 
 from releases_cli import faults
 from releases_cli.nextjs import LOCKFILES
+from releases_cli.source import copy_tree
 
 log = logging.getLogger(__name__)
 
 NODE_MODULES = "node_modules"
 # Top-level entries of node_modules that tools write to (build caches): never shared, not copied.
 LEFT_OUT = frozenset({".cache"})
-# Top-level package-manager state files, rewritten in place by `npm install` & co: copied.
-COPIED = frozenset({".package-lock.json", ".modules.yaml", ".yarn-integrity", ".yarn-state.yml"})
+# Top-level entries that tools rewrite in place: copied. The package managers' state files
+# (rewritten by `npm install` & co), and Prisma's generated client (`prisma generate`, often a
+# build step, writes `node_modules/.prisma/client` in place).
+COPIED = frozenset(
+    {".package-lock.json", ".modules.yaml", ".yarn-integrity", ".yarn-state.yml", ".prisma"}
+)
 # Installs that do exactly what the lockfile says (so an identical lockfile means an identical
 # node_modules), as (first words, flag that must be present).
 FROZEN_INSTALLS = (
@@ -122,6 +127,10 @@ def link_tree(src: Path, dest: Path) -> Linked:
             continue
         if name in COPIED and stat.S_ISREG(st.st_mode):
             shutil.copy2(src / name, dest / name, follow_symlinks=False)
+            copied += 1
+        elif name in COPIED and stat.S_ISDIR(st.st_mode):
+            os.mkdir(dest / name)
+            copy_tree(src / name, dest / name, excluded=frozenset())
             copied += 1
     stack = [(str(src), str(dest), True)]
     done: list[tuple[str, os.stat_result]] = [(str(dest), os.stat(src))]

@@ -239,7 +239,8 @@ def test_crash_mid_link_leaves_previous_intact(cli: Cli, root: Path, npm_app: Pa
 
 def test_link_tree_shares_files_not_caches_or_state(tmp_path: Path) -> None:
     """Regular files are hardlinks, directories new (modes kept), symlinks recreated;
-    node_modules/.cache is left out and npm's state file is a copy (tools rewrite those)."""
+    node_modules/.cache is left out; npm's state file and Prisma's generated client are copies
+    (tools rewrite those in place)."""
     src = tmp_path / "old" / "node_modules"
     (src / "pkg" / "dist").mkdir(parents=True)
     (src / ".cache" / "babel").mkdir(parents=True)
@@ -248,11 +249,13 @@ def test_link_tree_shares_files_not_caches_or_state(tmp_path: Path) -> None:
     (src / "pkg" / "dist").chmod(0o555)
     (src / ".cache" / "babel" / "blob").write_text("cache")
     (src / ".package-lock.json").write_text("{}")
+    (src / ".prisma" / "client").mkdir(parents=True)
+    (src / ".prisma" / "client" / "index.js").write_text("generated")
     (src / ".bin" / "tool").symlink_to("../pkg/dist/index.js")
     dest = tmp_path / "new" / "node_modules"
     dest.parent.mkdir()
     linked = deps.link_tree(src, dest)
-    assert (linked.files, linked.copied, linked.symlinks) == (1, 1, 1)
+    assert (linked.files, linked.copied, linked.symlinks) == (1, 2, 1)
     assert (dest / "pkg/dist/index.js").stat().st_ino == (src / "pkg/dist/index.js").stat().st_ino
     assert (dest / "pkg/dist").stat().st_ino != (src / "pkg/dist").stat().st_ino
     assert (dest / "pkg/dist").stat().st_mode & 0o777 == 0o555
@@ -261,6 +264,9 @@ def test_link_tree_shares_files_not_caches_or_state(tmp_path: Path) -> None:
     state = dest / ".package-lock.json"
     assert state.read_text() == "{}"
     assert state.stat().st_ino != (src / ".package-lock.json").stat().st_ino
+    client = Path(".prisma/client/index.js")
+    assert (dest / client).read_text() == "generated"
+    assert (dest / client).stat().st_ino != (src / client).stat().st_ino
     (src / "pkg" / "dist").chmod(0o755)
 
 
