@@ -56,6 +56,10 @@ def prepare_build(
         report(
             f"preset nextjs ({detected.package_manager or 'no lockfile'}): {' && '.join(commands)}"
         )
+    else:
+        report(
+            "preset nextjs: build commands given; the build cache and dependencies may be reused"
+        )
     source = cache_source(root, release_id, previous)
     dependencies = None
     # Only a plain frozen install first (the preset's, or the same given explicitly) may be
