@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -46,6 +47,7 @@ ENV = {
     "npm_config_fund": "false",
     "npm_config_update_notifier": "false",
 }
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ")
 STAGES = ("code", "dependencies", "build", "switch", "reload", "total")
 LEFT_OUT = {".git", "node_modules", ".next"}
 
@@ -78,7 +80,8 @@ def timed_deploy(root: Path, app: Path) -> dict[str, float]:
     marks: list[tuple[float, str]] = []
     lines = []
     for line in proc.stdout:
-        marks.append((time.monotonic() - started, line))
+        # Progress lines start with a UTC timestamp (whole seconds): timed on arrival instead.
+        marks.append((time.monotonic() - started, STAMP.sub("", line, count=1)))
         lines.append(line)
     code = proc.wait()
     total = time.monotonic() - started

@@ -30,6 +30,7 @@ class Prepared:
     commands: tuple[str, ...]
     deps: str | None = None
 
+
 def prepare_build(
     root: DeployRoot,
     release_id: str,

@@ -22,7 +22,7 @@ E2E_ENV = {**ENV, **NPM_ENV}
 def _deploy(root: Path, app: Path) -> str:
     result = run_cli("deploy", "--root", str(root), "--source", str(app), env=E2E_ENV, timeout=900)
     assert result.returncode == 0, result.stderr + result.stdout
-    return result.stderr
+    return result.stderr + result.stdout
 
 
 def _add_local_dependency(app: Path, tmp: Path) -> None:
@@ -59,17 +59,17 @@ def test_reuse_then_dependency_change_keeps_old_releases_runnable(tmp_path: Path
     first = current_id(root)
     with (app / "app" / "page.js").open("a") as source:
         source.write("// a one-line change\n")
-    stderr = _deploy(root, app)
+    output = _deploy(root, app)
     second = current_id(root)
-    assert f"dependencies: lockfile unchanged since {first}" in stderr
-    assert "$ npm ci" not in stderr
+    assert f"dependencies: lockfile unchanged since {first}" in output
+    assert "$ npm ci" not in output
     releases = root / "releases"
     assert (releases / second / ".next" / "BUILD_ID").is_file()
     before = {r: tree_hashes(releases / r / "node_modules") for r in (first, second)}
     _add_local_dependency(app, tmp_path)
-    stderr = _deploy(root, app)
+    output = _deploy(root, app)
     third = current_id(root)
-    assert "$ npm ci" in stderr
+    assert "$ npm ci" in output
     assert (releases / third / "node_modules" / "tiny" / "index.js").is_file()
     after = {r: tree_hashes(releases / r / "node_modules") for r in (first, second)}
     assert after == before
