@@ -34,6 +34,7 @@ RELEASE: dict[str, Any] = {
     "source": (str, NULL),
     "deployed_by": (str, NULL),
     "build_seconds": (float, NULL),
+    "deps": (str, NULL),
     "pinned": bool,
     "in_use_by": [int],
     "error": (str, NULL),
