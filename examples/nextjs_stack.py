@@ -63,33 +63,27 @@ NGINX_SERVER = """\
         listen 127.0.0.1:{proxy_port};
 {static}
         location / {{
-            proxy_pass http://{name};
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_connect_timeout 2s;
-            # A connection PM2 hands to a worker that is exiting can hang (NEXTJS-PM2-NOTES,
-            # failure 2): give up on it after 5 s and retry on the next try, well inside the
-            # load generator's 10 s timeout. This app answers in milliseconds; an app with
-            # slow pages needs a longer value (and loses that retry window).
-            proxy_read_timeout 5s;
-            proxy_next_upstream error timeout http_502 http_503;
-            proxy_next_upstream_tries {tries};
-        }}
+{proxy}        }}
         location @app {{
-            proxy_pass http://{name};
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_connect_timeout 2s;
-            proxy_read_timeout 5s;
-            proxy_next_upstream error timeout http_502 http_503;
-            proxy_next_upstream_tries {tries};
-        }}
+{proxy}        }}
     }}
 """
 # For the releases app: /_next/static from the files every deployed build published (falls
 # back to the app for anything not there).
+# How both locations reach the app. A connection PM2 hands to a worker that is exiting can
+# hang (NEXTJS-PM2-NOTES, failure 2): nginx gives up on it after 5 s and retries on the next
+# try, well inside the load generator's 10 s timeout. This app answers in milliseconds; an app
+# with slow pages needs a longer read timeout (and loses that retry window).
+NGINX_PROXY = """\
+            proxy_pass http://{name};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_connect_timeout 2s;
+            proxy_read_timeout 5s;
+            proxy_next_upstream error timeout http_502 http_503;
+            proxy_next_upstream_tries {tries};
+"""
 NGINX_STATIC = """\
         location ^~ /_next/static/ {{
             root {shared};
@@ -299,7 +293,7 @@ class Stack:
                 name=app.name.replace("-", "_"),
                 app_port=app.app_port,
                 proxy_port=app.proxy_port,
-                tries=TRIES,
+                proxy=NGINX_PROXY.format(name=app.name.replace("-", "_"), tries=TRIES),
                 upstream_servers=f"        server 127.0.0.1:{app.app_port} max_fails=0;\n" * TRIES,
                 static=static if i == 0 else "",
             )
