@@ -87,11 +87,11 @@ def deploy(
     report = report or PlainReporter()
     preflight(root, options)
     started = time.monotonic()
-    with exclusive(root, options.wait, clock, report) as notes:
+    with exclusive(root, options.wait, clock, report) as recovered:
         revision = options.source.prepare(root, report)
         live = None if options.force or revision is None else _live_with(root, revision)
         if live is not None:
-            return _unchanged(root, live, time.monotonic() - started, tuple(notes))
+            return _unchanged(root, live, time.monotonic() - started, recovered.notes)
         staged = stage_release(root, options, clock, report, started)
         activate_release(root, staged.id, clock, report, options.live)
         seconds = time.monotonic() - started
@@ -117,7 +117,7 @@ def deploy(
         staged.size,
         staged.source,
         pruned,
-        tuple(notes),
+        recovered.notes,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from releases_cli import lock
 from releases_cli.history import Clock, record, utc_now
@@ -20,28 +21,35 @@ _CLOSED_DEPLOY = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class Recovered:
+    notes: tuple[str, ...]  # one per thing cleaned up (shown to the user)
+    snapshot: Snapshot  # the root's state once recovery is done (valid while the lock is held)
+
+
 @contextmanager
 def exclusive(
     root: DeployRoot, wait: float, clock: Clock, report: Callable[[str], None]
-) -> Iterator[tuple[str, ...]]:
+) -> Iterator[Recovered]:
     """Hold the root's lock and first clean up what a crash left (each note reported):
     how every state-changing command starts."""
     with lock.hold(root, wait, clock):
-        notes = tuple(recover(root, clock))
-        for note in notes:
+        recovered = recover(root, clock)
+        for note in recovered.notes:
             report(f"recovered: {note}")
-        yield notes
+        yield recovered
 
 
-def recover(root: DeployRoot, clock: Clock = utc_now) -> list[str]:
+def recover(root: DeployRoot, clock: Clock = utc_now) -> Recovered:
     """Remove temp links and trash, close interrupted deploys in the history, and record a
-    switch the history missed. Returns one note per thing done (shown to the user)."""
+    switch the history missed. Returns a note per thing done, and the state afterwards."""
     notes = [f"removed leftover temp link {name}" for name in remove_temp_links(root)]
     notes += _finish_interrupted_prunes(root, clock)
     snap = snapshot(root)
-    notes += _close_interrupted_deploys(snap, clock)
-    notes += _record_missed_switch(snap, clock)
-    return notes
+    recorded = _close_interrupted_deploys(snap, clock) + _record_missed_switch(snap, clock)
+    if recorded:  # the history changed: read the state again rather than patch it
+        snap = snapshot(root)
+    return Recovered(tuple(notes + recorded), snap)
 
 
 def _finish_interrupted_prunes(root: DeployRoot, clock: Clock) -> list[str]:

@@ -13,7 +13,7 @@ from releases_cli.ids import validate_id
 from releases_cli.layout import DeployRoot, require_current_is_link
 from releases_cli.recovery import exclusive
 from releases_cli.report import Report, Stage, stage
-from releases_cli.state import SWITCH, Snapshot, snapshot
+from releases_cli.state import SWITCH, Snapshot
 from releases_cli.switch import switch_to
 
 
@@ -61,9 +61,9 @@ def rollback(
     if not root.is_initialized():
         raise NotFound(f"{root.path} is not a deploy root (run `releases init`)")
     started = time.monotonic()
-    with exclusive(root, wait, clock, report) as notes:
+    with exclusive(root, wait, clock, report) as recovered:
         previous = require_current_is_link(root).release_id
-        target = choose_target(snapshot(root), to)
+        target = choose_target(recovered.snapshot, to)
         if target == previous:
             raise InvalidInput(f"release {target} is already current")
         with stage(report, Stage.SWITCH, f"current -> releases/{target}"):
@@ -80,7 +80,7 @@ def rollback(
             seconds=round(seconds, 3),
         )
         _after_switch(root, live or LiveOptions(), target, previous, clock, report)
-    return RollbackResult(target, previous, seconds, tuple(notes))
+    return RollbackResult(target, previous, seconds, recovered.notes)
 
 
 def _after_switch(

@@ -30,7 +30,7 @@ from releases_cli.layout import DeployRoot
 from releases_cli.prune import PruneResult, empty_trash, prune_releases
 from releases_cli.recovery import exclusive
 from releases_cli.report import Report
-from releases_cli.state import STAGE_FINISHED, Snapshot, snapshot
+from releases_cli.state import STAGE_FINISHED, Snapshot
 
 SWITCH_FINISHED = "switch_finished"
 
@@ -91,7 +91,7 @@ def stage(
         validate_id(release_id)
     preflight(root, options)
     started = time.monotonic()
-    with exclusive(root, options.wait, clock, report) as notes:
+    with exclusive(root, options.wait, clock, report) as recovered:
         if release_id is not None:
             check_new_id(release_id, _known_ids(root))
         staged = stage_release(root, options, clock, report, started, release_id)
@@ -104,7 +104,7 @@ def stage(
         staged.build_seconds,
         staged.size,
         staged.source,
-        tuple(notes),
+        recovered.notes,
     )
 
 
@@ -142,8 +142,8 @@ def switch(
     if not root.is_initialized():
         raise NotFound(f"{root.path} is not a deploy root (run `releases init`)")
     started = time.monotonic()
-    with exclusive(root, wait, clock, report) as notes:
-        snap = snapshot(root)
+    with exclusive(root, wait, clock, report) as recovered:
+        snap = recovered.snapshot
         check_switchable(snap, release_id)
         activate_release(root, release_id, clock, report, live)
         seconds = time.monotonic() - started
@@ -157,4 +157,4 @@ def switch(
         )
         pruned = prune_releases(root, keep, clock=clock)
     empty_trash(root)  # the pruned trees, deleted after the lock is released (as deploy does)
-    return SwitchResult(release_id, snap.current_id, seconds, pruned, tuple(notes))
+    return SwitchResult(release_id, snap.current_id, seconds, pruned, recovered.notes)
