@@ -16,11 +16,11 @@ from _timing import REPO
 
 sys.path.insert(0, str(REPO))
 
-from releases_cli import lock
-from releases_cli.deploy import DeployOptions, activate_release, stage_release
-from releases_cli.history import record
-from releases_cli.layout import DeployRoot
-from releases_cli.source import LocalSource
+from releases_cli.core import lock
+from releases_cli.core.history import record
+from releases_cli.core.layout import DeployRoot
+from releases_cli.pipelines.deploy import DeployOptions, activate_release, stage_release
+from releases_cli.sources.local import LocalSource
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

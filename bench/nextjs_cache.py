@@ -24,9 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from releases_cli.fsutil import tree_size  # noqa: E402
-from releases_cli.nextjs import reuse_build_cache  # noqa: E402
-from releases_cli.source import copy_tree  # noqa: E402
+from releases_cli.core.tree import copy_tree, tree_size  # noqa: E402
+from releases_cli.nextjs.preset import reuse_build_cache  # noqa: E402
 
 FIXTURE = REPO / "tests" / "fixtures" / "nextjs-app"
 ENV = {**os.environ, "NEXT_TELEMETRY_DISABLED": "1"}

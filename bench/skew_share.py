@@ -52,7 +52,7 @@ def main() -> None:
             samples,
             ["share_static = false"],
         )
-        from releases_cli.fsutil import tree_size
+        from releases_cli.core.tree import tree_size
 
         for label, root in roots.items():
             newest = sorted((root / "releases").iterdir())[-1]

@@ -10,8 +10,9 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from releases_cli.errors import InvalidInput
-from releases_cli.layout import DeployRoot
+from releases_cli.core.errors import InvalidInput
+from releases_cli.core.layout import DeployRoot
+from releases_cli.nextjs import preset, static_share
 
 # (section, key) -> (python type, default). Section "" is the top level.
 SCHEMA: dict[tuple[str, str], tuple[type, Any]] = {
@@ -43,8 +44,8 @@ SCHEMA: dict[tuple[str, str], tuple[type, Any]] = {
 
 # Keys whose value must be one of a few words.
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("build", "preset"): ("auto", "nextjs", "none"),
-    ("build", "share_static"): ("auto", "true", "false"),
+    ("build", "preset"): preset.PRESETS,
+    ("build", "share_static"): static_share.SETTINGS,
 }
 
 _TYPE_NAMES = {

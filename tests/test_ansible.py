@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_cli
 
-from releases_cli import twophase
-from releases_cli.deploy import DeployOptions
-from releases_cli.layout import DeployRoot
-from releases_cli.source import LocalSource
-from releases_cli.state import snapshot
+from releases_cli.core.layout import DeployRoot
+from releases_cli.core.state import snapshot
+from releases_cli.pipelines import fleet as twophase
+from releases_cli.pipelines.deploy import DeployOptions
+from releases_cli.sources.local import LocalSource
 
 PLAYBOOKS = REPO / "examples" / "ansible"
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"

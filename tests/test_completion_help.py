@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO, Cli, deploy_ok
 from typer.testing import CliRunner
 
-from releases_cli.cli import app
+from releases_cli.cli.app import app
 
 
 def complete_bash(words: str, cwd: Path | None = None) -> list[str]:

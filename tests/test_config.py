@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO, Cli, current_id, tree_state
 
 from releases_cli import config
-from releases_cli.errors import InvalidInput
+from releases_cli.core.errors import InvalidInput
 
 
 def _write_config(root: Path, text: str) -> None:

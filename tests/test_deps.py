@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import Cli, current_id, deploy_ok
 
-from releases_cli import deps
+from releases_cli.nextjs import deps
 
 NPM_ENV = {
     "npm_config_audit": "false",

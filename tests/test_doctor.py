@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import Cli, current_id, deploy_ok, tree_state
 
-from releases_cli.doctor import MIN_FREE_BYTES, disk_finding
+from releases_cli.pipelines.doctor import MIN_FREE_BYTES, disk_finding
 
 
 def _doctor(cli: Cli, root: Path, env: dict[str, str] | None = None) -> dict[str, object]:

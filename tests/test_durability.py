@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from releases_cli import fsutil
-from releases_cli.deploy import DeployOptions, deploy
-from releases_cli.layout import DeployRoot
-from releases_cli.prune import prune_releases
-from releases_cli.rollback import rollback
-from releases_cli.source import LocalSource
+from releases_cli.core import fs as fsutil
+from releases_cli.core.layout import DeployRoot
+from releases_cli.core.prune import prune_releases
+from releases_cli.pipelines.deploy import DeployOptions, deploy
+from releases_cli.pipelines.rollback import rollback
+from releases_cli.sources.local import LocalSource
 
 Inode = tuple[int, int]
 

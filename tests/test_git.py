@@ -341,8 +341,8 @@ def test_git_itself_refuses_other_transports_as_a_second_layer(
 ) -> None:
     """Defence in depth: even if the URL check let `evil::x` through, the environment we give
     git (GIT_ALLOW_PROTOCOL) stops it running git-remote-evil, which plain git would run."""
-    from releases_cli.errors import SourceFailed
-    from releases_cli.gitmirror import fetch, open_mirror
+    from releases_cli.core.errors import SourceFailed
+    from releases_cli.sources.git.mirror import fetch, open_mirror
 
     marker = tmp_path / "marker"
     helper_dir = tmp_path / "bin"
@@ -409,8 +409,8 @@ def test_rollback_and_list_do_not_load_gitpython(cli: Cli, root: Path, upstream:
         result = cli(command, "--root", str(root), env={"PYTHONPROFILEIMPORTTIME": "1"})
         assert result.returncode == 0, result.stderr
         imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
-        assert "releases_cli.cli" in imported
-        assert "git" not in imported and "releases_cli.gitsource" not in imported, command
+        assert "releases_cli.cli.app" in imported
+        assert "git" not in imported and "releases_cli.sources.git.source" not in imported, command
 
 
 def test_deploy_killed_mid_export_leaves_current_and_next_deploy_recovers(

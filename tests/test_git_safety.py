@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from releases_cli.errors import InvalidInput, SourceFailed
-from releases_cli.gitsafety import absolute_url, check_ref, check_url, git_env, redact
-from releases_cli.gitsource import join_url
-from releases_cli.tarstream import extract_stream
+from releases_cli.core.errors import InvalidInput, SourceFailed
+from releases_cli.sources.git.safety import absolute_url, check_ref, check_url, git_env, redact
+from releases_cli.sources.git.source import join_url
+from releases_cli.sources.tarstream import extract_stream
 
 
 @pytest.mark.parametrize(

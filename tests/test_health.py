@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from releases_cli.health import HealthSpec, build_id_url, check_health
+from releases_cli.nextjs.static_share import proof_url_path
+from releases_cli.pipelines.health import HealthSpec, build_id_url, check_health
 
 
 class Scripted(BaseHTTPRequestHandler):
@@ -67,14 +68,16 @@ def test_retries_until_healthy(server: AppServer, tmp_path: Path) -> None:
     """503 while starting, then 200: healthy, after polling more than once."""
     server.statuses = [503, 503, 200]
     notes: list[str] = []
-    assert check_health(_spec(server.base + "/"), tmp_path, notes.append) is None
+    assert check_health(_spec(server.base + "/"), notes.append, proof_url_path(tmp_path)) is None
     assert server.calls == 3 and notes[-1] == "health: ok"
 
 
 def test_never_healthy_names_the_last_answer(server: AppServer, tmp_path: Path) -> None:
     """Always 500: the check gives up by itself and says what the app last answered."""
     server.statuses = [500]
-    problem = check_health(_spec(server.base + "/", timeout=0.5), tmp_path, lambda _m: None)
+    problem = check_health(
+        _spec(server.base + "/", timeout=0.5), lambda _m: None, proof_url_path(tmp_path)
+    )
     assert problem is not None
     assert "did not answer 200 within 0.5s (last: 500)" in problem
 
@@ -82,7 +85,12 @@ def test_never_healthy_names_the_last_answer(server: AppServer, tmp_path: Path) 
 def test_redirects_are_not_followed(server: AppServer, tmp_path: Path) -> None:
     """A 302 is compared as 302 (so `status = 302` can be expected), never followed."""
     server.statuses = [302]
-    assert check_health(_spec(server.base + "/", status=302), tmp_path, lambda _m: None) is None
+    assert (
+        check_health(
+            _spec(server.base + "/", status=302), lambda _m: None, proof_url_path(tmp_path)
+        )
+        is None
+    )
     assert "/elsewhere" not in server.seen
 
 
@@ -93,7 +101,7 @@ def test_proxy_environment_is_ignored(
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     server.statuses = [200]
-    assert check_health(_spec(server.base + "/"), tmp_path, lambda _m: None) is None
+    assert check_health(_spec(server.base + "/"), lambda _m: None, proof_url_path(tmp_path)) is None
 
 
 def test_build_id_probe_requires_the_new_build(server: AppServer, tmp_path: Path) -> None:
@@ -103,20 +111,25 @@ def test_build_id_probe_requires_the_new_build(server: AppServer, tmp_path: Path
     manifest = "/_next/static/abc123/_buildManifest.js"
     server.statuses = [200]
     server.paths = {"/health"}
-    problem = check_health(_spec(server.base + "/health", timeout=0.5), tmp_path, lambda _m: None)
+    problem = check_health(
+        _spec(server.base + "/health", timeout=0.5), lambda _m: None, proof_url_path(tmp_path)
+    )
     assert problem is not None and "the new build is not the one being served" in problem
     server.paths = {"/health", manifest}
-    assert check_health(_spec(server.base + "/health"), tmp_path, lambda _m: None) is None
+    assert (
+        check_health(_spec(server.base + "/health"), lambda _m: None, proof_url_path(tmp_path))
+        is None
+    )
     assert server.seen[-1] == manifest
 
 
 def test_build_id_url(tmp_path: Path) -> None:
     """The manifest URL keeps scheme and host, drops the health path and query; no BUILD_ID
     (not a Next.js release) means no second probe."""
-    assert build_id_url("http://127.0.0.1:3000/api/health?x=1", tmp_path) is None
+    assert build_id_url("http://127.0.0.1:3000/api/health?x=1", proof_url_path(tmp_path)) is None
     (tmp_path / ".next").mkdir()
     (tmp_path / ".next" / "BUILD_ID").write_text("B1")
     assert (
-        build_id_url("http://127.0.0.1:3000/api/health?x=1", tmp_path)
+        build_id_url("http://127.0.0.1:3000/api/health?x=1", proof_url_path(tmp_path))
         == "http://127.0.0.1:3000/_next/static/B1/_buildManifest.js"
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import Cli, current_id, deploy_ok
 
-from releases_cli.shapes import HISTORY, problems
+from releases_cli.cli.shapes import HISTORY, problems
 
 
 def _story(cli: Cli, root: Path, app: Path) -> tuple[str, str]:
@@ -91,8 +91,8 @@ def test_rows_name_every_event_the_tool_writes() -> None:
     know is shown under its raw name instead of being dropped."""
     from datetime import UTC, datetime
 
-    from releases_cli.history import Event
-    from releases_cli.timeline import details, rows
+    from releases_cli.cli.timeline import details, rows
+    from releases_cli.core.history import Event
 
     def ev(name: str, **data: object) -> Event:
         return Event(name, datetime(2026, 11, 26, tzinfo=UTC), {"event": name, **data})

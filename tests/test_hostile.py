@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from conftest import Cli, current_id, deploy_ok, tree_state
 
-from releases_cli.deploy import DeployOptions, deploy
-from releases_cli.errors import InvalidInput
-from releases_cli.layout import DeployRoot
-from releases_cli.rollback import rollback
-from releases_cli.source import LocalSource
+from releases_cli.core.errors import InvalidInput
+from releases_cli.core.layout import DeployRoot
+from releases_cli.pipelines.deploy import DeployOptions, deploy
+from releases_cli.pipelines.rollback import rollback
+from releases_cli.sources.local import LocalSource
 
 BAD_IDS = [
     "../../etc",

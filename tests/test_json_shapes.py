@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import REPO, Cli, deploy_ok
 
-from releases_cli.shapes import DOCTOR, LIST, NULL, SHAPES, STATUS, SWITCH, VERSION, problems
+from releases_cli.cli.shapes import DOCTOR, LIST, NULL, SHAPES, STATUS, SWITCH, VERSION, problems
 
 
 def test_list_json_matches_its_shape_for_every_status(cli: Cli, root: Path, app: Path) -> None:

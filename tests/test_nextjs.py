@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import Cli, current_id, deploy_ok
 
-from releases_cli import nextjs
-from releases_cli.errors import InvalidInput
+from releases_cli.core.errors import InvalidInput
+from releases_cli.nextjs import preset as nextjs
 
 
 def _app(path: Path, package: dict[str, object] | None, *lockfiles: str) -> Path:

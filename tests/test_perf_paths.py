@@ -14,9 +14,9 @@ from conftest import REPO, Cli, deploy_ok
 from hypothesis import given
 from hypothesis import strategies as st
 
-from releases_cli import ids, lock
-from releases_cli.layout import DeployRoot
-from releases_cli.prune import empty_trash, prune_releases
+from releases_cli.core import ids, lock
+from releases_cli.core.layout import DeployRoot
+from releases_cli.core.prune import empty_trash, prune_releases
 
 
 def _strptime_ok(stamp: str) -> bool:
@@ -83,7 +83,7 @@ def two_releases(cli: Cli, root: Path, app: Path) -> tuple[Path, str, str]:
 _PROBE = """
 import sys
 sys.argv = ["releases", *sys.argv[1:]]
-from releases_cli.cli import main
+from releases_cli.cli.app import main
 try:
     main()
 except SystemExit:

@@ -153,9 +153,11 @@ def test_verbose_explains_the_switch_and_the_prune_decisions(
     loud = cli("deploy", "--root", str(root), "--source", str(app), "--verbose")
     assert loud.returncode == 0, loud.stderr
     assert re.search(
-        r"^DEBUG: releases_cli.switch: current -> releases/\S+ \(renamed from", loud.stderr, re.M
+        r"^DEBUG: releases_cli.core.current: current -> releases/\S+ \(renamed from",
+        loud.stderr,
+        re.M,
     )
-    assert re.search(r"^DEBUG: releases_cli.prune: keep \S+ \(current\)$", loud.stderr, re.M)
+    assert re.search(r"^DEBUG: releases_cli.core.prune: keep \S+ \(current\)$", loud.stderr, re.M)
     plain = cli("deploy", "--root", str(root), "--source", str(app))
     assert "DEBUG" not in plain.stderr
     normal = cli("prune", "--root", str(root), "--keep", "1", "--dry-run")

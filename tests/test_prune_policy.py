@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from releases_cli.prune import Candidate, plan
+from releases_cli.core.prune import Candidate, plan
 
 STATUSES = ("complete", "failed", "incomplete")
 REASONS = (None, None, None, "current", "previous (rollback target)", "pinned", "in use by pid 1")

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from releases_cli.progress import TimestampReporter
-from releases_cli.report import PlainReporter, Stage, echo_for, stage
+from releases_cli.cli.progress import TimestampReporter
+from releases_cli.core.report import PlainReporter, Stage, echo_for, stage
 
 
 def test_a_plain_callback_gets_one_note_per_stage() -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import Cli, current_id, deploy_ok, tree_state
 
-from releases_cli.errors import InvalidInput, UnsafeState
-from releases_cli.layout import DeployRoot
-from releases_cli.shared import SharedSpec, link_shared
+from releases_cli.core.errors import InvalidInput, UnsafeState
+from releases_cli.core.layout import DeployRoot
+from releases_cli.pipelines.shared import SharedSpec, link_shared
 
 CONFIG = '[shared]\nfiles = [".env.production"]\ndirs = ["public/uploads"]\n'
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import Cli, current_id
 
-from releases_cli import config, skew
-from releases_cli.errors import InvalidInput
+from releases_cli import config
+from releases_cli.core.errors import InvalidInput
+from releases_cli.nextjs import static_share as skew
 
 # Each build writes a chunk named after its release (a stand-in for a content hash) and a file
 # every build has under the same name with the same bytes (e.g. a font).
@@ -107,7 +108,7 @@ def test_setting_accepts_auto_true_false_and_refuses_other_words() -> None:
 
 def test_forget_ignores_manifest_entries_outside_static(tmp_path: Path) -> None:
     """A hand-edited manifest naming `../` paths never makes prune delete outside .next/static."""
-    from releases_cli.layout import DeployRoot
+    from releases_cli.core.layout import DeployRoot
 
     root = DeployRoot(tmp_path)
     release = tmp_path / "releases" / "20261126T000000Z"
@@ -134,8 +135,8 @@ def _release(root: Path, release_id: str, build_id: str, files: list[str]) -> Pa
 def test_build_id_files_are_never_shared(tmp_path: Path) -> None:
     """A build's `<BUILD_ID>/_buildManifest.js` stays its own, so the health check can still
     ask for it to tell the new build from an old worker (also after a rollback)."""
-    from releases_cli import history
-    from releases_cli.layout import DeployRoot
+    from releases_cli.core import history
+    from releases_cli.core.layout import DeployRoot
 
     root = DeployRoot(tmp_path)
     root.meta_dir.mkdir(parents=True)

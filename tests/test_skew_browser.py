@@ -26,7 +26,8 @@ import pytest
 from conftest import Cli, current_id
 from test_nextjs_e2e import ENV, FIXTURE, _free_port
 
-from releases_cli.health import build_id_url, probe
+from releases_cli.nextjs.static_share import proof_url_path
+from releases_cli.pipelines.health import build_id_url, probe
 
 pytestmark = pytest.mark.e2e
 
@@ -128,7 +129,9 @@ def _skew_scenario(
             (app / PANEL).write_text((app / PANEL).read_text().replace("one", "two"))
             build_b = _deploy(cli, root, app)
             # What the health check asks for to tell build B from an old worker.
-            proof = build_id_url(f"http://127.0.0.1:{port}/", root / "releases" / build_b)
+            proof = build_id_url(
+                f"http://127.0.0.1:{port}/", proof_url_path(root / "releases" / build_b)
+            )
             assert proof is not None
             proof_on_a = probe(proof, 10)
         with _next_start(root / "current", port):  # restarted: now serving build B

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import Cli, current_id, deploy_ok
 
-from releases_cli import summary
+from releases_cli.cli import summary
 
 TOOK = r"\d+(?:ms|\.\ds|s|m\d\ds)"
 

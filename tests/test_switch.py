@@ -10,9 +10,9 @@ from pathlib import Path
 
 from conftest import Cli, current_id, deploy_ok, tree_state
 
-from releases_cli.deploy import DeployOptions, deploy
-from releases_cli.layout import DeployRoot
-from releases_cli.source import LocalSource
+from releases_cli.core.layout import DeployRoot
+from releases_cli.pipelines.deploy import DeployOptions, deploy
+from releases_cli.sources.local import LocalSource
 
 
 def _quiet(_: str) -> None:

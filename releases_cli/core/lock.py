@@ -1,0 +1,67 @@
+"""The deploy root's lock: an flock (released by the kernel when the holder dies, so it is never
+stale) plus a small info file naming the holder for the "busy" message."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import filelock
+
+from releases_cli.core.errors import Locked
+from releases_cli.core.fs import atomic_write
+from releases_cli.core.history import Clock, host, iso, parse_iso, utc_now, who
+from releases_cli.core.layout import DeployRoot
+
+
+def _info_path(root: DeployRoot) -> Path:
+    return root.state / "lock.info"
+
+
+def _holder_text(root: DeployRoot, now: datetime) -> str:
+    import humanize  # only the "busy" message needs it; rollback does not
+
+    try:
+        info = json.loads(_info_path(root).read_bytes())
+        since = parse_iso(info["since"])
+        return (
+            f"pid {info['pid']}, user {info['user']}, host {info['host']}, "
+            f"command {info['command']!r}, since {iso(since)} ({humanize.naturaltime(now - since)})"
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return "holder unknown"
+
+
+@contextmanager
+def hold(root: DeployRoot, wait: float = 0, clock: Clock = utc_now) -> Iterator[None]:
+    """Hold the root's lock for the block. Fails at once (or after `wait` seconds) when busy."""
+    lock = filelock.FileLock(str(root.lock_file), timeout=wait, thread_local=False)
+    try:
+        lock.acquire(timeout=wait, poll_interval=0.05)
+    except filelock.Timeout:
+        waited = f" after waiting {wait:g}s" if wait else ""
+        raise Locked(
+            f"another releases command holds the lock{waited} ({_holder_text(root, clock())}); "
+            "retry later or pass --wait SECONDS"
+        ) from None
+    try:
+        info = {
+            "pid": os.getpid(),
+            "user": who(),
+            "host": host(),
+            "command": " ".join(["releases", *sys.argv[1:]]),
+            "since": iso(clock()),
+        }
+        # Only feeds the "busy" message: a full disk must not block a prune that frees space.
+        with contextlib.suppress(OSError):
+            atomic_write(_info_path(root), json.dumps(info).encode())
+        yield
+    finally:
+        _info_path(root).unlink(missing_ok=True)
+        lock.release()

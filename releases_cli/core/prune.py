@@ -1,0 +1,172 @@
+"""Retention: a pure policy deciding what to delete (and why), and the safe deletion itself."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from releases_cli.core import faults
+from releases_cli.core.fs import fsync_dir
+from releases_cli.core.history import COMPLETE, Clock, record, utc_now
+from releases_cli.core.inuse import release_users
+from releases_cli.core.layout import DeployRoot
+from releases_cli.core.state import INCOMPLETE, snapshot
+
+log = logging.getLogger(__name__)
+
+
+# Called with (root, release id) before a release is taken out; see prune_releases.
+BeforeRemove = Callable[[DeployRoot, str], object]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the policy needs to know of one release."""
+
+    id: str
+    status: str  # complete / failed / incomplete
+    protected_because: str | None = None  # current, previous, pinned, in use, being built
+
+
+@dataclass(frozen=True)
+class Decision:
+    delete: tuple[tuple[str, str], ...]  # (id, reason), in deletion order
+    keep: tuple[tuple[str, str], ...]  # (id, reason)
+
+
+def plan(candidates: Sequence[Candidate], keep: int) -> Decision:
+    """Decide which releases to delete. `candidates` are oldest first.
+
+    - The newest `keep` complete releases stay; protected releases stay too, on top of them
+      (an old pinned or in-use release never costs a newer one its place).
+    - Failed and incomplete releases never count toward `keep`; unprotected, they go first.
+    """
+    if keep < 1:
+        raise ValueError("keep must be at least 1")
+    delete: list[tuple[str, str]] = []
+    kept: list[tuple[str, str]] = []
+    for c in candidates:
+        if c.status != COMPLETE and c.protected_because is None:
+            delete.append((c.id, c.status))
+    complete = [c for c in candidates if c.status == COMPLETE]
+    keep_ids = {c.id for c in complete[-keep:]}
+    for c in candidates:
+        if c.protected_because:
+            kept.append((c.id, c.protected_because))
+        elif c.status == COMPLETE and c.id in keep_ids:
+            kept.append((c.id, f"within keep={keep}"))
+        elif c.status == COMPLETE:
+            delete.append((c.id, f"beyond keep={keep}"))
+    return Decision(tuple(delete), tuple(kept))
+
+
+def remove_release(root: DeployRoot, release_id: str) -> None:
+    """Take a release out: rename it into the trash (instant, atomic) and drop its meta.
+
+    The caller deletes the trash with `empty_trash` after releasing the lock: removing a
+    50,000-file node_modules takes seconds, and nothing else must wait for that.
+    Never follows a symlink: releases/<id> must be a real directory, and rmtree does not descend
+    into links inside it.
+    """
+    path = root.release(release_id)
+    if path.is_symlink() or not path.is_dir():
+        log.warning("not deleting %s: not a real directory", path)
+        return
+    root.trash.mkdir(exist_ok=True)
+    doomed = root.trash / f"{release_id}-{os.urandom(4).hex()}"
+    os.rename(path, doomed)
+    fsync_dir(root.releases)
+    faults.point("mid_prune")
+    root.meta(release_id).unlink(missing_ok=True)
+
+
+def empty_trash(root: DeployRoot) -> list[str]:
+    """Delete whatever is in the trash (also what a crash mid-delete left there); return the
+    release ids found there (a prune the crash interrupted)."""
+    try:
+        entries = list(os.scandir(root.trash))
+    except FileNotFoundError:
+        return []
+    found = []
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            Path(entry.path).unlink(missing_ok=True)
+        found.append(entry.name.rpartition("-")[0])
+    return found
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    deleted: tuple[tuple[str, str], ...]
+    kept: tuple[tuple[str, str], ...]
+    dry_run: bool = False
+
+
+def candidates_of(root: DeployRoot, force: bool = False) -> list[Candidate]:
+    """The policy's input, read from disk: current, rollback target, pins and in-use releases
+    are protected (`force` drops the in-use protection only)."""
+    snap = snapshot(root)
+    in_use = {} if force else release_users(root.releases)
+    staged = snap.staged
+    result = []
+    for release in snap.releases:
+        reason = None
+        if release.id == snap.current_id:
+            reason = "current"
+        elif release.id == snap.previous:
+            reason = "previous (rollback target)"
+        elif release.id in staged:
+            reason = "staged, waiting for `releases switch`"
+        elif release.meta.get("pinned"):
+            reason = "pinned"
+        elif release.status == INCOMPLETE and root.meta(release.id).exists():
+            # Meta exists but is unreadable: damage, not a killed build. Let a human decide.
+            reason = "meta file unreadable (check it by hand)"
+        elif release.id in in_use:
+            pids = ", ".join(str(p) for p in in_use[release.id][:5])
+            reason = f"in use by pid {pids}"
+        result.append(Candidate(release.id, release.status, reason))
+    return result
+
+
+def prune_releases(
+    root: DeployRoot,
+    keep: int,
+    dry_run: bool = False,
+    force: bool = False,
+    clock: Clock = utc_now,
+    before_remove: BeforeRemove | None = None,
+) -> PruneResult:
+    """Apply the policy (caller holds the lock); record what was deleted in the history.
+
+    `before_remove(root, id)` runs before each release is taken out (an integration's clean-up
+    of what it put into other releases, e.g. shared static files). Deleted releases are left in
+    the trash: call `empty_trash` once the lock is released.
+    """
+    decision = plan(candidates_of(root, force), keep)
+    for release_id, reason in decision.keep:
+        log.debug("keep %s (%s)", release_id, reason)
+    for release_id, reason in decision.delete:
+        log.debug("%s %s (%s)", "would delete" if dry_run else "delete", release_id, reason)
+    if not dry_run and decision.delete:
+        # Recorded before deleting (write-ahead): a crash mid-way leaves the history saying what
+        # was being pruned, and recovery finishes what reached the trash.
+        record(
+            root,
+            "prune",
+            clock,
+            ids=[i for i, _ in decision.delete],
+            reasons=dict(decision.delete),
+            keep=keep,
+        )
+        for release_id, _reason in decision.delete:
+            if before_remove is not None:
+                before_remove(root, release_id)
+            remove_release(root, release_id)
+    return PruneResult(decision.delete, decision.keep, dry_run)

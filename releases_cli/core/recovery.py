@@ -1,0 +1,93 @@
+"""Clean up what a crash left behind; run under the lock at the start of every state change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from releases_cli.core import lock
+from releases_cli.core.current import remove_temp_links
+from releases_cli.core.history import Clock, record, utc_now
+from releases_cli.core.ids import is_valid_id
+from releases_cli.core.layout import DeployRoot
+from releases_cli.core.prune import empty_trash
+from releases_cli.core.state import INCOMPLETE, SWITCH, Snapshot, snapshot
+
+_OPEN_DEPLOY = "deploy_started"
+# `stage_finished` (state.STAGE_FINISHED) closes a deploy that stopped before the switch.
+_CLOSED_DEPLOY = frozenset(
+    {"deploy_finished", "deploy_failed", "deploy_interrupted", "stage_finished"}
+)
+
+
+@dataclass(frozen=True)
+class Recovered:
+    notes: tuple[str, ...]  # one per thing cleaned up (shown to the user)
+    snapshot: Snapshot  # the root's state once recovery is done (valid while the lock is held)
+
+
+@contextmanager
+def exclusive(
+    root: DeployRoot, wait: float, clock: Clock, report: Callable[[str], None]
+) -> Iterator[Recovered]:
+    """Hold the root's lock and first clean up what a crash left (each note reported):
+    how every state-changing command starts."""
+    with lock.hold(root, wait, clock):
+        recovered = recover(root, clock)
+        for note in recovered.notes:
+            report(f"recovered: {note}")
+        yield recovered
+
+
+def recover(root: DeployRoot, clock: Clock = utc_now) -> Recovered:
+    """Remove temp links and trash, close interrupted deploys in the history, and record a
+    switch the history missed. Returns a note per thing done, and the state afterwards."""
+    notes = [f"removed leftover temp link {name}" for name in remove_temp_links(root)]
+    notes += _finish_interrupted_prunes(root, clock)
+    snap = snapshot(root)
+    recorded = _close_interrupted_deploys(snap, clock) + _record_missed_switch(snap, clock)
+    if recorded:  # the history changed: read the state again rather than patch it
+        snap = snapshot(root)
+    return Recovered(tuple(notes + recorded), snap)
+
+
+def _finish_interrupted_prunes(root: DeployRoot, clock: Clock) -> list[str]:
+    notes = []
+    for release_id in empty_trash(root):
+        if not is_valid_id(release_id):
+            continue
+        root.meta(release_id).unlink(missing_ok=True)  # prune drops meta after the rename
+        record(root, "prune_interrupted", clock, id=release_id)
+        notes.append(f"finished deleting {release_id} (an interrupted prune)")
+    return notes
+
+
+def _close_interrupted_deploys(snap: Snapshot, clock: Clock) -> list[str]:
+    """Close every deploy the history left open, and every incomplete release no closed deploy
+    explains (its deploy_started line may have been torn by a power cut)."""
+    notes = []
+    closed = {e.release_id for e in snap.history.events if e.event in _CLOSED_DEPLOY}
+    started = [e.release_id for e in snap.history.events if e.event == _OPEN_DEPLOY]
+    unexplained = [r.id for r in snap.releases if r.status == INCOMPLETE]
+    for release_id in dict.fromkeys([*started, *unexplained]):
+        if release_id is None or release_id in closed:
+            continue
+        release = snap.get(release_id)
+        status = release.status if release else "gone"
+        record(snap.root, "deploy_interrupted", clock, id=release_id, found=status)
+        notes.append(f"deploy of {release_id} was interrupted (release is {status})")
+    return notes
+
+
+def _record_missed_switch(snap: Snapshot, clock: Clock) -> list[str]:
+    """A crash between the switch and its history line: record the switch. Only for a complete
+    release: a `current` someone pointed at a missing or broken release is not history."""
+    live = snap.current_id
+    release = snap.get(live) if live is not None else None
+    stack = snap.stack
+    if live is None or release is None or not release.complete or (stack and stack[-1] == live):
+        return []
+    previous = stack[-1] if stack else None
+    record(snap.root, SWITCH, clock, id=live, previous=previous, reason="recovered")
+    return [f"history did not record that {live} is live; recorded it now"]

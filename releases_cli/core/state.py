@@ -1,0 +1,148 @@
+"""A read-only snapshot of a deploy root: releases, their status, what is live, what rollback picks.
+
+Pure policy (`live_stack`, `rollback_target`) is separated from the I/O (`snapshot`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from releases_cli.core.history import COMPLETE, FAILED, Event, History, read_history, read_meta
+from releases_cli.core.ids import sort_key
+from releases_cli.core.layout import CurrentLink, DeployRoot, read_current
+
+SWITCH = "switch"  # history event written after every change of `current`
+STAGE_FINISHED = "stage_finished"  # `releases stage` made a complete release (no switch)
+
+# Display statuses.
+CURRENT = "current"
+PREVIOUS = "previous"
+INCOMPLETE = "incomplete"
+STAGED = "staged"  # complete, never live, newer than the live release: waiting for `switch`
+
+
+def live_stack(events: Iterable[Event]) -> list[str]:
+    """The releases that were live, oldest first, as rollbacks see them.
+
+    A deploy (or switch) pushes its release. A rollback to a release already on the stack
+    truncates the stack back to it, so rollback after rollback keeps walking back through what
+    was live; a rollback to a release never live pushes it.
+    """
+    stack: list[str] = []
+    for event in events:
+        target = event.release_id
+        if event.event != SWITCH or target is None:
+            continue
+        # A "recovered" switch (one a crash kept out of the history) to a release already on
+        # the stack can only have been a rollback, so it walks back the same way.
+        if event.data.get("reason") in ("rollback", "recovered") and target in stack:
+            del stack[len(stack) - stack[::-1].index(target) :]
+        else:
+            stack.append(target)
+    return stack
+
+
+def rollback_target(stack: Sequence[str], current: str | None, complete: set[str]) -> str | None:
+    """The release that was live before `current`: the newest stack entry below it that is
+    still complete on disk (failed, incomplete and pruned releases are skipped)."""
+    entries = list(stack)
+    if current is not None and current in entries:
+        entries = entries[: len(entries) - entries[::-1].index(current)]
+    for candidate in reversed(entries):
+        if candidate != current and candidate in complete:
+            return candidate
+    return None
+
+
+def awaiting_switch(
+    release_ids: Iterable[str], current: str | None, events: Iterable[Event]
+) -> set[str]:
+    """Complete releases made by `releases stage` after the live one that were never live (a
+    fleet deploy between its stage and its switch). Prune keeps them; rollback never picks them
+    (not on the stack). A deploy killed before its switch is not one: nobody will switch to it."""
+    staged: set[str] = set()
+    ever_live: set[str] = set()
+    for event in events:
+        if event.event == STAGE_FINISHED and event.release_id:
+            staged.add(event.release_id)
+        elif event.event == SWITCH and event.release_id:
+            ever_live.add(event.release_id)
+    return {
+        release_id
+        for release_id in release_ids
+        if release_id in staged
+        and release_id not in ever_live
+        and (current is None or sort_key(release_id) > sort_key(current))
+    }
+
+
+@dataclass(frozen=True)
+class Release:
+    id: str
+    path: Path
+    status: str  # complete / failed / incomplete (meta status)
+    meta: dict[str, Any]
+
+    @property
+    def complete(self) -> bool:
+        return self.status == COMPLETE
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    root: DeployRoot
+    releases: tuple[Release, ...]  # oldest first
+    current: CurrentLink
+    stack: tuple[str, ...]
+    previous: str | None  # the rollback target without --to
+    history: History
+
+    @property
+    def current_id(self) -> str | None:
+        return self.current.release_id
+
+    def get(self, release_id: str) -> Release | None:
+        return next((r for r in self.releases if r.id == release_id), None)
+
+    def display_status(self, release: Release) -> str:
+        if release.id == self.current_id:
+            return CURRENT
+        if release.id == self.previous:
+            return PREVIOUS
+        if release.id in self.staged:
+            return STAGED
+        return release.status
+
+    @property
+    def complete_ids(self) -> set[str]:
+        return {r.id for r in self.releases if r.complete}
+
+    @cached_property
+    def staged(self) -> set[str]:
+        return awaiting_switch(self.complete_ids, self.current_id, self.history.events)
+
+
+def _status_of(meta: dict[str, Any] | None) -> str:
+    status = meta.get("status") if meta else None
+    return status if status in (COMPLETE, FAILED) else INCOMPLETE
+
+
+def snapshot(root: DeployRoot, release_ids: Iterable[str] | None = None) -> Snapshot:
+    """Read the root's state (never takes the lock; every read tolerates damage)."""
+    ids = sorted(
+        release_ids if release_ids is not None else root.release_ids_on_disk(), key=sort_key
+    )
+    releases = []
+    for release_id in ids:
+        meta = read_meta(root, release_id)
+        releases.append(Release(release_id, root.release(release_id), _status_of(meta), meta or {}))
+    history = read_history(root)
+    stack = live_stack(history.events)
+    current = read_current(root)
+    complete = {r.id for r in releases if r.complete}
+    previous = rollback_target(stack, current.release_id, complete)
+    return Snapshot(root, tuple(releases), current, tuple(stack), previous, history)

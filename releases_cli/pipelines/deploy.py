@@ -1,0 +1,339 @@
+"""The deploy pipeline as explicit named stages.
+
+deploy = stage (get the code, build it, mark it complete) + activate (switch, record, prune),
+both under one hold of the lock. `stage_release` and `activate_release` are also the building
+blocks of a two-phase fleet deploy (stage on every host, then switch).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from releases_cli.core import faults, history, ids
+from releases_cli.core.errors import BuildFailed, InvalidInput, ReleasesError
+from releases_cli.core.fs import sync_tree
+from releases_cli.core.history import COMPLETE, FAILED, Clock, iso, record, utc_now
+from releases_cli.core.layout import DeployRoot, require_current_is_link
+from releases_cli.core.prune import PruneResult, empty_trash
+from releases_cli.core.recovery import exclusive
+from releases_cli.core.report import PlainReporter, Report, Stage, echo_for, stage
+from releases_cli.core.tree import tree_size
+from releases_cli.nextjs import preset as nextjs
+from releases_cli.nextjs import static_share as skew
+from releases_cli.pipelines.golive import LiveOptions, go_live, run_on_failure
+from releases_cli.pipelines.hooks import release_env, run_hooks
+from releases_cli.pipelines.prepare import prepare_build
+from releases_cli.pipelines.retention import prune_releases
+from releases_cli.pipelines.run import run_logged
+from releases_cli.pipelines.shared import SharedSpec, check_shared
+from releases_cli.sources.base import Source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    source: Source
+    build: tuple[str, ...] | None = ()  # None: none given, the preset decides
+    preset: str = "none"  # build.preset: auto / nextjs / none
+    shared: SharedSpec = field(default_factory=SharedSpec)
+    keep: int = 5
+    wait: float = 0
+    echo: TextIO | None = None  # where build output goes (default: stdout)
+    live: LiveOptions = field(default_factory=LiveOptions)  # hooks, restart, health
+    force: bool = False  # deploy even when the revision is already live
+    share_static: str = "auto"  # build.share_static: earlier builds' assets (skew.py)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A release that is built and complete but not (yet) live."""
+
+    id: str
+    previous: str | None  # what was current when staging started
+    build_seconds: float
+    size: int
+    source: dict[str, Any]
+    deps: str | None = None  # "installed" / "reused from <id>" (Next.js preset), else None
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    id: str
+    previous: str | None
+    seconds: float
+    build_seconds: float
+    size: int
+    source: dict[str, Any]
+    pruned: PruneResult
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    unchanged: bool = False  # the revision was already live: nothing was done
+
+
+def deploy(
+    root: DeployRoot, options: DeployOptions, clock: Clock = utc_now, report: Report | None = None
+) -> DeployResult:
+    """Build a new release from `options.source` and make it current."""
+    report = report or PlainReporter()
+    preflight(root, options)
+    started = time.monotonic()
+    with exclusive(root, options.wait, clock, report) as recovered:
+        revision = options.source.prepare(root, report)
+        live = None if options.force or revision is None else _live_with(root, revision)
+        if live is not None:
+            return _unchanged(root, live, time.monotonic() - started, recovered.notes)
+        staged = stage_release(root, options, clock, report, started)
+        activate_release(root, staged.id, clock, report, options.live)
+        seconds = time.monotonic() - started
+        record(
+            root,
+            "deploy_finished",
+            clock,
+            id=staged.id,
+            previous=staged.previous,
+            seconds=round(seconds, 3),
+            source=staged.source,  # complete now (a git commit's subject is known after export)
+            **({"deps": staged.deps} if staged.deps else {}),
+        )
+        with stage(report, Stage.PRUNE, f"keep={options.keep}") as pruning:
+            pruned = prune_releases(root, options.keep, clock=clock)
+            pruning.detail = f"deleted {len(pruned.deleted)}"
+    empty_trash(root)  # the pruned trees, deleted after the lock is released
+    return DeployResult(
+        staged.id,
+        staged.previous,
+        seconds,
+        staged.build_seconds,
+        staged.size,
+        staged.source,
+        pruned,
+        recovered.notes,
+    )
+
+
+def preflight(root: DeployRoot, options: DeployOptions) -> None:
+    """Checks before the lock (bad input fails before anything is made), then the layout."""
+    if options.keep < 1:
+        raise InvalidInput(f"--keep must be at least 1, got {options.keep}")
+    options.source.check(root.path)
+    check_shared(root, options.shared)  # a missing shared file fails before anything is made
+    root.ensure_layout()
+
+
+def stage_release(
+    root: DeployRoot,
+    options: DeployOptions,
+    clock: Clock,
+    report: Report,
+    started: float,
+    release_id: str | None = None,
+) -> Staged:
+    """Stages fetch + build + complete, in a fresh releases/<id>/ (caller holds the lock).
+
+    On any failure the release is recorded as failed (meta + history) and the error re-raised;
+    `current` is never touched here.
+    """
+    previous = require_current_is_link(root).release_id
+    options.source.prepare(root, report)  # a no-op when deploy() already did it
+    release_id = _allocate(root, clock, release_id)
+    source_info = options.source.describe()
+    record(root, "deploy_started", clock, id=release_id, source=source_info)
+    report(f"release {release_id}: {root.release(release_id)}")
+    faults.point("after_mkdir")
+    try:
+        with stage(report, _export_stage(source_info), _describe(source_info)):
+            source_info |= options.source.export(root.release(release_id))
+        prepared = prepare_build(
+            root, release_id, previous, options.shared, options.preset, options.build, report
+        )
+        commands = prepared.commands
+        faults.point("after_prepare")
+        is_next = nextjs.detect(root.release(release_id), options.preset).nextjs
+        env = build_env(root, release_id, previous)
+        env |= skew.deployment_env(root.release(release_id), release_id, is_next)
+        build_seconds = _build(root, release_id, commands, options, env, report)
+    except (ReleasesError, KeyboardInterrupt) as error:
+        _fail(root, release_id, started, source_info, error, clock)
+        if isinstance(error, ReleasesError):
+            run_on_failure(root, options.live, release_id, previous, error.message, report)
+        raise
+    size = tree_size(root.release(release_id))
+    if skew.enabled(options.share_static, is_next):
+        shared = skew.share_static(root, release_id)  # before "complete": a crash drops it all
+        if shared:
+            report(f"static: linked {shared} file(s) of earlier builds into .next/static")
+    sync_tree(root.release(release_id))  # "complete" must never name files still in page cache
+    history.write_meta(
+        root,
+        release_id,
+        {
+            "status": COMPLETE,
+            "created_at": iso(ids.id_time(release_id)),
+            "completed_at": iso(clock()),
+            "build_seconds": round(build_seconds, 3),
+            "size": size,
+            "source": source_info,
+            "deployed_by": history.who(),
+            "host": history.host(),
+            "build": list(commands),
+        }
+        | ({"deps": prepared.deps} if prepared.deps else {}),
+    )
+    report(f"complete: {release_id} ({size / 2**20:.1f} MiB)")
+    faults.point("after_complete")
+    return Staged(release_id, previous, build_seconds, size, source_info, prepared.deps)
+
+
+def activate_release(
+    root: DeployRoot,
+    release_id: str,
+    clock: Clock,
+    report: Report,
+    live: LiveOptions | None = None,
+) -> None:
+    """Stage switch: point `current` at a complete release and record it, then restart and
+    check health, switching back on failure (see golive.go_live; caller holds the lock)."""
+    previous = require_current_is_link(root).release_id
+    go_live(root, release_id, previous, live or LiveOptions(), clock, report)
+
+
+def _live_with(root: DeployRoot, revision: str) -> str | None:
+    """The current release, if it was deployed from `revision`."""
+    live = require_current_is_link(root).release_id
+    meta = history.read_meta(root, live) if live else None
+    source = meta.get("source") if meta else None
+    if live and isinstance(source, dict) and source.get("revision") == revision:
+        return live
+    return None
+
+
+def _unchanged(root: DeployRoot, live: str, seconds: float, notes: tuple[str, ...]) -> DeployResult:
+    meta = history.read_meta(root, live) or {}
+    return DeployResult(
+        live,
+        None,
+        seconds,
+        0.0,
+        int(meta.get("size") or 0),
+        dict(meta.get("source") or {}),
+        PruneResult((), ()),
+        notes,
+        unchanged=True,
+    )
+
+
+def _export_stage(source_info: dict[str, Any]) -> str:
+    """A directory source is copied; a fetched one (git) is exported from its mirror."""
+    return Stage.COPY if source_info.get("type") == "dir" else Stage.EXPORT
+
+
+def _describe(source_info: dict[str, Any]) -> str:
+    where = source_info.get("repo") or source_info.get("path") or ""
+    ref = source_info.get("ref")
+    return f"{where} {ref}" if ref else str(where)
+
+
+def build_env(root: DeployRoot, release_id: str, previous: str | None) -> dict[str, str]:
+    """Variables every build command and hook sees."""
+    return release_env(root.path, root.release(release_id), release_id, previous)
+
+
+def _allocate(root: DeployRoot, clock: Clock, wanted: str | None) -> str:
+    """A new id after every known one (or the `wanted` one), and its new, empty directory."""
+    known = root.release_ids_on_disk() + history.meta_ids(root)
+    # A planted link or file with an id's name takes that id (mkdir would collide), but must not
+    # drag new ids towards whatever far-future name it has: step past it only when hit.
+    strays = set(root.id_named_strays())
+    if wanted is None:
+        release_id = ids.new_id(clock(), known)
+        while release_id in strays:
+            release_id = ids.new_id(clock(), [*known, release_id])
+    else:
+        release_id = ids.validate_id(wanted)
+        if release_id in known or release_id in strays:
+            raise InvalidInput(f"release {release_id} already exists")
+    root.release(release_id).mkdir()
+    return release_id
+
+
+def _build(
+    root: DeployRoot,
+    release_id: str,
+    commands: tuple[str, ...],
+    options: DeployOptions,
+    env: dict[str, str],
+    report: Report,
+) -> float:
+    started = time.monotonic()
+    log_path = root.log(release_id)
+    log_path.touch()
+    release = root.release(release_id)
+    _hooks(options, "before_build", release, log_path, env, report)
+    echo = echo_for(report, options.echo)
+    log.debug("build environment: %s", env)
+    for command in commands:
+        with stage(report, Stage.BUILD, f"$ {command}"):
+            faults.point("mid_build")
+            code = run_logged(command, release, log_path, env, echo)
+            if code != 0:
+                raise BuildFailed(
+                    f"build command {command!r} failed with exit code {code}; "
+                    f"current is unchanged; log: {log_path}"
+                )
+    _hooks(options, "after_build", release, log_path, env, report)
+    return time.monotonic() - started
+
+
+def _hooks(
+    options: DeployOptions,
+    point: str,
+    release: Path,
+    log_path: Path,
+    env: dict[str, str],
+    report: Report,
+) -> None:
+    failure = run_hooks(options.live.hooks, point, release, log_path, env, report, options.echo)
+    if failure is not None:
+        raise BuildFailed(f"{failure.describe()}; current is unchanged; log: {log_path}")
+
+
+def _fail(
+    root: DeployRoot,
+    release_id: str,
+    started: float,
+    source_info: dict[str, Any],
+    error: BaseException,
+    clock: Clock,
+) -> None:
+    """Record a failed release (meta + history) so it never counts toward keep or rollback."""
+    reason = error.message if isinstance(error, ReleasesError) else "interrupted"
+    try:
+        history.write_meta(
+            root,
+            release_id,
+            {
+                "status": FAILED,
+                "created_at": iso(ids.id_time(release_id)),
+                "failed_at": iso(clock()),
+                "error": reason,
+                "source": source_info,
+                "deployed_by": history.who(),
+                "host": history.host(),
+            },
+        )
+        record(
+            root,
+            "deploy_failed",
+            clock,
+            id=release_id,
+            error=reason,
+            seconds=round(time.monotonic() - started, 3),
+        )
+    except OSError as write_error:
+        # A full disk must not hide the real error: the release stays incomplete (never live,
+        # never counted) and the next command's recovery closes it in the history.
+        log.warning("could not record the failure of %s: %s", release_id, write_error)

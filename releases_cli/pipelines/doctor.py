@@ -1,0 +1,262 @@
+"""`releases doctor`: read-only checks of a deploy root and of the PM2 apps that serve it.
+
+Each check returns findings; a problem always comes with the command or edit that fixes it.
+Nothing here changes anything or takes the lock, and PM2 is only asked when its daemon is
+already running (`pm2 jlist` would otherwise start one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from releases_cli.core.history import COMPLETE, read_meta
+from releases_cli.core.ids import is_valid_id
+from releases_cli.core.layout import DeployRoot, read_current
+
+PM2_TIMEOUT = 30.0
+MIN_FREE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    ok: bool
+    message: str
+    fix: str = ""
+
+
+def _ok(check: str, message: str) -> Finding:
+    return Finding(check, True, message)
+
+
+def _problem(check: str, message: str, fix: str) -> Finding:
+    return Finding(check, False, message, fix)
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    root: Path
+    findings: tuple[Finding, ...]
+
+    @property
+    def problems(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if not f.ok)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "version": 1,
+                "root": str(self.root),
+                "ok": not self.problems,
+                "findings": [asdict(f) for f in self.findings],
+            },
+            indent=2,
+        )
+
+
+def check_layout(root: DeployRoot) -> list[Finding]:
+    if not root.path.is_dir():
+        return [_problem("layout", f"{root.path} is not a directory", "check --root")]
+    missing = [p for p in (root.releases, root.state) if not p.is_dir()]
+    if missing:
+        names = ", ".join(p.name + "/" for p in missing)
+        return [
+            _problem(
+                "layout",
+                f"{root.path} is not a deploy root (missing {names})",
+                f"releases init --root {root.path}",
+            )
+        ]
+    return [_ok("layout", "releases/ and .releases/ present")]
+
+
+def check_permissions(root: DeployRoot) -> list[Finding]:
+    paths = (root.path, root.releases, root.state, root.meta_dir, root.logs)
+    denied = [p for p in paths if p.exists() and not os.access(p, os.W_OK | os.X_OK)]
+    if denied:
+        names = " ".join(map(str, denied))
+        return [
+            _problem(
+                "permissions",
+                f"not writable by this user: {names}",
+                f"run releases as the deploy user, or: chown -R $(id -un) {names}",
+            )
+        ]
+    return [_ok("permissions", "deploy root writable by this user")]
+
+
+def check_current(root: DeployRoot) -> list[Finding]:
+    link = read_current(root)
+    complete = [r for r in root.release_ids_on_disk() if _is_complete(root, r)]
+    switch = f"releases rollback --root {root.path} --to {complete[-1]}" if complete else ""
+    if not link.exists:
+        if complete:
+            return [_problem("current", "no `current` link, but complete releases exist", switch)]
+        return [_ok("current", "no release deployed yet")]
+    if not link.is_symlink:
+        return [
+            _problem(
+                "current",
+                f"{root.current} is a real directory or file, not a symlink",
+                f"mv {root.current} {root.path}/current.old, then deploy (or switch to a release)",
+            )
+        ]
+    problem = _link_problem(root, link.target, link.release_id)
+    if problem is not None:
+        return [_problem("current", problem, switch or f"releases deploy --root {root.path}")]
+    return [_ok("current", f"current -> releases/{link.release_id} (complete)")]
+
+
+def _link_problem(root: DeployRoot, target: str | None, release_id: str | None) -> str | None:
+    if release_id is None:
+        return f"`current` points at {target}, not at releases/<id>"
+    if not root.release(release_id).is_dir():
+        return f"`current` is dangling ({target})"
+    if not _is_complete(root, release_id):
+        return f"`current` points at {release_id}, which is not a complete release"
+    return None
+
+
+def _is_complete(root: DeployRoot, release_id: str) -> bool:
+    meta = read_meta(root, release_id)
+    return meta is not None and meta.get("status") == COMPLETE
+
+
+def check_temp_links(root: DeployRoot) -> list[Finding]:
+    leftovers = root.temp_links()
+    if leftovers:
+        names = " ".join(str(p) for p in leftovers)
+        return [
+            _problem(
+                "temp links",
+                f"leftover temp link(s) of an interrupted switch: {names}",
+                f"the next deploy/rollback/prune removes them, or: rm {names}",
+            )
+        ]
+    return [_ok("temp links", "no leftover temp links")]
+
+
+def disk_finding(free: int, largest_release: int) -> Finding:
+    """Pure: is there room for the next release? Asks for twice the largest release (a build
+    writes caches and temporary files) and never less than MIN_FREE_BYTES."""
+    need = max(2 * largest_release, MIN_FREE_BYTES)
+    if free < need:
+        return _problem(
+            "disk",
+            f"{_mib(free)} free, a new release needs about {_mib(need)}",
+            "free space, or keep fewer releases: releases prune --keep 2",
+        )
+    return _ok("disk", f"{_mib(free)} free (a release needs about {_mib(need)})")
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.0f} MiB"
+
+
+def check_disk(root: DeployRoot) -> list[Finding]:
+    sizes = [(read_meta(root, r) or {}).get("size", 0) for r in root.release_ids_on_disk()]
+    largest = max((s for s in sizes if isinstance(s, int)), default=0)
+    return [disk_finding(shutil.disk_usage(root.path).free, largest)]
+
+
+def pm2_findings(apps: Iterable[dict[str, Any]], root: DeployRoot) -> list[Finding]:
+    """Pure: PM2 apps (from `pm2 jlist`) inside the deploy root must use the `current` path."""
+    roots = {os.path.normpath(root.path), os.path.realpath(root.path)}
+    findings = []
+    for app in apps:
+        env = app.get("pm2_env") or {}
+        name = str(app.get("name") or env.get("name") or "?")
+        paths = {str(env[k]) for k in ("pm_cwd", "cwd", "pm_exec_path") if env.get(k)}
+        inside = [p for p in paths if any(_under(p, r) for r in roots)]
+        if not inside:
+            continue
+        resolved = sorted(p for p in inside if _release_of(p, roots))
+        if resolved:
+            findings.append(_pm2_problem(name, resolved, root))
+        else:
+            findings.append(_ok("pm2", f"PM2 app {name!r} uses the `current` path"))
+    return findings
+
+
+def _under(path: str, root: str) -> bool:
+    path = os.path.normpath(path)
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _release_of(path: str, roots: set[str]) -> str | None:
+    for root in roots:
+        if _under(path, os.path.join(root, "releases")):
+            parts = Path(os.path.normpath(path)).relative_to(root).parts
+            if len(parts) >= 2 and is_valid_id(parts[1]):
+                return parts[1]
+    return None
+
+
+def _pm2_problem(name: str, paths: list[str], root: DeployRoot) -> Finding:
+    return _problem(
+        "pm2",
+        f"PM2 app {name!r} runs from a resolved release path ({', '.join(paths)}): after a "
+        "switch and `pm2 reload` it keeps serving that release, and breaks once it is pruned",
+        f"in ecosystem.config.js set cwd: '{root.current}' (script relative to it), then "
+        f"`pm2 delete {name} && pm2 start ecosystem.config.js && pm2 save` "
+        "(a reload keeps the old cwd)",
+    )
+
+
+def parse_jlist(output: str) -> list[dict[str, Any]]:
+    """The app list from `pm2 jlist` output; PM2 may print banner lines (`[PM2] ...`) first."""
+    for line in reversed(output.splitlines()):
+        if not line.lstrip().startswith("["):
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, list):
+            return [app for app in value if isinstance(app, dict)]
+    raise ValueError("no JSON app list in `pm2 jlist` output")
+
+
+def _pm2_home() -> Path:
+    return Path(os.environ.get("PM2_HOME") or Path.home() / ".pm2")
+
+
+def _daemon_running(home: Path) -> bool:
+    try:
+        pid = int((home / "pm2.pid").read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def check_pm2(root: DeployRoot) -> list[Finding]:
+    pm2 = shutil.which("pm2")
+    if pm2 is None:
+        return [] if "PM2_HOME" not in os.environ else [_ok("pm2", "PM2_HOME set, no pm2 on PATH")]
+    if not _daemon_running(_pm2_home()):
+        return [_ok("pm2", "PM2 daemon not running: no apps to check")]
+    try:
+        done = subprocess.run(
+            [pm2, "jlist"], capture_output=True, text=True, timeout=PM2_TIMEOUT, check=False
+        )
+        apps = parse_jlist(done.stdout)
+    except (OSError, subprocess.TimeoutExpired, ValueError) as error:
+        return [_problem("pm2", f"could not read `pm2 jlist`: {error}", "check `pm2 jlist`")]
+    return pm2_findings(apps, root) or [_ok("pm2", "no PM2 app runs inside the deploy root")]
+
+
+def diagnose(root: DeployRoot) -> DoctorReport:
+    findings = check_layout(root)
+    if findings[0].ok:
+        for check in (check_permissions, check_current, check_temp_links, check_disk):
+            findings += check(root)
+    findings += check_pm2(root)
+    return DoctorReport(root.path, tuple(findings))

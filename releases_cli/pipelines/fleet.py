@@ -1,0 +1,161 @@
+"""Two-phase deploy for a fleet: `stage` (get the code, build, complete; no switch) on every
+host, then `switch` (activate a staged release) host by host.
+
+Between the phases a staged release is complete but was never live: rollback never picks it
+without `--to` (it is not on the live stack) and prune keeps it while it is newer than the live
+release (see `state.awaiting_switch`). Pruning happens after a successful switch only.
+
+`--id` lets every host use one id handed out by the controller. Ids are order (DESIGN.md: id
+order is creation order on a host), so a given id must be new and sort after every id the host
+has ever seen; a controller whose clock is behind is refused rather than reordering history.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from releases_cli.core.errors import InvalidInput, NotFound
+from releases_cli.core.history import Clock, meta_ids, read_history, record, utc_now
+from releases_cli.core.ids import sort_key, validate_id
+from releases_cli.core.layout import DeployRoot
+from releases_cli.core.prune import PruneResult, empty_trash
+from releases_cli.core.recovery import exclusive
+from releases_cli.core.report import Report
+from releases_cli.core.state import STAGE_FINISHED, Snapshot
+from releases_cli.pipelines.deploy import (
+    DeployOptions,
+    activate_release,
+    preflight,
+    stage_release,
+)
+from releases_cli.pipelines.golive import LiveOptions
+from releases_cli.pipelines.retention import prune_releases
+
+SWITCH_FINISHED = "switch_finished"
+
+
+@dataclass(frozen=True)
+class StageResult:
+    id: str
+    previous: str | None  # what was live while staging (unchanged by the stage)
+    seconds: float
+    build_seconds: float
+    size: int
+    source: dict[str, Any]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class SwitchResult:
+    id: str
+    previous: str | None
+    seconds: float
+    pruned: PruneResult
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _quiet(_message: str) -> None:
+    return None
+
+
+def check_new_id(wanted: str, known: list[str]) -> str:
+    """A controller-given id is accepted only when it is unused and newer than every known id."""
+    release_id = validate_id(wanted)
+    if release_id in known:
+        raise InvalidInput(f"release {release_id} already exists on this host; pick a new --id")
+    newest = max(known, key=sort_key, default=None)
+    if newest is not None and sort_key(release_id) < sort_key(newest):
+        raise InvalidInput(
+            f"release id {release_id} is older than {newest}, the newest release this host has "
+            "seen; ids must increase (is the clock that made the id behind?)"
+        )
+    return release_id
+
+
+def _known_ids(root: DeployRoot) -> list[str]:
+    """Every id this host has used: on disk, in meta, and in the history (pruned ones too)."""
+    in_history = [e.release_id for e in read_history(root).events if e.release_id]
+    return root.release_ids_on_disk() + meta_ids(root) + in_history
+
+
+def stage(
+    root: DeployRoot,
+    options: DeployOptions,
+    release_id: str | None = None,
+    clock: Clock = utc_now,
+    report: Report = _quiet,
+) -> StageResult:
+    """Build a new complete release without switching `current` to it."""
+    if release_id is not None:
+        validate_id(release_id)
+    preflight(root, options)
+    started = time.monotonic()
+    with exclusive(root, options.wait, clock, report) as recovered:
+        if release_id is not None:
+            check_new_id(release_id, _known_ids(root))
+        staged = stage_release(root, options, clock, report, started, release_id)
+        seconds = time.monotonic() - started
+        record(root, STAGE_FINISHED, clock, id=staged.id, seconds=round(seconds, 3))
+    return StageResult(
+        staged.id,
+        staged.previous,
+        seconds,
+        staged.build_seconds,
+        staged.size,
+        staged.source,
+        recovered.notes,
+    )
+
+
+def check_switchable(snap: Snapshot, release_id: str) -> None:
+    """Refuse (changing nothing) an unknown, failed, incomplete or already live release."""
+    release = snap.get(release_id)
+    if release is None:
+        raise NotFound(f"release {release_id} does not exist (see `releases list`)")
+    if not release.complete:
+        raise InvalidInput(
+            f"release {release_id} is {release.status}, not complete; refusing to switch to it"
+        )
+    if release_id == snap.current_id:
+        raise InvalidInput(f"release {release_id} is already current")
+
+
+def switch(
+    root: DeployRoot,
+    release_id: str,
+    keep: int,
+    wait: float = 0,
+    clock: Clock = utc_now,
+    report: Report = _quiet,
+    live: LiveOptions | None = None,
+) -> SwitchResult:
+    """Make a complete release current with the deploy's activation (before_switch hooks, atomic
+    switch, restart, health check, after_switch hooks), then prune.
+
+    When the restart or health check fails, `current` is switched back to the release live
+    before, the release is marked failed and HealthFailed is raised; nothing is pruned.
+    """
+    validate_id(release_id)
+    if keep < 1:
+        raise InvalidInput(f"--keep must be at least 1, got {keep}")
+    if not root.is_initialized():
+        raise NotFound(f"{root.path} is not a deploy root (run `releases init`)")
+    started = time.monotonic()
+    with exclusive(root, wait, clock, report) as recovered:
+        snap = recovered.snapshot
+        check_switchable(snap, release_id)
+        activate_release(root, release_id, clock, report, live)
+        seconds = time.monotonic() - started
+        record(
+            root,
+            SWITCH_FINISHED,
+            clock,
+            id=release_id,
+            previous=snap.current_id,
+            seconds=round(seconds, 3),
+        )
+        pruned = prune_releases(root, keep, clock=clock)
+    empty_trash(root)  # the pruned trees, deleted after the lock is released (as deploy does)
+    return SwitchResult(release_id, snap.current_id, seconds, pruned, recovered.notes)

@@ -1,0 +1,112 @@
+"""Hooks: the operator's shell commands at named points of a deploy or rollback.
+
+Every hook sees the same variables as build commands (RELEASE_ID, RELEASE_PATH,
+PREVIOUS_RELEASE_ID, DEPLOY_ROOT), runs in the release directory, and has its output streamed
+and appended to the release's log. A failing `before_*` or `after_build` hook aborts (the caller
+turns that into BuildFailed with `current` untouched); a failing `after_switch`,
+`after_rollback` or `on_failure` hook only warns, because by then what it reports on has
+already happened and undoing a healthy switch over a notification script would be worse.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from releases_cli.core.report import Report, echo_for, stage
+from releases_cli.pipelines.run import run_logged
+
+POINTS = (
+    "before_build",
+    "after_build",
+    "before_switch",
+    "after_switch",
+    "after_rollback",
+    "on_failure",
+)
+ABORTING = frozenset({"before_build", "after_build", "before_switch"})
+
+
+def release_env(
+    root_path: Path, release_path: Path, release_id: str, previous: str | None
+) -> dict[str, str]:
+    """Variables every build command, hook and restart command sees."""
+    return {
+        "RELEASE_ID": release_id,
+        "RELEASE_PATH": str(release_path),
+        "PREVIOUS_RELEASE_ID": previous or "",
+        "DEPLOY_ROOT": str(root_path),
+    }
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Hook commands by point name (points without commands are absent)."""
+
+    commands: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, get: Callable[[str, str], Any]) -> Hooks:
+        """Read the [hooks] section through a Config.get-like callable."""
+        return cls({point: tuple(get("hooks", point) or ()) for point in POINTS})
+
+    def at(self, point: str) -> tuple[str, ...]:
+        if point not in POINTS:
+            raise ValueError(f"unknown hook point {point!r}")
+        return tuple(self.commands.get(point, ()))
+
+
+@dataclass(frozen=True)
+class HookFailure:
+    point: str
+    command: str
+    code: int | None  # None: timed out
+
+    def describe(self) -> str:
+        outcome = "timed out" if self.code is None else f"failed with exit code {self.code}"
+        return f"{self.point} hook {self.command!r} {outcome}"
+
+
+def run_hooks(
+    hooks: Hooks,
+    point: str,
+    cwd: Path,
+    log_path: Path,
+    env: Mapping[str, str],
+    report: Report,
+    echo: TextIO | None = None,
+    timeout: float | None = None,
+) -> HookFailure | None:
+    """Run the point's commands in order; stop at and return the first failure."""
+    full_env = {**env, "RELEASES_HOOK": point}
+    for command in hooks.at(point):
+        with stage(report, f"hook {point}", f"$ {command}") as running:
+            try:
+                code: int | None = run_logged(
+                    command, cwd, log_path, full_env, echo_for(report, echo), timeout
+                )
+            except subprocess.TimeoutExpired:
+                code = None
+            if code != 0:
+                failure = HookFailure(point, command, code)
+                running.fail(failure.describe())
+                return failure
+    return None
+
+
+def run_reporting_hooks(
+    hooks: Hooks,
+    point: str,
+    cwd: Path,
+    log_path: Path,
+    env: Mapping[str, str],
+    report: Report,
+    echo: TextIO | None = None,
+) -> None:
+    """Run hooks whose failure must not change the outcome: a failure becomes a warning."""
+    failure = run_hooks(hooks, point, cwd, log_path, env, report, echo)
+    if failure is not None:
+        report(f"warning: {failure.describe()}; continuing")

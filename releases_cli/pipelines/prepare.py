@@ -1,0 +1,111 @@
+"""Between export and build: link the shared files, pick the build commands, reuse the
+previous release's dependencies (unchanged lockfile) and build cache.
+
+Runs inside the new release (caller holds the lock). Order matters: shared files are linked
+first so the build reads `.env.production`; the previous build cache is copied last, right
+before the build that uses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import humanize
+
+from releases_cli.core import history
+from releases_cli.core.history import COMPLETE
+from releases_cli.core.layout import DeployRoot
+from releases_cli.core.report import Report, Stage, stage
+from releases_cli.nextjs import deps
+from releases_cli.nextjs import preset as nextjs
+from releases_cli.pipelines.shared import SharedSpec, link_shared
+
+INSTALLED = "installed"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The build commands to run, and how the release got its dependencies: "installed",
+    "reused from <id>", or None (a Next.js app whose first command is no frozen install)."""
+
+    commands: tuple[str, ...]
+    deps: str | None = None
+
+
+def prepare_build(
+    root: DeployRoot,
+    release_id: str,
+    previous: str | None,
+    shared: SharedSpec,
+    preset: str,
+    build: tuple[str, ...] | None,
+    report: Report,
+) -> Prepared:
+    """Do the pre-build steps and return the build commands to run.
+
+    `build` None means "none given": the preset decides (Next.js defaults, or nothing).
+    """
+    release = root.release(release_id)
+    if shared.entries:
+        with stage(report, Stage.LINK_SHARED) as linking:
+            linked = link_shared(root, release, shared)
+            linking.detail = ", ".join(linked)
+    detected = nextjs.detect(release, preset)
+    if not detected.nextjs:
+        return Prepared(build or ())
+    commands = detected.commands if build is None else build
+    if build is None:
+        report(
+            f"preset nextjs ({detected.package_manager or 'no lockfile'}): {' && '.join(commands)}"
+        )
+    else:
+        report(
+            "preset nextjs: build commands given; the build cache and dependencies may be reused"
+        )
+    source = cache_source(root, release_id, previous)
+    dependencies = None
+    # Only a plain frozen install first (the preset's, or the same given explicitly) may be
+    # skipped: with any other commands, which one installs is unknown.
+    if commands and deps.is_frozen_install(commands[0]):
+        dependencies = INSTALLED
+        if source is not None and reuse_dependencies(root, source, release, report):
+            commands, dependencies = commands[1:], f"reused from {source}"
+    if source is not None:
+        copied = nextjs.reuse_build_cache(root.release(source), release)
+        if copied:
+            report(
+                f"build cache: copied .next/cache from {source} ({humanize.naturalsize(copied)})"
+            )
+    return Prepared(commands, dependencies)
+
+
+def reuse_dependencies(root: DeployRoot, source: str, release: Path, report: Report) -> bool:
+    """Hardlink `source`'s node_modules into `release` when their lockfiles are identical;
+    True when done (the install is then skipped)."""
+    previous = root.release(source)
+    if not deps.reusable(previous, release):
+        return False
+    linked = deps.reuse(previous, release)
+    if linked is None:
+        return False
+    report(
+        f"dependencies: lockfile unchanged since {source}; node_modules hardlinked from it "
+        f"({linked.files} files, {linked.dirs} directories, {linked.symlinks} symlinks), "
+        "install skipped"
+    )
+    return True
+
+
+def cache_source(root: DeployRoot, new_id: str, previous: str | None) -> str | None:
+    """The release whose `.next/cache` to reuse: the live one if complete, else the newest
+    complete one (failed and incomplete builds may hold a half-written cache)."""
+    on_disk = [i for i in root.release_ids_on_disk() if i != new_id]
+    candidates = ([previous] if previous in on_disk else []) + on_disk[::-1]
+    for release_id in candidates:
+        if release_id is None:
+            continue
+        meta = history.read_meta(root, release_id)
+        if meta is not None and meta.get("status") == COMPLETE:
+            return release_id
+    return None

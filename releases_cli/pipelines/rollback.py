@@ -1,0 +1,108 @@
+"""Rollback: point `current` back at a kept, complete release. No copy, no rebuild."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from releases_cli.core import faults
+from releases_cli.core.current import switch_to
+from releases_cli.core.errors import HealthFailed, InvalidInput, NotFound
+from releases_cli.core.history import Clock, record, utc_now
+from releases_cli.core.ids import validate_id
+from releases_cli.core.layout import DeployRoot, require_current_is_link
+from releases_cli.core.recovery import exclusive
+from releases_cli.core.report import Report, Stage, stage
+from releases_cli.core.state import SWITCH, Snapshot
+from releases_cli.pipelines.golive import LiveOptions, run_on_failure, run_point, verify_live
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    id: str
+    previous: str | None
+    seconds: float
+    notes: tuple[str, ...]
+
+
+def choose_target(snap: Snapshot, to: str | None) -> str:
+    """The release to roll back to; raises (changing nothing) when there is none or it is bad."""
+    if to is None:
+        if snap.previous is None:
+            raise NotFound("nothing to roll back to: no earlier complete release was ever live")
+        return snap.previous
+    validate_id(to)
+    release = snap.get(to)
+    if release is None:
+        raise NotFound(f"release {to} does not exist (see `releases list`)")
+    if not release.complete:
+        raise InvalidInput(
+            f"release {to} is {release.status}, not complete; refusing to roll back to it"
+        )
+    return to
+
+
+def _quiet(_message: str) -> None:
+    return None
+
+
+def rollback(
+    root: DeployRoot,
+    to: str | None = None,
+    wait: float = 0,
+    clock: Clock = utc_now,
+    live: LiveOptions | None = None,
+    report: Report = _quiet,
+) -> RollbackResult:
+    """Switch `current` to `to`, or to the release live before the current one; then restart
+    the app and check its health when configured."""
+    if to is not None:
+        validate_id(to)
+    if not root.is_initialized():
+        raise NotFound(f"{root.path} is not a deploy root (run `releases init`)")
+    started = time.monotonic()
+    with exclusive(root, wait, clock, report) as recovered:
+        previous = require_current_is_link(root).release_id
+        target = choose_target(recovered.snapshot, to)
+        if target == previous:
+            raise InvalidInput(f"release {target} is already current")
+        with stage(report, Stage.SWITCH, f"current -> releases/{target}"):
+            switch_to(root, target)
+            faults.point("rollback_after_switch")
+        seconds = time.monotonic() - started
+        record(
+            root,
+            SWITCH,
+            clock,
+            id=target,
+            previous=previous,
+            reason="rollback",
+            seconds=round(seconds, 3),
+        )
+        _after_switch(root, live or LiveOptions(), target, previous, clock, report)
+    return RollbackResult(target, previous, seconds, recovered.notes)
+
+
+def _after_switch(
+    root: DeployRoot,
+    live: LiveOptions,
+    target: str,
+    previous: str | None,
+    clock: Clock,
+    report: Report,
+) -> None:
+    """Restart + health for the rollback target. On failure we stay on the target: the release
+    rolled back from is the one the operator just rejected, and switching to it (or on to
+    another) would be a loop of guesses. The target is not marked failed either: it was healthy
+    when it was live, so the fault is more likely in the environment."""
+    problem = verify_live(root, live, target, previous, report)
+    if problem is None:
+        run_point(root, live, "after_rollback", target, previous, report)
+        return
+    record(root, "rollback_unhealthy", clock, id=target, previous=previous, error=problem)
+    message = (
+        f"rolled back to {target}, but {problem}; current stays {target} "
+        f"(fix the app, then run the restart command or roll back --to another release)"
+    )
+    run_on_failure(root, live, target, previous, message, report)
+    raise HealthFailed(message)

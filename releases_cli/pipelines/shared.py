@@ -1,0 +1,116 @@
+"""Shared files and directories: `shared/<path>` linked into each release before the build.
+
+Things that must outlive a release (`.env.production`, `public/uploads`) live once in the deploy
+root's `shared/`; each release gets a symlink at the same relative path. The links are
+*relative* (`../../shared/.env.production` from `releases/<id>/.env.production`), like `current`:
+the deploy root can be moved, restored from a backup or bind-mounted at another path and every
+release still finds its shared files, and a link can never point outside the root it lives in.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from releases_cli.core.errors import InvalidInput, NotFound, UnsafeState
+from releases_cli.core.layout import DeployRoot
+
+
+@dataclass(frozen=True)
+class SharedSpec:
+    """The `[shared]` settings, validated: relative paths without `..`."""
+
+    files: tuple[str, ...] = ()
+    dirs: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, files: Sequence[str], dirs: Sequence[str]) -> SharedSpec:
+        return cls(
+            tuple(validate_entry(f, "files") for f in files),
+            tuple(validate_entry(d, "dirs") for d in dirs),
+        )
+
+    @property
+    def entries(self) -> tuple[str, ...]:
+        return self.files + self.dirs
+
+
+def validate_entry(entry: str, kind: str) -> str:
+    """A normalised relative path, or InvalidInput: absolute paths and `..` could make a release
+    link (or a created shared directory) land outside the deploy root."""
+    path = PurePosixPath(entry)
+    if not entry.strip() or path.is_absolute() or ".." in path.parts or path == PurePosixPath():
+        raise InvalidInput(
+            f"config: shared.{kind} entry {entry!r} must be a relative path inside shared/ "
+            "(no leading /, no ..)"
+        )
+    return str(path)
+
+
+def check_shared(root: DeployRoot, spec: SharedSpec) -> None:
+    """Refuse (changing nothing) when a shared file is missing or an entry has the wrong kind.
+
+    Called before a release directory is made, so a missing `.env.production` fails the deploy
+    before any build runs.
+    """
+    for entry in spec.files:
+        where = root.shared / entry
+        if not where.exists():
+            raise NotFound(
+                f"shared file {entry} is missing: create {where} "
+                "(listed in [shared] files of releases.toml)"
+            )
+        if where.is_dir():
+            raise InvalidInput(f"shared file {entry} is a directory ({where}); list it in dirs")
+    for entry in spec.dirs:
+        where = root.shared / entry
+        if where.exists() and not where.is_dir():
+            raise InvalidInput(f"shared dir {entry} is not a directory ({where}); list it in files")
+
+
+def link_shared(root: DeployRoot, release: Path, spec: SharedSpec) -> list[str]:
+    """Link every shared entry into `release`, replacing what the source had at that path.
+
+    Missing shared directories are created. Returns the entries linked.
+    """
+    check_shared(root, spec)
+    for entry in spec.dirs:
+        (root.shared / entry).mkdir(parents=True, exist_ok=True)
+    for entry in spec.entries:
+        _link_one(root, release, entry)
+    return list(spec.entries)
+
+
+def _link_one(root: DeployRoot, release: Path, entry: str) -> None:
+    at = release / entry
+    _refuse_links_in_parents(release, at)
+    at.parent.mkdir(parents=True, exist_ok=True)
+    _remove(at)
+    target = os.path.relpath(root.shared / entry, at.parent)
+    os.symlink(target, at)
+
+
+def _refuse_links_in_parents(release: Path, at: Path) -> None:
+    """A symlinked parent directory in the source (say `public -> /var/www`) would make the link
+    (and the deletion of what it replaces) land outside the release."""
+    parent = at.parent
+    while parent != release:
+        if parent.is_symlink():
+            raise UnsafeState(
+                f"cannot link shared {at.relative_to(release)}: {parent} is a symlink in the "
+                "source; refusing to write through it"
+            )
+        parent = parent.parent
+
+
+def _remove(path: Path) -> None:
+    """Delete a file, link or directory tree at `path` (never following links)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():  # fifo, socket: not app code
+        path.unlink()
