@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TextIO
@@ -26,7 +28,8 @@ def run_logged(
     (npm spawns grandchildren), not just the shell. Output is read on a thread so `timeout`
     bounds a command that hangs silently, and a background process that keeps the pipe open
     after the command exited (a server started with `&`) does not hold us up for more than
-    `_DRAIN_SECONDS`. Raises subprocess.TimeoutExpired after killing the group.
+    `_DRAIN_SECONDS`. Raises subprocess.TimeoutExpired after killing the group (`timeout` None:
+    no limit).
     """
     stream = sys.stdout if echo is None else echo
     with open(log_path, "ab") as log:
@@ -74,11 +77,44 @@ def _pump(pipe: IO[bytes] | None, log: IO[bytes], stream: TextIO) -> None:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the command's whole process group, give it _GRACE_SECONDS to go, then SIGKILL
+    what is left: a grandchild that ignores SIGTERM (or outlives the shell) must not go on
+    building after a timeout or an interrupt."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=5)
     except (ProcessLookupError, PermissionError):
         return
+    deadline = time.monotonic() + _GRACE_SECONDS
+    try:
+        proc.wait(timeout=_GRACE_SECONDS)
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
     except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    proc.wait()
+
+
+_GRACE_SECONDS = 5.0
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs. Read from /proc because exited ones do not
+    count: where init does not reap (some containers), orphans stay zombies, which kill(0)
+    would still find."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return False  # no /proc: go straight to SIGKILL
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                fields = stat.read().rpartition(b")")[2].split()  # after the command's name
+        except OSError:
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] != b"Z":
+            return True
+    return False
