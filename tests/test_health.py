@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from releases_cli.config import HealthConfig
 from releases_cli.nextjs.static_share import proof_url_path
-from releases_cli.pipelines.health import HealthSpec, build_id_url, check_health
+from releases_cli.pipelines.health import build_id_url, check_health
 
 
 class Scripted(BaseHTTPRequestHandler):
@@ -60,8 +61,8 @@ def server() -> Iterator[AppServer]:
     srv.server_close()
 
 
-def _spec(url: str, timeout: float = 5, status: int = 200) -> HealthSpec:
-    return HealthSpec(url, status=status, timeout=timeout, interval=0.05)
+def _spec(url: str, timeout: float = 5, status: int = 200) -> HealthConfig:
+    return HealthConfig(url, status=status, timeout=timeout, interval=0.05)
 
 
 def test_retries_until_healthy(server: AppServer, tmp_path: Path) -> None:

@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Cli, current_id, deploy_ok
+from conftest import Cli, current_id, deploy_ok, tree_state
 
-from releases_cli.core.errors import InvalidInput
 from releases_cli.nextjs import preset as nextjs
 
 
@@ -57,7 +56,8 @@ def test_lockfile_picks_package_manager(
 
 
 def test_preset_setting(tmp_path: Path) -> None:
-    """auto follows package.json, nextjs forces the preset, none disables it, others refused."""
+    """auto follows package.json, nextjs forces the preset, none disables it (other words are
+    refused by the config, see test_preset_word_is_refused_before_anything_is_made)."""
     plain = _app(tmp_path / "plain", {"dependencies": {"express": "4"}}, "package-lock.json")
     nxt = _app(tmp_path / "next", {"dependencies": {"next": "16"}}, "pnpm-lock.yaml")
     bad_json = tmp_path / "bad"
@@ -69,8 +69,6 @@ def test_preset_setting(tmp_path: Path) -> None:
     assert not nextjs.detect(nxt, "none").nextjs
     assert nextjs.detect(nxt, "auto").package_manager == "pnpm"
     assert nextjs.detect(plain, "nextjs").commands == ("npm ci", "npx next build")
-    with pytest.raises(InvalidInput, match=r"build\.preset must be one of auto, nextjs, none"):
-        nextjs.detect(nxt, "next")
 
 
 def test_cache_copy_is_a_copy_not_hardlinks(tmp_path: Path) -> None:
@@ -154,3 +152,25 @@ def test_explicit_empty_build_list_overrides_the_preset(cli: Cli, root: Path, ap
     release_id = deploy_ok(cli, root, app)
     meta = json.loads((root / ".releases" / "meta" / f"{release_id}.json").read_text())
     assert meta["build"] == []
+
+
+def test_preset_word_is_refused_before_anything_is_made(cli: Cli, root: Path, app: Path) -> None:
+    """A preset that is not auto, nextjs or none is refused by the config, from the file or
+    from --preset: exit 3, one line naming the key, and the root is left as it was."""
+    _next_app(app)
+    before = tree_state(root)
+    flag = cli("deploy", "--root", str(root), "--source", str(app), "--preset", "next")
+    assert flag.returncode == 3
+    assert flag.stderr == (
+        "releases: error: --preset (build.preset) must be one of auto, nextjs, none, got 'next'\n"
+    )
+    assert tree_state(root) == before
+    (root / "releases.toml").write_text('[build]\npreset = "next"\n')
+    before = tree_state(root)
+    from_file = cli("deploy", "--root", str(root), "--source", str(app))
+    assert from_file.returncode == 3
+    assert from_file.stderr == (
+        f"releases: error: {root / 'releases.toml'}:2: build.preset must be one of auto, "
+        "nextjs, none, got 'next'\n"
+    )
+    assert tree_state(root) == before

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import Cli, current_id, deploy_ok, tree_state
 
+from releases_cli.config import SharedConfig
 from releases_cli.core.errors import InvalidInput, UnsafeState
 from releases_cli.core.layout import DeployRoot
-from releases_cli.pipelines.shared import SharedSpec, link_shared
+from releases_cli.pipelines.shared import link_shared
 
 CONFIG = '[shared]\nfiles = [".env.production"]\ndirs = ["public/uploads"]\n'
 
@@ -85,7 +86,7 @@ def test_symlinked_parent_in_source_is_not_written_through(tmp_path: Path) -> No
     release.mkdir()
     (release / "public").symlink_to(elsewhere)
     with pytest.raises(UnsafeState, match="is a symlink in the source"):
-        link_shared(root, release, SharedSpec.of([], ["public/uploads"]))
+        link_shared(root, release, SharedConfig(dirs=("public/uploads",)))
     assert (elsewhere / "uploads" / "keep.txt").read_text() == "precious\n"
 
 
@@ -96,8 +97,8 @@ def test_wrong_kind_is_refused(tmp_path: Path) -> None:
     release = tmp_path / "release"
     release.mkdir()
     with pytest.raises(InvalidInput, match="is a directory"):
-        link_shared(root, release, SharedSpec.of([".env.production"], []))
+        link_shared(root, release, SharedConfig(files=(".env.production",)))
     (root.shared / "uploads").write_text("x")
     with pytest.raises(InvalidInput, match="is not a directory"):
-        link_shared(root, release, SharedSpec.of([], ["uploads"]))
+        link_shared(root, release, SharedConfig(dirs=("uploads",)))
     assert list(release.iterdir()) == []

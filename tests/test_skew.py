@@ -98,9 +98,9 @@ def test_false_turns_sharing_off(cli: Cli, root: Path, app: Path) -> None:
 
 def test_setting_accepts_auto_true_false_and_refuses_other_words() -> None:
     """TOML booleans and "auto" are accepted; anything else is a one-line config error."""
-    assert config.parse({"build": {"share_static": True}}).get("build", "share_static") == "true"
-    assert config.parse({"build": {"share_static": False}}).get("build", "share_static") == "false"
-    assert config.parse({}).get("build", "share_static") == "auto"
+    assert config.parse({"build": {"share_static": True}}).build.share_static == "true"
+    assert config.parse({"build": {"share_static": False}}).build.share_static == "false"
+    assert config.parse({}).build.share_static == "auto"
     with pytest.raises(InvalidInput, match=r"build\.share_static must be one of"):
         config.parse({"build": {"share_static": "yes"}})
     assert skew.enabled("auto", nextjs=True) and not skew.enabled("auto", nextjs=False)

@@ -6,19 +6,22 @@ import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from releases_cli import config as config_mod
 from releases_cli.cli import completion as complete
+from releases_cli.config import Flags
 from releases_cli.core.errors import ExitCode, InvalidInput, NotFound, ReleasesError
 from releases_cli.core.history import utc_now
 from releases_cli.core.layout import DeployRoot
 
 if TYPE_CHECKING:
+    from releases_cli.config import SourceConfig
     from releases_cli.pipelines.deploy import DeployOptions
     from releases_cli.sources.base import Source
+
 
 app = typer.Typer(
     help="Zero-downtime, instantly reversible deploys: releases/<id>/ + an atomic `current` link.",
@@ -26,6 +29,11 @@ app = typer.Typer(
     add_completion=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _checked_wait(ctx: typer.Context, seconds: float) -> float:
+    return seconds if ctx.resilient_parsing else config_mod.check_wait(seconds)
+
 
 RootOption = Annotated[
     Path | None,
@@ -37,7 +45,10 @@ RootOption = Annotated[
     ),
 ]
 WaitOption = Annotated[
-    float, typer.Option("--wait", min=0, help="Wait up to SECONDS for the lock instead of failing.")
+    float,
+    typer.Option(
+        "--wait", callback=_checked_wait, help="Wait up to SECONDS for the lock instead of failing."
+    ),
 ]
 RestartOption = Annotated[
     str | None,
@@ -67,7 +78,7 @@ RefOption = Annotated[
 BuildOption = Annotated[
     list[str] | None, typer.Option("--build", help="Build command (repeatable).")
 ]
-KeepOption = Annotated[int | None, typer.Option("--keep", min=1, help="Complete releases to keep.")]
+KeepOption = Annotated[int | None, typer.Option("--keep", help="Complete releases to keep.")]
 PresetOption = Annotated[
     str | None, typer.Option("--preset", help="Build preset: auto (default), nextjs or none.")
 ]
@@ -140,8 +151,17 @@ def deploy(
     from releases_cli.pipelines.deploy import deploy as run_deploy
 
     deploy_root = _root(root)
-    overrides = {"keep": keep, "restart__command": restart, "health__url": health_url}
-    options = _deploy_options(deploy_root, source, repo, ref, build, preset, wait, overrides)
+    flags = Flags(
+        keep=keep,
+        source=_str(source),
+        repo=repo,
+        ref=ref,
+        build=build,
+        preset=preset,
+        restart=restart,
+        health_url=health_url,
+    )
+    options = _deploy_options(deploy_root, flags, wait)
     result = run_deploy(
         deploy_root,
         replace(options, force=force),
@@ -185,7 +205,8 @@ def stage(
 
     deploy_root = _root(root)
     # The same options as `deploy` builds with, so a staged release equals a deployed one.
-    options = _deploy_options(deploy_root, source, repo, ref, build, preset, wait, {})
+    flags = Flags(source=_str(source), repo=repo, ref=ref, build=build, preset=preset)
+    options = _deploy_options(deploy_root, flags, wait)
     options = replace(options, live=replace(options.live, echo=sys.stderr))  # hooks' output
     # stdout carries only the id, for scripts: progress and build output go to stderr.
     reporter = progress.make_reporter(quiet, verbose, out=sys.stderr)
@@ -222,9 +243,8 @@ def switch(
     from releases_cli.pipelines.golive import live_options
 
     deploy_root = _root(root)
-    cfg = config_mod.load(deploy_root).with_overrides(
-        keep=keep, restart__command=restart, health__url=health_url
-    )
+    flags = Flags(keep=keep, restart=restart, health_url=health_url)
+    cfg = config_mod.load(deploy_root).with_flags(flags)
     live = live_options(cfg)
     if as_json:  # stdout carries only the JSON: restart and hook output go to stderr
         live = replace(live, echo=sys.stderr)
@@ -260,9 +280,7 @@ def rollback(
     from releases_cli.pipelines.rollback import rollback as run_rollback
 
     deploy_root = _root(root)
-    cfg = config_mod.load(deploy_root).with_overrides(
-        restart__command=restart, health__url=health_url
-    )
+    cfg = config_mod.load(deploy_root).with_flags(Flags(restart=restart, health_url=health_url))
     reporter = progress.make_reporter(quiet, verbose)
     result = run_rollback(deploy_root, to, wait, live=live_options(cfg), report=reporter)
     source = (read_meta(deploy_root, result.id) or {}).get("source")
@@ -349,7 +367,7 @@ def prune(
     deploy_root = _root(root)
     if not deploy_root.is_initialized():
         raise NotFound(f"{deploy_root.path} is not a deploy root (run `releases init`)")
-    cfg = config_mod.load(deploy_root).with_overrides(keep=keep)
+    cfg = config_mod.load(deploy_root).with_flags(Flags(keep=keep))
     reporter = progress.make_reporter(quiet, verbose)
     started = time.monotonic()
     label = f"keep={cfg.keep}" + (" (dry run)" if dry_run else "")
@@ -431,70 +449,44 @@ def _adopt(deploy_root: DeployRoot, path: Path, wait: float) -> None:
         print(line)
 
 
-def _commands(value: list[str] | None) -> tuple[str, ...] | None:
-    """None (not configured: the preset decides) stays None; a list, even empty, is used as is."""
-    return None if value is None else tuple(value)
-
-
-def _source(cfg: config_mod.Config) -> Source:
+def _source(settings: SourceConfig) -> Source:
     """The source the settings name: a directory, or a git repository (loads gitpython)."""
-    path, repo, ref = (cfg.get("source", key) for key in ("path", "repo", "ref"))
-    if path and repo:
+    if settings.path and settings.repo:
         raise InvalidInput(
             "releases.toml sets both source.path and source.repo; keep one "
             "(or pass --source or --repo)"
         )
-    if repo:
+    if settings.repo:
         from releases_cli.sources.git.source import GitSource
 
-        return GitSource(repo, ref or None, bool(cfg.get("source", "submodules")))
-    if ref:
+        return GitSource(settings.repo, settings.ref or None, settings.submodules)
+    if settings.ref:
         raise InvalidInput("--ref (source.ref) needs a git source: pass --repo URL")
-    if not path:
+    if not settings.path:
         raise NotFound(
             "no source: pass --source DIR or --repo URL (or set [source] path or repo "
             "in releases.toml)"
         )
     from releases_cli.sources.local import LocalSource
 
-    return LocalSource(Path(path))
+    return LocalSource(Path(settings.path))
 
 
-def _deploy_options(
-    deploy_root: DeployRoot,
-    source: Path | None,
-    repo: str | None,
-    ref: str | None,
-    build: list[str] | None,
-    preset: str | None,
-    wait: float,
-    overrides: dict[str, Any],
-) -> DeployOptions:
+def _deploy_options(deploy_root: DeployRoot, flags: Flags, wait: float) -> DeployOptions:
     """releases.toml + the flags that build a release (shared by deploy and stage)."""
     from releases_cli.pipelines.deploy import DeployOptions
     from releases_cli.pipelines.golive import live_options
-    from releases_cli.pipelines.shared import SharedSpec
 
-    if source is not None and repo is not None:
+    if flags.source is not None and flags.repo is not None:
         raise InvalidInput("--source and --repo are mutually exclusive: pass one of them")
-    # A flag picks the kind of source, so it also drops the other kind set in the file.
-    cfg = config_mod.load(deploy_root).with_overrides(
-        source__path=_str(source) if repo is None else "",
-        source__repo=repo if source is None else "",
-        source__ref=ref,
-        build__commands=build,
-        build__preset=preset,
-        **overrides,
-    )
+    cfg = config_mod.load(deploy_root).with_flags(flags)
     return DeployOptions(
-        source=_source(cfg),
-        build=_commands(cfg.get("build", "commands")),
-        preset=cfg.get("build", "preset"),
-        shared=SharedSpec.of(cfg.get("shared", "files"), cfg.get("shared", "dirs")),
+        source=_source(cfg.source),
+        build=cfg.build,
+        shared=cfg.shared,
         keep=cfg.keep,
         wait=wait,
         live=live_options(cfg),
-        share_static=cfg.get("build", "share_static"),
     )
 
 

@@ -12,14 +12,14 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from releases_cli.core.errors import InvalidInput
 from releases_cli.core.tree import copy_tree, tree_size
 
 log = logging.getLogger(__name__)
 
-PRESETS = ("auto", "nextjs", "none")  # build.preset
+Preset = Literal["auto", "nextjs", "none"]  # build.preset (checked by config)
+PRESETS: tuple[Preset, ...] = ("auto", "nextjs", "none")
 
 # Lockfile -> package manager, in the order they are looked for (npm first: when a project has
 # several, npm's is the one `npm ci` would insist on and the most common on servers).
@@ -41,7 +41,7 @@ COMMANDS = {
 
 
 @dataclass(frozen=True)
-class Preset:
+class Detected:
     """What the preset decided for one release."""
 
     nextjs: bool
@@ -67,14 +67,6 @@ def default_commands(manager: str | None) -> tuple[str, ...]:
     return COMMANDS[manager]
 
 
-def check_preset(preset: str) -> str:
-    if preset not in PRESETS:
-        raise InvalidInput(
-            f"config: build.preset must be one of {', '.join(PRESETS)}, got {preset!r}"
-        )
-    return preset
-
-
 def read_package_json(app: Path) -> dict[str, Any]:
     """The app's package.json, or {} when there is none or it is not a JSON object."""
     try:
@@ -87,14 +79,13 @@ def read_package_json(app: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def detect(app: Path, preset: str) -> Preset:
+def detect(app: Path, preset: Preset) -> Detected:
     """Decide the preset for an exported release: `nextjs` forces it, `none` disables it,
     `auto` enables it when package.json depends on next."""
-    check_preset(preset)
     if preset == "none" or (preset == "auto" and not uses_next(read_package_json(app))):
-        return Preset(False)
+        return Detected(False)
     manager = package_manager({p.name for p in app.iterdir() if p.is_file()})
-    return Preset(True, manager, default_commands(manager))
+    return Detected(True, manager, default_commands(manager))
 
 
 def reuse_build_cache(previous: Path, new: Path) -> int:

@@ -20,26 +20,23 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Literal
 
 from releases_cli.core import faults, history
-from releases_cli.core.errors import InvalidInput
 from releases_cli.core.fs import atomic_write
 from releases_cli.core.history import COMPLETE
 from releases_cli.core.layout import DeployRoot
 
 log = logging.getLogger(__name__)
 
-SETTINGS = ("auto", "true", "false")  # build.share_static
+ShareStatic = Literal["auto", "true", "false"]  # build.share_static (checked by config)
+SETTINGS: tuple[ShareStatic, ...] = ("auto", "true", "false")
 MANIFEST = Path(".next") / "releases-static.json"
 STATIC = Path(".next") / "static"
 
 
-def enabled(setting: str, nextjs: bool) -> bool:
+def enabled(setting: ShareStatic, nextjs: bool) -> bool:
     """`auto` follows the Next.js preset; `true` / `false` force it on / off."""
-    if setting not in SETTINGS:
-        raise InvalidInput(
-            f"config: build.share_static must be one of {', '.join(SETTINGS)}, got {setting!r}"
-        )
     return setting == "true" or (setting == "auto" and nextjs)
 
 

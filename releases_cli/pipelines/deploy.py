@@ -8,11 +8,13 @@ blocks of a two-phase fleet deploy (stage on every host, then switch).
 from __future__ import annotations
 
 import logging
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
+from releases_cli.config import BuildConfig, HookPoint, SharedConfig
 from releases_cli.core import faults, history, ids
 from releases_cli.core.errors import BuildFailed, InvalidInput, ReleasesError
 from releases_cli.core.fs import sync_tree
@@ -29,7 +31,7 @@ from releases_cli.pipelines.hooks import release_env, run_hooks
 from releases_cli.pipelines.prepare import prepare_build
 from releases_cli.pipelines.retention import prune_releases
 from releases_cli.pipelines.run import run_logged
-from releases_cli.pipelines.shared import SharedSpec, check_shared
+from releases_cli.pipelines.shared import check_shared
 from releases_cli.sources.base import Source
 
 log = logging.getLogger(__name__)
@@ -37,16 +39,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DeployOptions:
+    """What a deploy or stage does, from the checked config (see config.sections)."""
+
     source: Source
-    build: tuple[str, ...] | None = ()  # None: none given, the preset decides
-    preset: str = "none"  # build.preset: auto / nextjs / none
-    shared: SharedSpec = field(default_factory=SharedSpec)
+    build: BuildConfig = field(default_factory=BuildConfig)  # commands, preset, timeout, ...
+    shared: SharedConfig = field(default_factory=SharedConfig)
     keep: int = 5
     wait: float = 0
-    echo: TextIO | None = None  # where build output goes (default: stdout)
     live: LiveOptions = field(default_factory=LiveOptions)  # hooks, restart, health
     force: bool = False  # deploy even when the revision is already live
-    share_static: str = "auto"  # build.share_static: earlier builds' assets (skew.py)
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,6 @@ def deploy(
 
 def preflight(root: DeployRoot, options: DeployOptions) -> None:
     """Checks before the lock (bad input fails before anything is made), then the layout."""
-    if options.keep < 1:
-        raise InvalidInput(f"--keep must be at least 1, got {options.keep}")
     options.source.check(root.path)
     check_shared(root, options.shared)  # a missing shared file fails before anything is made
     root.ensure_layout()
@@ -147,12 +146,10 @@ def stage_release(
     try:
         with stage(report, _export_stage(source_info), _describe(source_info)):
             source_info |= options.source.export(root.release(release_id))
-        prepared = prepare_build(
-            root, release_id, previous, options.shared, options.preset, options.build, report
-        )
+        prepared = prepare_build(root, release_id, previous, options.shared, options.build, report)
         commands = prepared.commands
         faults.point("after_prepare")
-        is_next = nextjs.detect(root.release(release_id), options.preset).nextjs
+        is_next = nextjs.detect(root.release(release_id), options.build.preset).nextjs
         env = build_env(root, release_id, previous)
         env |= skew.deployment_env(root.release(release_id), release_id, is_next)
         build_seconds = _build(root, release_id, commands, options, env, report)
@@ -162,7 +159,7 @@ def stage_release(
             run_on_failure(root, options.live, release_id, previous, error.message, report)
         raise
     size = tree_size(root.release(release_id))
-    if skew.enabled(options.share_static, is_next):
+    if skew.enabled(options.build.share_static, is_next):
         shared = skew.share_static(root, release_id)  # before "complete": a crash drops it all
         if shared:
             report(f"static: linked {shared} file(s) of earlier builds into .next/static")
@@ -273,12 +270,19 @@ def _build(
     log_path.touch()
     release = root.release(release_id)
     _hooks(options, "before_build", release, log_path, env, report)
-    echo = echo_for(report, options.echo)
+    echo = echo_for(report, None)
+    timeout = options.build.timeout or None  # 0: no limit
     log.debug("build environment: %s", env)
     for command in commands:
         with stage(report, Stage.BUILD, f"$ {command}"):
             faults.point("mid_build")
-            code = run_logged(command, release, log_path, env, echo)
+            try:
+                code = run_logged(command, release, log_path, env, echo, timeout)
+            except subprocess.TimeoutExpired:
+                raise BuildFailed(
+                    f"build command {command!r} timed out after {timeout:g}s (build.timeout) "
+                    f"and was stopped; current is unchanged; log: {log_path}"
+                ) from None
             if code != 0:
                 raise BuildFailed(
                     f"build command {command!r} failed with exit code {code}; "
@@ -290,13 +294,13 @@ def _build(
 
 def _hooks(
     options: DeployOptions,
-    point: str,
+    point: HookPoint,
     release: Path,
     log_path: Path,
     env: dict[str, str],
     report: Report,
 ) -> None:
-    failure = run_hooks(options.live.hooks, point, release, log_path, env, report, options.echo)
+    failure = run_hooks(options.live.hooks, point, release, log_path, env, report)
     if failure is not None:
         raise BuildFailed(f"{failure.describe()}; current is unchanged; log: {log_path}")
 

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from releases_cli import config
+from releases_cli.core.errors import InvalidInput
 from releases_cli.core.history import COMPLETE, read_meta
 from releases_cli.core.ids import is_valid_id
 from releases_cli.core.layout import DeployRoot, read_current
@@ -127,6 +129,24 @@ def _link_problem(root: DeployRoot, target: str | None, release_id: str | None) 
 def _is_complete(root: DeployRoot, release_id: str) -> bool:
     meta = read_meta(root, release_id)
     return meta is not None and meta.get("status") == COMPLETE
+
+
+def check_config(root: DeployRoot) -> list[Finding]:
+    """releases.toml is read and checked exactly as deploy, rollback and switch read it."""
+    try:
+        config.load(root)
+    except InvalidInput as error:
+        return [
+            _problem(
+                "config",
+                error.message,
+                "correct releases.toml (docs/configuration.md lists every key); until then "
+                "deploy, switch, rollback and prune refuse to run",
+            )
+        ]
+    if not os.path.lexists(root.config_file):
+        return [_ok("config", "no releases.toml: defaults and flags apply")]
+    return [_ok("config", f"{root.config_file} is valid")]
 
 
 def check_temp_links(root: DeployRoot) -> list[Finding]:
@@ -258,5 +278,7 @@ def diagnose(root: DeployRoot) -> DoctorReport:
     if findings[0].ok:
         for check in (check_permissions, check_current, check_temp_links, check_disk):
             findings += check(root)
+    if root.path.is_dir():
+        findings += check_config(root)
     findings += check_pm2(root)
     return DoctorReport(root.path, tuple(findings))

@@ -138,8 +138,6 @@ def switch(
     before, the release is marked failed and HealthFailed is raised; nothing is pruned.
     """
     validate_id(release_id)
-    if keep < 1:
-        raise InvalidInput(f"--keep must be at least 1, got {keep}")
     if not root.is_initialized():
         raise NotFound(f"{root.path} is not a deploy root (run `releases init`)")
     started = time.monotonic()

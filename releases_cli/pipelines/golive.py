@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from releases_cli.config import Config
+from releases_cli.config import Config, HealthConfig, HookPoint, HooksConfig, RestartConfig
 from releases_cli.core import faults, history
 from releases_cli.core.current import remove_current, switch_to
 from releases_cli.core.errors import BuildFailed, HealthFailed
@@ -23,18 +23,18 @@ from releases_cli.core.layout import DeployRoot
 from releases_cli.core.report import Report, Stage, echo_for, stage
 from releases_cli.core.state import SWITCH
 from releases_cli.nextjs import static_share
-from releases_cli.pipelines.health import HealthSpec, check_health
-from releases_cli.pipelines.hooks import Hooks, release_env, run_hooks, run_reporting_hooks
-from releases_cli.pipelines.restart import RestartSpec, run_restart
+from releases_cli.pipelines.health import check_health
+from releases_cli.pipelines.hooks import release_env, run_hooks, run_reporting_hooks
+from releases_cli.pipelines.restart import run_restart
 
 
 @dataclass(frozen=True)
 class LiveOptions:
     """What happens around a switch. Empty: just the switch (the foundation's behaviour)."""
 
-    restart: RestartSpec | None = None
-    health: HealthSpec | None = None
-    hooks: Hooks = field(default_factory=Hooks)
+    restart: RestartConfig | None = None
+    health: HealthConfig | None = None
+    hooks: HooksConfig = field(default_factory=HooksConfig)
     echo: TextIO | None = None  # where restart/hook output goes (default: stdout)
 
 
@@ -45,7 +45,7 @@ def env_for(root: DeployRoot, release_id: str, previous: str | None) -> dict[str
 def run_point(
     root: DeployRoot,
     live: LiveOptions,
-    point: str,
+    point: HookPoint,
     release_id: str,
     previous: str | None,
     report: Report,
@@ -196,18 +196,8 @@ def go_live(
 
 def live_options(cfg: Config) -> LiveOptions:
     """LiveOptions from the effective config ([restart], [health], [hooks])."""
-    command = str(cfg.get("restart", "command"))
-    url = str(cfg.get("health", "url"))
     return LiveOptions(
-        restart=RestartSpec(command, float(cfg.get("restart", "timeout"))) if command else None,
-        health=HealthSpec(
-            url,
-            int(cfg.get("health", "status")),
-            float(cfg.get("health", "timeout")),
-            float(cfg.get("health", "interval")),
-            bool(cfg.get("health", "check_build_id")),
-        )
-        if url
-        else None,
-        hooks=Hooks.from_config(cfg.get),
+        restart=cfg.restart if cfg.restart.command else None,
+        health=cfg.health if cfg.health.url else None,
+        hooks=cfg.hooks,
     )

@@ -14,8 +14,9 @@ import functools
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from releases_cli.config import HealthConfig
 
 if TYPE_CHECKING:
     import urllib.request
@@ -23,15 +24,6 @@ if TYPE_CHECKING:
 Report = Callable[[str], None]
 Sleep = Callable[[float], None]
 Monotonic = Callable[[], float]
-
-
-@dataclass(frozen=True)
-class HealthSpec:
-    url: str
-    status: int = 200
-    timeout: float = 60.0  # seconds for the whole check
-    interval: float = 1.0  # seconds between attempts
-    check_build_id: bool = True
 
 
 @functools.cache
@@ -93,7 +85,7 @@ def wait_until(
         sleep(max(0.0, min(interval, deadline - now())))
 
 
-def check_health(spec: HealthSpec, report: Report, proof_path: str | None = None) -> str | None:
+def check_health(spec: HealthConfig, report: Report, proof_path: str | None = None) -> str | None:
     """None when the release is healthy, else what failed (one line). `proof_path`: a URL path
     only the new build serves (Next.js: nextjs.static_share.proof_url_path), asked for second."""
     deadline = time.monotonic() + spec.timeout

@@ -11,23 +11,14 @@ already happened and undoing a healthy switch over a notification script would b
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
+from releases_cli.config import HookPoint, HooksConfig
 from releases_cli.core.report import Report, echo_for, stage
 from releases_cli.pipelines.run import run_logged
-
-POINTS = (
-    "before_build",
-    "after_build",
-    "before_switch",
-    "after_switch",
-    "after_rollback",
-    "on_failure",
-)
-ABORTING = frozenset({"before_build", "after_build", "before_switch"})
 
 
 def release_env(
@@ -43,25 +34,8 @@ def release_env(
 
 
 @dataclass(frozen=True)
-class Hooks:
-    """Hook commands by point name (points without commands are absent)."""
-
-    commands: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-    @classmethod
-    def from_config(cls, get: Callable[[str, str], Any]) -> Hooks:
-        """Read the [hooks] section through a Config.get-like callable."""
-        return cls({point: tuple(get("hooks", point) or ()) for point in POINTS})
-
-    def at(self, point: str) -> tuple[str, ...]:
-        if point not in POINTS:
-            raise ValueError(f"unknown hook point {point!r}")
-        return tuple(self.commands.get(point, ()))
-
-
-@dataclass(frozen=True)
 class HookFailure:
-    point: str
+    point: HookPoint
     command: str
     code: int | None  # None: timed out
 
@@ -71,8 +45,8 @@ class HookFailure:
 
 
 def run_hooks(
-    hooks: Hooks,
-    point: str,
+    hooks: HooksConfig,
+    point: HookPoint,
     cwd: Path,
     log_path: Path,
     env: Mapping[str, str],
@@ -98,8 +72,8 @@ def run_hooks(
 
 
 def run_reporting_hooks(
-    hooks: Hooks,
-    point: str,
+    hooks: HooksConfig,
+    point: HookPoint,
     cwd: Path,
     log_path: Path,
     env: Mapping[str, str],

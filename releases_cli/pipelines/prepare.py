@@ -13,13 +13,14 @@ from pathlib import Path
 
 import humanize
 
+from releases_cli.config import BuildConfig, SharedConfig
 from releases_cli.core import history
 from releases_cli.core.history import COMPLETE
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.report import Report, Stage, stage
 from releases_cli.nextjs import deps
 from releases_cli.nextjs import preset as nextjs
-from releases_cli.pipelines.shared import SharedSpec, link_shared
+from releases_cli.pipelines.shared import link_shared
 
 INSTALLED = "installed"
 
@@ -37,21 +38,22 @@ def prepare_build(
     root: DeployRoot,
     release_id: str,
     previous: str | None,
-    shared: SharedSpec,
-    preset: str,
-    build: tuple[str, ...] | None,
+    shared: SharedConfig,
+    build_config: BuildConfig,
     report: Report,
 ) -> Prepared:
     """Do the pre-build steps and return the build commands to run.
 
-    `build` None means "none given": the preset decides (Next.js defaults, or nothing).
+    `build_config.commands` None means "none given": the preset decides (Next.js defaults, or
+    nothing).
     """
     release = root.release(release_id)
+    build = build_config.commands
     if shared.entries:
         with stage(report, Stage.LINK_SHARED) as linking:
             linked = link_shared(root, release, shared)
             linking.detail = ", ".join(linked)
-    detected = nextjs.detect(release, preset)
+    detected = nextjs.detect(release, build_config.preset)
     if not detected.nextjs:
         return Prepared(build or ())
     commands = detected.commands if build is None else build

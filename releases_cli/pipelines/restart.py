@@ -11,21 +11,15 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from releases_cli.config import RestartConfig
 from releases_cli.pipelines.run import run_logged
 
 
-@dataclass(frozen=True)
-class RestartSpec:
-    command: str
-    timeout: float = 300.0  # seconds; 0 means no limit
-
-
 def run_restart(
-    spec: RestartSpec,
+    spec: RestartConfig,
     cwd: Path,
     log_path: Path,
     env: Mapping[str, str],

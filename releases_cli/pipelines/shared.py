@@ -11,46 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from releases_cli.config import SharedConfig
 from releases_cli.core.errors import InvalidInput, NotFound, UnsafeState
 from releases_cli.core.layout import DeployRoot
 
 
-@dataclass(frozen=True)
-class SharedSpec:
-    """The `[shared]` settings, validated: relative paths without `..`."""
-
-    files: tuple[str, ...] = ()
-    dirs: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, files: Sequence[str], dirs: Sequence[str]) -> SharedSpec:
-        return cls(
-            tuple(validate_entry(f, "files") for f in files),
-            tuple(validate_entry(d, "dirs") for d in dirs),
-        )
-
-    @property
-    def entries(self) -> tuple[str, ...]:
-        return self.files + self.dirs
-
-
-def validate_entry(entry: str, kind: str) -> str:
-    """A normalised relative path, or InvalidInput: absolute paths and `..` could make a release
-    link (or a created shared directory) land outside the deploy root."""
-    path = PurePosixPath(entry)
-    if not entry.strip() or path.is_absolute() or ".." in path.parts or path == PurePosixPath():
-        raise InvalidInput(
-            f"config: shared.{kind} entry {entry!r} must be a relative path inside shared/ "
-            "(no leading /, no ..)"
-        )
-    return str(path)
-
-
-def check_shared(root: DeployRoot, spec: SharedSpec) -> None:
+def check_shared(root: DeployRoot, spec: SharedConfig) -> None:
     """Refuse (changing nothing) when a shared file is missing or an entry has the wrong kind.
 
     Called before a release directory is made, so a missing `.env.production` fails the deploy
@@ -71,7 +39,7 @@ def check_shared(root: DeployRoot, spec: SharedSpec) -> None:
             raise InvalidInput(f"shared dir {entry} is not a directory ({where}); list it in files")
 
 
-def link_shared(root: DeployRoot, release: Path, spec: SharedSpec) -> list[str]:
+def link_shared(root: DeployRoot, release: Path, spec: SharedConfig) -> list[str]:
     """Link every shared entry into `release`, replacing what the source had at that path.
 
     Missing shared directories are created. Returns the entries linked.

@@ -1,0 +1,146 @@
+"""The settings: one frozen dataclass per releases.toml section, its fields being the keys.
+
+Values here are already checked (by `values`); code downstream uses them as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal, TypeVar
+
+from releases_cli.config import values
+from releases_cli.core.errors import InvalidInput
+from releases_cli.nextjs.preset import Preset
+from releases_cli.nextjs.static_share import ShareStatic
+
+T = TypeVar("T")
+
+HookPoint = Literal[
+    "before_build", "after_build", "before_switch", "after_switch", "after_rollback", "on_failure"
+]
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    path: str = ""  # a directory to copy ("": none)
+    repo: str = ""  # a git repository URL or path ("": none)
+    ref: str = ""  # branch, tag or commit ("": the remote's default branch)
+    submodules: bool = False
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    commands: tuple[str, ...] | None = None  # None: the preset decides
+    preset: Preset = "auto"
+    timeout: float = 0  # seconds per build command; 0: no limit
+    share_static: ShareStatic = "auto"
+
+
+@dataclass(frozen=True)
+class SharedConfig:
+    files: tuple[str, ...] = ()  # normalised relative paths inside shared/
+    dirs: tuple[str, ...] = ()
+
+    @property
+    def entries(self) -> tuple[str, ...]:
+        return self.files + self.dirs
+
+
+@dataclass(frozen=True)
+class RestartConfig:
+    command: str = ""  # "": no restart
+    timeout: float = 300  # seconds; 0: no limit
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    url: str = ""  # "": no health check
+    status: int = 200
+    timeout: float = 60  # seconds for the whole check
+    interval: float = 1  # seconds between attempts
+    check_build_id: bool = True
+
+
+@dataclass(frozen=True)
+class HooksConfig:
+    before_build: tuple[str, ...] = ()
+    after_build: tuple[str, ...] = ()
+    before_switch: tuple[str, ...] = ()
+    after_switch: tuple[str, ...] = ()
+    after_rollback: tuple[str, ...] = ()
+    on_failure: tuple[str, ...] = ()
+
+    def at(self, point: HookPoint) -> tuple[str, ...]:
+        by_point: dict[HookPoint, tuple[str, ...]] = {
+            "before_build": self.before_build,
+            "after_build": self.after_build,
+            "before_switch": self.before_switch,
+            "after_switch": self.after_switch,
+            "after_rollback": self.after_rollback,
+            "on_failure": self.on_failure,
+        }
+        return by_point[point]
+
+
+@dataclass(frozen=True)
+class Flags:
+    """Command-line values that override releases.toml; None: the flag was not given."""
+
+    keep: int | None = None
+    source: str | None = None
+    repo: str | None = None
+    ref: str | None = None
+    build: Sequence[str] | None = None
+    preset: str | None = None
+    restart: str | None = None
+    health_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective settings: releases.toml's values over the defaults, flags over both."""
+
+    keep: int = 5
+    source: SourceConfig = field(default_factory=SourceConfig)
+    build: BuildConfig = field(default_factory=BuildConfig)
+    shared: SharedConfig = field(default_factory=SharedConfig)
+    restart: RestartConfig = field(default_factory=RestartConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    hooks: HooksConfig = field(default_factory=HooksConfig)
+
+    def with_flags(self, flags: Flags) -> Config:
+        """The flags that were given, checked by the file's readers, replacing its values."""
+        source, build, restart, health = self.source, self.build, self.restart, self.health
+        if flags.source is not None or flags.repo is not None:
+            # A flag picks the kind of source, so it also drops the other kind set in the file.
+            source = replace(
+                source,
+                path=flag("--source (source.path)", values.text, flags.source, ""),
+                repo=flag("--repo (source.repo)", values.text, flags.repo, ""),
+            )
+        commands = flag("--build (build.commands)", values.commands, flags.build, build.commands)
+        preset = flag("--preset (build.preset)", values.preset, flags.preset, build.preset)
+        command = flag("--restart (restart.command)", values.text, flags.restart, restart.command)
+        url = flag("--health-url (health.url)", values.url, flags.health_url, health.url)
+        return replace(
+            self,
+            keep=flag("--keep (keep)", values.keep, flags.keep, self.keep),
+            source=replace(
+                source, ref=flag("--ref (source.ref)", values.text, flags.ref, source.ref)
+            ),
+            build=replace(build, commands=commands, preset=preset),
+            restart=replace(restart, command=command),
+            health=replace(health, url=url),
+        )
+
+
+def flag(name: str, read: Callable[[object], T], given: object | None, current: T) -> T:
+    """A flag's value through its key's reader (InvalidInput naming the flag), or `current`
+    when the flag was not given."""
+    if given is None:
+        return current
+    try:
+        return read(given)
+    except values.Invalid as error:
+        raise InvalidInput(f"{name} {error.message}") from None

@@ -1,0 +1,153 @@
+"""One reader per kind of setting: a raw value (from TOML or from a flag) -> typed and valid.
+
+A reader raises `Invalid` with what is wrong with the value; the caller adds where it came from
+(the file, line and key, or the flag).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import PurePosixPath
+from typing import TypeVar
+
+from releases_cli.nextjs.preset import PRESETS, Preset
+from releases_cli.nextjs.static_share import SETTINGS, ShareStatic
+
+T = TypeVar("T")
+
+MAX_SECONDS = 7 * 24 * 3600  # bounds every duration (time.sleep overflows far above it)
+
+
+class Invalid(Exception):
+    """A value not valid for its key; `key` (dotted) once known, for the line lookup."""
+
+    def __init__(self, message: str, key: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.key = key
+
+
+def show(value: object) -> str:
+    """A short rendering of a bad value (a deeply nested table must never be repr'd)."""
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def integer(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid(f"must be an integer, got {show(value)}")
+    return value
+
+
+def keep(value: object) -> int:
+    count = integer(value)
+    if count < 1:
+        raise Invalid(f"must be at least 1, got {count}")
+    return count
+
+
+def status(value: object) -> int:
+    code = integer(value)
+    if not 100 <= code <= 599:
+        raise Invalid(f"must be an HTTP status from 100 to 599, got {code}")
+    return code
+
+
+def boolean(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(f"must be true or false, got {show(value)}")
+    return value
+
+
+def limit(value: object) -> float:
+    """A time limit in seconds, 0 meaning none. NaN, infinities and negatives are refused: a
+    NaN timeout compares false with everything and would silently mean "no limit"."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Invalid(f"must be a number (seconds), got {show(value)}")
+    seconds = float(value)
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_SECONDS:
+        raise Invalid(f"must be a number of seconds from 0 to {MAX_SECONDS}, got {show(value)}")
+    return seconds
+
+
+def period(value: object) -> float:
+    """A duration that must be above 0 (a health check given 0 s could never pass)."""
+    seconds = limit(value)
+    if seconds == 0:
+        raise Invalid("must be more than 0 seconds, got 0")
+    return seconds
+
+
+def text(value: object) -> str:
+    if not isinstance(value, str):
+        raise Invalid(f"must be a string, got {show(value)}")
+    if "\0" in value:
+        raise Invalid("must not contain a NUL character")
+    return value
+
+
+def commands(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise Invalid(f"must be a list of strings, got {show(value)}")
+    try:
+        return tuple(text(item) for item in value)
+    except Invalid as error:
+        raise Invalid(f"must be a list of strings; an item {error.message}") from None
+
+
+def shared_paths(value: object) -> tuple[str, ...]:
+    """Normalised relative paths without `..`: an absolute path or `..` could make a release's
+    link (or a created shared directory) land outside the deploy root."""
+    entries = commands(value)
+    for entry in entries:
+        path = PurePosixPath(entry)
+        if not path.parts or not entry.strip() or path.is_absolute() or ".." in path.parts:
+            raise Invalid(
+                f"entry {entry!r} must be a relative path inside shared/ (no leading /, no ..)"
+            )
+    return tuple(str(PurePosixPath(entry)) for entry in entries)
+
+
+def _choice(options: tuple[T, ...], value: object) -> T:
+    for option in options:
+        if value == option:
+            return option
+    raise Invalid(f"must be one of {', '.join(map(str, options))}, got {show(value)}")
+
+
+def preset(value: object) -> Preset:
+    return _choice(PRESETS, value)
+
+
+def share_static(value: object) -> ShareStatic:
+    if isinstance(value, bool):
+        value = str(value).lower()  # `share_static = true`: a TOML boolean among the words
+    return _choice(SETTINGS, value)
+
+
+def url(value: object) -> str:
+    """ "" (no check) or an http(s) URL with a host and, if given, a port from 1 to 65535."""
+    import urllib.parse
+
+    given = text(value)
+    if not given:
+        return given
+    if any(ch.isspace() or not ch.isprintable() for ch in given):
+        raise Invalid(f"must be a URL without spaces or control characters, got {show(given)}")
+    try:
+        parts = urllib.parse.urlsplit(given)
+    except ValueError as error:  # "Invalid IPv6 URL"
+        raise Invalid(f"is not a valid URL ({error}): {show(given)}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Invalid(f"must be an http:// or https:// URL with a host, got {show(given)}")
+    try:
+        port = parts.port  # ValueError when not a number, or out of range
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise Invalid(f"has a port that is not a number from 1 to 65535: {show(given)}")
+    return given
