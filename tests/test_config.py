@@ -420,6 +420,40 @@ def test_cli_bad_flag_values_are_one_line_exit_3_changing_nothing(
     assert tree_state(root) == before
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["deploy", "--wait", "abc"], "Invalid value for '--wait': 'abc' is not a valid float"),
+        (["deploy", "--wiat", "3"], "No such option: --wiat"),
+        (["switch"], "Missing argument 'release_id'"),
+        (["deploy", "--keep"], "Option '--keep' requires an argument"),
+        (["deploy", "--keep", "two"], "Invalid value for '--keep': 'two' is not a valid int"),
+        (["nosuch", "x"], "No such command 'nosuch'"),
+    ],
+)
+def test_cli_usage_errors_are_one_line_exit_2(
+    cli: Cli, root: Path, args: list[str], message: str
+) -> None:
+    """A command line that cannot be parsed: one `releases: error:` line (not click's box) that
+    points at the command's --help, exit 2 (usage), nothing created."""
+    result = cli(args[0], "--root", str(root), *args[1:])
+    assert result.returncode == 2
+    line = _one_error_line(result.stderr)
+    assert line.startswith(message), line
+    assert re.search(r"; see 'releases( [a-z]+)? --help'$", line), line
+    assert list(root.iterdir()) == []
+
+
+def test_help_and_no_arguments_still_print_the_help(cli: Cli) -> None:
+    """--help exits 0 with the usage; `releases` alone prints the help too (exit 2, as click
+    does for a missing command)."""
+    shown = cli("--help")
+    assert shown.returncode == 0 and "Usage: releases" in shown.stdout
+    bare = cli()
+    assert bare.returncode == 2 and "Usage: releases" in bare.stdout
+    assert "error" not in bare.stderr
+
+
 # -- doctor -------------------------------------------------------------------------------------
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from releases_cli import config as config_mod
 from releases_cli.cli import completion as complete
@@ -23,7 +25,47 @@ if TYPE_CHECKING:
     from releases_cli.sources.base import Source
 
 
+class UsageError(ReleasesError):
+    """The command line cannot be parsed: unknown option or command, missing argument or value,
+    a value that is not a number. (A value that parses but is not valid is InvalidInput.)"""
+
+    exit_code = ExitCode.USAGE
+
+
+class _Commands(TyperGroup):
+    """Reports usage errors in one line, like every other error, instead of click's box."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        # Not standalone: click then raises its errors to us instead of printing them.
+        try:
+            result = super().main(
+                args, prog_name, complete_var, False, windows_expand_args, **extra
+            )
+        except typer.TyperException as error:  # the base of click's errors in typer
+            if error.exit_code != ExitCode.USAGE:
+                raise
+            if type(error).__name__ == "NoArgsIsHelpError":  # `releases` alone: the help
+                print(error.format_message(), file=sys.stderr, end="")
+                sys.exit(error.exit_code)
+            message = " ".join(error.format_message().split()).rstrip(".")
+            context = getattr(error, "ctx", None)
+            path = context.command_path if context is not None else "releases"
+            raise UsageError(f"{message}; see '{path} --help'") from None
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)  # an Exit's code, else success
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="Zero-downtime, instantly reversible deploys: releases/<id>/ + an atomic `current` link.",
     no_args_is_help=True,
     add_completion=True,
