@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast test-e2e lint fmt demo demo-deps demo-static bench clean
+.PHONY: install test test-fast test-e2e lint fmt demo demo-deps demo-static bench bench-capistrano clean
 
 install: $(VENV)/.installed
 
@@ -53,6 +53,11 @@ demo-static: install
 
 bench: install
 	$(PY) bench/run_all.py
+
+# releases against Capistrano 3 (deploy + rollback, through a throwaway sshd on 127.0.0.1);
+# installs capistrano + openssh-server with apt-get when root and that starts no service.
+bench-capistrano: install
+	$(PY) bench/capistrano/compare.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -69,6 +69,15 @@ class Samples:
             self.cpu.setdefault(label, []).append(cpu)
 
 
+def measure(action: Callable[[], None]) -> tuple[float, float]:
+    """Wall seconds of `action`, and the CPU seconds of the child processes it waited for."""
+    cpu_before = _cpu_of_children()
+    started = time.perf_counter()
+    action()
+    wall = time.perf_counter() - started
+    return wall, _cpu_of_children() - cpu_before
+
+
 def interleaved(
     variants: dict[str, Callable[[], None]],
     runs: int,
@@ -80,11 +89,7 @@ def interleaved(
     samples = Samples()
     for round_number in range(warmup + runs):
         for label, action in variants.items():
-            cpu_before = _cpu_of_children()
-            started = time.perf_counter()
-            action()
-            wall = time.perf_counter() - started
-            cpu = _cpu_of_children() - cpu_before
+            wall, cpu = measure(action)
             if round_number >= warmup:
                 samples.add(label, wall, cpu)
             if between is not None:

@@ -43,8 +43,8 @@ def git(cwd: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def make_upstream(path: Path, files: int) -> None:
-    """An app-like tree: nested directories, text files of 200 B - 16 KiB (seeded)."""
+def make_upstream(path: Path, files: int, largest: int = 16_384) -> None:
+    """An app-like tree: nested directories, text files of 200 B - `largest` B (seeded)."""
     rng = random.Random(5000)
     path.mkdir()
     git(path, "init", "-q", "-b", "main")
@@ -52,7 +52,7 @@ def make_upstream(path: Path, files: int) -> None:
         directory = path / f"src/area{i % 20:02}/mod{i % 250:03}"
         directory.mkdir(parents=True, exist_ok=True)
         line = f"export const value{i} = {rng.random()!r};\n"
-        (directory / f"file{i:05}.ts").write_text(line * (rng.randint(200, 16_384) // len(line)))
+        (directory / f"file{i:05}.ts").write_text(line * (rng.randint(200, largest) // len(line)))
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", f"{files} files")
 

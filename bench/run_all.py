@@ -1,4 +1,6 @@
-"""`make bench`: run every bench/*.py script (names starting with `_` are helpers), in order.
+"""`make bench`: run every bench/*.py script (names starting with `_` are helpers), in order,
+then the comparison with Capistrano (bench/capistrano/compare.py), which says why it is skipped
+when Capistrano or sshd is missing and cannot be installed.
 
 Scripts run with their default number of rounds; set BENCH_RUNS=N to change it for the
 scripts built on _timing.py. Stops at the first failure.
@@ -14,20 +16,24 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def scripts() -> list[Path]:
-    return sorted(
+def scripts() -> list[list[str]]:
+    """The argv of each benchmark after the interpreter."""
+    own = sorted(
         p for p in HERE.glob("*.py") if not p.name.startswith("_") and p.name != "run_all.py"
     )
+    peers = [[str(HERE / "capistrano" / "compare.py"), "--if-available"]]
+    return [[str(p)] for p in own] + peers
 
 
 def main() -> int:
     when = time.strftime("%Y-%m-%d %H:%M %Z")
     print(f"# releases benchmarks ({when}, python {sys.version.split()[0]})")
     for script in scripts():
-        print(f"\n# {script.name}", flush=True)
-        code = subprocess.run([sys.executable, str(script)], check=False).returncode
+        name = Path(script[0]).relative_to(HERE)
+        print(f"\n# {name}", flush=True)
+        code = subprocess.run([sys.executable, *script], check=False).returncode
         if code != 0:
-            print(f"{script.name} failed with exit code {code}", file=sys.stderr)
+            print(f"{name} failed with exit code {code}", file=sys.stderr)
             return code
     return 0
 

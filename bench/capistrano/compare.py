@@ -1,0 +1,229 @@
+"""Benchmark: `releases` against Capistrano 3 on this machine, deploys and rollbacks of the same
+git repository, interleaved round by round in one run, through a throwaway sshd on 127.0.0.1.
+
+Variants (each its own deploy root on the same filesystem; keep 5; no build step):
+  capistrano    `cap production deploy` / `cap production deploy:rollback` (Capistrano runs
+                every step over ssh, here to 127.0.0.1: that is how it always works)
+  releases      `releases deploy --repo URL --keep 5` / `releases rollback`, run locally
+  ssh releases  the same two commands as `ssh host 'releases ...'` (a fresh connection each)
+
+The repository is generated (seeded): 1,200 files, 4.8 MB, in 500 directories. Each round first
+commits a one-file change (untimed), so every deploy ships a new commit (no `--force` needed),
+then times the three deploys and checks that each root serves that commit, then times the three
+rollbacks and checks that each serves the previous one; the order of the variants rotates from
+round to round. Before the timed rounds, 5 deploys fill every root to `keep` and one untimed
+round reaches the steady state. Prints the medians, the ratios against Capistrano, and the
+targets of issue 21 (deploy <= 1/5, rollback <= 1/10 of Capistrano's time, locally).
+
+Needs Capistrano and openssh-server (installed with apt-get as root where that starts nothing,
+see peer.py; `--if-available` reports why not and exits 0 instead of failing). Stops the sshd it
+started whatever happens; nothing outside its temporary directory is written.
+
+    python bench/capistrano/compare.py [--runs 7] [--files 1200] [--if-available]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/: _timing, git_deploy
+
+import peer
+from _timing import REPO, Samples, cli_argv, measure, median_ms, run, scratch
+from _timing import table as print_table
+from git_deploy import git, make_upstream
+from sshd import Endpoint, stop_on_sigterm, throwaway_sshd
+
+HERE = Path(__file__).resolve().parent  # the Capistrano project (Capfile, config/)
+KEEP = 5
+CAPISTRANO, LOCAL, SSH = "capistrano", "releases", "ssh releases"
+VARIANTS = (CAPISTRANO, LOCAL, SSH)
+TARGETS = {"deploy": 5, "rollback": 10}  # releases (locally) at most 1/N of Capistrano's time
+CHANGED = Path("src/area00/mod000/file00000.ts")
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    runs = int(os.environ.get("BENCH_RUNS") or 7)
+    parser.add_argument("--runs", type=int, default=runs, help="timed rounds (default 7)")
+    parser.add_argument("--files", type=int, default=1200, help="files in the repository")
+    parser.add_argument(
+        "--if-available",
+        action="store_true",
+        help="when Capistrano or sshd is missing and cannot be installed: say why, exit 0",
+    )
+    parser.add_argument("--no-install", action="store_true", help="never run apt-get")
+    parser.add_argument(
+        "--login-rc",
+        action="store_true",
+        help="let the remote login shell read the user's ~/.bashrc (by default the throwaway "
+        "sshd sets SHLVL=1 so bash skips it: a slow rc file would add its cost to every "
+        "command both tools run over ssh)",
+    )
+    return parser.parse_args()
+
+
+@dataclass(frozen=True)
+class Bench:
+    """The three deploy roots, the repository they deploy and the server they go through."""
+
+    work: Path
+    upstream: Path
+    endpoint: Endpoint
+
+    def root(self, variant: str) -> Path:
+        return self.work / variant.replace(" ", "-")
+
+    def releases(self, variant: str, *args: str) -> None:
+        """`releases ARGS --root ROOT`, locally or through ssh (same interpreter, same code)."""
+        argv = cli_argv(*args, "--root", str(self.root(variant)))
+        if variant == LOCAL:
+            run(argv)
+        else:
+            env = ["env", f"PYTHONPATH={REPO}", "NO_COLOR=1"]
+            run(self.endpoint.ssh_argv([*env, *argv]))
+
+    def cap(self, *task: str) -> None:
+        env = {
+            **os.environ,
+            "BENCH_REPO_URL": self.upstream.as_uri(),
+            "BENCH_CAP_ROOT": str(self.root(CAPISTRANO)),
+            "BENCH_CAP_TMP": str(self.work / "cap-tmp"),
+            "BENCH_CAP_LOG": str(self.work / "capistrano.log"),
+            "BENCH_SSH_PORT": str(self.endpoint.port),
+            "BENCH_SSH_USER": self.endpoint.user,
+            "BENCH_SSH_KEY": str(self.endpoint.client_key),
+            "BENCH_KNOWN_HOSTS": str(self.endpoint.known_hosts),
+        }
+        run(["cap", "production", *task], env=env, cwd=HERE)
+
+    def action(self, command: str, variant: str) -> Callable[[], None]:
+        if variant == CAPISTRANO:
+            task = "deploy" if command == "deploy" else "deploy:rollback"
+            return lambda: self.cap(task)
+        if command == "deploy":
+            url = self.upstream.as_uri()
+            return lambda: self.releases(variant, "deploy", "--repo", url, "--keep", str(KEEP))
+        return lambda: self.releases(variant, "rollback")
+
+    def commit(self, round_number: int) -> str:
+        """A one-file change upstream; returns the new commit."""
+        (self.upstream / CHANGED).write_text(f"export const round = {round_number};\n")
+        git(self.upstream, "commit", "-q", "-am", f"round {round_number}")
+        return git(self.upstream, "rev-parse", "HEAD")
+
+    def serves(self, variant: str) -> str:
+        """The commit the root's `current` release was made from (both tools write REVISION)."""
+        return (self.root(variant) / "current" / "REVISION").read_text().strip()
+
+
+def rotated(round_number: int) -> list[str]:
+    shift = round_number % len(VARIANTS)
+    return [*VARIANTS[shift:], *VARIANTS[:shift]]
+
+
+def one_round(bench: Bench, round_number: int, samples: dict[str, Samples] | None) -> None:
+    """Deploy a new commit with every variant, then roll every variant back; timed into
+    `samples` (per command) unless None."""
+    previous = {variant: bench.serves(variant) for variant in VARIANTS}
+    expected = {"deploy": dict.fromkeys(VARIANTS, bench.commit(round_number)), "rollback": previous}
+    for command in ("deploy", "rollback"):
+        for variant in rotated(round_number):
+            wall, cpu = measure(bench.action(command, variant))
+            if samples is not None:
+                samples[command].add(variant, wall, cpu)
+        for variant in VARIANTS:
+            if bench.serves(variant) != expected[command][variant]:
+                raise SystemExit(f"{variant} {command} did not make the expected commit live")
+
+
+def _in_order() -> Samples:
+    """Empty samples whose tables list the variants in VARIANTS order, whatever ran first."""
+    return Samples({v: [] for v in VARIANTS}, {v: [] for v in VARIANTS})
+
+
+def fill(bench: Bench) -> None:
+    """Every root at `keep` complete releases, then one untimed round: the steady state."""
+    for number in range(KEEP):
+        bench.commit(-1 - number)
+        for variant in VARIANTS:
+            bench.action("deploy", variant)()
+    one_round(bench, 0, None)
+
+
+def versions() -> str:
+    cap = subprocess.run(["cap", "--version"], capture_output=True, text=True, check=False)
+    ssh = subprocess.run(["ssh", "-V"], capture_output=True, text=True, check=False)
+    return (
+        f"{cap.stdout.strip()}; {ssh.stderr.strip().split(',')[0]}; "
+        f"python {platform.python_version()}"
+    )
+
+
+def machine() -> str:
+    model = "?"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [ln for ln in cpuinfo.read_text().splitlines() if ln.startswith("model name")]
+        model = names[0].split(":", 1)[1].strip() if names else model
+    return f"{os.cpu_count()} cores ({model}), {platform.system()} {platform.release()}"
+
+
+def report(samples: dict[str, Samples]) -> None:
+    note = (
+        "cpu: processes started here only (cap's ruby, the ssh client, local releases); "
+        "what sshd runs is not counted"
+    )
+    for command, values in samples.items():
+        print_table(f"{command}, keep {KEEP}", values, [CAPISTRANO], note=note)
+    print("\n## against issue 21's targets (releases run locally)")
+    for command, values in samples.items():
+        cap = median_ms(values.wall[CAPISTRANO])
+        parts = []
+        for variant in (LOCAL, SSH):
+            ms = median_ms(values.wall[variant])
+            parts.append(f"{variant} {ms / 1000:.2f} s = 1/{cap / ms:.1f}")
+        met = "met" if cap / median_ms(values.wall[LOCAL]) >= TARGETS[command] else "not met"
+        print(
+            f"{command}: capistrano {cap / 1000:.2f} s; {'; '.join(parts)} "
+            f"(target <= 1/{TARGETS[command]}: {met})"
+        )
+
+
+def main() -> int:
+    args = arguments()
+    why_not = peer.ensure(install=not args.no_install)
+    if why_not is not None and args.if_available:
+        print(f"capistrano benchmark skipped: {why_not}")
+        return 0
+    if why_not is not None:
+        print(f"capistrano benchmark cannot run: {why_not}", file=sys.stderr)
+        return 3
+    with stop_on_sigterm(), scratch("capistrano") as work:
+        upstream = work / "upstream"
+        make_upstream(upstream, args.files, largest=7_650)  # 4.8 MB for 1,200 files
+        size = sum(p.stat().st_size for p in (upstream / "src").rglob("*") if p.is_file())
+        print(f"repository: {args.files} files, {size / 1e6:.1f} MB; keep {KEEP}; no build")
+        print(f"machine: {machine()}; {versions()}")
+        with throwaway_sshd(work / "ssh", login_rc=args.login_rc) as endpoint:
+            print(f"sshd pid {endpoint.pid} on 127.0.0.1:{endpoint.port}", flush=True)
+            bench = Bench(work, upstream, endpoint)
+            for variant in (LOCAL, SSH):
+                bench.root(variant).mkdir()
+            fill(bench)
+            samples = {command: _in_order() for command in ("deploy", "rollback")}
+            for round_number in range(1, args.runs + 1):
+                one_round(bench, round_number, samples)
+    report(samples)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
