@@ -213,7 +213,9 @@ def main() -> int:
         print(f"repository: {args.files} files, {size / 1e6:.1f} MB; keep {KEEP}; no build")
         print(f"machine: {machine()}; {versions()}")
         with throwaway_sshd(work / "ssh", login_rc=args.login_rc) as endpoint:
-            print(f"sshd pid {endpoint.pid} on 127.0.0.1:{endpoint.port}", flush=True)
+            print(
+                f"sshd pid {endpoint.pid} on 127.0.0.1:{endpoint.port}; files in {work}", flush=True
+            )
             bench = Bench(work, upstream, endpoint)
             for variant in (LOCAL, SSH):
                 bench.root(variant).mkdir()
@@ -226,4 +228,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: everything started is stopped by now
+        print("capistrano benchmark interrupted", file=sys.stderr)
+        sys.exit(130)
