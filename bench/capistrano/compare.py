@@ -7,13 +7,16 @@ Variants (each its own deploy root on the same filesystem; keep 5; no build step
   releases      `releases deploy --repo URL --keep 5` / `releases rollback`, run locally
   ssh releases  the same two commands as `ssh host 'releases ...'` (a fresh connection each)
 
-The repository is generated (seeded): 1,200 files, 4.8 MB, in 500 directories. Each round first
-commits a one-file change (untimed), so every deploy ships a new commit (no `--force` needed),
-then times the three deploys and checks that each root serves that commit, then times the three
-rollbacks and checks that each serves the previous one; the order of the variants rotates from
-round to round. Before the timed rounds, 5 deploys fill every root to `keep` and one untimed
-round reaches the steady state. Prints the medians, the ratios against Capistrano, and the
-targets of issue 21 (deploy <= 1/5, rollback <= 1/10 of Capistrano's time, locally).
+The repository is generated (seeded): 1,200 files, 4.8 MB, in 500 directories. First 5 untimed
+deploys put every root at `keep`, so from then on every deploy of either tool removes its
+oldest release, as production deploys do. Then K deploy rounds: commit a one-file
+change (untimed; every deploy ships a new commit, so no `--force` is needed), time the three
+deploys, check each root serves that commit. Then K rollback rounds: time the three rollbacks,
+check each root serves the commit before, then restore the state untimed (a new commit,
+deployed by all three). The order of the variants rotates from round to round. Prints the
+medians, the ratios against Capistrano, and the targets of issue 21 (deploy <= 1/5, rollback
+<= 1/10 of Capistrano's time, locally). Capistrano's rollback also archives the release it
+leaves (tar -czf) and deletes it; `releases rollback` keeps it (a switch back is instant).
 
 Needs Capistrano and openssh-server (installed with apt-get as root where that starts nothing,
 see peer.py; `--if-available` reports why not and exits 0 instead of failing). Stops the sshd it
@@ -124,24 +127,25 @@ class Bench:
         return (self.root(variant) / "current" / "REVISION").read_text().strip()
 
 
-def rotated(round_number: int) -> list[str]:
+def timed_round(
+    bench: Bench, command: str, round_number: int, samples: Samples, expected: dict[str, str]
+) -> None:
+    """Time `command` once per variant (order rotated by round), then check what each serves."""
     shift = round_number % len(VARIANTS)
-    return [*VARIANTS[shift:], *VARIANTS[:shift]]
+    for variant in [*VARIANTS[shift:], *VARIANTS[:shift]]:
+        wall, cpu = measure(bench.action(command, variant))
+        samples.add(variant, wall, cpu)
+    for variant in VARIANTS:
+        if bench.serves(variant) != expected[variant]:
+            raise SystemExit(f"{variant} {command} did not make the expected commit live")
 
 
-def one_round(bench: Bench, round_number: int, samples: dict[str, Samples] | None) -> None:
-    """Deploy a new commit with every variant, then roll every variant back; timed into
-    `samples` (per command) unless None."""
-    previous = {variant: bench.serves(variant) for variant in VARIANTS}
-    expected = {"deploy": dict.fromkeys(VARIANTS, bench.commit(round_number)), "rollback": previous}
-    for command in ("deploy", "rollback"):
-        for variant in rotated(round_number):
-            wall, cpu = measure(bench.action(command, variant))
-            if samples is not None:
-                samples[command].add(variant, wall, cpu)
-        for variant in VARIANTS:
-            if bench.serves(variant) != expected[command][variant]:
-                raise SystemExit(f"{variant} {command} did not make the expected commit live")
+def deploy_all(bench: Bench, number: int) -> str:
+    """Untimed: a new commit, deployed by every variant."""
+    sha = bench.commit(number)
+    for variant in VARIANTS:
+        bench.action("deploy", variant)()
+    return sha
 
 
 def _in_order() -> Samples:
@@ -149,13 +153,19 @@ def _in_order() -> Samples:
     return Samples({v: [] for v in VARIANTS}, {v: [] for v in VARIANTS})
 
 
-def fill(bench: Bench) -> None:
-    """Every root at `keep` complete releases, then one untimed round: the steady state."""
+def rounds(bench: Bench, runs: int) -> dict[str, Samples]:
+    """Fill every root to keep, then `runs` deploy rounds and `runs` rollback rounds."""
     for number in range(KEEP):
-        bench.commit(-1 - number)
-        for variant in VARIANTS:
-            bench.action("deploy", variant)()
-    one_round(bench, 0, None)
+        deploy_all(bench, -1 - number)
+    samples = {"deploy": _in_order(), "rollback": _in_order()}
+    for number in range(runs):
+        sha = bench.commit(number)
+        timed_round(bench, "deploy", number, samples["deploy"], dict.fromkeys(VARIANTS, sha))
+    for number in range(runs):
+        previous = {variant: bench.serves(variant) for variant in VARIANTS}
+        deploy_all(bench, runs + number)
+        timed_round(bench, "rollback", number, samples["rollback"], previous)
+    return samples
 
 
 def versions() -> str:
@@ -189,7 +199,8 @@ def report(samples: dict[str, Samples]) -> None:
         parts = []
         for variant in (LOCAL, SSH):
             ms = median_ms(values.wall[variant])
-            parts.append(f"{variant} {ms / 1000:.2f} s = 1/{cap / ms:.1f}")
+            share = f"1/{cap / ms:.1f}" if ms < cap else f"{ms / cap:.2f}x"
+            parts.append(f"{variant} {ms / 1000:.2f} s = {share} of it")
         met = "met" if cap / median_ms(values.wall[LOCAL]) >= TARGETS[command] else "not met"
         print(
             f"{command}: capistrano {cap / 1000:.2f} s; {'; '.join(parts)} "
@@ -219,10 +230,7 @@ def main() -> int:
             bench = Bench(work, upstream, endpoint)
             for variant in (LOCAL, SSH):
                 bench.root(variant).mkdir()
-            fill(bench)
-            samples = {command: _in_order() for command in ("deploy", "rollback")}
-            for round_number in range(1, args.runs + 1):
-                one_round(bench, round_number, samples)
+            samples = rounds(bench, args.runs)
     report(samples)
     return 0
 
