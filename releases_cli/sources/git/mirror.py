@@ -29,6 +29,8 @@ REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 # Where the remote's default branch (its HEAD) lands when no ref is asked for.
 REMOTE_HEAD = "refs/remotes/origin/HEAD"
 _TMP_PREFIX = ".tmp-mirror-"
+# The mirror's own git config records the URL it was made for: `releases.mirrorof`.
+_KEY_SECTION, _KEY_OPTION = "releases", "mirrorof"
 
 
 @dataclass(frozen=True)
@@ -53,37 +55,74 @@ def git_message(error: git.GitCommandError) -> str:
 
 
 def open_mirror(path: Path, url: str) -> git.Repo:
-    """The bare mirror at `path`, created (atomically: init aside, then rename) when missing."""
+    """The bare mirror of `url` at `path`, created (atomically: init aside, then rename) when
+    missing.
+
+    A mirror belongs to one repository: it records the URL it was made for, and one made for
+    another URL (or by a version that did not record it) is discarded and made again. So an
+    object fetched for `--repo A` can never be deployed as part of `--repo B`.
+    """
     for leftover in path.parent.glob(f"{_TMP_PREFIX}*"):
-        shutil.rmtree(leftover, ignore_errors=True)  # an init killed half-way
-    if not (path / "HEAD").is_file() and path.exists():
-        log.warning("mirror %s is damaged; rebuilding it", path)
-        shutil.rmtree(path)
-    if not path.exists():
-        _create(path)
-    try:
-        repo = git.Repo(path)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        shutil.rmtree(path)
-        _create(path)
+        _discard(leftover)  # an init killed half-way, or a mirror set aside and not yet deleted
+    repo = _existing(path, url)
+    if repo is None:
+        _create(path, url)
         repo = git.Repo(path)
     repo.git.update_environment(**git_env())
     _remove_stale_locks(path)
-    with repo.config_reader() as reader:
-        known = reader.get_value(f'remote "{REMOTE}"', "url", default="")
-    if known != url:
-        with repo.config_writer() as writer:
-            writer.set_value(f'remote "{REMOTE}"', "url", url)
     return repo
 
 
-def _create(path: Path) -> None:
+def _existing(path: Path, url: str) -> git.Repo | None:
+    """The mirror at `path` when it is sound and made for `url`; else set it aside (None)."""
+    if not os.path.lexists(path):
+        return None
+    repo: git.Repo | None = None
+    made_for = None
+    try:
+        if not path.is_symlink() and (path / "HEAD").is_file():
+            repo = git.Repo(path)
+            with repo.config_reader() as reader:
+                made_for = str(reader.get_value(_KEY_SECTION, _KEY_OPTION, default=""))
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError, OSError):
+        made_for = None
+    if repo is not None and made_for == url:
+        return repo
+    if repo is not None:
+        repo.close()
+    if made_for is None:
+        log.warning("mirror %s is damaged; rebuilding it", path)
+    else:
+        was = f"for {redact(made_for)}" if made_for else "before mirrors were keyed by URL"
+        log.warning("mirror %s was made %s; making a new one for %s", path, was, redact(url))
+    _set_aside(path)
+    return None
+
+
+def _set_aside(path: Path) -> None:
+    """Rename out of the way first (atomic), then delete: a crash in between leaves a
+    `.tmp-mirror-*` that the next open removes, never a half-deleted mirror in use."""
+    aside = path.with_name(f"{_TMP_PREFIX}old-{os.getpid()}-{secrets.token_hex(4)}")
+    os.rename(path, aside)
+    _discard(aside)
+
+
+def _discard(path: Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)  # never follow a link planted here
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _create(path: Path, url: str) -> None:
     tmp = path.with_name(f"{_TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}")
     repo = git.Repo.init(tmp, bare=True)
     with repo.config_writer() as writer:
         # gc in the foreground: a detached one could still run when the next deploy fetches.
         writer.set_value("gc", "autoDetach", "false")
         writer.set_value("maintenance", "autoDetach", "false")
+        writer.set_value(f'remote "{REMOTE}"', "url", url)
+        writer.set_value(_KEY_SECTION, _KEY_OPTION, url)
     repo.close()
     os.rename(tmp, path)
 
