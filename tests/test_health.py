@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -134,3 +136,127 @@ def test_build_id_url(tmp_path: Path) -> None:
         build_id_url("http://127.0.0.1:3000/api/health?x=1", proof_url_path(tmp_path))
         == "http://127.0.0.1:3000/_next/static/B1/_buildManifest.js"
     )
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 that answers every connection with `script(conn)`: for
+    answers no well-behaved HTTP server gives (dripping, garbage, resets)."""
+
+    def __init__(self, script: Callable[[socket.socket, RawServer], None]) -> None:
+        self.script = script
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.stopping = threading.Event()
+        self.sent = 0  # bytes the script managed to send, over all connections
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
+
+    def _serve(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                self.script(conn, self)
+            except OSError:
+                return  # the client went away: what a deadline does to a dripping answer
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.sock.close()
+
+
+def _drip(head: bytes, body: bytes) -> Callable[[socket.socket, RawServer], None]:
+    """Send `head` at once, then `body` one byte every half second (until told to stop)."""
+
+    def script(conn: socket.socket, srv: RawServer) -> None:
+        conn.recv(65536)
+        conn.sendall(head)
+        srv.sent += len(head)
+        for byte in body:
+            if srv.stopping.wait(0.5):
+                return
+            conn.sendall(bytes([byte]))
+            srv.sent += 1
+
+    return script
+
+
+@pytest.mark.parametrize(
+    ("head", "body"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 120\r\n\r\n", b"x" * 120),
+        (b"", b"HTTP/1.1 200 OK\r\nX-Padding: " + b"y" * 100 + b"\r\n\r\n"),
+    ],
+    ids=["body", "headers"],
+)
+def test_a_dripping_server_cannot_outlast_the_timeout(head: bytes, body: bytes) -> None:
+    """A server that drips its answer one byte every half second (each read returns in time,
+    so per-read socket timeouts never fire) fails a check with a 1 s timeout: the deadline
+    covers connect + headers + body. Were the check waiting for the answer to finish, the
+    server would have sent all of it (a minute's worth) before the check returned."""
+    srv = RawServer(_drip(head, body))
+    try:
+        problem = check_health(
+            HealthConfig(srv.url, timeout=1, interval=0.05), lambda _m: None, None
+        )
+        sent_when_done = srv.sent
+    finally:
+        srv.close()
+    assert problem is not None and "did not answer 200 within 1s" in problem
+    assert sent_when_done < len(head) + len(body)
+
+
+def _garbage(conn: socket.socket, _srv: RawServer) -> None:
+    conn.recv(65536)
+    conn.sendall(b"this is not HTTP\r\n\r\n")
+
+
+def _hang_up(conn: socket.socket, _srv: RawServer) -> None:
+    conn.recv(65536)
+
+
+def _reset(conn: socket.socket, _srv: RawServer) -> None:
+    conn.recv(65536)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def _half_headers(conn: socket.socket, _srv: RawServer) -> None:
+    conn.recv(65536)
+    conn.sendall(b"HTTP/1.1 20")
+
+
+@pytest.mark.parametrize("script", [_garbage, _hang_up, _reset, _half_headers])
+def test_a_misbehaving_server_is_an_unhealthy_answer_not_an_exception(
+    script: Callable[[socket.socket, RawServer], None],
+) -> None:
+    """Garbage instead of a status line, a hang-up, a reset, a connection closed mid-headers:
+    each is a failed check whose message names what happened, never an exception that would
+    escape the go-live (and leave the release live unverified)."""
+    srv = RawServer(script)
+    try:
+        problem = check_health(
+            HealthConfig(srv.url, timeout=0.5, interval=0.05), lambda _m: None, None
+        )
+    finally:
+        srv.close()
+    assert problem is not None and "did not answer 200 within 0.5s (last: " in problem
+    assert "last: no attempt made" not in problem
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:notaport/", "ftp://127.0.0.1/", "http:///nohost", "http://[::1/"]
+)
+def test_a_malformed_url_is_a_failed_check(url: str) -> None:
+    """A URL the check cannot use (bad port, other scheme, no host, broken IPv6 literal) fails
+    the check with a message naming the problem, without raising."""
+    problem = check_health(HealthConfig(url, timeout=0.2, interval=0.05), lambda _m: None, None)
+    assert problem is not None and "did not answer 200" in problem
