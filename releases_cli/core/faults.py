@@ -1,12 +1,16 @@
 """Named fault-injection points for the crash tests.
 
 `RELEASES_FAULT=<point>` makes the process SIGKILL itself when it reaches that point, which is
-exactly what a power cut or OOM kill looks like to the deploy root. Unset in production: one
-dictionary lookup per point.
+exactly what a power cut or OOM kill looks like to the deploy root. `RELEASES_FAULT=<ERRNO>:<name>`
+(e.g. `ENOSPC:history.jsonl`, `EIO:*.json`) makes our crash-safe writes of files so named fail
+the way a full or failing disk makes them fail. Unset in production: one dictionary lookup per
+point.
 """
 
 from __future__ import annotations
 
+import errno
+import fnmatch
 import os
 import signal
 from pathlib import Path
@@ -30,6 +34,8 @@ POINTS = (
 )
 # `torn:<event>` (e.g. `torn:switch`): power cut halfway through appending that history event.
 TORN_PREFIX = "torn:"
+# `<ERRNO>:<file name pattern>`: writes of matching files fail with that error.
+IO_ERRORS = {"ENOSPC": errno.ENOSPC, "EIO": errno.EIO, "EDQUOT": errno.EDQUOT}
 
 
 def point(name: str) -> None:
@@ -48,3 +54,14 @@ def torn_append(event: str, path: Path, line: str) -> None:
         torn.flush()
         os.fsync(torn.fileno())
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def io_error(path: Path) -> None:
+    """Raise OSError when RELEASES_FAULT is `<ERRNO>:<pattern>` and `path`'s name matches."""
+    value = os.environ.get("RELEASES_FAULT")
+    if not value or ":" not in value:
+        return
+    name, _, pattern = value.partition(":")
+    code = IO_ERRORS.get(name)
+    if code is not None and fnmatch.fnmatchcase(path.name, pattern):
+        raise OSError(code, os.strerror(code), str(path))

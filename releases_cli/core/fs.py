@@ -6,6 +6,8 @@ import ctypes
 import os
 from pathlib import Path
 
+from releases_cli.core import faults
+
 
 def fsync_dir(directory: Path) -> None:
     """Make a rename/create/unlink inside `directory` durable."""
@@ -19,19 +21,27 @@ def fsync_dir(directory: Path) -> None:
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` so readers see the old or the new content, never a torn file."""
     # os.urandom, not secrets: importing secrets loads hashlib/hmac on every command.
+    faults.io_error(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)  # a full disk must not also keep a half-written temp file
         raise
     fsync_dir(path.parent)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """write(2) until all of `data` is written (a short write is not an error)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def append_line(path: Path, line: str) -> None:
@@ -40,6 +50,7 @@ def append_line(path: Path, line: str) -> None:
     If a power cut left the file ending in a torn line (no final newline), a newline is written
     first, so the torn line stays one skipped line and never swallows this one.
     """
+    faults.io_error(path)
     created = not path.exists()
     data = (line.rstrip("\n") + "\n").encode()
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)

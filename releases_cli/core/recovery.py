@@ -6,11 +6,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from releases_cli.core import lock
+from releases_cli.core import lock, reserve
 from releases_cli.core.current import remove_temp_links
+from releases_cli.core.errors import Interrupted
 from releases_cli.core.history import Clock, record, utc_now
 from releases_cli.core.ids import is_valid_id
-from releases_cli.core.layout import DeployRoot
+from releases_cli.core.layout import DeployRoot, read_current
 from releases_cli.core.prune import empty_trash
 from releases_cli.core.state import INCOMPLETE, SWITCH, Snapshot, snapshot
 
@@ -29,15 +30,47 @@ class Recovered:
 
 @contextmanager
 def exclusive(
-    root: DeployRoot, wait: float, clock: Clock, report: Callable[[str], None]
+    root: DeployRoot,
+    wait: float,
+    clock: Clock,
+    report: Callable[[str], None],
+    use_reserve: bool = False,
 ) -> Iterator[Recovered]:
     """Hold the root's lock and first clean up what a crash left (each note reported):
-    how every state-changing command starts."""
-    with lock.hold(root, wait, clock):
-        recovered = recover(root, clock)
-        for note in recovered.notes:
-            report(f"recovered: {note}")
-        yield recovered
+    how every state-changing command starts.
+
+    `use_reserve`: on a full disk, give this command the space kept back in `.releases/reserve`
+    (prune and rollback: the commands that must work then). A SIGINT/SIGTERM inside becomes
+    `Interrupted`, saying what is live now.
+    """
+    acquired = False
+    try:
+        with lock.hold(root, wait, clock):
+            acquired = True
+            before = read_current(root).release_id
+            try:
+                if use_reserve:
+                    reserve.release_if_low(root)
+                recovered = recover(root, clock)
+                for note in recovered.notes:
+                    report(f"recovered: {note}")
+                yield recovered
+            except KeyboardInterrupt:
+                raise Interrupted(live_now(root, before)) from None
+    except KeyboardInterrupt:
+        if acquired:
+            raise
+        raise Interrupted("nothing was changed (it was waiting for the lock)") from None
+
+
+def live_now(root: DeployRoot, before: str | None) -> str:
+    """One line on what `current` is after an interruption, against what it was before."""
+    now = read_current(root).release_id
+    if now == before:
+        return f"current is unchanged (still {before})" if before else "nothing is live"
+    if now is None:
+        return f"nothing is live now (it was {before})"
+    return f"current is now {now} (it was {before or 'nothing'})"
 
 
 def recover(root: DeployRoot, clock: Clock = utc_now) -> Recovered:
