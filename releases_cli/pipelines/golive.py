@@ -11,13 +11,22 @@ picked as a rollback target later.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 from releases_cli.config import Config, HealthConfig, HookPoint, HooksConfig, RestartConfig
-from releases_cli.core import faults, history
+from releases_cli.core import faults, history, interrupts, reserve
 from releases_cli.core.current import remove_current, switch_to
-from releases_cli.core.errors import BuildFailed, HealthFailed
+from releases_cli.core.errors import (
+    BuildFailed,
+    HealthFailed,
+    Interrupted,
+    ReleasesError,
+    describe_os_error,
+    one_line,
+)
 from releases_cli.core.history import FAILED, Clock, iso, record
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.report import Report, Stage, echo_for, stage
@@ -26,6 +35,8 @@ from releases_cli.nextjs import static_share
 from releases_cli.pipelines.health import check_health
 from releases_cli.pipelines.hooks import release_env, run_hooks, run_reporting_hooks
 from releases_cli.pipelines.restart import run_restart
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,11 +62,21 @@ def run_point(
     report: Report,
     extra: dict[str, str] | None = None,
 ) -> None:
-    """Run a hook point that must not fail the command (after_*, on_failure)."""
+    """Run a hook point that must not fail the command (after_*, on_failure): whatever goes
+    wrong in it (a failing hook, an unwritable log) becomes a warning."""
     env = env_for(root, release_id, previous) | (extra or {})
-    run_reporting_hooks(
-        live.hooks, point, root.release(release_id), root.log(release_id), env, report, live.echo
-    )
+    try:
+        run_reporting_hooks(
+            live.hooks,
+            point,
+            root.release(release_id),
+            root.log(release_id),
+            env,
+            report,
+            live.echo,
+        )
+    except Exception as error:
+        report(f"warning: {point} hooks: {describe(error)}; continuing")
 
 
 def run_on_failure(
@@ -87,10 +108,31 @@ def before_switch(
         raise BuildFailed(f"{failure.describe()}; current is unchanged")
 
 
+def describe(error: BaseException) -> str:
+    """An unexpected error as one line: ours by its message, the OS's by reason and file."""
+    if isinstance(error, ReleasesError):
+        return one_line(error.message)
+    if isinstance(error, OSError):
+        return describe_os_error(error)
+    return one_line(f"{type(error).__name__}: {error}")
+
+
 def verify_live(
     root: DeployRoot, live: LiveOptions, release_id: str, previous: str | None, report: Report
 ) -> str | None:
-    """Restart the app and check its health for the release now current; None when fine."""
+    """Restart the app and check its health for the release now current; None when fine, else
+    the problem. Any exception in either is a problem too (never a release left live unverified
+    because a check crashed); only an interrupt propagates."""
+    try:
+        return _restart_and_check(root, live, release_id, previous, report)
+    except Exception as error:
+        log.debug("restart/health check of %s raised", release_id, exc_info=True)
+        return f"restart/health check failed: {describe(error)}"
+
+
+def _restart_and_check(
+    root: DeployRoot, live: LiveOptions, release_id: str, previous: str | None, report: Report
+) -> str | None:
     if live.restart is not None and live.restart.command:
         with stage(report, Stage.RESTART, f"$ {live.restart.command}") as restarting:
             problem = run_restart(
@@ -124,32 +166,81 @@ def switch_back(
     clock: Clock,
     report: Report,
 ) -> str:
-    """Undo a deploy's switch after `problem`; returns what is live now, for the message."""
-    mark_failed(root, failed_id, problem, clock)
-    faults.point("after_mark_failed")
-    if previous is None:
-        # First deploy: nothing was live before, so nothing is live after (no failed current).
-        remove_current(root)
-        record(root, "current_removed", clock, id=failed_id, reason=problem)
-        return "there was no previous release, so `current` was removed"
-    with stage(report, Stage.SWITCH, f"back: current -> releases/{previous}"):
-        switch_to(root, previous)
-        faults.point("after_switch_back")
-        record(
-            root,
-            SWITCH,
-            clock,
-            id=previous,
-            previous=failed_id,
-            reason="rollback",
-            automatic=True,
-            cause=problem,
-        )
+    """Undo a deploy's switch after `problem`, then restart and check the release live again;
+    returns what is live now, for the message."""
+    elsewhere = undo_switch(root, failed_id, previous, problem, clock, report)
+    if elsewhere is not None or previous is None:
+        return elsewhere or "nothing is live"
     again = verify_live(root, live, previous, failed_id, report)
     if again is not None:
-        record(root, "switch_back_unhealthy", clock, id=previous, error=again)
+        _best_effort(
+            lambda: record(root, "switch_back_unhealthy", clock, id=previous, error=again),
+            "record that the switch back is unhealthy",
+            report,
+        )
         return f"switched back to {previous}, but it is not healthy either: {again}"
     return f"switched back to {previous}, which is serving again"
+
+
+def undo_switch(
+    root: DeployRoot,
+    failed_id: str,
+    previous: str | None,
+    problem: str,
+    clock: Clock,
+    report: Report,
+) -> str | None:
+    """Mark `failed_id` failed and point `current` back at `previous` (or remove it), with
+    SIGINT/SIGTERM held until both are done. None when `current` is back on `previous`, else
+    a sentence saying what is live instead. On a full disk the reserve is spent first (this is
+    a rollback); a record that still cannot be written is a warning, never a reason to stay."""
+    with interrupts.deferred():
+        reserve.release_if_low(root)
+        _best_effort(lambda: mark_failed(root, failed_id, problem, clock), "mark it failed", report)
+        faults.point("after_mark_failed")
+        try:
+            if previous is None:
+                # First deploy: nothing was live before, so nothing is live after.
+                remove_current(root)
+            else:
+                with stage(report, Stage.SWITCH, f"back: current -> releases/{previous}"):
+                    switch_to(root, previous)
+                    faults.point("after_switch_back")
+        except Exception as error:
+            return (
+                f"switching back failed ({describe(error)}); current is still {failed_id}, "
+                "marked failed: run `releases rollback`"
+            )
+        if previous is None:
+            _best_effort(
+                lambda: record(root, "current_removed", clock, id=failed_id, reason=problem),
+                "record that current was removed",
+                report,
+            )
+            return "there was no previous release, so `current` was removed"
+        _best_effort(
+            lambda: record(
+                root,
+                SWITCH,
+                clock,
+                id=previous,
+                previous=failed_id,
+                reason="rollback",
+                automatic=True,
+                cause=problem,
+            ),
+            "record the switch back",
+            report,
+        )
+    return None
+
+
+def _best_effort(action: Callable[[], object], what: str, report: Report) -> None:
+    """Bookkeeping that must not stop a switch back: an OS error becomes a warning."""
+    try:
+        action()
+    except OSError as error:
+        report(f"warning: could not {what}: {describe_os_error(error)}")
 
 
 def mark_failed(root: DeployRoot, release_id: str, problem: str, clock: Clock) -> None:
@@ -172,19 +263,19 @@ def go_live(
 ) -> None:
     """Deploy's activation: before_switch, switch, restart, health, after_switch.
 
-    Raises BuildFailed (current untouched) or HealthFailed (switched back, release failed).
+    Raises BuildFailed (current untouched), HealthFailed (switched back, release failed), or,
+    on SIGINT/SIGTERM after the switch, Interrupted (switched back, release failed).
     """
     try:
         before_switch(root, live, release_id, previous, report)
     except BuildFailed as error:
-        mark_failed(root, release_id, error.message, clock)
-        run_on_failure(root, live, release_id, previous, error.message, report)
+        message = error.message
+        _best_effort(
+            lambda: mark_failed(root, release_id, message, clock), "mark it failed", report
+        )
+        run_on_failure(root, live, release_id, previous, message, report)
         raise
-    with stage(report, Stage.SWITCH, f"current -> releases/{release_id}"):
-        switch_to(root, release_id)
-        faults.point("after_switch")
-        record(root, SWITCH, clock, id=release_id, previous=previous, reason="deploy")
-    problem = verify_live(root, live, release_id, previous, report)
+    problem = _switch_and_confirm(_Activation(root, release_id, previous, live, clock, report))
     if problem is not None:
         report(f"failed: {problem}")
         outcome = switch_back(root, live, release_id, previous, problem, clock, report)
@@ -192,6 +283,64 @@ def go_live(
         run_on_failure(root, live, release_id, previous, message, report)
         raise HealthFailed(message)
     run_point(root, live, "after_switch", release_id, previous, report)
+
+
+@dataclass(frozen=True)
+class _Activation:
+    """A release going live, and what it needs to."""
+
+    root: DeployRoot
+    release_id: str
+    previous: str | None
+    live: LiveOptions
+    clock: Clock
+    report: Report
+
+
+def _switch_and_confirm(act: _Activation) -> str | None:
+    """Switch, record, restart, check health: None when the new release is confirmed, else
+    the problem (once switched, any exception counts). An interrupt after the switch switches
+    back before it propagates."""
+    root, release_id, report = act.root, act.release_id, act.report
+    switched = False
+    try:
+        with (
+            interrupts.deferred(),
+            stage(report, Stage.SWITCH, f"current -> releases/{release_id}"),
+        ):
+            switch_to(root, release_id)  # atomic: when this raises, `current` is unchanged
+            switched = True
+            faults.point("after_switch")
+        record(root, SWITCH, act.clock, id=release_id, previous=act.previous, reason="deploy")
+        return verify_live(root, act.live, release_id, act.previous, report)
+    except KeyboardInterrupt:
+        if not switched:
+            raise
+        raise Interrupted(_interrupted(act)) from None
+    except Exception as error:
+        if not switched:
+            raise
+        return f"after the switch: {describe(error)}"
+
+
+def _interrupted(act: _Activation) -> str:
+    """SIGINT/SIGTERM during restart or health: the new release is unverified, so it goes the
+    way of a failed one (switched back, marked failed; no on_failure hooks: the user stopped
+    us), and the previous release is restarted, without waiting for its health check (the
+    user wants out). Returns the line for the user. A second interrupt stops that restart."""
+    failed, previous = act.release_id, act.previous
+    act.report(f"interrupted: switching back from {failed}")
+    problem = "interrupted during restart/health check"
+    elsewhere = undo_switch(act.root, failed, previous, problem, act.clock, act.report)
+    if elsewhere is not None or previous is None:
+        return f"{elsewhere or 'nothing is live'}; release {failed} is marked failed"
+    try:
+        restart_only = replace(act.live, health=None)
+        again = verify_live(act.root, restart_only, previous, failed, act.report)
+    except KeyboardInterrupt:
+        again = "its restart was interrupted too"
+    state = f"switched back to {previous}" + (f" (but {again})" if again else "")
+    return f"{state}; release {failed} is marked failed"
 
 
 def live_options(cfg: Config) -> LiveOptions:

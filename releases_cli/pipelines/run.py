@@ -32,9 +32,9 @@ def run_logged(
     no limit).
     """
     stream = sys.stdout if echo is None else echo
-    with open(log_path, "ab") as log:
-        log.write(f"$ {command}\n".encode())
-        log.flush()
+    # Unbuffered: a write that fails (a full disk) leaves nothing behind for close() to retry.
+    with open(log_path, "ab", buffering=0) as log:
+        _append(log, f"$ {command}\n".encode())
         proc = subprocess.Popen(
             ["/bin/sh", "-c", command],
             cwd=cwd,
@@ -66,14 +66,24 @@ _DRAIN_SECONDS = 2.0
 def _pump(pipe: IO[bytes] | None, log: IO[bytes], stream: TextIO) -> None:
     if pipe is None:
         return
+    logging = True
     try:
         for chunk in iter(pipe.readline, b""):
-            log.write(chunk)
-            log.flush()
+            logging = logging and _append(log, chunk)
             stream.write(chunk.decode(errors="replace"))
             stream.flush()
     except ValueError:
         return  # the caller gave up draining and closed the log: drop late background output
+
+
+def _append(log: IO[bytes], data: bytes) -> bool:
+    """Append to the log; False when the disk refused (the command runs on, its output still
+    reaches the terminal: a full disk must not stall a restart on a pipe nobody reads)."""
+    try:
+        log.write(data)
+    except OSError:
+        return False
+    return True
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
