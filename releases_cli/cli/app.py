@@ -14,7 +14,9 @@ from typer.core import TyperGroup
 
 from releases_cli import config as config_mod
 from releases_cli.cli import completion as complete
+from releases_cli.cli import outcome
 from releases_cli.config import Flags
+from releases_cli.core import reserve
 from releases_cli.core.errors import ExitCode, InvalidInput, NotFound, ReleasesError
 from releases_cli.core.history import utc_now
 from releases_cli.core.layout import DeployRoot
@@ -161,6 +163,7 @@ def init(
     created = deploy_root.ensure_layout()
     for path in created:
         _say(f"created {path}")
+    reserve.ensure(deploy_root)
     print(f"deploy root ready: {deploy_root.path}")
 
 
@@ -413,7 +416,11 @@ def prune(
     reporter = progress.make_reporter(quiet, verbose)
     started = time.monotonic()
     label = f"keep={cfg.keep}" + (" (dry run)" if dry_run else "")
-    with exclusive(deploy_root, wait, utc_now, reporter), stage(reporter, Stage.PRUNE, label):
+    # use_reserve: on a full disk, prune spends the space kept back for it (core/reserve.py).
+    with (
+        exclusive(deploy_root, wait, utc_now, reporter, use_reserve=not dry_run),
+        stage(reporter, Stage.PRUNE, label),
+    ):
         result = prune_releases(deploy_root, cfg.keep, dry_run=dry_run, force=force)
     if not quiet:
         verb = "would delete" if dry_run else "deleted"
@@ -424,6 +431,7 @@ def prune(
     deleted = [release_id for release_id, _ in result.deleted]
     print(summary.pruned(deleted, len(result.kept), dry_run, time.monotonic() - started))
     empty_trash(deploy_root)  # after the lock is released and the result is shown
+    reserve.ensure(deploy_root)  # back once there is room again
 
 
 @app.command()
@@ -537,13 +545,14 @@ def _str(path: Path | None) -> str | None:
 
 
 def main() -> None:
-    """Entry point: every ReleasesError becomes one line on stderr and its exit code."""
+    """Entry point: every way a command fails is one line on stderr and a documented exit code,
+    never a traceback (cli/outcome.py)."""
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    outcome.stop_on_sigterm()
     try:
         app(prog_name="releases")
-    except ReleasesError as error:
-        print(f"releases: error: {error.message}", file=sys.stderr)
-        sys.exit(error.exit_code)
-    except KeyboardInterrupt:
-        print("releases: interrupted", file=sys.stderr)
-        sys.exit(ExitCode.INTERRUPTED)
+    except SystemExit as done:
+        outcome.exiting(done)
+        raise
+    except BaseException as error:
+        outcome.fail(error)

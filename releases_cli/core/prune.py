@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -154,19 +155,52 @@ def prune_releases(
         log.debug("keep %s (%s)", release_id, reason)
     for release_id, reason in decision.delete:
         log.debug("%s %s (%s)", "would delete" if dry_run else "delete", release_id, reason)
-    if not dry_run and decision.delete:
-        # Recorded before deleting (write-ahead): a crash mid-way leaves the history saying what
-        # was being pruned, and recovery finishes what reached the trash.
-        record(
-            root,
-            "prune",
-            clock,
-            ids=[i for i, _ in decision.delete],
-            reasons=dict(decision.delete),
-            keep=keep,
-        )
-        for release_id, _reason in decision.delete:
+    if dry_run or not decision.delete:
+        return PruneResult(decision.delete, decision.keep, dry_run)
+    ids = [i for i, _ in decision.delete]
+    facts: dict[str, object] = {"ids": ids, "reasons": dict(decision.delete), "keep": keep}
+    # Recorded before deleting (write-ahead): a crash mid-way leaves the history saying what
+    # was being pruned, and recovery finishes what reached the trash.
+    if _record_ahead(root, clock, facts):
+        for release_id in ids:
             if before_remove is not None:
                 before_remove(root, release_id)
             remove_release(root, release_id)
+    else:
+        _prune_full_disk(root, ids, clock, facts, before_remove)
     return PruneResult(decision.delete, decision.keep, dry_run)
+
+
+def _record_ahead(root: DeployRoot, clock: Clock, facts: dict[str, object]) -> bool:
+    """The write-ahead prune line; False when the disk has no room for it."""
+    try:
+        record(root, "prune", clock, **facts)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        log.warning("the disk is full: deleting first, recording the prune after (%s)", error)
+        return False
+    return True
+
+
+def _prune_full_disk(
+    root: DeployRoot,
+    ids: list[str],
+    clock: Clock,
+    facts: dict[str, object],
+    before_remove: BeforeRemove | None,
+) -> None:
+    """Prune when not even the write-ahead line fits. Renames need no space, and the names in
+    the trash are the record a crash would leave (recovery finishes them and records
+    `prune_interrupted`); so: take the releases out, delete them (under the lock: the space is
+    what the rest needs), then the integrations' clean-up and the prune line."""
+    for release_id in ids:
+        remove_release(root, release_id)
+    empty_trash(root)
+    try:
+        for release_id in ids:
+            if before_remove is not None:
+                before_remove(root, release_id)
+        record(root, "prune", clock, after_full_disk=True, **facts)
+    except OSError as error:
+        log.warning("pruned %s, but could not finish the bookkeeping: %s", ", ".join(ids), error)

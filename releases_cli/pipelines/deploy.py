@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from releases_cli.config import BuildConfig, HookPoint, SharedConfig
-from releases_cli.core import faults, history, ids
-from releases_cli.core.errors import BuildFailed, InvalidInput, ReleasesError
+from releases_cli.core import faults, history, ids, reserve
+from releases_cli.core.errors import BuildFailed, InvalidInput, ReleasesError, SystemFailure
 from releases_cli.core.fs import sync_tree
 from releases_cli.core.history import COMPLETE, FAILED, Clock, iso, record, utc_now
 from releases_cli.core.layout import DeployRoot, require_current_is_link
@@ -104,6 +104,7 @@ def deploy(
             pruned = prune_releases(root, options.keep, clock=clock)
             pruning.detail = f"deleted {len(pruned.deleted)}"
     empty_trash(root)  # the pruned trees, deleted after the lock is released
+    reserve.ensure(root)  # room for a prune or rollback on a disk that fills up later
     return DeployResult(
         staged.id,
         staged.previous,
@@ -158,6 +159,11 @@ def stage_release(
         if isinstance(error, ReleasesError):
             run_on_failure(root, options.live, release_id, previous, error.message, report)
         raise
+    except OSError as error:  # our own copying or linking, refused by a full or failing disk
+        failure = SystemFailure.of(error, f"release {release_id} failed, current is unchanged")
+        _fail(root, release_id, started, source_info, failure, clock)
+        run_on_failure(root, options.live, release_id, previous, failure.message, report)
+        raise failure from None
     size = tree_size(root.release(release_id))
     if skew.enabled(options.build.share_static, is_next):
         shared = skew.share_static(root, release_id)  # before "complete": a crash drops it all

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from releases_cli.core import reserve
 from releases_cli.core.errors import InvalidInput, NotFound
 from releases_cli.core.history import Clock, meta_ids, read_history, record, utc_now
 from releases_cli.core.ids import sort_key, validate_id
@@ -156,4 +157,5 @@ def switch(
         )
         pruned = prune_releases(root, keep, clock=clock)
     empty_trash(root)  # the pruned trees, deleted after the lock is released (as deploy does)
+    reserve.ensure(root)
     return SwitchResult(release_id, snap.current_id, seconds, pruned, recovered.notes)

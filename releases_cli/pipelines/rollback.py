@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 
-from releases_cli.core import faults
+from releases_cli.core import faults, interrupts
 from releases_cli.core.current import switch_to
-from releases_cli.core.errors import HealthFailed, InvalidInput, NotFound
+from releases_cli.core.errors import HealthFailed, InvalidInput, NotFound, describe_os_error
 from releases_cli.core.history import Clock, record, utc_now
 from releases_cli.core.ids import validate_id
 from releases_cli.core.layout import DeployRoot, require_current_is_link
@@ -61,15 +62,33 @@ def rollback(
     if not root.is_initialized():
         raise NotFound(f"{root.path} is not a deploy root (run `releases init`)")
     started = time.monotonic()
-    with exclusive(root, wait, clock, report) as recovered:
+    # use_reserve: on a full disk, rollback spends the space kept back for it (reserve.py).
+    with exclusive(root, wait, clock, report, use_reserve=True) as recovered:
         previous = require_current_is_link(root).release_id
         target = choose_target(recovered.snapshot, to)
         if target == previous:
             raise InvalidInput(f"release {target} is already current")
-        with stage(report, Stage.SWITCH, f"current -> releases/{target}"):
-            switch_to(root, target)
-            faults.point("rollback_after_switch")
-        seconds = time.monotonic() - started
+        with interrupts.deferred():  # switched and recorded, or neither
+            with stage(report, Stage.SWITCH, f"current -> releases/{target}"):
+                switch_to(root, target)
+                faults.point("rollback_after_switch")
+            seconds = time.monotonic() - started
+            _record_switch(root, target, previous, seconds, clock, report)
+        _after_switch(root, live or LiveOptions(), target, previous, clock, report)
+    return RollbackResult(target, previous, seconds, recovered.notes)
+
+
+def _record_switch(
+    root: DeployRoot,
+    target: str,
+    previous: str | None,
+    seconds: float,
+    clock: Clock,
+    report: Report,
+) -> None:
+    """The rollback's history line. The switch is done when this runs, so a disk too full for
+    the line is a warning: the next command's recovery records the switch it finds."""
+    try:
         record(
             root,
             SWITCH,
@@ -79,8 +98,11 @@ def rollback(
             reason="rollback",
             seconds=round(seconds, 3),
         )
-        _after_switch(root, live or LiveOptions(), target, previous, clock, report)
-    return RollbackResult(target, previous, seconds, recovered.notes)
+    except OSError as error:
+        report(
+            f"warning: rolled back, but the history could not record it "
+            f"({describe_os_error(error)}); the next command records it"
+        )
 
 
 def _after_switch(
@@ -99,7 +121,8 @@ def _after_switch(
     if problem is None:
         run_point(root, live, "after_rollback", target, previous, report)
         return
-    record(root, "rollback_unhealthy", clock, id=target, previous=previous, error=problem)
+    with contextlib.suppress(OSError):  # a full disk must not hide the health failure
+        record(root, "rollback_unhealthy", clock, id=target, previous=previous, error=problem)
     message = (
         f"rolled back to {target}, but {problem}; current stays {target} "
         f"(fix the app, then run the restart command or roll back --to another release)"
