@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import Cli, current_id, deploy_ok, tree_state
+from mounts import tmpfs
 
 from releases_cli.core.errors import InvalidInput
 from releases_cli.core.layout import DeployRoot
@@ -248,19 +248,8 @@ def test_build_hitting_file_size_limit_leaves_current(cli: Cli, root: Path, app:
 @pytest.fixture
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs as the deploy root, so the disk really fills up (needs mount rights)."""
-    mountpoint = tmp_path / "tiny"
-    mountpoint.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mountpoint)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "tiny", "4m") as mountpoint:
         yield mountpoint
-    finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
 
 def test_full_disk_during_build_leaves_current(cli: Cli, tiny_fs: Path, app: Path) -> None:

@@ -92,7 +92,6 @@ class Interrupted(BaseException):
 _HINTS = {
     errno.ENOSPC: "free space (e.g. `releases prune`) and retry",
     errno.EDQUOT: "the disk quota is used up; free space and retry",
-    errno.EROFS: "the filesystem is mounted read-only",
     errno.EIO: "the disk reported an I/O error; check the device (dmesg)",
 }
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import filelock
 
-from releases_cli.core.errors import Locked
+from releases_cli.core.errors import Locked, SystemFailure
 from releases_cli.core.fs import atomic_write
 from releases_cli.core.history import Clock, host, iso, parse_iso, utc_now, who
 from releases_cli.core.layout import DeployRoot
@@ -50,6 +50,8 @@ def hold(root: DeployRoot, wait: float = 0, clock: Clock = utc_now) -> Iterator[
             f"another releases command holds the lock{waited} ({_holder_text(root, clock())}); "
             "retry later or pass --wait SECONDS"
         ) from None
+    except OSError as error:  # a read-only or failing filesystem (Timeout is an OSError too)
+        raise SystemFailure.of(error, "cannot take the lock") from None
     try:
         info = {
             "pid": os.getpid(),
