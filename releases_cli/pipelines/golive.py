@@ -7,6 +7,10 @@ is pruned. A release that fails here is marked failed *before* `current` is swit
 it: a crash between the two then leaves `current` on a failed release (which `doctor` reports
 and any rollback leaves), never a never-healthy release that still looks complete and could be
 picked as a rollback target later.
+
+Between the switch and a passed health check the new release is live but unverified, so
+anything that goes wrong there (not only a failing command or an unhealthy answer: any
+exception, and SIGINT/SIGTERM too) switches back. See docs/failure-handling.md.
 """
 
 from __future__ import annotations

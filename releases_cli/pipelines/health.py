@@ -111,7 +111,11 @@ def _attempt(url: str, timeout: float) -> tuple[int | str, bool]:
     request = _Request(url, timeout)
     worker = threading.Thread(target=request.run, name="health-probe", daemon=True)
     worker.start()
-    worker.join(timeout)
+    try:
+        worker.join(timeout)
+    except BaseException:  # Ctrl-C while waiting: do not leave the request running
+        request.abort()
+        raise
     if worker.is_alive():
         request.abort()  # the worker ends by itself; a resolver it is stuck in is left behind
         return f"no complete answer within {timeout:.3g}s", False
