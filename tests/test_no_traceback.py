@@ -38,13 +38,12 @@ def test_every_exit_code_is_documented() -> None:
 
 def _assert_clean(args: tuple[str, ...], result: subprocess.CompletedProcess[str]) -> None:
     """The contract for one run: no traceback anywhere, the code documented, and a failure
-    told in exactly one `releases: error:` (or `interrupted:`) line. Usage errors are click's
-    own format (exit 2)."""
+    told in exactly one `releases: error:` (or `interrupted:`) line."""
     where = f"{args}: rc={result.returncode}\n{result.stderr}"
     assert "Traceback" not in result.stderr + result.stdout, where
     assert result.returncode in documented_codes(), where
     assert result.returncode != ExitCode.FAILURE, f"an anticipated failure became a bug: {where}"
-    if result.returncode in (ExitCode.OK, ExitCode.USAGE, ExitCode.PROBLEMS_FOUND):
+    if result.returncode in (ExitCode.OK, ExitCode.PROBLEMS_FOUND):
         return
     lines = [x for x in result.stderr.splitlines() if x.startswith("releases: ")]
     assert len(lines) == 1 and lines[0].startswith(("releases: error: ", "releases: inter")), where
