@@ -202,3 +202,23 @@ def test_a_read_only_filesystem_is_one_line_and_changes_nothing(
     assert cli("list", "--root", str(small_fs)).returncode == 0
     assert cli("status", "--root", str(small_fs)).returncode == 0
     assert os.listdir(small_fs / "releases") == os.listdir(small_fs / "releases")
+
+
+def test_prune_killed_while_deleting_first_is_finished_by_the_next_command(
+    cli: Cli, root: Path, app: Path
+) -> None:
+    """No room for the write-ahead line, then SIGKILL right after the first release went into
+    the trash: the releases kept are intact, and the next prune finishes that deletion and
+    records it (`prune_interrupted`): the names in the trash were the record."""
+    ids = [deploy_ok(cli, root, app) for _ in range(4)]
+    fault = "ENOSPC:history.jsonl,mid_prune"
+    killed = cli("prune", "--root", str(root), "--keep", "1", env={"RELEASES_FAULT": fault})
+    assert killed.returncode == -9, killed.stderr
+    assert current_id(root) == ids[3]
+    assert {ids[1], ids[2], ids[3]} <= _releases(root)
+    again = cli("prune", "--root", str(root), "--keep", "1")
+    assert again.returncode == 0, again.stderr
+    assert f"finished deleting {ids[0]}" in again.stderr
+    assert [e["id"] for e in _events(root) if e["event"] == "prune_interrupted"] == [ids[0]]
+    assert _releases(root) == {ids[2], ids[3]}
+    assert all(_meta_status(root, i) == "complete" for i in ids[2:])

@@ -3,8 +3,9 @@
 `RELEASES_FAULT=<point>` makes the process SIGKILL itself when it reaches that point, which is
 exactly what a power cut or OOM kill looks like to the deploy root. `RELEASES_FAULT=<ERRNO>:<name>`
 (e.g. `ENOSPC:history.jsonl`, `EIO:*.json`) makes our crash-safe writes of files so named fail
-the way a full or failing disk makes them fail. Unset in production: one dictionary lookup per
-point.
+the way a full or failing disk makes them fail. Several faults are separated by commas (a full
+disk, then a crash: `ENOSPC:history.jsonl,mid_prune`). Unset in production: one dictionary
+lookup per point.
 """
 
 from __future__ import annotations
@@ -38,16 +39,21 @@ TORN_PREFIX = "torn:"
 IO_ERRORS = {"ENOSPC": errno.ENOSPC, "EIO": errno.EIO, "EDQUOT": errno.EDQUOT}
 
 
+def _faults() -> list[str]:
+    value = os.environ.get("RELEASES_FAULT")
+    return value.split(",") if value else []
+
+
 def point(name: str) -> None:
     """Die here (SIGKILL, no cleanup) when RELEASES_FAULT names this point."""
-    if os.environ.get("RELEASES_FAULT") == name:
+    if name in _faults():
         os.kill(os.getpid(), signal.SIGKILL)
 
 
 def torn_append(event: str, path: Path, line: str) -> None:
     """When RELEASES_FAULT is `torn:<event>`: append the first half of `line` (no newline) and
     die, which is what a power cut mid-append can leave at the end of the history."""
-    if os.environ.get("RELEASES_FAULT") != TORN_PREFIX + event:
+    if TORN_PREFIX + event not in _faults():
         return
     with open(path, "ab") as torn:
         torn.write(line.encode()[: len(line) // 2])
@@ -58,10 +64,8 @@ def torn_append(event: str, path: Path, line: str) -> None:
 
 def io_error(path: Path) -> None:
     """Raise OSError when RELEASES_FAULT is `<ERRNO>:<pattern>` and `path`'s name matches."""
-    value = os.environ.get("RELEASES_FAULT")
-    if not value or ":" not in value:
-        return
-    name, _, pattern = value.partition(":")
-    code = IO_ERRORS.get(name)
-    if code is not None and fnmatch.fnmatchcase(path.name, pattern):
-        raise OSError(code, os.strerror(code), str(path))
+    for fault in _faults():
+        name, _, pattern = fault.partition(":")
+        code = IO_ERRORS.get(name)
+        if code is not None and fnmatch.fnmatchcase(path.name, pattern):
+            raise OSError(code, os.strerror(code), str(path))

@@ -70,7 +70,8 @@ def live_now(root: DeployRoot, before: str | None) -> str:
         return f"current is unchanged (still {before})" if before else "nothing is live"
     if now is None:
         return f"nothing is live now (it was {before})"
-    return f"current is now {now} (it was {before or 'nothing'})"
+    was = f"it was {before}" if before else "nothing was live before"
+    return f"current is now {now} ({was})"
 
 
 def recover(root: DeployRoot, clock: Clock = utc_now) -> Recovered:
