@@ -17,7 +17,7 @@ from _timing import REPO
 sys.path.insert(0, str(REPO))
 
 from releases_cli.core import lock
-from releases_cli.core.history import record
+from releases_cli.core.events import DeployFinished, record
 from releases_cli.core.layout import DeployRoot
 from releases_cli.pipelines.deploy import DeployOptions, activate_release, stage_release
 from releases_cli.sources.local import LocalSource
@@ -69,7 +69,7 @@ def root_with_releases(path: Path, source: Path, count: int) -> DeployRoot:
 
             staged = stage_release(root, options, clock, _quiet, 0.0)
             activate_release(root, staged.id, clock, _quiet)
-            record(root, "deploy_finished", clock, id=staged.id, previous=staged.previous)
+            record(root, DeployFinished(staged.id, staged.previous), clock)
     return root
 
 

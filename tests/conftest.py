@@ -61,6 +61,17 @@ def app(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A directory outside the deploy root that nothing may ever touch (planted links point
+    into it): a file `precious.txt` and a directory `deep/`."""
+    path = tmp_path / "outside"
+    (path / "deep").mkdir(parents=True)
+    (path / "precious.txt").write_text("do not delete\n")
+    (path / "deep" / "also.txt").write_text("nor this\n")
+    return path
+
+
 def tree_state(path: Path) -> dict[str, str]:
     """Every entry under `path` with its kind and content (links by target): equal before and
     after a refused command proves the command changed nothing."""

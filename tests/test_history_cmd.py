@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 
 from conftest import Cli, current_id, deploy_ok
+from jsonshapes import problems
 
-from releases_cli.cli.shapes import HISTORY, problems
+from releases_cli.cli.timeline import HistoryJson as HISTORY
 
 
 def _story(cli: Cli, root: Path, app: Path) -> tuple[str, str]:
@@ -51,7 +52,8 @@ def test_history_limit_and_all(cli: Cli, root: Path, app: Path) -> None:
 
 
 def test_history_json_has_the_documented_shape(cli: Cli, root: Path, app: Path) -> None:
-    """history --json validates against shapes.HISTORY and carries the facts of each row."""
+    """history --json validates against timeline.HistoryJson and carries the facts of each
+    row."""
     first, second = _story(cli, root, app)
     result = cli("history", "--root", str(root), "--json")
     assert result.returncode == 0, result.stderr
@@ -92,21 +94,24 @@ def test_rows_name_every_event_the_tool_writes() -> None:
     from datetime import UTC, datetime
 
     from releases_cli.cli.timeline import details, rows
-    from releases_cli.core.history import Event
+    from releases_cli.core import events as ev
+    from releases_cli.core.events import Event, Payload, SwitchReason, name_of
 
-    def ev(name: str, **data: object) -> Event:
-        return Event(name, datetime(2026, 11, 26, tzinfo=UTC), {"event": name, **data})
+    when = datetime(2026, 11, 26, tzinfo=UTC)
+
+    def event(payload: Payload) -> Event:
+        return Event(name_of(payload), when, payload, None, None, {})
 
     events = [
-        ev("deploy_started", id="A", source={"revision": "a1b2c3d4", "subject": "Fix cart"}),
-        ev("switch", id="A", reason="deploy"),
-        ev("deploy_finished", id="A", previous=None, seconds=4.2),
-        ev("switch", id="B", reason="rollback", automatic=True, cause="health check failed"),
-        ev("rollback_unhealthy", id="B", error="restart failed"),
-        ev("prune_interrupted", id="C"),
-        ev("stage_finished", id="D", seconds=3.0),
-        ev("switch_finished", id="D", previous="A", seconds=0.1),
-        ev("from_the_future", id="E"),
+        event(ev.DeployStarted("A", {"revision": "a1b2c3d4", "subject": "Fix cart"})),
+        event(ev.Switch("A", None, SwitchReason.DEPLOY)),
+        event(ev.DeployFinished("A", previous=None, seconds=4.2)),
+        event(ev.Switch("B", None, SwitchReason.ROLLBACK, True, "health check failed")),
+        event(ev.RollbackUnhealthy("B", None, error="restart failed")),
+        event(ev.PruneInterrupted("C")),
+        event(ev.StageFinished("D", seconds=3.0)),
+        event(ev.SwitchFinished("D", previous="A", seconds=0.1)),
+        Event("from_the_future", when, None, None, None, {"id": "E"}),
     ]
     found = rows(events, None)
     assert [r.kind for r in found] == [

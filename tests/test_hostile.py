@@ -44,16 +44,6 @@ def _quiet(_: str) -> None:
     pass
 
 
-@pytest.fixture
-def outside(tmp_path: Path) -> Path:
-    """A directory outside the deploy root that nothing may ever touch."""
-    path = tmp_path / "outside"
-    (path / "deep").mkdir(parents=True)
-    (path / "precious.txt").write_text("do not delete\n")
-    (path / "deep" / "also.txt").write_text("nor this\n")
-    return path
-
-
 def test_rollback_to_malformed_id_is_refused(cli: Cli, root: Path, app: Path) -> None:
     """`rollback --to` with a path, traversal, a very long or malformed id: each exits 3 with
     one line on stderr (long ids clipped) and changes nothing."""

@@ -1,14 +1,21 @@
-"""`--json` outputs keep their documented, versioned shapes (shapes.py, README "JSON output")."""
+"""`--json` outputs keep their documented, versioned shapes (the TypedDicts in cli/render.py and
+cli/timeline.py, docs/reference.md "JSON output")."""
 
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
+from typing import TypedDict
 
 from conftest import REPO, Cli, deploy_ok
+from jsonshapes import SHAPES, keys, problems
 
-from releases_cli.cli.shapes import DOCTOR, LIST, NULL, SHAPES, STATUS, SWITCH, VERSION, problems
+from releases_cli.cli.render import JSON_VERSION as VERSION
+from releases_cli.cli.render import DoctorJson as DOCTOR
+from releases_cli.cli.render import ListJson as LIST
+from releases_cli.cli.render import StatusJson as STATUS
+from releases_cli.cli.render import SwitchJson as SWITCH
 
 
 def test_list_json_matches_its_shape_for_every_status(cli: Cli, root: Path, app: Path) -> None:
@@ -69,10 +76,20 @@ def test_status_text_tells_what_is_live(cli: Cli, root: Path, app: Path) -> None
     assert f"rollback target: {first}" in text and "deployed: " in text
 
 
+class _Item(TypedDict):
+    id: str
+    size: int | None
+
+
+class _Shape(TypedDict):
+    version: int
+    items: list[_Item]
+
+
 def test_validator_reports_what_departs_from_a_shape() -> None:
     """The validator is strict: missing and undocumented keys, wrong types (a boolean is not an
     integer) and bad array items are each reported with their path."""
-    shape = {"version": int, "items": [{"id": str, "size": (int, NULL)}]}
+    shape = _Shape
     assert problems({"version": 1, "items": [{"id": "a", "size": None}]}, shape) == []
     found = problems({"version": True, "items": [{"id": 3}], "extra": 1}, shape)
     assert "$.version: expected integer, got True" in found
@@ -82,24 +99,13 @@ def test_validator_reports_what_departs_from_a_shape() -> None:
 
 
 def test_readme_documents_every_key_of_every_shape() -> None:
-    """Each shape has a README section, and every key of it is named there."""
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## JSON output", 1)[1].split("\n## ", 1)[0]
+    """Each shape has a section in docs/reference.md, and every key of it is named there."""
+    reference = (REPO / "docs" / "reference.md").read_text()
+    section = reference.split("## JSON output", 1)[1].split("\n## ", 1)[0]
     for name, shape in SHAPES.items():
         assert re.search(rf"`releases {name} --json`", section), name
-        for key in _keys(shape):
-            assert f"`{key}`" in section, f"README does not document {name}.{key}"
-
-
-def _keys(shape: object) -> set[str]:
-    found: set[str] = set()
-    if isinstance(shape, dict):
-        for key, sub in shape.items():
-            found |= {key} | _keys(sub)
-    elif isinstance(shape, list | tuple):
-        for sub in shape:
-            found |= _keys(sub)
-    return found
+        for key in keys(shape):
+            assert f"`{key}`" in section, f"docs/reference.md does not document {name}.{key}"
 
 
 def test_switch_json_and_stage_keep_stdout_for_scripts(cli: Cli, root: Path, app: Path) -> None:

@@ -135,13 +135,13 @@ def _release(root: Path, release_id: str, build_id: str, files: list[str]) -> Pa
 def test_build_id_files_are_never_shared(tmp_path: Path) -> None:
     """A build's `<BUILD_ID>/_buildManifest.js` stays its own, so the health check can still
     ask for it to tell the new build from an old worker (also after a rollback)."""
-    from releases_cli.core import history
     from releases_cli.core.layout import DeployRoot
+    from releases_cli.core.meta import MetaStatus, ReleaseMeta, write_meta
 
     root = DeployRoot(tmp_path)
     root.meta_dir.mkdir(parents=True)
     _release(tmp_path, "20261126T000000Z", "B1", ["chunks/a.js"])
-    history.write_meta(root, "20261126T000000Z", {"status": "complete"})
+    write_meta(root, ReleaseMeta("20261126T000000Z", MetaStatus.COMPLETE))
     new = _release(tmp_path, "20261126T000100Z", "B2", ["chunks/b.js"])
     assert skew.share_static(root, "20261126T000100Z") == 1
     assert (new / ".next/static/chunks/a.js").exists()

@@ -17,8 +17,8 @@ from releases_cli.cli import completion as complete
 from releases_cli.cli import outcome
 from releases_cli.config import Flags
 from releases_cli.core import reserve
+from releases_cli.core.clock import utc_now
 from releases_cli.core.errors import ExitCode, InvalidInput, NotFound, ReleasesError
-from releases_cli.core.history import utc_now
 from releases_cli.core.layout import DeployRoot
 
 if TYPE_CHECKING:
@@ -283,7 +283,7 @@ def switch(
     Example: releases switch 20261126T101500Z
     """
     from releases_cli.cli import progress, render, summary
-    from releases_cli.core.history import read_meta
+    from releases_cli.core.meta import read_meta
     from releases_cli.pipelines.fleet import switch as run_switch
     from releases_cli.pipelines.golive import live_options
 
@@ -299,7 +299,8 @@ def switch(
     if as_json:
         print(render.switch_json(result.id, result.previous, result.seconds, pruned))
         return
-    source = (read_meta(deploy_root, result.id) or {}).get("source")
+    meta = read_meta(deploy_root, result.id)
+    source = meta.source if meta else None
     line = summary.switched("switched to", result.id, source, result.seconds, result.previous)
     print(f"{line}; pruned {len(pruned)}")
 
@@ -320,7 +321,7 @@ def rollback(
     Example: releases rollback --to 20261126T093000Z
     """
     from releases_cli.cli import progress, summary
-    from releases_cli.core.history import read_meta
+    from releases_cli.core.meta import read_meta
     from releases_cli.pipelines.golive import live_options
     from releases_cli.pipelines.rollback import rollback as run_rollback
 
@@ -328,7 +329,8 @@ def rollback(
     cfg = config_mod.load(deploy_root).with_flags(Flags(restart=restart, health_url=health_url))
     reporter = progress.make_reporter(quiet, verbose)
     result = run_rollback(deploy_root, to, wait, live=live_options(cfg), report=reporter)
-    source = (read_meta(deploy_root, result.id) or {}).get("source")
+    meta = read_meta(deploy_root, result.id)
+    source = meta.source if meta else None
     print(summary.switched("rolled back to", result.id, source, result.seconds, result.previous))
 
 
@@ -450,7 +452,7 @@ def history(
     Example: releases history -n 5
     """
     from releases_cli.cli import timeline
-    from releases_cli.core.history import read_history
+    from releases_cli.core.events import read_history
 
     deploy_root = _root(root)
     if not deploy_root.is_initialized():
@@ -472,11 +474,12 @@ def doctor(root: RootOption = None, as_json: JsonOption = False) -> None:
 
     Example: releases doctor --root /srv/shop
     """
+    from releases_cli.cli.render import doctor_json
     from releases_cli.pipelines.doctor import diagnose
 
     report = diagnose(_root(root))
     if as_json:
-        print(report.to_json())
+        print(doctor_json(report))
     else:
         for finding in report.findings:
             print(f"{'ok' if finding.ok else 'PROBLEM'}  {finding.check}: {finding.message}")

@@ -8,14 +8,20 @@ revision, or when it was built) that zsh and fish show next to each id.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+from releases_cli.core.clock import iso
+
+if TYPE_CHECKING:
+    from releases_cli.core.meta import ReleaseMeta
 
 
 def release_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
     """Ids of complete releases starting with `incomplete`, each with a short description."""
-    from releases_cli.core.history import COMPLETE, read_meta
     from releases_cli.core.layout import DeployRoot, read_current
+    from releases_cli.core.meta import read_meta
 
     try:
         raw = ctx.params.get("root")
@@ -26,7 +32,7 @@ def release_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
             if release_id == current or not release_id.startswith(incomplete):
                 continue  # switching to the live release is refused anyway
             meta = read_meta(root, release_id)
-            if not meta or meta.get("status") != COMPLETE:
+            if meta is None or not meta.complete:
                 continue
             found.append((release_id, _hint(meta)))
         return found
@@ -34,10 +40,9 @@ def release_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
         return []
 
 
-def _hint(meta: dict[str, object]) -> str:
-    source = meta.get("source")
-    revision = source.get("revision") if isinstance(source, dict) else None
-    subject = source.get("subject") if isinstance(source, dict) else None
-    if isinstance(revision, str):
-        return revision[:7] + (f" {subject}" if isinstance(subject, str) else "")
-    return str(meta.get("completed_at") or "complete")
+def _hint(meta: ReleaseMeta) -> str:
+    revision = meta.source.get("revision")
+    subject = meta.source.get("subject")
+    if revision is not None:
+        return revision[:7] + (f" {subject}" if subject is not None else "")
+    return iso(meta.completed_at) if meta.completed_at else "complete"

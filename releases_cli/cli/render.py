@@ -1,26 +1,101 @@
-"""Turn snapshots and results into tables (humanize) or versioned JSON. No I/O besides print."""
+"""Turn snapshots and results into tables or versioned JSON. No I/O besides print.
+
+Each `--json` document is a TypedDict below (the history's are in timeline.py): the code that
+builds a document is type-checked against its shape, and docs/reference.md documents the same
+keys (tests/test_json_shapes.py checks both against real output). Adding a key keeps
+JSON_VERSION; removing or retyping one bumps it.
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
-from releases_cli.cli.shapes import VERSION
-from releases_cli.cli.summary import age
+from releases_cli.cli.summary import age, duration
+from releases_cli.cli.text import clip, table
 from releases_cli.core.ids import id_time
-from releases_cli.core.state import INCOMPLETE, Release, Snapshot
+from releases_cli.core.meta import source_location
+from releases_cli.core.state import Release, Snapshot, Status
+from releases_cli.core.statedir import layout_problems
+from releases_cli.core.units import human_size
 
-JSON_VERSION = VERSION  # one version for every --json shape (shapes.py)
+if TYPE_CHECKING:
+    from releases_cli.pipelines.doctor import DoctorReport
+
+JSON_VERSION = 1  # one version for every --json shape
+
+
+class ReleaseJson(TypedDict):
+    """One release, in `list --json` and as `status --json`'s `release`."""
+
+    id: str
+    status: str  # current / previous / staged / complete / failed / incomplete
+    complete: bool
+    path: str
+    created_at: str
+    age_seconds: int
+    size: int | None
+    revision: str | None
+    subject: str | None
+    source: str | None
+    deployed_by: str | None
+    build_seconds: float | None
+    deps: str | None  # "installed" / "reused from <id>" / None (not the preset)
+    pinned: bool
+    in_use_by: list[int]
+    error: str | None
+
+
+class ListJson(TypedDict):
+    version: int
+    root: str
+    current: str | None
+    previous: str | None
+    releases: list[ReleaseJson]
+    warnings: list[str]
+
+
+class StatusJson(TypedDict):
+    version: int
+    root: str
+    current: str | None
+    path: str | None
+    previous: str | None
+    release: ReleaseJson | None
+    warnings: list[str]
+
+
+class SwitchJson(TypedDict):
+    """`switch --json`: the result of a state change, not a read."""
+
+    version: int
+    id: str
+    previous: str | None
+    seconds: float
+    pruned: list[str]
+
+
+class FindingJson(TypedDict):
+    check: str  # layout, permissions, state, current, temp links, disk, pm2, ...
+    ok: bool
+    message: str
+    fix: str  # empty when ok
+
+
+class DoctorJson(TypedDict):
+    version: int
+    root: str
+    ok: bool
+    findings: list[FindingJson]
 
 
 def release_record(
     snap: Snapshot, release: Release, now: datetime, in_use: dict[str, list[int]]
-) -> dict[str, Any]:
+) -> ReleaseJson:
     """One release in the documented JSON shape (also the source of the table's cells)."""
     meta = release.meta
-    raw_source = meta.get("source")
-    source: dict[str, Any] = raw_source if isinstance(raw_source, dict) else {}
+    source = meta.source if meta else {}
     created = id_time(release.id)
     return {
         "id": release.id,
@@ -29,69 +104,79 @@ def release_record(
         "path": str(release.path),
         "created_at": created.isoformat().replace("+00:00", "Z"),
         "age_seconds": round((now - created).total_seconds()),
-        "size": meta.get("size"),
+        "size": meta.size if meta else None,
         "revision": source.get("revision"),
         "subject": source.get("subject"),
-        "source": source.get("repo") or source.get("path"),
-        "deployed_by": meta.get("deployed_by"),
-        "build_seconds": meta.get("build_seconds"),
-        "deps": meta.get("deps"),  # "installed" / "reused from <id>" / None (not the preset)
-        "pinned": bool(meta.get("pinned")),
+        "source": source_location(source) if meta else None,
+        "deployed_by": meta.deployed_by if meta else None,
+        "build_seconds": meta.build_seconds if meta else None,
+        "deps": meta.deps if meta else None,
+        "pinned": meta.pinned if meta else False,
         "in_use_by": in_use.get(release.id, []),
-        "error": meta.get("error"),
+        "error": meta.error if meta else None,
     }
 
 
+def _dumps(document: object, indent: int | None = 2) -> str:
+    return json.dumps(document, indent=indent)
+
+
 def list_json(snap: Snapshot, now: datetime, in_use: dict[str, list[int]]) -> str:
-    records = [release_record(snap, r, now, in_use) for r in reversed(snap.releases)]
-    return json.dumps(
-        {
-            "version": JSON_VERSION,
-            "root": str(snap.root.path),
-            "current": snap.current_id,
-            "previous": snap.previous,
-            "releases": records,
-            "warnings": warnings(snap),
-        },
-        indent=2,
-    )
+    document: ListJson = {
+        "version": JSON_VERSION,
+        "root": str(snap.root.path),
+        "current": snap.current_id,
+        "previous": snap.previous,
+        "releases": [release_record(snap, r, now, in_use) for r in reversed(snap.releases)],
+        "warnings": warnings(snap),
+    }
+    return _dumps(document)
 
 
-def status_json(snap: Snapshot, record: dict[str, Any] | None) -> str:
-    """`status --json` (shapes.STATUS)."""
+def status_json(snap: Snapshot, record: ReleaseJson | None) -> str:
     live = snap.current_id
-    return json.dumps(
-        {
-            "version": JSON_VERSION,
-            "root": str(snap.root.path),
-            "current": live,
-            "path": str(snap.root.release(live)) if live else None,
-            "previous": snap.previous,
-            "release": record,
-            "warnings": warnings(snap),
-        },
-        indent=2,
-    )
+    document: StatusJson = {
+        "version": JSON_VERSION,
+        "root": str(snap.root.path),
+        "current": live,
+        "path": str(snap.root.release(live)) if live else None,
+        "previous": snap.previous,
+        "release": record,
+        "warnings": warnings(snap),
+    }
+    return _dumps(document)
 
 
 def switch_json(release_id: str, previous: str | None, seconds: float, pruned: list[str]) -> str:
-    """`switch --json` (shapes.SWITCH): one line, what the fleet playbook reads."""
-    return json.dumps(
-        {
-            "version": JSON_VERSION,
-            "id": release_id,
-            "previous": previous,
-            "seconds": round(seconds, 3),
-            "pruned": pruned,
-        }
-    )
+    """One line, what the fleet playbook reads."""
+    document: SwitchJson = {
+        "version": JSON_VERSION,
+        "id": release_id,
+        "previous": previous,
+        "seconds": round(seconds, 3),
+        "pruned": pruned,
+    }
+    return _dumps(document, indent=None)
 
 
-def status_text(record: dict[str, Any], previous: str | None) -> str:
+def doctor_json(report: DoctorReport) -> str:
+    findings: list[FindingJson] = [
+        {"check": f.check, "ok": f.ok, "message": f.message, "fix": f.fix} for f in report.findings
+    ]
+    document: DoctorJson = {
+        "version": JSON_VERSION,
+        "root": str(report.root),
+        "ok": not report.problems,
+        "findings": findings,
+    }
+    return _dumps(document)
+
+
+def status_text(record: ReleaseJson, previous: str | None) -> str:
     """`status` for a person: what is live, from what, since when, and what rollback picks."""
     lines = [f"current: {record['id']}", f"path: {record['path']}"]
     if record["revision"]:
-        subject = f' "{_clip(record["subject"], 60)}"' if record["subject"] else ""
+        subject = f' "{clip(record["subject"], 60)}"' if record["subject"] else ""
         lines.append(f"revision: {record['revision'][:7]}{subject}")
     elif record["source"]:
         lines.append(f"source: {record['source']}")
@@ -105,38 +190,33 @@ def status_text(record: dict[str, Any], previous: str | None) -> str:
 def list_table(snap: Snapshot, now: datetime, in_use: dict[str, list[int]]) -> str:
     import humanize  # the table needs it, `list --json` does not
 
-    headers = ["ID", "STATUS", "AGE", "SIZE", "REVISION", "DEPLOYED BY", "BUILD", "DEPS"]
-    rows = [headers]
+    rows = []
     for release in reversed(snap.releases):
         rec = release_record(snap, release, now, in_use)
         status = rec["status"] + (" (pinned)" if rec["pinned"] else "")
-        status += " (in use)" if rec["in_use_by"] and rec["status"] != "current" else ""
+        status += " (in use)" if rec["in_use_by"] and rec["status"] != Status.CURRENT else ""
         revision = rec["revision"][:7] if rec["revision"] else "-"
         if rec["subject"]:
-            revision += f' "{_clip(rec["subject"], 40)}"'
+            revision += f' "{clip(rec["subject"], 40)}"'
         rows.append(
             [
                 rec["id"],
                 status,
                 humanize.naturaltime(now - id_time(release.id)),
-                humanize.naturalsize(rec["size"], binary=True) if rec["size"] is not None else "-",
+                human_size(rec["size"]) if rec["size"] is not None else "-",
                 revision,
                 rec["deployed_by"] or "-",
-                f"{rec['build_seconds']:.1f}s" if rec["build_seconds"] is not None else "-",
+                duration(rec["build_seconds"]) if rec["build_seconds"] is not None else "-",
                 _deps_cell(rec["deps"]),
             ]
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    return "\n".join(lines)
+    headers = ["ID", "STATUS", "AGE", "SIZE", "REVISION", "DEPLOYED BY", "BUILD", "DEPS"]
+    return table(headers, rows)
 
 
 def warnings(snap: Snapshot) -> list[str]:
     """Problems worth telling whoever reads the list (never fatal for reading)."""
-    found = []
+    found = [str(problem) for problem in layout_problems(snap.root.state)]
     link = snap.current
     if link.exists and not link.is_symlink:
         found.append("current is a real directory, not a symlink (run `releases doctor`)")
@@ -147,9 +227,7 @@ def warnings(snap: Snapshot) -> list[str]:
             f"history has {len(snap.history.corrupt_lines)} corrupt line(s), skipped: "
             f"{list(snap.history.corrupt_lines[:5])}"
         )
-    damaged = [
-        r.id for r in snap.releases if r.status == INCOMPLETE and snap.root.meta(r.id).exists()
-    ]
+    damaged = [r.id for r in snap.releases if r.meta_problem is not None]
     if damaged:
         found.append(f"meta file unreadable (kept, never pruned automatically): {damaged[:5]}")
     strays = snap.root.strays_in_releases()
@@ -158,12 +236,6 @@ def warnings(snap: Snapshot) -> list[str]:
     return found
 
 
-def _deps_cell(deps: object) -> str:
+def _deps_cell(deps: str | None) -> str:
     """ "reused from <id>" -> "reused <id>" (the table is wide enough already)."""
-    if not isinstance(deps, str):
-        return "-"
-    return deps.replace("reused from ", "reused ", 1)
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return "-" if deps is None else deps.replace("reused from ", "reused ", 1)

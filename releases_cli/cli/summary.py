@@ -7,14 +7,19 @@ Pure functions of the pipelines' result values, e.g.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-_SUBJECT_WIDTH = 50
+from releases_cli.cli.text import clip
+
+# A source as the pipelines describe it (core.meta.SourceInfo, or any mapping with its keys).
+Source = Mapping[str, object] | None
+
+_SUBJECT_WIDTH = 51
 _IDS_SHOWN = 3
 
 
 def duration(seconds: float) -> str:
-    """Short and human: 180ms, 4.2s, 42s, 3m05s."""
+    """The one duration formatter (summaries, `list`'s BUILD, `history`'s TOOK): short and
+    human: 180ms, 4.2s, 42s, 3m05s."""
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 10:
@@ -33,7 +38,7 @@ def age(seconds: float) -> str:
     return f"{max(int(seconds), 0)}s"
 
 
-def revision(source: Mapping[str, Any] | None) -> str:
+def revision(source: Source) -> str:
     """` (a1b2c3d "Fix cart")` for a source that knows its commit, else empty."""
     if not source:
         return ""
@@ -42,8 +47,7 @@ def revision(source: Mapping[str, Any] | None) -> str:
         return ""
     subject = source.get("subject")
     if isinstance(subject, str) and subject:
-        clipped = subject if len(subject) <= _SUBJECT_WIDTH else subject[:_SUBJECT_WIDTH] + "…"
-        return f' ({rev[:7]} "{clipped}")'
+        return f' ({rev[:7]} "{clip(subject, _SUBJECT_WIDTH)}")'
     return f" ({rev[:7]})"
 
 
@@ -55,7 +59,7 @@ def _ids(ids: Sequence[str]) -> str:
 
 def deployed(
     release_id: str,
-    source: Mapping[str, Any] | None,
+    source: Source,
     seconds: float,
     previous: str | None,
     pruned: Sequence[str],
@@ -66,9 +70,7 @@ def deployed(
     )
 
 
-def staged(
-    release_id: str, source: Mapping[str, Any] | None, seconds: float, current: str | None
-) -> str:
+def staged(release_id: str, source: Source, seconds: float, current: str | None) -> str:
     return (
         f"staged {release_id}{revision(source)} in {duration(seconds)}; not live yet "
         f"(current {current or 'none'}); `releases switch {release_id}` makes it live"
@@ -78,7 +80,7 @@ def staged(
 def switched(
     verb: str,
     release_id: str,
-    source: Mapping[str, Any] | None,
+    source: Source,
     seconds: float,
     previous: str | None,
 ) -> str:

@@ -1,7 +1,7 @@
 """`releases history`: the event log as rows a person reads (table) or a script reads (JSON).
 
-`rows()` is pure: it turns raw history events into one row per thing that happened (a deploy,
-a failure, a rollback, a prune, ...), hiding the bookkeeping events that another row already
+`rows()` is pure: it turns history events into one row per thing that happened (a deploy, a
+failure, a rollback, a prune, ...), hiding the bookkeeping events that another row already
 tells (a deploy's start and its switch), unless `everything` is asked for. Events this version
 does not know are shown with their raw name, so a newer writer never breaks an older reader.
 """
@@ -12,99 +12,168 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
-from releases_cli.cli.shapes import VERSION
+from releases_cli.cli import text
+from releases_cli.cli.render import JSON_VERSION
 from releases_cli.cli.summary import duration
-from releases_cli.core.history import Event, History
+from releases_cli.core.clock import iso
+from releases_cli.core.events import (
+    CurrentRemoved,
+    DeployFailed,
+    DeployFinished,
+    DeployInterrupted,
+    DeployStarted,
+    Event,
+    EventName,
+    History,
+    Payload,
+    Prune,
+    RollbackUnhealthy,
+    StageFinished,
+    Switch,
+    SwitchBackUnhealthy,
+    SwitchFinished,
+    SwitchReason,
+    name_of,
+)
+from releases_cli.core.jsonfields import JsonObject
+from releases_cli.core.meta import SourceInfo, source_location
 
-# Events whose story another row already tells.
-_BOOKKEEPING = frozenset({"deploy_started"})
-_SWITCH_KINDS = {"rollback": "rollback", "recovered": "recovered", "deploy": "switch"}
 _KINDS = {
-    "deploy_finished": "deploy",
-    "deploy_failed": "failed",
-    "deploy_interrupted": "interrupted",
-    "prune": "prune",
-    "stage_finished": "stage",  # `releases stage`: built, not live
-    "switch_finished": "switch",  # `releases switch`: a staged release made live
-    "rollback_unhealthy": "unhealthy",  # rolled back, but restart/health failed
-    "switch_back_unhealthy": "unhealthy",  # a deploy's switch-back target failed its check too
-    "current_removed": "current removed",  # a first deploy failed its check: nothing is live
-    "prune_interrupted": "prune",  # recovery finished deleting what a crash left in the trash
+    EventName.DEPLOY_FINISHED: "deploy",
+    EventName.DEPLOY_FAILED: "failed",
+    EventName.DEPLOY_INTERRUPTED: "interrupted",
+    EventName.PRUNE: "prune",
+    EventName.STAGE_FINISHED: "stage",  # `releases stage`: built, not live
+    EventName.SWITCH_FINISHED: "switch",  # `releases switch`: a staged release made live
+    EventName.ROLLBACK_UNHEALTHY: "unhealthy",  # rolled back, but restart/health failed
+    EventName.SWITCH_BACK_UNHEALTHY: "unhealthy",  # a deploy's switch-back target failed too
+    EventName.CURRENT_REMOVED: "current removed",  # a first deploy failed: nothing is live
+    EventName.PRUNE_INTERRUPTED: "prune",  # recovery finished deleting a crash's trash
 }
+_SWITCH_KINDS: dict[str, str] = {
+    SwitchReason.ROLLBACK: "rollback",
+    SwitchReason.RECOVERED: "recovered",
+}
+
+
+class EventJson(TypedDict):
+    """One row of `history --json`."""
+
+    ts: str
+    event: str  # the raw event name in history.jsonl
+    kind: str  # deploy / failed / interrupted / rollback / switch / prune / recovered / ...
+    id: str | None
+    previous: str | None
+    ids: list[str]
+    user: str | None
+    host: str | None
+    seconds: float | None
+    revision: str | None
+    subject: str | None
+    error: str | None
+    data: JsonObject  # the whole raw event, for anything not lifted above
+
+
+class HistoryJson(TypedDict):
+    version: int
+    root: str
+    events: list[EventJson]
+    warnings: list[str]
 
 
 @dataclass(frozen=True)
 class Row:
     event: Event
     kind: str
-    source: dict[str, Any]  # the deploy's source facts (revision, subject, path), if known
-
-    def field(self, key: str) -> Any:
-        return self.event.data.get(key)
-
-    def text(self, key: str) -> str | None:
-        value = self.field(key)
-        return value if isinstance(value, str) else None
+    source: SourceInfo  # the deploy's source facts (revision, subject, path), if known
 
 
 def kind_of(event: Event) -> str | None:
     """The row kind of an event, or None for bookkeeping that another row already shows."""
-    if event.event in _BOOKKEEPING:
+    payload = event.payload
+    if payload is None:
+        return event.name
+    if isinstance(payload, DeployStarted):
         return None
-    if event.event == "switch":
-        reason = str(event.data.get("reason") or "switch")
-        if reason == "deploy":
+    if isinstance(payload, Switch):
+        if payload.reason == SwitchReason.DEPLOY:
             return None  # the deploy_finished row tells it
-        if reason == "rollback" and event.data.get("automatic"):
+        if payload.reason == SwitchReason.ROLLBACK and payload.automatic:
             return "auto-rollback"
-        return _SWITCH_KINDS.get(reason, "switch")
-    return _KINDS.get(event.event, event.event)
+        return _SWITCH_KINDS.get(payload.reason or "", "switch")
+    return _KINDS[name_of(payload)]
 
 
 def rows(events: Sequence[Event], limit: int | None, everything: bool = False) -> list[Row]:
     """The newest `limit` rows (newest first)."""
-    sources: dict[str, dict[str, Any]] = {}
+    sources: dict[str, SourceInfo] = {}
     found: list[Row] = []
     for event in events:
-        source = event.data.get("source")
-        if event.release_id and isinstance(source, dict):  # deploy_started, then _finished
-            sources[event.release_id] = source
+        payload = event.payload
+        if isinstance(payload, DeployStarted | DeployFinished) and payload.source is not None:
+            sources[payload.id] = payload.source  # deploy_started, then the complete one
         kind = kind_of(event)
         if kind is None and everything:
-            kind = event.event
+            kind = event.name
         if kind is not None:
-            found.append(Row(event, kind, sources.get(event.release_id or "", {})))
+            found.append(Row(event, kind, sources.get(event.release_id or "", SourceInfo())))
     found.reverse()
     return found if limit is None else found[:limit]
 
 
-def _seconds(row: Row) -> float | None:
-    value = row.field("seconds")
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+def _previous(event: Event) -> str | None:
+    payload = event.payload
+    if isinstance(payload, DeployFinished | Switch | SwitchFinished | RollbackUnhealthy):
+        return payload.previous
+    return _raw_text(event, "previous") if payload is None else None
 
 
-def _ids(row: Row) -> list[str]:
-    value = row.field("ids")
-    return [str(i) for i in value] if isinstance(value, list) else []
+def _seconds(event: Event) -> float | None:
+    payload = event.payload
+    if isinstance(payload, DeployFinished | DeployFailed | StageFinished | Switch | SwitchFinished):
+        return payload.seconds
+    raw = event.raw.get("seconds") if payload is None else None
+    return float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+
+
+def _error(payload: Payload | None) -> str | None:
+    """Why it failed, or what caused an automatic switch back."""
+    if isinstance(payload, DeployFailed | SwitchBackUnhealthy | RollbackUnhealthy):
+        return payload.error
+    if isinstance(payload, CurrentRemoved):
+        return payload.reason
+    if isinstance(payload, Switch):
+        return payload.cause
+    return None
+
+
+def _ids(event: Event) -> list[str]:
+    return list(event.payload.ids) if isinstance(event.payload, Prune) else []
+
+
+def _raw_text(event: Event, key: str) -> str | None:
+    value = event.raw.get(key)
+    return value if isinstance(value, str) else None
 
 
 def details(row: Row) -> str:
     """The DETAILS cell: what a person wants to know about this row at a glance."""
+    payload = row.event.payload
     if row.kind in ("deploy", "stage"):
         return _build_details(row)
     if row.kind in ("failed", "unhealthy", "current removed"):
-        return _clip(row.text("error") or row.text("reason") or "")
+        return text.clip(_error(payload) or "", 60)
     if row.kind in ("rollback", "auto-rollback", "switch", "recovered"):
-        cause = row.text("cause")
-        text = f"from {row.text('previous') or 'none'}"
-        return text + (f"; {_clip(cause)}" if cause else "")
+        cause = payload.cause if isinstance(payload, Switch) else None
+        moved = f"from {_previous(row.event) or 'none'}"
+        return moved + (f"; {text.clip(cause, 60)}" if cause else "")
     if row.kind == "prune":
-        ids = _ids(row) or [row.event.release_id or "?"]  # prune_interrupted names one id
+        ids = _ids(row.event) or [row.event.release_id or "?"]  # prune_interrupted names one
         return f"deleted {len(ids)}: " + ", ".join(ids[:3]) + (" …" if len(ids) > 3 else "")
-    if row.kind == "interrupted":
-        return f"release was {row.text('found') or '?'}"
+    if isinstance(payload, DeployInterrupted):
+        return f"release was {payload.found or '?'}"
     return ""
 
 
@@ -112,76 +181,67 @@ def _build_details(row: Row) -> str:
     """What was deployed (commit, else where from), and what it replaced."""
     rev = row.source.get("revision")
     subject = row.source.get("subject")
-    where = f'{str(rev)[:7]} "{subject}"' if rev and subject else str(rev or "")[:7]
-    where = where or str(row.source.get("repo") or row.source.get("path") or "")
+    where = f'{rev[:7]} "{subject}"' if rev and subject else (rev or "")[:7]
+    where = where or source_location(row.source) or ""
     if row.kind == "stage":
         return f"{where}; not live".lstrip("; ")
-    return f"{where}; previous {row.text('previous') or 'none'}".lstrip("; ")
+    return f"{where}; previous {_previous(row.event) or 'none'}".lstrip("; ")
 
 
 def table(found: Sequence[Row], now: datetime) -> str:
     import humanize  # the table needs it, `history --json` does not
 
-    headers = ["WHEN", "EVENT", "RELEASE", "DETAILS", "WHO", "TOOK"]
-    cells = [headers]
+    cells = []
     for row in found:
-        ids = _ids(row)
+        ids = _ids(row.event)
         release = row.event.release_id or (f"{len(ids)} release(s)" if ids else "-")
-        took = _seconds(row)
+        took = _seconds(row.event)
         cells.append(
             [
                 humanize.naturaltime(now - row.event.ts),
                 row.kind,
                 release,
                 details(row) or "-",
-                row.text("user") or "-",
+                row.event.user or "-",
                 duration(took) if took is not None else "-",
             ]
         )
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells
-    )
+    return text.table(["WHEN", "EVENT", "RELEASE", "DETAILS", "WHO", "TOOK"], cells)
 
 
-def record(row: Row) -> dict[str, Any]:
-    """One row in the documented JSON shape (shapes.EVENT)."""
-    rev = row.source.get("revision")
-    subject = row.source.get("subject")
+def record(row: Row) -> EventJson:
+    """One row in the documented JSON shape."""
+    event = row.event
+    written = event.raw.get("ts")
     return {
-        "ts": row.text("ts") or row.event.ts.isoformat(),
-        "event": row.event.event,
+        "ts": written if isinstance(written, str) else iso(event.ts),
+        "event": event.name,
         "kind": row.kind,
-        "id": row.event.release_id,
-        "previous": row.text("previous"),
-        "ids": _ids(row),
-        "user": row.text("user"),
-        "host": row.text("host"),
-        "seconds": _seconds(row),
-        "revision": rev if isinstance(rev, str) else None,
-        "subject": subject if isinstance(subject, str) else None,
-        "error": row.text("error") or row.text("cause"),
-        "data": row.event.data,
+        "id": event.release_id,
+        "previous": _previous(event),
+        "ids": _ids(event),
+        "user": event.user,
+        "host": event.host,
+        "seconds": _seconds(event),
+        "revision": row.source.get("revision"),
+        "subject": row.source.get("subject"),
+        "error": _error(event.payload) if event.payload else _raw_text(event, "error"),
+        "data": event.raw,
     }
 
 
 def as_json(root: str, history: History, found: Sequence[Row]) -> str:
-    return json.dumps(
-        {
-            "version": VERSION,
-            "root": root,
-            "events": [record(r) for r in found],
-            "warnings": _warnings(history),
-        },
-        indent=2,
-    )
+    document: HistoryJson = {
+        "version": JSON_VERSION,
+        "root": root,
+        "events": [record(r) for r in found],
+        "warnings": _warnings(history),
+    }
+    return json.dumps(document, indent=2)
 
 
 def _warnings(history: History) -> list[str]:
-    if not history.corrupt_lines:
-        return []
-    return [f"history has {len(history.corrupt_lines)} corrupt line(s), skipped"]
-
-
-def _clip(text: str, width: int = 60) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    found = [history.problem] if history.problem else []
+    if history.corrupt_lines:
+        found.append(f"history has {len(history.corrupt_lines)} corrupt line(s), skipped")
+    return found

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 from pathlib import Path
 
 from releases_cli.core import faults
+from releases_cli.core.errors import UnsafeState
 
 
 def fsync_dir(directory: Path) -> None:
@@ -48,12 +50,18 @@ def append_line(path: Path, line: str) -> None:
     """Append one line with a single write(2) on an O_APPEND descriptor, then fsync.
 
     If a power cut left the file ending in a torn line (no final newline), a newline is written
-    first, so the torn line stays one skipped line and never swallows this one.
+    first, so the torn line stays one skipped line and never swallows this one. A link planted
+    at `path` is never written through (O_NOFOLLOW: it fails instead).
     """
     faults.io_error(path)
-    created = not path.exists()
+    created = not os.path.lexists(path)
     data = (line.rstrip("\n") + "\n").encode()
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        raise UnsafeState(f"{path} is a symlink; refusing to write through it") from None
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":

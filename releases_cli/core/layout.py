@@ -9,6 +9,7 @@ from pathlib import Path
 
 from releases_cli.core.errors import InvalidInput, UnsafeState
 from releases_cli.core.ids import is_valid_id, sort_key, validate_id
+from releases_cli.core.statedir import STATE_DIR, require_sound_layout
 
 TEMP_LINK_PREFIX = ".current.tmp-"
 CONFIG_NAME = "releases.toml"
@@ -40,7 +41,7 @@ class DeployRoot:
 
     @property
     def state(self) -> Path:
-        return self.path / ".releases"
+        return self.path / STATE_DIR
 
     @property
     def meta_dir(self) -> Path:
@@ -85,6 +86,7 @@ class DeployRoot:
             raise InvalidInput(f"deploy root {self.path} does not exist or is not a directory")
         if not os.access(self.path, os.W_OK | os.X_OK):
             raise UnsafeState(f"deploy root {self.path} is not writable by this user")
+        require_sound_layout(self.state)  # never mkdir through a planted .releases link
         created = []
         for directory in (self.releases, self.shared, self.state, self.meta_dir, self.logs):
             try:
@@ -163,7 +165,3 @@ def require_current_is_link(root: DeployRoot) -> CurrentLink:
             f"Move it away or adopt it with `releases init --adopt {root.current}`"
         )
     return link
-
-
-def sorted_ids(ids: list[str]) -> list[str]:
-    return sorted(ids, key=sort_key)

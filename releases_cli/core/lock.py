@@ -1,5 +1,11 @@
 """The deploy root's lock: an flock (released by the kernel when the holder dies, so it is never
-stale) plus a small info file naming the holder for the "busy" message."""
+stale) plus a small info file naming the holder for the "busy" message.
+
+Taking the lock is where every state-changing command starts, so it first refuses a planted
+or damaged `.releases/` layout (statedir.py). The lock file itself must never be a link:
+filelock 3.x opens it with O_TRUNC (emptying whatever the link points at), 4.x with O_NOFOLLOW
+(failing with an OSError instead of a message).
+"""
 
 from __future__ import annotations
 
@@ -14,33 +20,38 @@ from pathlib import Path
 
 import filelock
 
+from releases_cli.core.clock import Clock, host, iso, parse_iso, utc_now, who
 from releases_cli.core.errors import Locked, SystemFailure
 from releases_cli.core.fs import atomic_write
-from releases_cli.core.history import Clock, host, iso, parse_iso, utc_now, who
 from releases_cli.core.layout import DeployRoot
+from releases_cli.core.statedir import read_state_file, require_sound_layout
+
+_INFO = "lock.info"
 
 
 def _info_path(root: DeployRoot) -> Path:
-    return root.state / "lock.info"
+    return root.state / _INFO
 
 
 def _holder_text(root: DeployRoot, now: datetime) -> str:
     import humanize  # only the "busy" message needs it; rollback does not
 
     try:
-        info = json.loads(_info_path(root).read_bytes())
+        info = json.loads(read_state_file(root.state, _INFO, limit=4096))
         since = parse_iso(info["since"])
         return (
             f"pid {info['pid']}, user {info['user']}, host {info['host']}, "
             f"command {info['command']!r}, since {iso(since)} ({humanize.naturaltime(now - since)})"
         )
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError):  # StateFileError is a ValueError
         return "holder unknown"
 
 
 @contextmanager
 def hold(root: DeployRoot, wait: float = 0, clock: Clock = utc_now) -> Iterator[None]:
-    """Hold the root's lock for the block. Fails at once (or after `wait` seconds) when busy."""
+    """Hold the root's lock for the block. Fails at once (or after `wait` seconds) when busy;
+    refuses (UnsafeState) a planted or damaged .releases/ layout before touching anything."""
+    require_sound_layout(root.state)
     lock = filelock.FileLock(str(root.lock_file), timeout=wait, thread_local=False)
     try:
         lock.acquire(timeout=wait, poll_interval=0.05)

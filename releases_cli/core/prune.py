@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from releases_cli.core import faults
+from releases_cli.core.clock import Clock, utc_now
+from releases_cli.core.errors import UnsafeState
+from releases_cli.core.events import Prune, record
 from releases_cli.core.fs import fsync_dir
-from releases_cli.core.history import COMPLETE, Clock, record, utc_now
 from releases_cli.core.inuse import release_users
 from releases_cli.core.layout import DeployRoot
-from releases_cli.core.state import INCOMPLETE, snapshot
+from releases_cli.core.state import Status, snapshot
+from releases_cli.core.statedir import StateFileError, open_dir, opened_dir
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +54,16 @@ def plan(candidates: Sequence[Candidate], keep: int) -> Decision:
     delete: list[tuple[str, str]] = []
     kept: list[tuple[str, str]] = []
     for c in candidates:
-        if c.status != COMPLETE and c.protected_because is None:
+        if c.status != Status.COMPLETE and c.protected_because is None:
             delete.append((c.id, c.status))
-    complete = [c for c in candidates if c.status == COMPLETE]
+    complete = [c for c in candidates if c.status == Status.COMPLETE]
     keep_ids = {c.id for c in complete[-keep:]}
     for c in candidates:
         if c.protected_because:
             kept.append((c.id, c.protected_because))
-        elif c.status == COMPLETE and c.id in keep_ids:
+        elif c.status == Status.COMPLETE and c.id in keep_ids:
             kept.append((c.id, f"within keep={keep}"))
-        elif c.status == COMPLETE:
+        elif c.status == Status.COMPLETE:
             delete.append((c.id, f"beyond keep={keep}"))
     return Decision(tuple(delete), tuple(kept))
 
@@ -70,35 +73,63 @@ def remove_release(root: DeployRoot, release_id: str) -> None:
 
     The caller deletes the trash with `empty_trash` after releasing the lock: removing a
     50,000-file node_modules takes seconds, and nothing else must wait for that.
-    Never follows a symlink: releases/<id> must be a real directory, and rmtree does not descend
-    into links inside it.
+    Never follows a symlink: releases/<id> must be a real directory, rmtree does not descend
+    into links inside it, and the rename goes into a descriptor of the trash opened without
+    following links (a linked trash would move the release out of the root).
     """
     path = root.release(release_id)
     if path.is_symlink() or not path.is_dir():
         log.warning("not deleting %s: not a real directory", path)
         return
-    root.trash.mkdir(exist_ok=True)
-    doomed = root.trash / f"{release_id}-{os.urandom(4).hex()}"
-    os.rename(path, doomed)
+    with _trash_dir(root) as trash:
+        os.rename(path, f"{release_id}-{os.urandom(4).hex()}", dst_dir_fd=trash)
     fsync_dir(root.releases)
     faults.point("mid_prune")
     root.meta(release_id).unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def _trash_dir(root: DeployRoot) -> Iterator[int]:
+    """A descriptor of .releases/trash (made if missing). UnsafeState when it is a link or not
+    a directory: the lock's layout check refuses that first, this holds against a later swap."""
+    try:
+        with opened_dir(root.state) as state, contextlib.suppress(FileExistsError):
+            os.mkdir("trash", 0o755, dir_fd=state)
+        trash = open_dir(root.state, "trash")
+    except StateFileError as error:
+        raise UnsafeState(f"{error}; refusing to move a release into it") from None
+    try:
+        yield trash
+    finally:
+        os.close(trash)
+
+
 def empty_trash(root: DeployRoot) -> list[str]:
     """Delete whatever is in the trash (also what a crash mid-delete left there); return the
-    release ids found there (a prune the crash interrupted)."""
+    ids of the release directories found there (a prune the crash interrupted; anything else
+    there is deleted without a word). Runs after the lock is released,
+    so it trusts nothing: the trash is opened without following links (a linked trash is left
+    alone, with a warning), links in it are unlinked, and rmtree never follows one."""
     try:
-        entries = list(os.scandir(root.trash))
+        trash = open_dir(root.state, "trash")
     except FileNotFoundError:
         return []
+    except StateFileError as error:
+        log.warning("%s; not emptying it", error)
+        return []
     found = []
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path, ignore_errors=True)
-        else:
-            Path(entry.path).unlink(missing_ok=True)
-        found.append(entry.name.rpartition("-")[0])
+    try:
+        with os.scandir(trash) as entries:
+            names = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+        for name, is_dir in names:
+            if is_dir:
+                shutil.rmtree(name, ignore_errors=True, dir_fd=trash)
+                found.append(name.rpartition("-")[0])
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=trash)
+    finally:
+        os.close(trash)
     return found
 
 
@@ -124,10 +155,10 @@ def candidates_of(root: DeployRoot, force: bool = False) -> list[Candidate]:
             reason = "previous (rollback target)"
         elif release.id in staged:
             reason = "staged, waiting for `releases switch`"
-        elif release.meta.get("pinned"):
+        elif release.meta is not None and release.meta.pinned:
             reason = "pinned"
-        elif release.status == INCOMPLETE and root.meta(release.id).exists():
-            # Meta exists but is unreadable: damage, not a killed build. Let a human decide.
+        elif release.meta_problem is not None:
+            # Meta exists but is unusable: damage, not a killed build. Let a human decide.
             reason = "meta file unreadable (check it by hand)"
         elif release.id in in_use:
             pids = ", ".join(str(p) for p in in_use[release.id][:5])
@@ -157,8 +188,8 @@ def prune_releases(
         log.debug("%s %s (%s)", "would delete" if dry_run else "delete", release_id, reason)
     if dry_run or not decision.delete:
         return PruneResult(decision.delete, decision.keep, dry_run)
-    ids = [i for i, _ in decision.delete]
-    facts: dict[str, object] = {"ids": ids, "reasons": dict(decision.delete), "keep": keep}
+    ids = tuple(i for i, _ in decision.delete)
+    facts = Prune(ids, dict(decision.delete), keep)
     # Recorded before deleting (write-ahead): a crash mid-way leaves the history saying what
     # was being pruned, and recovery finishes what reached the trash.
     if _record_ahead(root, clock, facts):
@@ -171,10 +202,10 @@ def prune_releases(
     return PruneResult(decision.delete, decision.keep, dry_run)
 
 
-def _record_ahead(root: DeployRoot, clock: Clock, facts: dict[str, object]) -> bool:
+def _record_ahead(root: DeployRoot, clock: Clock, facts: Prune) -> bool:
     """The write-ahead prune line; False when the disk has no room for it."""
     try:
-        record(root, "prune", clock, **facts)
+        record(root, facts, clock)
     except OSError as error:
         if error.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
@@ -185,9 +216,9 @@ def _record_ahead(root: DeployRoot, clock: Clock, facts: dict[str, object]) -> b
 
 def _prune_full_disk(
     root: DeployRoot,
-    ids: list[str],
+    ids: tuple[str, ...],
     clock: Clock,
-    facts: dict[str, object],
+    facts: Prune,
     before_remove: BeforeRemove | None,
 ) -> None:
     """Prune when not even the write-ahead line fits. Renames need no space, and the names in
@@ -201,6 +232,6 @@ def _prune_full_disk(
         for release_id in ids:
             if before_remove is not None:
                 before_remove(root, release_id)
-        record(root, "prune", clock, after_full_disk=True, **facts)
+        record(root, facts._replace(after_full_disk=True), clock)
     except OSError as error:
         log.warning("pruned %s, but could not finish the bookkeeping: %s", ", ".join(ids), error)

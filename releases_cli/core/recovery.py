@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from releases_cli.core import lock, reserve
+from releases_cli.core.clock import Clock, utc_now
 from releases_cli.core.current import remove_temp_links
 from releases_cli.core.errors import Interrupted
-from releases_cli.core.history import Clock, record, utc_now
+from releases_cli.core.events import (
+    DeployFailed,
+    DeployFinished,
+    DeployInterrupted,
+    DeployStarted,
+    PruneInterrupted,
+    StageFinished,
+    Switch,
+    SwitchReason,
+    record,
+)
 from releases_cli.core.ids import is_valid_id
 from releases_cli.core.layout import DeployRoot, read_current
 from releases_cli.core.prune import empty_trash
-from releases_cli.core.state import INCOMPLETE, SWITCH, Snapshot, snapshot
+from releases_cli.core.state import Snapshot, Status, snapshot
 
-_OPEN_DEPLOY = "deploy_started"
-# `stage_finished` (state.STAGE_FINISHED) closes a deploy that stopped before the switch.
-_CLOSED_DEPLOY = frozenset(
-    {"deploy_finished", "deploy_failed", "deploy_interrupted", "stage_finished"}
-)
+# What closes a deploy (a stage that stopped before the switch closes it too).
+_CLOSED_DEPLOY = (DeployFinished, DeployFailed, DeployInterrupted, StageFinished)
 
 
 @dataclass(frozen=True)
@@ -89,10 +98,12 @@ def recover(root: DeployRoot, clock: Clock = utc_now) -> Recovered:
 def _finish_interrupted_prunes(root: DeployRoot, clock: Clock) -> list[str]:
     notes = []
     for release_id in empty_trash(root):
-        if not is_valid_id(release_id):
+        # Only a release that left releases/ was being pruned: a name planted in the trash
+        # must not cost a kept release its meta.
+        if not is_valid_id(release_id) or os.path.lexists(root.release(release_id)):
             continue
         root.meta(release_id).unlink(missing_ok=True)  # prune drops meta after the rename
-        record(root, "prune_interrupted", clock, id=release_id)
+        record(root, PruneInterrupted(release_id), clock)
         notes.append(f"finished deleting {release_id} (an interrupted prune)")
     return notes
 
@@ -101,15 +112,16 @@ def _close_interrupted_deploys(snap: Snapshot, clock: Clock) -> list[str]:
     """Close every deploy the history left open, and every incomplete release no closed deploy
     explains (its deploy_started line may have been torn by a power cut)."""
     notes = []
-    closed = {e.release_id for e in snap.history.events if e.event in _CLOSED_DEPLOY}
-    started = [e.release_id for e in snap.history.events if e.event == _OPEN_DEPLOY]
-    unexplained = [r.id for r in snap.releases if r.status == INCOMPLETE]
+    events = [e.payload for e in snap.history.events]
+    closed = {p.id for p in events if isinstance(p, _CLOSED_DEPLOY)}
+    started = [p.id for p in events if isinstance(p, DeployStarted)]
+    unexplained = [r.id for r in snap.releases if r.status == Status.INCOMPLETE]
     for release_id in dict.fromkeys([*started, *unexplained]):
-        if release_id is None or release_id in closed:
+        if release_id in closed:
             continue
         release = snap.get(release_id)
         status = release.status if release else "gone"
-        record(snap.root, "deploy_interrupted", clock, id=release_id, found=status)
+        record(snap.root, DeployInterrupted(release_id, status), clock)
         notes.append(f"deploy of {release_id} was interrupted (release is {status})")
     return notes
 
@@ -123,5 +135,5 @@ def _record_missed_switch(snap: Snapshot, clock: Clock) -> list[str]:
     if live is None or release is None or not release.complete or (stack and stack[-1] == live):
         return []
     previous = stack[-1] if stack else None
-    record(snap.root, SWITCH, clock, id=live, previous=previous, reason="recovered")
+    record(snap.root, Switch(live, previous, SwitchReason.RECOVERED), clock)
     return [f"history did not record that {live} is live; recorded it now"]

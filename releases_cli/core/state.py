@@ -7,22 +7,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
-from releases_cli.core.history import COMPLETE, FAILED, Event, History, read_history, read_meta
+from releases_cli.core.events import (
+    Event,
+    History,
+    StageFinished,
+    Switch,
+    SwitchReason,
+    read_history,
+)
 from releases_cli.core.ids import sort_key
 from releases_cli.core.layout import CurrentLink, DeployRoot, read_current
+from releases_cli.core.meta import MetaFile, MetaStatus, ReleaseMeta, read_meta_files
 
-SWITCH = "switch"  # history event written after every change of `current`
-STAGE_FINISHED = "stage_finished"  # `releases stage` made a complete release (no switch)
 
-# Display statuses.
-CURRENT = "current"
-PREVIOUS = "previous"
-INCOMPLETE = "incomplete"
-STAGED = "staged"  # complete, never live, newer than the live release: waiting for `switch`
+class Status(StrEnum):
+    """A release's status: what its meta says, and what `list` shows on top of that."""
+
+    COMPLETE = MetaStatus.COMPLETE.value
+    FAILED = MetaStatus.FAILED.value
+    INCOMPLETE = "incomplete"  # no meta saying complete or failed: killed, or damaged meta
+    CURRENT = "current"
+    PREVIOUS = "previous"
+    STAGED = "staged"  # complete, never live, newer than the live release: waiting for `switch`
 
 
 def live_stack(events: Iterable[Event]) -> list[str]:
@@ -33,13 +43,15 @@ def live_stack(events: Iterable[Event]) -> list[str]:
     was live; a rollback to a release never live pushes it.
     """
     stack: list[str] = []
+    walks_back = (SwitchReason.ROLLBACK, SwitchReason.RECOVERED)
     for event in events:
-        target = event.release_id
-        if event.event != SWITCH or target is None:
+        switch = event.payload
+        if not isinstance(switch, Switch):
             continue
+        target = switch.id
         # A "recovered" switch (one a crash kept out of the history) to a release already on
         # the stack can only have been a rollback, so it walks back the same way.
-        if event.data.get("reason") in ("rollback", "recovered") and target in stack:
+        if switch.reason in walks_back and target in stack:
             del stack[len(stack) - stack[::-1].index(target) :]
         else:
             stack.append(target)
@@ -67,10 +79,10 @@ def awaiting_switch(
     staged: set[str] = set()
     ever_live: set[str] = set()
     for event in events:
-        if event.event == STAGE_FINISHED and event.release_id:
-            staged.add(event.release_id)
-        elif event.event == SWITCH and event.release_id:
-            ever_live.add(event.release_id)
+        if isinstance(event.payload, StageFinished):
+            staged.add(event.payload.id)
+        elif isinstance(event.payload, Switch):
+            ever_live.add(event.payload.id)
     return {
         release_id
         for release_id in release_ids
@@ -80,16 +92,24 @@ def awaiting_switch(
     }
 
 
+_OF_META = {MetaStatus.COMPLETE: Status.COMPLETE, MetaStatus.FAILED: Status.FAILED}
+
+
 @dataclass(frozen=True)
 class Release:
     id: str
     path: Path
-    status: str  # complete / failed / incomplete (meta status)
-    meta: dict[str, Any]
+    meta: ReleaseMeta | None  # None: no usable meta file (the release is incomplete)
+    meta_problem: str | None = None  # why an existing meta file was not usable
+
+    @property
+    def status(self) -> Status:
+        """complete / failed / incomplete, from the meta."""
+        return Status.INCOMPLETE if self.meta is None else _OF_META[self.meta.status]
 
     @property
     def complete(self) -> bool:
-        return self.status == COMPLETE
+        return self.meta is not None and self.meta.complete
 
 
 @dataclass(frozen=True)
@@ -108,13 +128,13 @@ class Snapshot:
     def get(self, release_id: str) -> Release | None:
         return next((r for r in self.releases if r.id == release_id), None)
 
-    def display_status(self, release: Release) -> str:
+    def display_status(self, release: Release) -> Status:
         if release.id == self.current_id:
-            return CURRENT
+            return Status.CURRENT
         if release.id == self.previous:
-            return PREVIOUS
+            return Status.PREVIOUS
         if release.id in self.staged:
-            return STAGED
+            return Status.STAGED
         return release.status
 
     @property
@@ -126,20 +146,13 @@ class Snapshot:
         return awaiting_switch(self.complete_ids, self.current_id, self.history.events)
 
 
-def _status_of(meta: dict[str, Any] | None) -> str:
-    status = meta.get("status") if meta else None
-    return status if status in (COMPLETE, FAILED) else INCOMPLETE
-
-
 def snapshot(root: DeployRoot, release_ids: Iterable[str] | None = None) -> Snapshot:
     """Read the root's state (never takes the lock; every read tolerates damage)."""
     ids = sorted(
         release_ids if release_ids is not None else root.release_ids_on_disk(), key=sort_key
     )
-    releases = []
-    for release_id in ids:
-        meta = read_meta(root, release_id)
-        releases.append(Release(release_id, root.release(release_id), _status_of(meta), meta or {}))
+    metas: dict[str, MetaFile] = read_meta_files(root, ids)
+    releases = [Release(i, root.release(i), metas[i].meta, metas[i].problem) for i in ids]
     history = read_history(root)
     stack = live_stack(history.events)
     current = read_current(root)

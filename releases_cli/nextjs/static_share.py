@@ -22,10 +22,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from releases_cli.core import faults, history
+from releases_cli.core import faults
 from releases_cli.core.fs import atomic_write
-from releases_cli.core.history import COMPLETE
 from releases_cli.core.layout import DeployRoot
+from releases_cli.core.meta import read_meta
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,8 @@ def _donors(root: DeployRoot, release_id: str) -> list[str]:
     """Complete releases on disk other than `release_id`, newest first."""
     result = []
     for other in reversed(root.release_ids_on_disk()):
-        meta = history.read_meta(root, other) if other != release_id else None
-        if meta is not None and meta.get("status") == COMPLETE:
+        meta = read_meta(root, other) if other != release_id else None
+        if meta is not None and meta.complete:
             result.append(other)
     return result
 

@@ -24,14 +24,23 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from releases_cli.core import history, ids, lock
+from releases_cli.core import ids, lock
+from releases_cli.core.clock import Clock, utc_now
 from releases_cli.core.current import switch_to
 from releases_cli.core.errors import InvalidInput, NotFound, SourceFailed, UnsafeState
+from releases_cli.core.events import (
+    DeployFailed,
+    DeployFinished,
+    DeployStarted,
+    Switch,
+    SwitchReason,
+    record,
+)
 from releases_cli.core.fs import fsync_dir
-from releases_cli.core.history import COMPLETE, FAILED, Clock, iso, record, utc_now
 from releases_cli.core.layout import TEMP_LINK_PREFIX, DeployRoot, read_current
+from releases_cli.core.meta import ReleaseMeta, SourceInfo, meta_ids, write_meta
 from releases_cli.core.recovery import recover
-from releases_cli.core.state import SWITCH, snapshot
+from releases_cli.core.state import snapshot
 from releases_cli.core.tree import copy_tree, tree_size
 
 PM2_CONFIG_NAMES = ("ecosystem.config.js", "ecosystem.config.cjs", "ecosystem.json", "pm2.json")
@@ -57,19 +66,19 @@ def adopt(root: DeployRoot, path: Path, wait: float = 0, clock: Clock = utc_now)
     with lock.hold(root, wait, clock):
         recover(root, clock)
         _refuse(root, src, in_place)  # again under the lock: another command may have won
-        release_id = ids.new_id(clock(), root.release_ids_on_disk() + history.meta_ids(root))
+        release_id = ids.new_id(clock(), root.release_ids_on_disk() + meta_ids(root))
         release = root.release(release_id)
-        source = {"type": "adopt", "path": str(src)}
-        record(root, "deploy_started", clock, id=release_id, source=source)
+        source = SourceInfo(type="adopt", path=str(src))
+        record(root, DeployStarted(release_id, source), clock)
         release.mkdir()
         _copy(root, src, release_id, source, clock)
         _complete(root, release_id, source, clock)
         parked = _swap_in_place(root, release_id) if in_place else None
         if not in_place:
             switch_to(root, release_id)
-        record(root, SWITCH, clock, id=release_id, previous=None, reason="adopt")
+        record(root, Switch(release_id, None, SwitchReason.ADOPT), clock)
         seconds = time.monotonic() - started
-        record(root, "deploy_finished", clock, id=release_id, seconds=round(seconds, 3))
+        record(root, DeployFinished(release_id, None, round(seconds, 3)), clock)
     config = next((src / n for n in PM2_CONFIG_NAMES if (src / n).is_file()), None)
     lines = pm2_instructions(root, src, release, in_place, config)
     return AdoptResult(release_id, src, release, parked, seconds, lines)
@@ -105,42 +114,22 @@ def _refuse(root: DeployRoot, src: Path, in_place: bool) -> None:
         raise UnsafeState(f"{root.path} already has releases ({', '.join(complete)}); refusing")
 
 
-def _copy(
-    root: DeployRoot, src: Path, release_id: str, source: dict[str, str], clock: Clock
-) -> None:
+def _copy(root: DeployRoot, src: Path, release_id: str, source: SourceInfo, clock: Clock) -> None:
     """Copy everything (no exclusions: the running app's node_modules and .next are part of it).
     A failed copy is recorded as a failed release; PATH is untouched either way."""
     try:
         copy_tree(src, root.release(release_id), excluded=frozenset())
     except OSError as error:
         message = f"copying {src} failed: {error}; {src} is unchanged"
-        history.write_meta(
-            root,
-            release_id,
-            {"status": FAILED, "error": message, "source": source, "failed_at": iso(clock())},
-        )
-        record(root, "deploy_failed", clock, id=release_id, error=message)
+        write_meta(root, ReleaseMeta.failed(release_id, clock, source, message))
+        record(root, DeployFailed(release_id, message), clock)
         shutil.rmtree(root.release(release_id), ignore_errors=True)
         raise SourceFailed(message) from error
 
 
-def _complete(root: DeployRoot, release_id: str, source: dict[str, str], clock: Clock) -> None:
-    history.write_meta(
-        root,
-        release_id,
-        {
-            "status": COMPLETE,
-            "created_at": iso(ids.id_time(release_id)),
-            "completed_at": iso(clock()),
-            "build_seconds": 0,
-            "size": tree_size(root.release(release_id)),
-            "source": source,
-            "deployed_by": history.who(),
-            "host": history.host(),
-            "build": [],
-            "adopted": True,
-        },
-    )
+def _complete(root: DeployRoot, release_id: str, source: SourceInfo, clock: Clock) -> None:
+    size = tree_size(root.release(release_id))
+    write_meta(root, ReleaseMeta.completed(release_id, clock, source, 0, size, adopted=True))
 
 
 def _swap_in_place(root: DeployRoot, release_id: str) -> Path:

@@ -8,22 +8,33 @@ blocks of a two-phase fleet deploy (stage on every host, then switch).
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from releases_cli.config import BuildConfig, HookPoint, SharedConfig
-from releases_cli.core import faults, history, ids, reserve
+from releases_cli.core import faults, ids, reserve
+from releases_cli.core.clock import Clock, utc_now
 from releases_cli.core.errors import BuildFailed, InvalidInput, ReleasesError, SystemFailure
+from releases_cli.core.events import DeployFailed, DeployFinished, DeployStarted, record
 from releases_cli.core.fs import sync_tree
-from releases_cli.core.history import COMPLETE, FAILED, Clock, iso, record, utc_now
 from releases_cli.core.layout import DeployRoot, require_current_is_link
+from releases_cli.core.meta import (
+    ReleaseMeta,
+    SourceInfo,
+    meta_ids,
+    read_meta,
+    source_location,
+    write_meta,
+)
 from releases_cli.core.prune import PruneResult, empty_trash
 from releases_cli.core.recovery import exclusive
 from releases_cli.core.report import PlainReporter, Report, Stage, echo_for, stage
+from releases_cli.core.statedir import open_append
 from releases_cli.core.tree import tree_size
+from releases_cli.core.units import human_size
 from releases_cli.nextjs import preset as nextjs
 from releases_cli.nextjs import static_share as skew
 from releases_cli.pipelines.golive import LiveOptions, go_live, run_on_failure
@@ -58,7 +69,7 @@ class Staged:
     previous: str | None  # what was current when staging started
     build_seconds: float
     size: int
-    source: dict[str, Any]
+    source: SourceInfo
     deps: str | None = None  # "installed" / "reused from <id>" (Next.js preset), else None
 
 
@@ -69,7 +80,7 @@ class DeployResult:
     seconds: float
     build_seconds: float
     size: int
-    source: dict[str, Any]
+    source: SourceInfo
     pruned: PruneResult
     notes: tuple[str, ...] = field(default_factory=tuple)
     unchanged: bool = False  # the revision was already live: nothing was done
@@ -90,16 +101,10 @@ def deploy(
         staged = stage_release(root, options, clock, report, started)
         activate_release(root, staged.id, clock, report, options.live)
         seconds = time.monotonic() - started
-        record(
-            root,
-            "deploy_finished",
-            clock,
-            id=staged.id,
-            previous=staged.previous,
-            seconds=round(seconds, 3),
-            source=staged.source,  # complete now (a git commit's subject is known after export)
-            **({"deps": staged.deps} if staged.deps else {}),
+        finished = DeployFinished(
+            staged.id, staged.previous, round(seconds, 3), staged.source, staged.deps
         )
+        record(root, finished, clock)
         with stage(report, Stage.PRUNE, f"keep={options.keep}") as pruning:
             pruned = prune_releases(root, options.keep, clock=clock)
             pruning.detail = f"deleted {len(pruned.deleted)}"
@@ -141,7 +146,7 @@ def stage_release(
     options.source.prepare(root, report)  # a no-op when deploy() already did it
     release_id = _allocate(root, clock, release_id)
     source_info = options.source.describe()
-    record(root, "deploy_started", clock, id=release_id, source=source_info)
+    record(root, DeployStarted(release_id, source_info), clock)
     report(f"release {release_id}: {root.release(release_id)}")
     faults.point("after_mkdir")
     try:
@@ -170,23 +175,11 @@ def stage_release(
         if shared:
             report(f"static: linked {shared} file(s) of earlier builds into .next/static")
     sync_tree(root.release(release_id))  # "complete" must never name files still in page cache
-    history.write_meta(
-        root,
-        release_id,
-        {
-            "status": COMPLETE,
-            "created_at": iso(ids.id_time(release_id)),
-            "completed_at": iso(clock()),
-            "build_seconds": round(build_seconds, 3),
-            "size": size,
-            "source": source_info,
-            "deployed_by": history.who(),
-            "host": history.host(),
-            "build": list(commands),
-        }
-        | ({"deps": prepared.deps} if prepared.deps else {}),
+    meta = ReleaseMeta.completed(
+        release_id, clock, source_info, build_seconds, size, commands, prepared.deps
     )
-    report(f"complete: {release_id} ({size / 2**20:.1f} MiB)")
+    write_meta(root, meta)
+    report(f"complete: {release_id} ({human_size(size)})")
     faults.point("after_complete")
     return Staged(release_id, previous, build_seconds, size, source_info, prepared.deps)
 
@@ -207,37 +200,29 @@ def activate_release(
 def _live_with(root: DeployRoot, revision: str) -> str | None:
     """The current release, if it was deployed from `revision`."""
     live = require_current_is_link(root).release_id
-    meta = history.read_meta(root, live) if live else None
-    source = meta.get("source") if meta else None
-    if live and isinstance(source, dict) and source.get("revision") == revision:
-        return live
+    meta = read_meta(root, live) if live else None
+    if meta is not None and meta.source.get("revision") == revision:
+        return meta.id
     return None
 
 
 def _unchanged(root: DeployRoot, live: str, seconds: float, notes: tuple[str, ...]) -> DeployResult:
-    meta = history.read_meta(root, live) or {}
+    meta = read_meta(root, live)
+    size, source = (meta.size or 0, meta.source) if meta else (0, SourceInfo())
     return DeployResult(
-        live,
-        None,
-        seconds,
-        0.0,
-        int(meta.get("size") or 0),
-        dict(meta.get("source") or {}),
-        PruneResult((), ()),
-        notes,
-        unchanged=True,
+        live, None, seconds, 0.0, size, source, PruneResult((), ()), notes, unchanged=True
     )
 
 
-def _export_stage(source_info: dict[str, Any]) -> str:
+def _export_stage(source_info: SourceInfo) -> str:
     """A directory source is copied; a fetched one (git) is exported from its mirror."""
     return Stage.COPY if source_info.get("type") == "dir" else Stage.EXPORT
 
 
-def _describe(source_info: dict[str, Any]) -> str:
-    where = source_info.get("repo") or source_info.get("path") or ""
+def _describe(source_info: SourceInfo) -> str:
+    where = source_location(source_info) or ""
     ref = source_info.get("ref")
-    return f"{where} {ref}" if ref else str(where)
+    return f"{where} {ref}" if ref else where
 
 
 def build_env(root: DeployRoot, release_id: str, previous: str | None) -> dict[str, str]:
@@ -247,7 +232,7 @@ def build_env(root: DeployRoot, release_id: str, previous: str | None) -> dict[s
 
 def _allocate(root: DeployRoot, clock: Clock, wanted: str | None) -> str:
     """A new id after every known one (or the `wanted` one), and its new, empty directory."""
-    known = root.release_ids_on_disk() + history.meta_ids(root)
+    known = root.release_ids_on_disk() + meta_ids(root)
     # A planted link or file with an id's name takes that id (mkdir would collide), but must not
     # drag new ids towards whatever far-future name it has: step past it only when hit.
     strays = set(root.id_named_strays())
@@ -273,7 +258,7 @@ def _build(
 ) -> float:
     started = time.monotonic()
     log_path = root.log(release_id)
-    log_path.touch()
+    os.close(open_append(log_path))  # a link planted there is replaced, never written through
     release = root.release(release_id)
     _hooks(options, "before_build", release, log_path, env, report)
     echo = echo_for(report, None)
@@ -315,34 +300,16 @@ def _fail(
     root: DeployRoot,
     release_id: str,
     started: float,
-    source_info: dict[str, Any],
+    source_info: SourceInfo,
     error: BaseException,
     clock: Clock,
 ) -> None:
     """Record a failed release (meta + history) so it never counts toward keep or rollback."""
     reason = error.message if isinstance(error, ReleasesError) else "interrupted"
     try:
-        history.write_meta(
-            root,
-            release_id,
-            {
-                "status": FAILED,
-                "created_at": iso(ids.id_time(release_id)),
-                "failed_at": iso(clock()),
-                "error": reason,
-                "source": source_info,
-                "deployed_by": history.who(),
-                "host": history.host(),
-            },
-        )
-        record(
-            root,
-            "deploy_failed",
-            clock,
-            id=release_id,
-            error=reason,
-            seconds=round(time.monotonic() - started, 3),
-        )
+        write_meta(root, ReleaseMeta.failed(release_id, clock, source_info, reason))
+        seconds = round(time.monotonic() - started, 3)
+        record(root, DeployFailed(release_id, reason, seconds), clock)
     except OSError as write_error:
         # A full disk must not hide the real error: the release stays incomplete (never live,
         # never counted) and the next command's recovery closes it in the history.

@@ -12,15 +12,17 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from releases_cli import config
 from releases_cli.core.errors import InvalidInput
-from releases_cli.core.history import COMPLETE, read_meta
 from releases_cli.core.ids import is_valid_id
 from releases_cli.core.layout import DeployRoot, read_current
+from releases_cli.core.meta import read_meta
+from releases_cli.core.statedir import layout_problems
+from releases_cli.core.units import human_size
 
 PM2_TIMEOUT = 30.0
 MIN_FREE_BYTES = 256 * 1024 * 1024
@@ -50,17 +52,6 @@ class DoctorReport:
     @property
     def problems(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if not f.ok)
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "version": 1,
-                "root": str(self.root),
-                "ok": not self.problems,
-                "findings": [asdict(f) for f in self.findings],
-            },
-            indent=2,
-        )
 
 
 def check_layout(root: DeployRoot) -> list[Finding]:
@@ -128,7 +119,7 @@ def _link_problem(root: DeployRoot, target: str | None, release_id: str | None) 
 
 def _is_complete(root: DeployRoot, release_id: str) -> bool:
     meta = read_meta(root, release_id)
-    return meta is not None and meta.get("status") == COMPLETE
+    return meta is not None and meta.complete
 
 
 def check_config(root: DeployRoot) -> list[Finding]:
@@ -170,20 +161,24 @@ def disk_finding(free: int, largest_release: int) -> Finding:
     if free < need:
         return _problem(
             "disk",
-            f"{_mib(free)} free, a new release needs about {_mib(need)}",
+            f"{human_size(free)} free, a new release needs about {human_size(need)}",
             "free space, or keep fewer releases: releases prune --keep 2",
         )
-    return _ok("disk", f"{_mib(free)} free (a release needs about {_mib(need)})")
-
-
-def _mib(size: int) -> str:
-    return f"{size / (1024 * 1024):.0f} MiB"
+    return _ok("disk", f"{human_size(free)} free (a release needs about {human_size(need)})")
 
 
 def check_disk(root: DeployRoot) -> list[Finding]:
-    sizes = [(read_meta(root, r) or {}).get("size", 0) for r in root.release_ids_on_disk()]
-    largest = max((s for s in sizes if isinstance(s, int)), default=0)
+    metas = [read_meta(root, r) for r in root.release_ids_on_disk()]
+    largest = max((m.size or 0 for m in metas if m is not None), default=0)
     return [disk_finding(shutil.disk_usage(root.path).free, largest)]
+
+
+def check_state(root: DeployRoot) -> list[Finding]:
+    """.releases/ as the tool made it: no planted links, every entry of the right kind."""
+    problems = layout_problems(root.state)
+    if not problems:
+        return [_ok("state", ".releases/ holds no links and no entry of the wrong kind")]
+    return [_problem("state", p.message, p.fix) for p in problems]
 
 
 def pm2_findings(apps: Iterable[dict[str, Any]], root: DeployRoot) -> list[Finding]:
@@ -276,7 +271,8 @@ def check_pm2(root: DeployRoot) -> list[Finding]:
 def diagnose(root: DeployRoot) -> DoctorReport:
     findings = check_layout(root)
     if findings[0].ok:
-        for check in (check_permissions, check_current, check_temp_links, check_disk):
+        checks = (check_permissions, check_state, check_current, check_temp_links, check_disk)
+        for check in checks:
             findings += check(root)
     if root.path.is_dir():
         findings += check_config(root)

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from releases_cli.core import reserve
+from releases_cli.core.clock import Clock, utc_now
 from releases_cli.core.errors import InvalidInput, NotFound
-from releases_cli.core.history import Clock, meta_ids, read_history, record, utc_now
+from releases_cli.core.events import StageFinished, SwitchFinished, read_history, record
 from releases_cli.core.ids import sort_key, validate_id
 from releases_cli.core.layout import DeployRoot
+from releases_cli.core.meta import SourceInfo, meta_ids
 from releases_cli.core.prune import PruneResult, empty_trash
 from releases_cli.core.recovery import exclusive
 from releases_cli.core.report import Report
-from releases_cli.core.state import STAGE_FINISHED, Snapshot
+from releases_cli.core.state import Snapshot
 from releases_cli.pipelines.deploy import (
     DeployOptions,
     activate_release,
@@ -34,8 +35,6 @@ from releases_cli.pipelines.deploy import (
 from releases_cli.pipelines.golive import LiveOptions
 from releases_cli.pipelines.retention import prune_releases
 
-SWITCH_FINISHED = "switch_finished"
-
 
 @dataclass(frozen=True)
 class StageResult:
@@ -44,7 +43,7 @@ class StageResult:
     seconds: float
     build_seconds: float
     size: int
-    source: dict[str, Any]
+    source: SourceInfo
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -98,7 +97,7 @@ def stage(
             check_new_id(release_id, _known_ids(root))
         staged = stage_release(root, options, clock, report, started, release_id)
         seconds = time.monotonic() - started
-        record(root, STAGE_FINISHED, clock, id=staged.id, seconds=round(seconds, 3))
+        record(root, StageFinished(staged.id, round(seconds, 3)), clock)
     return StageResult(
         staged.id,
         staged.previous,
@@ -147,14 +146,7 @@ def switch(
         check_switchable(snap, release_id)
         activate_release(root, release_id, clock, report, live)
         seconds = time.monotonic() - started
-        record(
-            root,
-            SWITCH_FINISHED,
-            clock,
-            id=release_id,
-            previous=snap.current_id,
-            seconds=round(seconds, 3),
-        )
+        record(root, SwitchFinished(release_id, snap.current_id, round(seconds, 3)), clock)
         pruned = prune_releases(root, keep, clock=clock)
     empty_trash(root)  # the pruned trees, deleted after the lock is released (as deploy does)
     reserve.ensure(root)

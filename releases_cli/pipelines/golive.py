@@ -21,7 +21,8 @@ from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 from releases_cli.config import Config, HealthConfig, HookPoint, HooksConfig, RestartConfig
-from releases_cli.core import faults, history, interrupts, reserve
+from releases_cli.core import faults, interrupts, reserve
+from releases_cli.core.clock import Clock
 from releases_cli.core.current import remove_current, switch_to
 from releases_cli.core.errors import (
     BuildFailed,
@@ -31,10 +32,17 @@ from releases_cli.core.errors import (
     describe_os_error,
     one_line,
 )
-from releases_cli.core.history import FAILED, Clock, iso, record
+from releases_cli.core.events import (
+    CurrentRemoved,
+    DeployFailed,
+    Switch,
+    SwitchBackUnhealthy,
+    SwitchReason,
+    record,
+)
 from releases_cli.core.layout import DeployRoot
+from releases_cli.core.meta import read_meta, write_meta
 from releases_cli.core.report import Report, Stage, echo_for, stage
-from releases_cli.core.state import SWITCH
 from releases_cli.nextjs import static_share
 from releases_cli.pipelines.health import check_health
 from releases_cli.pipelines.hooks import release_env, run_hooks, run_reporting_hooks
@@ -178,7 +186,7 @@ def switch_back(
     again = verify_live(root, live, previous, failed_id, report)
     if again is not None:
         _best_effort(
-            lambda: record(root, "switch_back_unhealthy", clock, id=previous, error=again),
+            lambda: record(root, SwitchBackUnhealthy(previous, again), clock),
             "record that the switch back is unhealthy",
             report,
         )
@@ -217,7 +225,7 @@ def undo_switch(
             )
         if previous is None:
             _best_effort(
-                lambda: record(root, "current_removed", clock, id=failed_id, reason=problem),
+                lambda: record(root, CurrentRemoved(failed_id, problem), clock),
                 "record that current was removed",
                 report,
             )
@@ -225,13 +233,8 @@ def undo_switch(
         _best_effort(
             lambda: record(
                 root,
-                SWITCH,
+                Switch(previous, failed_id, SwitchReason.ROLLBACK, automatic=True, cause=problem),
                 clock,
-                id=previous,
-                previous=failed_id,
-                reason="rollback",
-                automatic=True,
-                cause=problem,
             ),
             "record the switch back",
             report,
@@ -249,12 +252,10 @@ def _best_effort(action: Callable[[], object], what: str, report: Report) -> Non
 
 def mark_failed(root: DeployRoot, release_id: str, problem: str, clock: Clock) -> None:
     """Meta status failed (keeping the build facts) + a deploy_failed event."""
-    meta = history.read_meta(root, release_id) or {}
-    meta = {k: v for k, v in meta.items() if k not in ("v", "id")}
-    history.write_meta(
-        root, release_id, meta | {"status": FAILED, "failed_at": iso(clock()), "error": problem}
-    )
-    record(root, "deploy_failed", clock, id=release_id, error=problem)
+    meta = read_meta(root, release_id)
+    if meta is not None:  # no readable meta: the release is incomplete already, never live
+        write_meta(root, meta.marked_failed(clock, problem))
+    record(root, DeployFailed(release_id, problem), clock)
 
 
 def go_live(
@@ -315,7 +316,7 @@ def _switch_and_confirm(act: _Activation) -> str | None:
             switch_to(root, release_id)  # atomic: when this raises, `current` is unchanged
             switched = True
             faults.point("after_switch")
-        record(root, SWITCH, act.clock, id=release_id, previous=act.previous, reason="deploy")
+        record(root, Switch(release_id, act.previous, SwitchReason.DEPLOY), act.clock)
         return verify_live(root, act.live, release_id, act.previous, report)
     except KeyboardInterrupt:
         if not switched:

@@ -11,13 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import humanize
-
 from releases_cli.config import BuildConfig, SharedConfig
-from releases_cli.core import history
-from releases_cli.core.history import COMPLETE
 from releases_cli.core.layout import DeployRoot
+from releases_cli.core.meta import read_meta
 from releases_cli.core.report import Report, Stage, stage
+from releases_cli.core.units import human_size
 from releases_cli.nextjs import deps
 from releases_cli.nextjs import preset as nextjs
 from releases_cli.pipelines.shared import link_shared
@@ -76,9 +74,7 @@ def prepare_build(
     if source is not None:
         copied = nextjs.reuse_build_cache(root.release(source), release)
         if copied:
-            report(
-                f"build cache: copied .next/cache from {source} ({humanize.naturalsize(copied)})"
-            )
+            report(f"build cache: copied .next/cache from {source} ({human_size(copied)})")
     return Prepared(commands, dependencies)
 
 
@@ -107,7 +103,7 @@ def cache_source(root: DeployRoot, new_id: str, previous: str | None) -> str | N
     for release_id in candidates:
         if release_id is None:
             continue
-        meta = history.read_meta(root, release_id)
-        if meta is not None and meta.get("status") == COMPLETE:
+        meta = read_meta(root, release_id)
+        if meta is not None and meta.complete:
             return release_id
     return None

@@ -3,7 +3,7 @@ wired in (a pruned Next.js build's static files leave the releases they were sha
 
 from __future__ import annotations
 
-from releases_cli.core.history import Clock, utc_now
+from releases_cli.core.clock import Clock, utc_now
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.prune import PruneResult
 from releases_cli.core.prune import prune_releases as _prune

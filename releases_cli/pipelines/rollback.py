@@ -7,14 +7,15 @@ import time
 from dataclasses import dataclass
 
 from releases_cli.core import faults, interrupts
+from releases_cli.core.clock import Clock, utc_now
 from releases_cli.core.current import switch_to
 from releases_cli.core.errors import HealthFailed, InvalidInput, NotFound, describe_os_error
-from releases_cli.core.history import Clock, record, utc_now
+from releases_cli.core.events import RollbackUnhealthy, Switch, SwitchReason, record
 from releases_cli.core.ids import validate_id
 from releases_cli.core.layout import DeployRoot, require_current_is_link
 from releases_cli.core.recovery import exclusive
 from releases_cli.core.report import Report, Stage, stage
-from releases_cli.core.state import SWITCH, Snapshot
+from releases_cli.core.state import Snapshot
 from releases_cli.pipelines.golive import LiveOptions, run_on_failure, run_point, verify_live
 
 
@@ -89,15 +90,8 @@ def _record_switch(
     """The rollback's history line. The switch is done when this runs, so a disk too full for
     the line is a warning: the next command's recovery records the switch it finds."""
     try:
-        record(
-            root,
-            SWITCH,
-            clock,
-            id=target,
-            previous=previous,
-            reason="rollback",
-            seconds=round(seconds, 3),
-        )
+        switched = Switch(target, previous, SwitchReason.ROLLBACK, seconds=round(seconds, 3))
+        record(root, switched, clock)
     except OSError as error:
         report(
             f"warning: rolled back, but the history could not record it "
@@ -122,7 +116,7 @@ def _after_switch(
         run_point(root, live, "after_rollback", target, previous, report)
         return
     with contextlib.suppress(OSError):  # a full disk must not hide the health failure
-        record(root, "rollback_unhealthy", clock, id=target, previous=previous, error=problem)
+        record(root, RollbackUnhealthy(target, previous, problem), clock)
     message = (
         f"rolled back to {target}, but {problem}; current stays {target} "
         f"(fix the app, then run the restart command or roll back --to another release)"

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TextIO
 
+from releases_cli.core.statedir import open_append
+
 
 def run_logged(
     command: str,
@@ -33,7 +35,8 @@ def run_logged(
     """
     stream = sys.stdout if echo is None else echo
     # Unbuffered: a write that fails (a full disk) leaves nothing behind for close() to retry.
-    with open(log_path, "ab", buffering=0) as log:
+    # The log is per-release state: a link planted at its name is replaced, never written through.
+    with os.fdopen(open_append(log_path), "ab", buffering=0) as log:
         _append(log, f"$ {command}\n".encode())
         proc = subprocess.Popen(
             ["/bin/sh", "-c", command],

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from releases_cli.core.layout import DeployRoot
+from releases_cli.core.meta import SourceInfo
 from releases_cli.core.report import Report
 
 
 class Source(Protocol):
     """Where a release's code comes from (local directory, git mirror, ...)."""
 
-    def describe(self) -> dict[str, Any]: ...
+    def describe(self) -> SourceInfo: ...
     def check(self, deploy_root: Path) -> None: ...
     # Under the lock, before a release directory exists: fetch/resolve what export will write.
     # Returns the revision it will deploy (None when the source has no revision, e.g. a dir).
     def prepare(self, root: DeployRoot, report: Report) -> str | None: ...
-    def export(self, dest: Path) -> dict[str, Any]: ...
+    # What only the export knows (a commit's subject), merged into describe()'s facts.
+    def export(self, dest: Path) -> SourceInfo: ...

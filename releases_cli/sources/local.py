@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from releases_cli.core.errors import InvalidInput, NotFound, SourceFailed
 from releases_cli.core.layout import DeployRoot
+from releases_cli.core.meta import SourceInfo
 from releases_cli.core.tree import copy_tree
 
 
@@ -22,7 +22,7 @@ class LocalSource:
 
     path: Path
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> SourceInfo:
         return {"type": "dir", "path": str(self.path.resolve())}
 
     def check(self, deploy_root: Path) -> None:
@@ -41,7 +41,7 @@ class LocalSource:
         """Nothing to fetch; a directory has no revision to compare with the live one."""
         return None
 
-    def export(self, dest: Path) -> dict[str, Any]:
+    def export(self, dest: Path) -> SourceInfo:
         """Copy the tree into `dest` (which must already exist and be empty)."""
         try:
             copy_tree(self.path, dest)

@@ -18,12 +18,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import git
 
 from releases_cli.core.errors import SourceFailed
 from releases_cli.core.layout import DeployRoot
+from releases_cli.core.meta import SourceInfo, SubmoduleInfo
 from releases_cli.core.report import Report, Stage, stage
 from releases_cli.sources.git.mirror import (
     Commit,
@@ -70,8 +70,8 @@ class GitSource:
     submodules: bool = False
     _plan: _Plan | None = field(default=None, init=False, repr=False, compare=False)
 
-    def describe(self) -> dict[str, Any]:
-        info: dict[str, Any] = {
+    def describe(self) -> SourceInfo:
+        info: SourceInfo = {
             "type": "git",
             "repo": redact(self.location),
             "ref": self.ref or None,
@@ -107,19 +107,19 @@ class GitSource:
             self._plan = _Plan(mirror, commit, tuple(subs))
         return self._plan.commit.sha
 
-    def export(self, dest: Path) -> dict[str, Any]:
+    def export(self, dest: Path) -> SourceInfo:
         plan = self._plan
         if plan is None:
             raise SourceFailed("internal error: git source exported before it was prepared")
         archive_into(plan.mirror, plan.commit.sha, dest)
-        exported = []
+        exported: list[SubmoduleInfo] = []
         for sub in plan.submodules:
             target = dest / sub.path
             if target.is_dir():  # absent when export-ignore left the submodule out
                 archive_into(sub.mirror, sub.sha, target)
                 exported.append({"path": sub.path, "revision": sub.sha, "repo": redact(sub.url)})
         _write_revision(dest, plan.commit.sha)
-        info: dict[str, Any] = {
+        info: SourceInfo = {
             "revision": plan.commit.sha,
             "ref": plan.commit.ref,
             "subject": plan.commit.subject,

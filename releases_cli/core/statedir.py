@@ -1,0 +1,209 @@
+""".releases/ is data: nothing under it is ever followed, read unbounded, or written through.
+
+Two kinds of entries, two rules (docs/state.md "Damaged or planted state"):
+
+- The layout: `.releases/` itself and its fixed entries (meta/, logs/, trash/, repo.git/,
+  history.jsonl, lock, lock.info). A symlink or an entry of the wrong type there is refused:
+  every state-changing command stops with exit 7 before it takes the lock, naming the entry and
+  the fix. Replacing it would throw away what it points at (an empty meta/ makes every release
+  look incomplete, and prune deletes incomplete releases); following it would write outside the
+  root (filelock 3.x truncates the lock file it opens, a release renamed into a linked trash
+  leaves the root, emptying the trash deletes elsewhere). Read-only commands warn and read
+  around it.
+- Per-release entries (meta/<id>.json, logs/<id>.log, trash/<entry>): one release's record. A
+  link there is never opened: reading reports it as a damaged file, writing replaces the link
+  itself (rename over it, or unlink then create), the trash unlinks it. Refusing would let one
+  planted link block every deploy and rollback; the link never held anything of ours.
+
+Everything is opened relative to a descriptor of `.releases/` taken with O_NOFOLLOW, so a link
+swapped in for a directory between a check and a use is not followed either.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+from releases_cli.core.errors import UnsafeState
+
+STATE_DIR = ".releases"
+# Entries of .releases/ the tool makes, and the kind each must be.
+LAYOUT_DIRS = ("meta", "logs", "trash", "repo.git")
+LAYOUT_FILES = ("history.jsonl", "lock", "lock.info")
+# Entries that hold nothing worth keeping: the fix is to remove them.
+_DISPOSABLE = frozenset({"trash", "lock", "lock.info"})
+_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW
+
+
+class StateFileError(ValueError):
+    """A state file that cannot be read as data: a link, not a regular file, or too large."""
+
+
+class StateProblem(NamedTuple):
+    """A layout entry that is not what the tool made."""
+
+    path: Path
+    message: str  # what is wrong, naming the path
+    fix: str  # the command that puts it right
+
+    def __str__(self) -> str:
+        return f"{self.message}; fix: {self.fix}"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symlink"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    return "a special file"
+
+
+def _problem(path: Path, mode: int, want_dir: bool, disposable: bool) -> StateProblem | None:
+    if stat.S_ISDIR(mode) if want_dir else stat.S_ISREG(mode):
+        return None
+    want = "a directory" if want_dir else "a regular file"
+    if stat.S_ISLNK(mode):
+        target = os.readlink(path)
+        message = f"{path} is a symlink (to {target}); releases never follows links in .releases/"
+        restore = f"rm {path} && mv {target} {path}"
+        fix = (
+            f"rm {path}"
+            if disposable
+            else f"{restore} (or just `rm {path}` if you did not make it)"
+        )
+        return StateProblem(path, message, fix)
+    message = f"{path} is {_kind(mode)}, not {want}"
+    return StateProblem(path, message, f"mv {path} {path}.bad (look inside, then remove it)")
+
+
+def layout_problems(state: Path) -> list[StateProblem]:
+    """Every layout entry of the state directory `state` that is a link or of the wrong kind
+    (missing entries are fine: they are made when needed)."""
+    try:
+        mode = os.lstat(state).st_mode
+    except FileNotFoundError:
+        return []
+    found = _problem(state, mode, want_dir=True, disposable=False)
+    if found is not None:
+        return [found]
+    problems = []
+    for names, want_dir in ((LAYOUT_DIRS, True), (LAYOUT_FILES, False)):
+        for name in names:
+            path = state / name
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                continue
+            problem = _problem(path, mode, want_dir, name in _DISPOSABLE)
+            if problem is not None:
+                problems.append(problem)
+    return problems
+
+
+def require_sound_layout(state: Path) -> None:
+    """Refuse (UnsafeState, exit 7, nothing touched) when a layout entry is planted or wrong."""
+    problems = layout_problems(state)
+    if problems:
+        more = (
+            f" (and {len(problems) - 1} more: run `releases doctor`)" if len(problems) > 1 else ""
+        )
+        raise UnsafeState(f"{problems[0]}{more}")
+
+
+def open_dir(state: Path, *parts: str) -> int:
+    """A descriptor of `state`/parts... (the caller closes it). FileNotFoundError when absent;
+    StateFileError, naming it, when one of them is a link or not a directory."""
+    fd = os.open(state.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    path = state.parent
+    try:
+        for name in (state.name, *parts):
+            path = path / name
+            try:
+                inner = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except NotADirectoryError:  # O_NOFOLLOW | O_DIRECTORY on a link: ENOTDIR
+                raise StateFileError(f"{path} is not a real directory (not followed)") from None
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextmanager
+def opened_dir(state: Path, *parts: str) -> Iterator[int]:
+    fd = open_dir(state, *parts)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def read_at(dir_fd: int, name: str, limit: int | None, shown: Path | str) -> bytes:
+    """The bytes of regular file `name` in `dir_fd`, never following a link and never blocking
+    on a FIFO. FileNotFoundError when absent; StateFileError (naming `shown`) when it is a link,
+    not a regular file, or larger than `limit`."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=dir_fd)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise StateFileError(f"{shown} is a symlink (not followed)") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise StateFileError(f"{shown} is {_kind(info.st_mode)}, not a regular file")
+        if limit is not None and info.st_size > limit:
+            raise StateFileError(f"{shown} is larger than {limit} bytes")
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 20):  # the size may change while we read
+            chunks.append(chunk)
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise StateFileError(f"{shown} is larger than {limit} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_state_file(state: Path, *parts: str, limit: int | None = None) -> bytes:
+    """`read_at` for one file under `state` (every directory on the way opened without
+    following links): a linked directory on the way is a StateFileError too."""
+    *dirs, name = parts
+    with opened_dir(state, *dirs) as fd:
+        return read_at(fd, name, limit, state.joinpath(*parts))
+
+
+def open_append(path: Path) -> int:
+    """A write descriptor appending to the per-release file `path` (a build log). A link, FIFO
+    or other non-regular entry there is replaced by a new regular file, never written through;
+    a directory is refused."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | _NOFOLLOW
+    for _ in range(3):
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            mode = stat.S_IFREG
+        if stat.S_ISDIR(mode):
+            raise UnsafeState(f"{path} is a directory, not a log file; fix: mv {path} {path}.bad")
+        if not stat.S_ISREG(mode):
+            path.unlink(missing_ok=True)  # unlink removes the link itself, never its target
+        try:
+            fd = os.open(path, flags, 0o644)
+        except OSError as error:
+            if error.errno in (errno.ELOOP, errno.ENXIO):
+                continue  # swapped for a link or FIFO since the lstat: replace it again
+            raise
+        os.set_blocking(fd, True)
+        return fd
+    raise UnsafeState(f"{path} keeps being replaced by a link; refusing to write to it")
