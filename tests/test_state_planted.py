@@ -54,7 +54,10 @@ def _unplant(link: Path, outside: Path) -> None:
         shutil.copy(outside / "precious.txt", link)
 
 
-LAYOUT = [".releases", "meta", "logs", "trash", "repo.git", "history.jsonl", "lock", "lock.info"]
+LAYOUT = [
+    *(".releases", "meta", "logs", "trash", "repo.git"),
+    *("history.jsonl", "lock", "lock.info", "reserve"),
+]
 
 
 @pytest.mark.parametrize("name", LAYOUT)

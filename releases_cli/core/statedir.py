@@ -3,13 +3,13 @@
 Two kinds of entries, two rules (docs/state.md "Damaged or planted state"):
 
 - The layout: `.releases/` itself and its fixed entries (meta/, logs/, trash/, repo.git/,
-  history.jsonl, lock, lock.info). A symlink or an entry of the wrong type there is refused:
-  every state-changing command stops with exit 7 before it takes the lock, naming the entry and
-  the fix. Replacing it would throw away what it points at (an empty meta/ makes every release
-  look incomplete, and prune deletes incomplete releases); following it would write outside the
-  root (filelock 3.x truncates the lock file it opens, a release renamed into a linked trash
-  leaves the root, emptying the trash deletes elsewhere). Read-only commands warn and read
-  around it.
+  history.jsonl, lock, lock.info, reserve). A symlink or an entry of the wrong type there is
+  refused: every state-changing command stops with exit 7 before it takes the lock, naming the
+  entry and the fix. Replacing it would throw away what it points at (an empty meta/ makes
+  every release look incomplete, and prune deletes incomplete releases); following it would
+  write outside the root (filelock 3.x truncates the lock file it opens, a release renamed
+  into a linked trash leaves the root, emptying the trash deletes elsewhere). Read-only
+  commands warn and read around it.
 - Per-release entries (meta/<id>.json, logs/<id>.log, trash/<entry>): one release's record. A
   link there is never opened: reading reports it as a damaged file, writing replaces the link
   itself (rename over it, or unlink then create), the trash unlinks it. Refusing would let one
@@ -34,9 +34,9 @@ from releases_cli.core.errors import UnsafeState
 STATE_DIR = ".releases"
 # Entries of .releases/ the tool makes, and the kind each must be.
 LAYOUT_DIRS = ("meta", "logs", "trash", "repo.git")
-LAYOUT_FILES = ("history.jsonl", "lock", "lock.info")
+LAYOUT_FILES = ("history.jsonl", "lock", "lock.info", "reserve")
 # Entries that hold nothing worth keeping: the fix is to remove them.
-_DISPOSABLE = frozenset({"trash", "lock", "lock.info"})
+_DISPOSABLE = frozenset({"trash", "lock", "lock.info", "reserve"})
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW
 
