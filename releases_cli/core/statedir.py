@@ -187,16 +187,14 @@ def read_state_file(state: Path, *parts: str, limit: int | None = None) -> bytes
 def open_append(path: Path) -> int:
     """A write descriptor appending to the per-release file `path` (a build log). A link, FIFO
     or other non-regular entry there is replaced by a new regular file, never written through;
-    a directory is refused."""
+    a directory fails as the OS says (IsADirectoryError)."""
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | _NOFOLLOW
     for _ in range(3):
         try:
             mode = os.lstat(path).st_mode
         except FileNotFoundError:
             mode = stat.S_IFREG
-        if stat.S_ISDIR(mode):
-            raise UnsafeState(f"{path} is a directory, not a log file; fix: mv {path} {path}.bad")
-        if not stat.S_ISREG(mode):
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             path.unlink(missing_ok=True)  # unlink removes the link itself, never its target
         try:
             fd = os.open(path, flags, 0o644)
