@@ -254,7 +254,8 @@ def test_link_tree_shares_files_not_caches_or_state(tmp_path: Path) -> None:
     (src / ".bin" / "tool").symlink_to("../pkg/dist/index.js")
     dest = tmp_path / "new" / "node_modules"
     dest.parent.mkdir()
-    linked = deps.link_tree(src, dest)
+    linked = deps.reuse(tmp_path / "old", tmp_path / "new")
+    assert linked is not None
     assert (linked.files, linked.copied, linked.symlinks) == (1, 2, 1)
     assert (dest / "pkg/dist/index.js").stat().st_ino == (src / "pkg/dist/index.js").stat().st_ino
     assert (dest / "pkg/dist").stat().st_ino != (src / "pkg/dist").stat().st_ino

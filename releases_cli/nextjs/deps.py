@@ -20,13 +20,12 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from releases_cli.core import faults
-from releases_cli.core.tree import copy_tree
+from releases_cli.core import safefs
+from releases_cli.core.tree import copy_file, mirror
 from releases_cli.nextjs.preset import LOCKFILES
 
 log = logging.getLogger(__name__)
@@ -48,6 +47,7 @@ FROZEN_INSTALLS = (
     (("yarn", "install"), "--frozen-lockfile"),
 )
 SHELL_SYNTAX = frozenset("&|;<>()$`\\\n")
+LOCKFILE_CAP = 256 << 20  # the largest monorepo lockfiles are tens of megabytes
 
 
 @dataclass(frozen=True)
@@ -77,27 +77,31 @@ def is_frozen_install(command: str) -> bool:
 
 
 def lockfile_name(app: Path) -> str | None:
-    """The lockfile the preset goes by (same order as the package-manager choice)."""
-    return next((name for name, _ in LOCKFILES if (app / name).is_file()), None)
+    """The lockfile the preset goes by (same order as the package-manager choice); only a
+    regular file counts (a symlink is not followed)."""
+    return next((name for name, _ in LOCKFILES if safefs.is_regular(app, name)), None)
 
 
 def same_lockfile(previous: Path, new: Path) -> bool:
-    """True when both releases go by the same lockfile and its bytes are identical."""
+    """True when both releases go by the same lockfile and its bytes are identical (each read
+    as a regular file, with a size cap)."""
     name = lockfile_name(new)
     if name is None or lockfile_name(previous) != name:
         return False
     try:
-        return (previous / name).read_bytes() == (new / name).read_bytes()
-    except OSError:
+        return safefs.read_file(previous, name, LOCKFILE_CAP) == safefs.read_file(
+            new, name, LOCKFILE_CAP
+        )
+    except OSError as error:
+        log.warning("not reusing node_modules: %s", safefs.describe(error))
         return False
 
 
 def reusable(previous: Path, new: Path) -> bool:
     """The previous release's node_modules can be reused for the new release: identical
-    lockfile, a real node_modules directory there, none yet here."""
-    source = previous / NODE_MODULES
-    dest = new / NODE_MODULES
-    if source.is_symlink() or not source.is_dir() or dest.exists() or dest.is_symlink():
+    lockfile, a real node_modules directory there (no link on the way), nothing of that name
+    here yet."""
+    if not safefs.is_real_dir(previous, NODE_MODULES) or safefs.lexists(new, NODE_MODULES):
         return False
     return same_lockfile(previous, new)
 
@@ -105,56 +109,53 @@ def reusable(previous: Path, new: Path) -> bool:
 def reuse(previous: Path, new: Path) -> Linked | None:
     """Give `new` a node_modules hardlinked from `previous`'s; None when that failed (the
     partial tree is removed, and the caller runs the install instead)."""
-    dest = new / NODE_MODULES
     try:
-        return link_tree(previous / NODE_MODULES, dest)
+        with safefs.dir_at(previous, NODE_MODULES) as src, safefs.dir_at(new) as dest:
+            return link_tree(src, dest, NODE_MODULES)
     except OSError as error:
         # e.g. EMLINK (an inode at the filesystem's link limit) or ENOSPC for directories.
-        log.warning("could not link %s/node_modules (%s); installing instead", previous, error)
-        shutil.rmtree(dest, ignore_errors=True)
+        log.warning(
+            "could not link %s/node_modules (%s); installing instead",
+            previous,
+            safefs.describe(error),
+        )
+        safefs.remove_tree(new, NODE_MODULES)
         return None
 
 
-def link_tree(src: Path, dest: Path) -> Linked:
-    """Recreate `src` at `dest`: new directories (same modes), symlinks as symlinks, regular
-    files hardlinked, except the top-level LEFT_OUT (skipped) and COPIED (copied) entries."""
-    os.mkdir(dest)
-    files = copied = symlinks = dirs = 0
-    with os.scandir(src) as top:
-        entries = [(entry.name, entry.stat(follow_symlinks=False)) for entry in top]
-    for name, st in entries:
-        if name in LEFT_OUT:
-            continue
-        if name in COPIED and stat.S_ISREG(st.st_mode):
-            shutil.copy2(src / name, dest / name, follow_symlinks=False)
-            copied += 1
-        elif name in COPIED and stat.S_ISDIR(st.st_mode):
-            os.mkdir(dest / name)
-            copy_tree(src / name, dest / name, excluded=frozenset())
-            copied += 1
-    stack = [(str(src), str(dest), True)]
-    done: list[tuple[str, os.stat_result]] = [(str(dest), os.stat(src))]
-    while stack:
-        from_dir, to_dir, is_top = stack.pop()
-        with os.scandir(from_dir) as scan:
-            for entry in scan:
-                if is_top and (entry.name in LEFT_OUT or entry.name in COPIED):
-                    continue
-                target = os.path.join(to_dir, entry.name)
-                st = entry.stat(follow_symlinks=False)
-                if stat.S_ISLNK(st.st_mode):
-                    os.symlink(os.readlink(entry.path), target)
-                    symlinks += 1
-                elif stat.S_ISDIR(st.st_mode):
-                    os.mkdir(target)
-                    stack.append((entry.path, target, False))
-                    done.append((target, st))
-                    dirs += 1
-                elif stat.S_ISREG(st.st_mode):
-                    os.link(entry.path, target, follow_symlinks=False)
-                    files += 1
-                    if files == 10:
-                        faults.point("mid_link")
-    for directory, st in reversed(done):  # modes last: a read-only dir must take its entries
-        os.chmod(directory, stat.S_IMODE(st.st_mode))
-    return Linked(files, copied, symlinks, dirs)
+def link_tree(src: int, dest_parent: int, name: str) -> Linked:
+    """Recreate the tree open on `src` as `name` in `dest_parent`: new directories (same modes),
+    symlinks as symlinks, regular files hardlinked, except the top-level LEFT_OUT (skipped) and
+    COPIED (copied) entries. Nothing is followed on either side."""
+    os.mkdir(name, 0o700, dir_fd=dest_parent)
+    with safefs.dir_at(dest_parent, name) as dest:
+        copied = sum(_copy_state(src, dest, entry) for entry in sorted(COPIED))
+
+        def skip(entry: str, depth: int) -> bool:
+            return depth == 1 and (entry in LEFT_OUT or entry in COPIED)
+
+        made = mirror(src, dest, _hardlink, skip, "mid_link")
+        mode = stat.S_IMODE(os.fstat(src).st_mode)
+        os.fchmod(dest, mode)  # last: a read-only top directory must take its entries first
+    return Linked(made.files, copied, made.symlinks, made.dirs)
+
+
+def _hardlink(src_dir: int, name: str, dest_dir: int) -> None:
+    os.link(name, name, src_dir_fd=src_dir, dst_dir_fd=dest_dir, follow_symlinks=False)
+
+
+def _copy_state(src: int, dest: int, name: str) -> int:
+    """Copy one COPIED entry (a state file, or a directory like `.prisma`); 1 when copied."""
+    st = safefs.lstat(src, name)
+    if st is None:
+        return 0
+    if stat.S_ISREG(st.st_mode):
+        copy_file(src, name, dest)
+        return 1
+    if stat.S_ISDIR(st.st_mode):
+        os.mkdir(name, 0o700, dir_fd=dest)
+        with safefs.dir_at(src, name) as from_dir, safefs.dir_at(dest, name) as to_dir:
+            mirror(from_dir, to_dir, copy_file)
+            os.fchmod(to_dir, stat.S_IMODE(st.st_mode))
+        return 1
+    return 0

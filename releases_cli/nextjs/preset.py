@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from releases_cli.core.tree import copy_tree, tree_size
+from releases_cli.core import safefs
+from releases_cli.core.tree import copy_file, mirror, tree_size
 
 log = logging.getLogger(__name__)
 
 Preset = Literal["auto", "nextjs", "none"]  # build.preset (checked by config)
 PRESETS: tuple[Preset, ...] = ("auto", "nextjs", "none")
+PACKAGE_JSON_CAP = 8 << 20  # real ones are kilobytes
 
 # Lockfile -> package manager, in the order they are looked for (npm first: when a project has
 # several, npm's is the one `npm ci` would insist on and the most common on servers).
@@ -68,15 +70,27 @@ def default_commands(manager: str | None) -> tuple[str, ...]:
 
 
 def read_package_json(app: Path) -> dict[str, Any]:
-    """The app's package.json, or {} when there is none or it is not a JSON object."""
+    """The app's package.json, or {} when there is none or it is not a JSON object. It must be
+    a regular file in the app directory (a symlink, FIFO or device is not read) of at most
+    PACKAGE_JSON_CAP bytes; otherwise a warning, and the app is not treated as Next.js."""
     try:
-        data = json.loads((app / "package.json").read_text())
+        data = json.loads(safefs.read_file(app, "package.json", PACKAGE_JSON_CAP))
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as error:
-        log.warning("cannot read %s/package.json (%s); not treating it as Next.js", app, error)
+        why = safefs.describe(error) if isinstance(error, OSError) else str(error)
+        log.warning("cannot read package.json (%s); not treating it as Next.js", why)
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def regular_file_names(app: Path) -> set[str]:
+    """Names of the regular files directly in `app` (symlinks not followed)."""
+    try:
+        with safefs.dir_at(app) as fd, os.scandir(fd) as entries:
+            return {e.name for e in entries if e.is_file(follow_symlinks=False)}
+    except OSError:
+        return set()
 
 
 def detect(app: Path, preset: Preset) -> Detected:
@@ -84,30 +98,42 @@ def detect(app: Path, preset: Preset) -> Detected:
     `auto` enables it when package.json depends on next."""
     if preset == "none" or (preset == "auto" and not uses_next(read_package_json(app))):
         return Detected(False)
-    manager = package_manager({p.name for p in app.iterdir() if p.is_file()})
+    manager = package_manager(regular_file_names(app))
     return Detected(True, manager, default_commands(manager))
+
+
+CACHE = ".next/cache"
 
 
 def reuse_build_cache(previous: Path, new: Path) -> int:
     """Copy `previous/.next/cache` into `new/.next/cache`; return the bytes copied (0: none).
 
     A real copy (copy_file_range, never hardlinks): Next rewrites cache files in place, and the
-    previous release must stay byte-for-byte intact because rollback goes back to it. The cache
-    is only a speed-up, so a failed copy is removed and the build runs without it.
+    previous release must stay byte-for-byte intact because rollback goes back to it. Both ends
+    are reached without following a link (either release's `.next` may be a symlink a commit
+    planted): then nothing is copied. The cache is only a speed-up, so a failed copy is removed
+    and the build runs without it.
     """
-    cache = previous / ".next" / "cache"
-    if cache.is_symlink() or not cache.is_dir():
-        return 0
-    dest = new / ".next" / "cache"
-    if dest.exists() or dest.is_symlink():
-        return 0  # the source shipped its own cache: leave it
     try:
-        dest.mkdir(parents=True)
-        copy_tree(cache, dest, excluded=frozenset())
+        with (
+            safefs.dir_at(previous, CACHE) as source,
+            safefs.dir_at(new, ".next", create=True) as dest_next,
+        ):
+            return _copy_cache(source, dest_next)
     except OSError as error:
-        log.warning(
-            "could not copy the build cache from %s (%s); building without it", cache, error
-        )
-        shutil.rmtree(dest, ignore_errors=True)
+        log.warning("not copying the build cache: %s; building without it", safefs.describe(error))
         return 0
-    return tree_size(dest)
+
+
+def _copy_cache(source: int, dest_next: int) -> int:
+    try:
+        os.mkdir("cache", 0o755, dir_fd=dest_next)
+    except FileExistsError:
+        return 0  # the source shipped its own cache (or a link there): leave it
+    try:
+        with safefs.dir_at(dest_next, "cache") as dest:
+            mirror(source, dest, copy_file)
+            return tree_size(dest)
+    except OSError:
+        safefs.remove_entry(dest_next, "cache")
+        raise

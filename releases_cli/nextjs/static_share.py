@@ -22,17 +22,20 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from releases_cli.core import faults
-from releases_cli.core.fs import atomic_write
+from releases_cli.core import faults, safefs
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.meta import read_meta
+from releases_cli.core.tree import regular_files
 
 log = logging.getLogger(__name__)
 
 ShareStatic = Literal["auto", "true", "false"]  # build.share_static (checked by config)
 SETTINGS: tuple[ShareStatic, ...] = ("auto", "true", "false")
-MANIFEST = Path(".next") / "releases-static.json"
-STATIC = Path(".next") / "static"
+MANIFEST = ".next/releases-static.json"
+STATIC = ".next/static"
+BUILD_ID = ".next/BUILD_ID"
+MANIFEST_CAP = 32 << 20  # a manifest names one line per shared file: megabytes at most
+BUILD_ID_CAP = 4096  # a build id is a short word
 
 
 def enabled(setting: ShareStatic, nextjs: bool) -> bool:
@@ -43,7 +46,7 @@ def enabled(setting: ShareStatic, nextjs: bool) -> bool:
 def read_manifest(release: Path) -> dict[str, str]:
     """Shared path (relative to .next/static) -> id of the release whose build produced it."""
     try:
-        data = json.loads((release / MANIFEST).read_bytes())
+        data = json.loads(safefs.read_file(release, MANIFEST, MANIFEST_CAP))
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as error:
@@ -57,28 +60,13 @@ def read_manifest(release: Path) -> dict[str, str]:
 
 def _write_manifest(release: Path, linked: dict[str, str]) -> None:
     body = json.dumps({"v": 1, "linked": linked}, indent=1, sort_keys=True).encode()
-    atomic_write(release / MANIFEST, body)
+    safefs.replace_file(release, MANIFEST, body)
 
 
-def static_files(static: Path) -> list[str]:
-    """Regular files under `static`, as relative posix paths; symlinks are never followed."""
-    found: list[str] = []
-    stack = [static]
-    while stack:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
-            elif entry.is_file(follow_symlinks=False):
-                found.append(Path(entry.path).relative_to(static).as_posix())
-    return sorted(found)
-
-
-def _real_dir(path: Path) -> bool:
-    return path.is_dir() and not path.is_symlink() and not path.parent.is_symlink()
+def static_files(release: Path) -> list[str]:
+    """Regular files under the release's `.next/static`, as relative posix paths; [] when
+    `.next` or `.next/static` is not a real directory. Symlinks are never followed."""
+    return regular_files(release, STATIC)
 
 
 def _donors(root: DeployRoot, release_id: str) -> list[str]:
@@ -91,27 +79,27 @@ def _donors(root: DeployRoot, release_id: str) -> list[str]:
     return result
 
 
-def _build_id(release: Path) -> str:
+def read_build_id(release: Path) -> str | None:
+    """The release's `.next/BUILD_ID` (a regular file, read with a cap), or None."""
     try:
-        return (release / ".next" / "BUILD_ID").read_text().strip() or "/"
-    except OSError:
-        return "/"  # no build id: "/" matches no relative path
+        build_id = safefs.read_file(release, BUILD_ID, BUILD_ID_CAP).decode().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return build_id or None
 
 
 def plan_links(root: DeployRoot, release_id: str) -> dict[str, tuple[str, str]]:
     """What `share_static` would link: relative path -> (donor release, origin release)."""
-    dest = root.release(release_id) / STATIC
-    if not _real_dir(dest):
+    dest = root.release(release_id)
+    if not safefs.is_real_dir(dest, STATIC):
         return {}
     own = set(static_files(dest))
     plan: dict[str, tuple[str, str]] = {}
     for donor in _donors(root, release_id):
-        static = root.release(donor) / STATIC
-        if not _real_dir(static):
-            continue
-        origins = read_manifest(root.release(donor))
-        build_dir = _build_id(root.release(donor)) + "/"
-        for rel in static_files(static):
+        release = root.release(donor)
+        origins = read_manifest(release)
+        build_dir = (read_build_id(release) or "/") + "/"  # no build id: "/" matches nothing
+        for rel in static_files(release):
             # A build's <BUILD_ID>/ files stay its own: the health check asks for its
             # _buildManifest.js to tell which build a server runs (an old page never needs it).
             if rel not in own and rel not in plan and not rel.startswith(build_dir):
@@ -122,29 +110,45 @@ def plan_links(root: DeployRoot, release_id: str) -> dict[str, tuple[str, str]]:
 def share_static(root: DeployRoot, release_id: str) -> int:
     """Hardlink the kept complete releases' static files that `release_id` lacks into it.
 
-    Caller holds the lock. Returns how many files were linked. A file that cannot be linked is
-    skipped (sharing only widens what is served; the release works without it).
+    Caller holds the lock. Returns how many files were linked. A file that cannot be linked
+    (or whose path in either release holds a symlink) is skipped: sharing only widens what is
+    served, and the release works without it.
     """
     plan = plan_links(root, release_id)
     if not plan:
         return 0
     release = root.release(release_id)
     manifest = read_manifest(release)
-    _write_manifest(release, manifest | {rel: origin for rel, (_, origin) in plan.items()})
+    try:
+        _write_manifest(release, manifest | {rel: origin for rel, (_, origin) in plan.items()})
+    except OSError as error:
+        log.warning("not sharing static files into %s: %s", release_id, safefs.describe(error))
+        return 0
     linked = 0
     for rel, (donor, _origin) in plan.items():
-        target = release / STATIC / rel
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.link(root.release(donor) / STATIC / rel, target, follow_symlinks=False)
-            linked += 1
-            if linked == 1:
-                faults.point("mid_share")
+            _link_one(root.release(donor), release, rel)
         except FileExistsError:
             continue
         except OSError as error:
-            log.warning("could not share %s from %s: %s", rel, donor, error)
+            log.warning("could not share %s from %s: %s", rel, donor, safefs.describe(error))
+            continue
+        linked += 1
+        if linked == 1:
+            faults.point("mid_share")
     return linked
+
+
+def _link_one(donor: Path, release: Path, rel: str) -> None:
+    """Hardlink `donor`'s `.next/static/<rel>` to the same path in `release`: both reached
+    without following a link, the missing directories made in `release`."""
+    with (
+        safefs.dir_at(donor, STATIC) as src_static,
+        safefs.dir_at(release, STATIC) as dest_static,
+        safefs.parent_of(src_static, rel) as (src_dir, name),
+        safefs.parent_of(dest_static, rel, create=True) as (dest_dir, _),
+    ):
+        safefs.link_file(src_dir, name, dest_dir, name)
 
 
 def forget(root: DeployRoot, pruned_id: str) -> int:
@@ -152,7 +156,10 @@ def forget(root: DeployRoot, pruned_id: str) -> int:
 
     Called by prune before the release is taken out (caller holds the lock). Files are unlinked
     first and the manifest rewritten after: a crash in between leaves entries for files already
-    gone, which the next prune of that origin skips. Returns how many files were removed.
+    gone, which the next prune of that origin skips. Only regular files inside the release's
+    real `.next/static` are ever removed: an entry naming `..`, a directory, or a path through a
+    symlink (a commit may plant `.next/static -> /elsewhere` and a manifest) is skipped.
+    Returns how many files were removed.
     """
     removed = 0
     for other in root.release_ids_on_disk():
@@ -163,17 +170,26 @@ def forget(root: DeployRoot, pruned_id: str) -> int:
         doomed = [rel for rel, origin in manifest.items() if origin == pruned_id]
         if not doomed:
             continue
-        for rel in doomed:
-            target = release / STATIC / rel
-            if ".." in Path(rel).parts or Path(rel).is_absolute():
-                continue  # a hand-edited manifest must not reach outside .next/static
-            try:
-                target.unlink()
-                removed += 1
-            except FileNotFoundError:
-                continue
+        removed += _unlink_static(release, doomed)
         faults.point("mid_forget")
-        _write_manifest(release, {k: v for k, v in manifest.items() if v != pruned_id})
+        try:
+            _write_manifest(release, {k: v for k, v in manifest.items() if v != pruned_id})
+        except OSError as error:
+            log.warning("could not rewrite the manifest of %s: %s", other, safefs.describe(error))
+    return removed
+
+
+def _unlink_static(release: Path, doomed: list[str]) -> int:
+    removed = 0
+    try:
+        with safefs.dir_at(release, STATIC) as static:
+            for rel in doomed:
+                try:
+                    removed += safefs.unlink_file(static, rel)
+                except OSError as error:
+                    log.warning("not removing %s: %s", rel, safefs.describe(error))
+    except OSError as error:
+        log.warning("not removing shared static files: %s", safefs.describe(error))
     return removed
 
 
@@ -187,27 +203,39 @@ DEPLOYMENT_ENV_FILE = ".env.production.local"
 def deployment_env(release: Path, release_id: str, nextjs: bool) -> dict[str, str]:
     """NEXT_DEPLOYMENT_ID = the release id for a Next.js build, recorded for `next start` in the
     release's .env.production.local; {} when not Next.js or when the app ships that file itself
-    (it is the app's to own: then the deployment id is left to the app)."""
-    env_file = release / DEPLOYMENT_ENV_FILE
-    if not nextjs or env_file.exists() or env_file.is_symlink():
+    (it is the app's to own: then the deployment id is left to the app). Created with O_EXCL |
+    O_NOFOLLOW in the release directory: a symlink of that name is the app's, never written
+    through."""
+    if not nextjs:
         return {}
-    env_file.write_text(
+    body = (
         "# Written by `releases deploy`: Next.js's deployment id for this build (skew.py).\n"
         f"NEXT_DEPLOYMENT_ID={release_id}\n"
     )
+    try:
+        safefs.write_new(release, DEPLOYMENT_ENV_FILE, body.encode())
+    except FileExistsError:
+        return {}
     return {"NEXT_DEPLOYMENT_ID": release_id}
 
 
 def proof_url_path(release: Path) -> str | None:
     """The URL path (`/_next/static/...`) that proves `release`'s build is the one served, for
     the health check; None when the release has no Next.js build id."""
-    try:
-        build_id = (release / ".next" / "BUILD_ID").read_text().strip()
-    except OSError:
-        return None
-    if not build_id or "/" in build_id:
+    build_id = read_build_id(release)
+    if build_id is None or not _plain_word(build_id):
         return None
     return f"/_next/static/{proof_path(release, build_id)}"
+
+
+def _plain_word(build_id: str) -> bool:
+    """A build id that can be one URL path segment as it is (Next's are nanoids or hashes)."""
+    allowed = "._-"
+    return (
+        build_id.isascii()
+        and not build_id.startswith(".")
+        and all(c.isalnum() or c in allowed for c in build_id)
+    )
 
 
 def proof_path(release: Path, build_id: str) -> str:
@@ -218,20 +246,20 @@ def proof_path(release: Path, build_id: str) -> str:
     manifest = f"{build_id}/_buildManifest.js"
     if not _elsewhere(release, manifest):
         return manifest
-    static = release / STATIC
     linked = read_manifest(release)
-    for rel in static_files(static) if _real_dir(static) else []:
+    for rel in static_files(release):
         if rel not in linked and rel.startswith("chunks/") and not _elsewhere(release, rel):
             return rel
     return manifest
 
 
 def _elsewhere(release: Path, rel: str) -> bool:
-    """True when a sibling release directory also has `.next/static/<rel>`."""
+    """True when a sibling release directory also has `.next/static/<rel>` (looked up without
+    following a link anywhere on the way)."""
     try:
         siblings = [e for e in os.scandir(release.parent) if e.is_dir(follow_symlinks=False)]
     except OSError:
         return False
     return any(
-        os.path.lexists(Path(e.path) / STATIC / rel) for e in siblings if e.name != release.name
+        safefs.lexists(Path(e.path), f"{STATIC}/{rel}") for e in siblings if e.name != release.name
     )

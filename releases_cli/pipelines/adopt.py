@@ -41,7 +41,7 @@ from releases_cli.core.layout import TEMP_LINK_PREFIX, DeployRoot, read_current
 from releases_cli.core.meta import ReleaseMeta, SourceInfo, meta_ids, write_meta
 from releases_cli.core.recovery import recover
 from releases_cli.core.state import snapshot
-from releases_cli.core.tree import copy_tree, tree_size
+from releases_cli.core.tree import copy_tree, overlap, tree_size
 
 PM2_CONFIG_NAMES = ("ecosystem.config.js", "ecosystem.config.cjs", "ecosystem.json", "pm2.json")
 
@@ -94,11 +94,12 @@ def _refuse(root: DeployRoot, src: Path, in_place: bool) -> None:
         raise NotFound(f"{src} does not exist; pass the directory the app runs from")
     if not src.is_dir():
         raise InvalidInput(f"{src} is not a directory; pass the directory the app runs from")
-    if not in_place and (src == root.path or src in root.path.parents):
+    how = None if in_place else overlap(src, root.path)  # by real paths: links change nothing
+    if how in ("is", "contains"):
         raise InvalidInput(
             f"{src} contains the deploy root {root.path}; choose a root outside the app"
         )
-    if not in_place and root.path in src.parents:
+    if how == "inside":
         raise InvalidInput(f"{src} is inside the deploy root {root.path}; move it out first")
     current = read_current(root)
     if current.is_symlink:

@@ -10,10 +10,10 @@ release still finds its shared files, and a link can never point outside the roo
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from releases_cli.config import SharedConfig
+from releases_cli.core import safefs
 from releases_cli.core.errors import InvalidInput, NotFound, UnsafeState
 from releases_cli.core.layout import DeployRoot
 
@@ -53,32 +53,19 @@ def link_shared(root: DeployRoot, release: Path, spec: SharedConfig) -> list[str
 
 
 def _link_one(root: DeployRoot, release: Path, entry: str) -> None:
+    """Replace whatever the release has at `entry` by the relative link to `shared/<entry>`.
+
+    The parent directories are walked (and made) inside the release without following a link:
+    a symlinked parent in the source (say `public -> /var/www`) would make the link, and the
+    deletion of what it replaces, land outside the release. That is refused (exit 7)."""
     at = release / entry
-    _refuse_links_in_parents(release, at)
-    at.parent.mkdir(parents=True, exist_ok=True)
-    _remove(at)
     target = os.path.relpath(root.shared / entry, at.parent)
-    os.symlink(target, at)
-
-
-def _refuse_links_in_parents(release: Path, at: Path) -> None:
-    """A symlinked parent directory in the source (say `public -> /var/www`) would make the link
-    (and the deletion of what it replaces) land outside the release."""
-    parent = at.parent
-    while parent != release:
-        if parent.is_symlink():
-            raise UnsafeState(
-                f"cannot link shared {at.relative_to(release)}: {parent} is a symlink in the "
-                "source; refusing to write through it"
-            )
-        parent = parent.parent
-
-
-def _remove(path: Path) -> None:
-    """Delete a file, link or directory tree at `path` (never following links)."""
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
-        shutil.rmtree(path)
-    elif path.exists():  # fifo, socket: not app code
-        path.unlink()
+    try:
+        with safefs.parent_of(release, entry, create=True) as (parent, name):
+            safefs.remove_entry(parent, name)
+            os.symlink(target, name, dir_fd=parent)
+    except safefs.UnsafePath as error:
+        raise UnsafeState(
+            f"cannot link shared {entry}: {safefs.describe(error)} (from the source); "
+            "refusing to write through it"
+        ) from error

@@ -14,13 +14,13 @@ This module (and gitpython with it) is imported only when a git source is used.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import git
 
+from releases_cli.core import safefs
 from releases_cli.core.errors import SourceFailed
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.meta import SourceInfo, SubmoduleInfo
@@ -114,9 +114,9 @@ class GitSource:
         archive_into(plan.mirror, plan.commit.sha, dest)
         exported: list[SubmoduleInfo] = []
         for sub in plan.submodules:
-            target = dest / sub.path
-            if target.is_dir():  # absent when export-ignore left the submodule out
-                archive_into(sub.mirror, sub.sha, target)
+            # absent when export-ignore left the submodule out; never reached through a link
+            if safefs.is_real_dir(dest, sub.path):
+                archive_into(sub.mirror, sub.sha, dest / sub.path)
                 exported.append({"path": sub.path, "revision": sub.sha, "repo": redact(sub.url)})
         _write_revision(dest, plan.commit.sha)
         info: SourceInfo = {
@@ -132,14 +132,11 @@ class GitSource:
 
 
 def _write_revision(dest: Path, sha: str) -> None:
-    """REVISION (the full sha), as Capistrano writes it. A file of that name from the repository
-    is replaced; unlinking first means a symlink there is never followed out of the release."""
-    path = dest / REVISION_FILE
-    if path.is_symlink() or path.exists():
-        path.unlink()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    with open(fd, "w", closefd=True) as out:
-        out.write(sha + "\n")
+    """REVISION (the full sha), as Capistrano writes it. Whatever the repository has of that
+    name is replaced (a directory included); a symlink there is never followed."""
+    with safefs.dir_at(dest) as release:
+        safefs.remove_entry(release, REVISION_FILE)
+        safefs.write_new(release, REVISION_FILE, (sha + "\n").encode())
 
 
 def plan_submodules(
