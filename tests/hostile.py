@@ -4,8 +4,10 @@ touch, a snapshot that never follows links or opens FIFOs, and a guard against b
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import stat
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,3 +61,19 @@ def snapshot(path: Path) -> dict[str, str]:
                 what += ":" + Path(full).read_bytes().hex()
             state[rel] = what
     return state
+
+
+def run_limited(
+    argv: list[str], env: dict[str, str], memory: int = 1 << 30, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run a command with its address space capped at `memory` bytes: a read without a size
+    cap (of /dev/zero, or a sparse terabyte) fails it instead of eating the machine's memory;
+    `timeout` turns a blocked read into a failure instead of a stuck test run."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    return subprocess.run(
+        argv, env=env, capture_output=True, text=True, timeout=timeout, preexec_fn=limit,
+        check=False,
+    )  # fmt: skip

@@ -83,6 +83,9 @@ def read_build_id(release: Path) -> str | None:
     """The release's `.next/BUILD_ID` (a regular file, read with a cap), or None."""
     try:
         build_id = safefs.read_file(release, BUILD_ID, BUILD_ID_CAP).decode().strip()
+    except safefs.UnsafePath as error:
+        log.warning("not using the build id: %s", error)
+        return None
     except (OSError, UnicodeDecodeError):
         return None
     return build_id or None
