@@ -51,7 +51,7 @@ def parts_of(rel: Rel) -> tuple[str, ...]:
         return ()
     parts = tuple(text.split("/"))
     if text.startswith("/") or "\0" in text or any(p in ("", ".", "..") for p in parts):
-        raise UnsafePath(errno.EINVAL, "not a plain relative path", text)
+        raise UnsafePath(errno.EINVAL, "is not a plain relative path", text)
     return parts
 
 

@@ -14,7 +14,8 @@ import errno
 import logging
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,7 @@ class Entry:
 Skip = Callable[[str, int], bool]  # (name, depth) -> leave this entry (and its subtree) out
 
 
-def walk(top: int, skip: Skip | None = None, strict: bool = True) -> Iterator[Entry]:
+def walk(top: int, skip: Skip | None = None, strict: bool = True) -> Generator[Entry]:
     """Every entry under the directory open on `top`, depth first, each directory's entries
     right after it and its LEAVE after them. `strict`: an unreadable directory or one nested
     deeper than MAX_DEPTH raises OSError; otherwise it is skipped (with a warning for depth).
@@ -159,26 +160,27 @@ def mirror(
     files = symlinks = dirs = 0
     dests = [dest]  # destination descriptor per level: entries always belong to the last one
     try:
-        for entry in walk(src, skip):
-            out = dests[-1]
-            if entry.kind is Kind.FILE:
-                put_file(entry.parent, entry.name, out)
-                files += 1
-                if files == 10 and fault:
-                    faults.point(fault)
-            elif entry.kind is Kind.LINK:
-                os.symlink(os.readlink(entry.name, dir_fd=entry.parent), entry.name, dir_fd=out)
-                symlinks += 1
-            elif entry.kind is Kind.DIR:
-                os.mkdir(entry.name, 0o700, dir_fd=out)
-                dests.append(os.open(entry.name, DIR_FLAGS, dir_fd=out))
-                dirs += 1
-            elif entry.kind is Kind.LEAVE:
-                made = dests.pop()
-                try:
-                    _same_meta(os.fstat(entry.fd), made)
-                finally:
-                    os.close(made)
+        with closing(walk(src, skip)) as entries:
+            for entry in entries:
+                out = dests[-1]
+                if entry.kind is Kind.FILE:
+                    put_file(entry.parent, entry.name, out)
+                    files += 1
+                    if files == 10 and fault:
+                        faults.point(fault)
+                elif entry.kind is Kind.LINK:
+                    os.symlink(os.readlink(entry.name, dir_fd=entry.parent), entry.name, dir_fd=out)
+                    symlinks += 1
+                elif entry.kind is Kind.DIR:
+                    os.mkdir(entry.name, 0o700, dir_fd=out)
+                    dests.append(os.open(entry.name, DIR_FLAGS, dir_fd=out))
+                    dirs += 1
+                elif entry.kind is Kind.LEAVE:
+                    made = dests.pop()
+                    try:
+                        _same_meta(os.fstat(entry.fd), made)
+                    finally:
+                        os.close(made)
     finally:
         for fd in dests[1:]:
             os.close(fd)
