@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 from conftest import REPO, Cli, current_id
@@ -62,9 +63,14 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def deploy(cli: Cli, root: Path, repo: Path, *extra: str) -> str:
+def deployed(cli: Cli, root: Path, repo: Path, *extra: str) -> CompletedProcess[str]:
     result = cli("deploy", "--root", str(root), "--repo", str(repo), "--force", *extra)
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def deploy(cli: Cli, root: Path, repo: Path, *extra: str) -> str:
+    deployed(cli, root, repo, *extra)
     return current_id(root)
 
 
@@ -134,17 +140,13 @@ def test_build_cache_copy_never_reads_or_writes_through_a_planted_next(
     _root(cli, root, "")
     nextjs = ("--preset", "nextjs", "--build", "true")
     commit_tree(repo, "cache links out", {"index.html": "v1\n"}, {".next/cache": str(outside)})
-    deploy(cli, root, repo, *nextjs)
+    first = deployed(cli, root, repo, *nextjs)
+    assert "not copying the build cache" not in first.stderr, "nothing to reuse yet: quiet"
     commit_tree(repo, "plain", {"index.html": "v2\n"})
-    second = deploy(
-        cli,
-        root,
-        repo,
-        "--preset",
-        "nextjs",
-        "--build",
-        "mkdir -p .next/cache && echo c > .next/cache/own",
-    )
+    own_cache = "mkdir -p .next/cache && echo c > .next/cache/own"
+    result = deployed(cli, root, repo, "--preset", "nextjs", "--build", own_cache)
+    assert "not copying the build cache" in result.stderr and "is a symlink" in result.stderr
+    second = current_id(root)
     assert not (root / "releases" / second / ".next/cache/secret.txt").exists()
     assert (root / "releases" / second / ".next/cache/own").read_text() == "c\n"
     commit_tree(
@@ -154,7 +156,8 @@ def test_build_cache_copy_never_reads_or_writes_through_a_planted_next(
         {".next": str(outside / "dir"), ".env.production.local": str(outside / "secret.txt")},
     )
     before = snapshot(outside)
-    third = deploy(cli, root, repo, *nextjs)
+    assert "not copying the build cache" in deployed(cli, root, repo, *nextjs).stderr
+    third = current_id(root)
     assert snapshot(outside) == before
     assert os.readlink(root / "releases" / third / ".next") == str(outside / "dir")
 

@@ -115,14 +115,23 @@ def reuse_build_cache(previous: Path, new: Path) -> int:
     and the build runs without it.
     """
     try:
-        with (
-            safefs.dir_at(previous, CACHE) as source,
-            safefs.dir_at(new, ".next", create=True) as dest_next,
-        ):
+        source = safefs.open_dir(previous, CACHE)
+    except FileNotFoundError:
+        return 0  # no cache to reuse (a first build, or a release built without one)
+    except OSError as error:
+        return _skip(error)
+    try:
+        with safefs.dir_at(new, ".next", create=True) as dest_next:
             return _copy_cache(source, dest_next)
     except OSError as error:
-        log.warning("not copying the build cache: %s; building without it", safefs.describe(error))
-        return 0
+        return _skip(error)
+    finally:
+        os.close(source)
+
+
+def _skip(error: OSError) -> int:
+    log.warning("not copying the build cache: %s; building without it", safefs.describe(error))
+    return 0
 
 
 def _copy_cache(source: int, dest_next: int) -> int:
