@@ -266,3 +266,49 @@ def test_copy_keeps_modes_of_read_only_directories_and_files(tmp_path: Path) -> 
     finally:
         (src / "ro").chmod(0o755)
         (tmp_path / "dest" / "ro").chmod(0o755)
+
+
+def test_a_copy_failing_half_way_leaves_no_directory_its_owner_cannot_delete(
+    tmp_path: Path,
+) -> None:
+    """Read-only source directories (0o555, 0o500) get their mode in the copy only once the
+    whole tree is made: whichever file the copy fails at, every directory made so far is
+    still rwx for its owner, so the half-made release can be removed without privileges."""
+    src = tmp_path / "src"
+    for top in ("a", "b", "c"):
+        (src / top / "inner").mkdir(parents=True)
+        for name in ("f1", "f2"):
+            (src / top / "inner" / name).write_text(name)
+        (src / top / "inner").chmod(0o500)
+        (src / top).chmod(0o555)
+    try:
+        for fail_at in range(6):
+            dest = tmp_path / f"dest{fail_at}"
+            dest.mkdir()
+            with pytest.raises(OSError, match="No space"):
+                _copy_failing_after(src, dest, fail_at)
+            for top, dirs, _files in os.walk(dest):
+                for name in dirs:
+                    mode = os.lstat(os.path.join(top, name)).st_mode
+                    assert mode & stat.S_IRWXU == stat.S_IRWXU, (fail_at, top, name)
+        (tmp_path / "done").mkdir()
+        copy_tree(src, tmp_path / "done")
+        assert stat.S_IMODE((tmp_path / "done" / "a").stat().st_mode) == 0o555
+        assert stat.S_IMODE((tmp_path / "done" / "a" / "inner").stat().st_mode) == 0o500
+    finally:
+        _restore_writable(src)
+        _restore_writable(tmp_path / "done")
+
+
+def _copy_failing_after(src: Path, dest: Path, files: int) -> None:
+    """`mirror` copying `files` files, then failing like a full disk."""
+    copied: list[str] = []
+
+    def copy_or_fail(src_dir: int, name: str, dest_dir: int) -> None:
+        if len(copied) == files:
+            raise OSError(28, "No space left on device")
+        tree.copy_file(src_dir, name, dest_dir)
+        copied.append(name)
+
+    with safefs.dir_at(src) as src_fd, safefs.dir_at(dest) as dest_fd:
+        tree.mirror(src_fd, dest_fd, copy_or_fail)

@@ -156,9 +156,15 @@ def mirror(
     """Recreate the tree open on `src` in the empty directory open on `dest`: new directories
     (modes and mtimes kept, set after their contents), symlinks as symlinks, each regular file
     handed to `put_file` (copy or hardlink). FIFOs, sockets and devices are not app content:
-    skipped. The fault point `fault` fires after the 10th file."""
+    skipped. The fault point `fault` fires after the 10th file.
+
+    Directories the owner cannot list, enter and write (0o555, ...) get their mode only once
+    everything is made: a copy that fails half-way leaves a tree its caller can still delete
+    without privileges.
+    """
     files = symlinks = dirs = 0
     dests = [dest]  # destination descriptor per level: entries always belong to the last one
+    read_only: list[tuple[str, int]] = []  # (rel, mode), children before their parents
     try:
         with closing(walk(src, skip)) as entries:
             for entry in entries:
@@ -178,12 +184,20 @@ def mirror(
                 elif entry.kind is Kind.LEAVE:
                     made = dests.pop()
                     try:
-                        _same_meta(os.fstat(entry.fd), made)
+                        st = os.fstat(entry.fd)
+                        if st.st_mode & stat.S_IRWXU == stat.S_IRWXU:
+                            _same_meta(st, made)
+                        else:
+                            os.utime(made, ns=(st.st_atime_ns, st.st_mtime_ns))
+                            read_only.append((entry.rel, stat.S_IMODE(st.st_mode)))
                     finally:
                         os.close(made)
     finally:
         for fd in dests[1:]:
             os.close(fd)
+    for rel, mode in read_only:
+        with dir_at(dest, rel) as fd:
+            os.fchmod(fd, mode)
     return Mirrored(files, symlinks, dirs)
 
 
