@@ -29,7 +29,6 @@ from pathlib import Path, PurePosixPath
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 Base = Path | int  # a trusted directory: its path, or an open descriptor of it
 Rel = str | PurePosixPath
@@ -121,8 +120,6 @@ def _refusal(error: OSError, where: str) -> OSError:
         return UnsafePath(errno.ELOOP, "is a symlink (not followed)", where)
     if error.errno == errno.ENOTDIR:
         return UnsafePath(errno.ENOTDIR, "is not a directory", where)
-    if error.errno == errno.ENXIO:  # a FIFO without a reader, opened for writing
-        return UnsafePath(errno.ENXIO, "is not a regular file (not opened)", where)
     return type(error)(error.errno, error.strerror, where)
 
 
@@ -285,21 +282,6 @@ def link_file(src_dir: int, src_name: str, dest_dir: int, dest_name: str) -> Non
     if not stat.S_ISREG(os.stat(dest_name, dir_fd=dest_dir, follow_symlinks=False).st_mode):
         os.unlink(dest_name, dir_fd=dest_dir)
         raise UnsafePath(errno.EINVAL, "is not a regular file (not linked)", src_name)
-
-
-def open_append(base: Base, rel: Rel, mode: int = 0o644) -> int:
-    """A blocking descriptor appending to the regular file `base/rel`, created if missing:
-    never through a symlink, never a FIFO or device (opened non-blocking, then checked)."""
-    with parent_of(base, rel) as (dir_fd, name):
-        try:
-            fd = os.open(name, APPEND_FLAGS, mode, dir_fd=dir_fd)
-        except OSError as error:
-            raise _refusal(error, shown(base, rel)) from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise UnsafePath(errno.EINVAL, "is not a regular file (not written)", shown(base, rel))
-    os.set_blocking(fd, True)
-    return fd
 
 
 def describe(error: OSError) -> str:

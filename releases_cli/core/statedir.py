@@ -24,11 +24,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
+from releases_cli.core import safefs
 from releases_cli.core.errors import UnsafeState
 
 STATE_DIR = ".releases"
@@ -38,7 +40,6 @@ LAYOUT_FILES = ("history.jsonl", "lock", "lock.info", "reserve")
 # Entries that hold nothing worth keeping: the fix is to remove them.
 _DISPOSABLE = frozenset({"trash", "lock", "lock.info", "reserve"})
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW
 
 
 class StateFileError(ValueError):
@@ -123,21 +124,10 @@ def require_sound_layout(state: Path) -> None:
 def open_dir(state: Path, *parts: str) -> int:
     """A descriptor of `state`/parts... (the caller closes it). FileNotFoundError when absent;
     StateFileError, naming it, when one of them is a link or not a directory."""
-    fd = os.open(state.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    path = state.parent
     try:
-        for name in (state.name, *parts):
-            path = path / name
-            try:
-                inner = os.open(name, _DIR_FLAGS, dir_fd=fd)
-            except NotADirectoryError:  # O_NOFOLLOW | O_DIRECTORY on a link: ENOTDIR
-                raise StateFileError(f"{path} is not a real directory (not followed)") from None
-            os.close(fd)
-            fd = inner
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+        return safefs.open_dir(state.parent, "/".join((state.name, *parts)), follow_base=True)
+    except safefs.UnsafePath as error:
+        raise StateFileError(str(error)) from None
 
 
 @contextmanager
@@ -154,26 +144,9 @@ def read_at(dir_fd: int, name: str, limit: int | None, shown: Path | str) -> byt
     on a FIFO. FileNotFoundError when absent; StateFileError (naming `shown`) when it is a link,
     not a regular file, or larger than `limit`."""
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=dir_fd)
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise StateFileError(f"{shown} is a symlink (not followed)") from None
-        raise
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise StateFileError(f"{shown} is {_kind(info.st_mode)}, not a regular file")
-        if limit is not None and info.st_size > limit:
-            raise StateFileError(f"{shown} is larger than {limit} bytes")
-        chunks, size = [], 0
-        while chunk := os.read(fd, 1 << 20):  # the size may change while we read
-            chunks.append(chunk)
-            size += len(chunk)
-            if limit is not None and size > limit:
-                raise StateFileError(f"{shown} is larger than {limit} bytes")
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+        return safefs.read_file(dir_fd, name, sys.maxsize if limit is None else limit)
+    except safefs.UnsafePath as error:
+        raise StateFileError(f"{shown} {error.strerror}") from None
 
 
 def read_state_file(state: Path, *parts: str, limit: int | None = None) -> bytes:
