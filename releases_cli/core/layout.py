@@ -7,7 +7,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from releases_cli.core.errors import InvalidInput, UnsafeState
+from releases_cli.core.errors import InvalidInput, NotFound, UnsafeState
 from releases_cli.core.ids import is_valid_id, sort_key, validate_id
 from releases_cli.core.statedir import STATE_DIR, require_sound_layout
 
@@ -79,6 +79,12 @@ class DeployRoot:
 
     def is_initialized(self) -> bool:
         return self.releases.is_dir() and self.state.is_dir()
+
+    def require_initialized(self) -> DeployRoot:
+        """This root, or NotFound when it has no layout (commands that need releases)."""
+        if not self.is_initialized():
+            raise NotFound(f"{self.path} is not a deploy root (run `releases init`)")
+        return self
 
     def ensure_layout(self) -> list[Path]:
         """Create the directories of the layout; return the ones that were created."""

@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol, TextIO, cast, runtime_checkable
 
 Report = Callable[[str], None]
 
 
-class Stage:
-    """Stage names, in pipeline order. They appear in progress lines (documented in README)."""
+class Stage(StrEnum):
+    """Stage names, in pipeline order. They appear in progress lines (docs/reference.md)."""
 
     FETCH = "fetch"  # a git source: update the mirror, resolve the ref
     COPY = "copy"  # a directory source

@@ -11,6 +11,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
+from releases_cli.core.errors import InvalidInput, NotFound
 from releases_cli.core.events import (
     Event,
     History,
@@ -19,7 +20,7 @@ from releases_cli.core.events import (
     SwitchReason,
     read_history,
 )
-from releases_cli.core.ids import sort_key
+from releases_cli.core.ids import sort_key, validate_id
 from releases_cli.core.layout import CurrentLink, DeployRoot, read_current
 from releases_cli.core.meta import MetaFile, MetaStatus, ReleaseMeta, read_meta_files
 
@@ -127,6 +128,20 @@ class Snapshot:
 
     def get(self, release_id: str) -> Release | None:
         return next((r for r in self.releases if r.id == release_id), None)
+
+    def target(self, release_id: str, action: str) -> Release:
+        """The release `current` may be switched to (by `action`: "switch to", "roll back
+        to"); refuses, changing nothing, an unknown, failed, incomplete or already live one."""
+        release = self.get(validate_id(release_id))
+        if release is None:
+            raise NotFound(f"release {release_id} does not exist (see `releases list`)")
+        if not release.complete:
+            raise InvalidInput(
+                f"release {release_id} is {release.status}, not complete; refusing to {action} it"
+            )
+        if release_id == self.current_id:
+            raise InvalidInput(f"release {release_id} is already current")
+        return release
 
     def display_status(self, release: Release) -> Status:
         if release.id == self.current_id:

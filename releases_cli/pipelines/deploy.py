@@ -156,7 +156,7 @@ def stage_release(
         commands = prepared.commands
         faults.point("after_prepare")
         is_next = nextjs.detect(root.release(release_id), options.build.preset).nextjs
-        env = build_env(root, release_id, previous)
+        env = release_env(root, release_id, previous)
         env |= skew.deployment_env(root.release(release_id), release_id, is_next)
         build_seconds = _build(root, release_id, commands, options, env, report)
     except (ReleasesError, KeyboardInterrupt) as error:
@@ -223,11 +223,6 @@ def _describe(source_info: SourceInfo) -> str:
     where = source_location(source_info) or ""
     ref = source_info.get("ref")
     return f"{where} {ref}" if ref else where
-
-
-def build_env(root: DeployRoot, release_id: str, previous: str | None) -> dict[str, str]:
-    """Variables every build command and hook sees."""
-    return release_env(root.path, root.release(release_id), release_id, previous)
 
 
 def _allocate(root: DeployRoot, clock: Clock, wanted: str | None) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from releases_cli.core import reserve
 from releases_cli.core.clock import Clock, utc_now
-from releases_cli.core.errors import InvalidInput, NotFound
+from releases_cli.core.errors import InvalidInput
 from releases_cli.core.events import StageFinished, SwitchFinished, read_history, record
 from releases_cli.core.ids import sort_key, validate_id
 from releases_cli.core.layout import DeployRoot
@@ -25,7 +25,6 @@ from releases_cli.core.meta import SourceInfo, meta_ids
 from releases_cli.core.prune import PruneResult, empty_trash
 from releases_cli.core.recovery import exclusive
 from releases_cli.core.report import Report
-from releases_cli.core.state import Snapshot
 from releases_cli.pipelines.deploy import (
     DeployOptions,
     activate_release,
@@ -109,19 +108,6 @@ def stage(
     )
 
 
-def check_switchable(snap: Snapshot, release_id: str) -> None:
-    """Refuse (changing nothing) an unknown, failed, incomplete or already live release."""
-    release = snap.get(release_id)
-    if release is None:
-        raise NotFound(f"release {release_id} does not exist (see `releases list`)")
-    if not release.complete:
-        raise InvalidInput(
-            f"release {release_id} is {release.status}, not complete; refusing to switch to it"
-        )
-    if release_id == snap.current_id:
-        raise InvalidInput(f"release {release_id} is already current")
-
-
 def switch(
     root: DeployRoot,
     release_id: str,
@@ -138,12 +124,11 @@ def switch(
     before, the release is marked failed and HealthFailed is raised; nothing is pruned.
     """
     validate_id(release_id)
-    if not root.is_initialized():
-        raise NotFound(f"{root.path} is not a deploy root (run `releases init`)")
+    root.require_initialized()
     started = time.monotonic()
     with exclusive(root, wait, clock, report) as recovered:
         snap = recovered.snapshot
-        check_switchable(snap, release_id)
+        snap.target(release_id, "switch to")
         activate_release(root, release_id, clock, report, live)
         seconds = time.monotonic() - started
         record(root, SwitchFinished(release_id, snap.current_id, round(seconds, 3)), clock)

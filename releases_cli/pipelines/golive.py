@@ -61,10 +61,6 @@ class LiveOptions:
     echo: TextIO | None = None  # where restart/hook output goes (default: stdout)
 
 
-def env_for(root: DeployRoot, release_id: str, previous: str | None) -> dict[str, str]:
-    return release_env(root.path, root.release(release_id), release_id, previous)
-
-
 def run_point(
     root: DeployRoot,
     live: LiveOptions,
@@ -76,7 +72,7 @@ def run_point(
 ) -> None:
     """Run a hook point that must not fail the command (after_*, on_failure): whatever goes
     wrong in it (a failing hook, an unwritable log) becomes a warning."""
-    env = env_for(root, release_id, previous) | (extra or {})
+    env = release_env(root, release_id, previous) | (extra or {})
     try:
         run_reporting_hooks(
             live.hooks,
@@ -112,7 +108,7 @@ def before_switch(
         "before_switch",
         root.release(release_id),
         root.log(release_id),
-        env_for(root, release_id, previous),
+        release_env(root, release_id, previous),
         report,
         live.echo,
     )
@@ -151,7 +147,7 @@ def _restart_and_check(
                 live.restart,
                 root.path,
                 root.log(release_id),
-                env_for(root, release_id, previous),
+                release_env(root, release_id, previous),
                 echo_for(report, live.echo),
             )
             if problem is not None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from releases_cli.core import faults, interrupts
 from releases_cli.core.clock import Clock, utc_now
 from releases_cli.core.current import switch_to
-from releases_cli.core.errors import HealthFailed, InvalidInput, NotFound, describe_os_error
+from releases_cli.core.errors import HealthFailed, NotFound, describe_os_error
 from releases_cli.core.events import RollbackUnhealthy, Switch, SwitchReason, record
 from releases_cli.core.ids import validate_id
 from releases_cli.core.layout import DeployRoot, require_current_is_link
@@ -29,19 +29,11 @@ class RollbackResult:
 
 def choose_target(snap: Snapshot, to: str | None) -> str:
     """The release to roll back to; raises (changing nothing) when there is none or it is bad."""
-    if to is None:
-        if snap.previous is None:
-            raise NotFound("nothing to roll back to: no earlier complete release was ever live")
-        return snap.previous
-    validate_id(to)
-    release = snap.get(to)
-    if release is None:
-        raise NotFound(f"release {to} does not exist (see `releases list`)")
-    if not release.complete:
-        raise InvalidInput(
-            f"release {to} is {release.status}, not complete; refusing to roll back to it"
-        )
-    return to
+    if to is not None:
+        return snap.target(to, "roll back to").id
+    if snap.previous is None:
+        raise NotFound("nothing to roll back to: no earlier complete release was ever live")
+    return snap.previous
 
 
 def _quiet(_message: str) -> None:
@@ -60,15 +52,12 @@ def rollback(
     the app and check its health when configured."""
     if to is not None:
         validate_id(to)
-    if not root.is_initialized():
-        raise NotFound(f"{root.path} is not a deploy root (run `releases init`)")
+    root.require_initialized()
     started = time.monotonic()
     # use_reserve: on a full disk, rollback spends the space kept back for it (reserve.py).
     with exclusive(root, wait, clock, report, use_reserve=True) as recovered:
         previous = require_current_is_link(root).release_id
         target = choose_target(recovered.snapshot, to)
-        if target == previous:
-            raise InvalidInput(f"release {target} is already current")
         with interrupts.deferred():  # switched and recorded, or neither
             with stage(report, Stage.SWITCH, f"current -> releases/{target}"):
                 switch_to(root, target)

@@ -1,0 +1,83 @@
+"""The option sets every command shares (one definition each), and small CLI helpers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from releases_cli import config as config_mod
+from releases_cli.cli import completion as complete
+from releases_cli.core.layout import DeployRoot
+
+
+def _checked_wait(ctx: typer.Context, seconds: float) -> float:
+    return seconds if ctx.resilient_parsing else config_mod.check_wait(seconds)
+
+
+RootOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--root",
+        envvar="RELEASES_ROOT",
+        show_envvar=True,
+        help="Deploy root (default: the current directory).",
+    ),
+]
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait", callback=_checked_wait, help="Wait up to SECONDS for the lock instead of failing."
+    ),
+]
+RestartOption = Annotated[
+    str | None,
+    typer.Option("--restart", help="Command run after the switch ([restart] command)."),
+]
+HealthUrlOption = Annotated[
+    str | None,
+    typer.Option("--health-url", help="URL that must answer after the restart ([health] url)."),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON (versioned shape, see README).")
+]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print only the final summary line (and errors).")
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Also print the tool's own log messages.")
+]
+SourceOption = Annotated[Path | None, typer.Option("--source", help="Directory to deploy from.")]
+RepoOption = Annotated[
+    str | None, typer.Option("--repo", help="Git repository (URL or path) to deploy from.")
+]
+RefOption = Annotated[
+    str | None,
+    typer.Option("--ref", help="Branch, tag or commit to deploy (default: remote HEAD)."),
+]
+BuildOption = Annotated[
+    list[str] | None, typer.Option("--build", help="Build command (repeatable).")
+]
+KeepOption = Annotated[int | None, typer.Option("--keep", help="Complete releases to keep.")]
+PresetOption = Annotated[
+    str | None, typer.Option("--preset", help="Build preset: auto (default), nextjs or none.")
+]
+ReleaseIdOption = Annotated[
+    str | None,
+    typer.Option("--to", help="Release id to switch to.", autocompletion=complete.release_ids),
+]
+
+
+def deploy_root_of(root: Path | None) -> DeployRoot:
+    return DeployRoot.resolve(root)
+
+
+def say(message: str) -> None:
+    """A note for the person at the terminal (stderr: stdout is for results)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def path_text(path: Path | None) -> str | None:
+    return None if path is None else str(path)

@@ -1,0 +1,293 @@
+"""The commands that make releases and change what is live: init, deploy, stage, switch,
+rollback."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from releases_cli import config as config_mod
+from releases_cli.cli import completion as complete
+from releases_cli.cli.options import (
+    BuildOption,
+    HealthUrlOption,
+    JsonOption,
+    KeepOption,
+    PresetOption,
+    QuietOption,
+    RefOption,
+    ReleaseIdOption,
+    RepoOption,
+    RestartOption,
+    RootOption,
+    SourceOption,
+    VerboseOption,
+    WaitOption,
+    deploy_root_of,
+    path_text,
+    say,
+)
+from releases_cli.config import Flags
+from releases_cli.core import reserve
+from releases_cli.core.errors import InvalidInput, NotFound
+from releases_cli.core.layout import DeployRoot
+
+if TYPE_CHECKING:
+    from releases_cli.config import SourceConfig
+    from releases_cli.pipelines.deploy import DeployOptions
+    from releases_cli.sources.base import Source
+
+
+def init(
+    root: RootOption = None,
+    adopt: Annotated[
+        Path | None,
+        typer.Option(
+            "--adopt",
+            help="Make this in-place app directory the first release (copied, left untouched).",
+        ),
+    ] = None,
+    wait: WaitOption = 0,
+) -> None:
+    """Create the deploy root layout (releases/, shared/, .releases/).
+
+    Example: releases init --root /srv/shop --adopt /srv/shop-app
+    """
+    deploy_root = deploy_root_of(root)
+    if adopt is not None:
+        _adopt(deploy_root, adopt, wait)
+        return
+    created = deploy_root.ensure_layout()
+    for path in created:
+        say(f"created {path}")
+    reserve.ensure(deploy_root)
+    print(f"deploy root ready: {deploy_root.path}")
+
+
+def deploy(
+    root: RootOption = None,
+    source: SourceOption = None,
+    repo: RepoOption = None,
+    ref: RefOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Deploy even if this commit is already live.")
+    ] = False,
+    build: BuildOption = None,
+    keep: KeepOption = None,
+    preset: PresetOption = None,
+    wait: WaitOption = 0,
+    restart: RestartOption = None,
+    health_url: HealthUrlOption = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Copy (or export from git) the code into a new release, build it there, switch `current`,
+    restart, check health (switching back on failure), prune.
+
+    Example: releases deploy --source ~/shop --build "npm ci" --build "npx next build"
+
+    Example: releases deploy --repo git@github.com:me/shop.git --ref v1.4.0
+    """
+    from releases_cli.cli import progress, summary
+    from releases_cli.pipelines.deploy import deploy as run_deploy
+
+    deploy_root = deploy_root_of(root)
+    flags = Flags(
+        keep=keep,
+        source=path_text(source),
+        repo=repo,
+        ref=ref,
+        build=build,
+        preset=preset,
+        restart=restart,
+        health_url=health_url,
+    )
+    options = _deploy_options(deploy_root, flags, wait)
+    result = run_deploy(
+        deploy_root,
+        replace(options, force=force),
+        report=progress.make_reporter(quiet, verbose),
+    )
+    if result.unchanged:
+        revision = str(result.source.get("revision", ""))[:12]
+        print(
+            f"already live: release {result.id} is {revision} {result.source.get('subject')!r}; "
+            "nothing to do (pass --force to deploy it again)"
+        )
+        return
+    pruned = [release_id for release_id, _ in result.pruned.deleted]
+    print(summary.deployed(result.id, result.source, result.seconds, result.previous, pruned))
+
+
+def stage(
+    root: RootOption = None,
+    source: SourceOption = None,
+    repo: RepoOption = None,
+    ref: RefOption = None,
+    build: BuildOption = None,
+    preset: PresetOption = None,
+    release_id: Annotated[
+        str | None,
+        typer.Option("--id", help="Release id to use (the same on every host); must be new."),
+    ] = None,
+    wait: WaitOption = 0,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Build a new release without making it live; print its id as the last line of stdout.
+
+    Example: ID=$(releases stage --source ~/shop --build "npm ci")
+
+    Example: releases stage --repo git@github.com:me/shop.git --ref v1.4.0 --id 20261126T101500Z
+    """
+    from releases_cli.cli import progress, summary
+    from releases_cli.pipelines.fleet import stage as run_stage
+
+    deploy_root = deploy_root_of(root)
+    # The same options as `deploy` builds with, so a staged release equals a deployed one.
+    flags = Flags(source=path_text(source), repo=repo, ref=ref, build=build, preset=preset)
+    options = _deploy_options(deploy_root, flags, wait)
+    options = replace(options, live=replace(options.live, echo=sys.stderr))  # hooks' output
+    # stdout carries only the id, for scripts: progress and build output go to stderr.
+    reporter = progress.make_reporter(quiet, verbose, out=sys.stderr)
+    result = run_stage(deploy_root, options, release_id, report=reporter)
+    say(summary.staged(result.id, result.source, result.seconds, result.previous))
+    print(result.id)
+
+
+def switch(
+    release_id: Annotated[
+        str,
+        typer.Argument(
+            help="A complete release to make live.", autocompletion=complete.release_ids
+        ),
+    ],
+    root: RootOption = None,
+    keep: KeepOption = None,
+    wait: WaitOption = 0,
+    restart: RestartOption = None,
+    health_url: HealthUrlOption = None,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Make a staged (or any complete) release live: atomic switch, restart, check health
+    (switching back on failure), prune.
+
+    Example: releases switch 20261126T101500Z
+    """
+    from releases_cli.cli import progress, render, summary
+    from releases_cli.core.meta import read_meta
+    from releases_cli.pipelines.fleet import switch as run_switch
+    from releases_cli.pipelines.golive import live_options
+
+    deploy_root = deploy_root_of(root)
+    flags = Flags(keep=keep, restart=restart, health_url=health_url)
+    cfg = config_mod.load(deploy_root).with_flags(flags)
+    live = live_options(cfg)
+    if as_json:  # stdout carries only the JSON: restart and hook output go to stderr
+        live = replace(live, echo=sys.stderr)
+    reporter = progress.make_reporter(quiet, verbose, out=sys.stderr if as_json else None)
+    result = run_switch(deploy_root, release_id, cfg.keep, wait, report=reporter, live=live)
+    pruned = [pruned_id for pruned_id, _ in result.pruned.deleted]
+    if as_json:
+        print(render.switch_json(result.id, result.previous, result.seconds, pruned))
+        return
+    meta = read_meta(deploy_root, result.id)
+    source = meta.source if meta else None
+    line = summary.switched("switched to", result.id, source, result.seconds, result.previous)
+    print(f"{line}; pruned {len(pruned)}")
+
+
+def rollback(
+    root: RootOption = None,
+    to: ReleaseIdOption = None,
+    wait: WaitOption = 0,
+    restart: RestartOption = None,
+    health_url: HealthUrlOption = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Switch `current` back to the previously live release (or --to ID). No rebuild. Then
+    restart and check health when configured.
+
+    Example: releases rollback --to 20261126T093000Z
+    """
+    from releases_cli.cli import progress, summary
+    from releases_cli.core.meta import read_meta
+    from releases_cli.pipelines.golive import live_options
+    from releases_cli.pipelines.rollback import rollback as run_rollback
+
+    deploy_root = deploy_root_of(root)
+    cfg = config_mod.load(deploy_root).with_flags(Flags(restart=restart, health_url=health_url))
+    reporter = progress.make_reporter(quiet, verbose)
+    result = run_rollback(deploy_root, to, wait, live=live_options(cfg), report=reporter)
+    meta = read_meta(deploy_root, result.id)
+    source = meta.source if meta else None
+    print(summary.switched("rolled back to", result.id, source, result.seconds, result.previous))
+
+
+def _adopt(deploy_root: DeployRoot, path: Path, wait: float) -> None:
+    from releases_cli.pipelines.adopt import adopt as run_adopt
+
+    result = run_adopt(deploy_root, path, wait)
+    print(f"adopted {result.adopted} as release {result.id} in {result.seconds:.1f}s")
+    print(f"current -> releases/{result.id}")
+    if result.parked is not None:
+        print(f"the old directory is kept at {result.parked} (remove it once PM2 has reloaded)")
+    for line in result.instructions:
+        print(line)
+
+
+def _source(settings: SourceConfig) -> Source:
+    """The source the settings name: a directory, or a git repository (loads gitpython)."""
+    if settings.path and settings.repo:
+        raise InvalidInput(
+            "releases.toml sets both source.path and source.repo; keep one "
+            "(or pass --source or --repo)"
+        )
+    if settings.repo:
+        from releases_cli.sources.git.source import GitSource
+
+        return GitSource(settings.repo, settings.ref or None, settings.submodules)
+    if settings.ref:
+        raise InvalidInput("--ref (source.ref) needs a git source: pass --repo URL")
+    if not settings.path:
+        raise NotFound(
+            "no source: pass --source DIR or --repo URL (or set [source] path or repo "
+            "in releases.toml)"
+        )
+    from releases_cli.sources.local import LocalSource
+
+    return LocalSource(Path(settings.path))
+
+
+def _deploy_options(deploy_root: DeployRoot, flags: Flags, wait: float) -> DeployOptions:
+    """releases.toml + the flags that build a release (shared by deploy and stage)."""
+    from releases_cli.pipelines.deploy import DeployOptions
+    from releases_cli.pipelines.golive import live_options
+
+    if flags.source is not None and flags.repo is not None:
+        raise InvalidInput("--source and --repo are mutually exclusive: pass one of them")
+    cfg = config_mod.load(deploy_root).with_flags(flags)
+    return DeployOptions(
+        source=_source(cfg.source),
+        build=cfg.build,
+        shared=cfg.shared,
+        keep=cfg.keep,
+        wait=wait,
+        live=live_options(cfg),
+    )
+
+
+COMMANDS = (
+    ("init", init),
+    ("deploy", deploy),
+    ("stage", stage),
+    ("switch", switch),
+    ("rollback", rollback),
+)
