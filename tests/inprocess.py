@@ -38,13 +38,6 @@ from typing import IO, BinaryIO, TextIO
 REPO = Path(__file__).resolve().parent.parent
 MAIN_SCRIPT = REPO / "releases_cli" / "__main__.py"  # sys.argv[0] under `python -m releases_cli`
 
-# What CPython sets at start-up, whatever the parent had.
-_START_SIGNALS: dict[signal.Signals, Callable[[int, FrameType | None], object] | int] = {
-    signal.SIGINT: signal.default_int_handler,
-    signal.SIGPIPE: signal.SIG_IGN,
-    signal.SIGXFSZ: signal.SIG_IGN,
-}
-
 
 class _Overtime(BaseException):
     """The timeout fired (a BaseException: no `except Exception` in the CLI may swallow it)."""
@@ -216,7 +209,17 @@ def _show_warning(
 
 @contextmanager
 def _fresh_signals() -> Iterator[None]:
-    saved = {number: signal.signal(number, handler) for number, handler in _START_SIGNALS.items()}
+    """What CPython sets at start-up: SIGPIPE and SIGXFSZ ignored, SIGINT raising
+    KeyboardInterrupt unless the parent (this process) ignores it: a child inherits that."""
+    interrupt = signal.getsignal(signal.SIGINT)
+    start: dict[signal.Signals, Callable[[int, FrameType | None], object] | int] = {
+        signal.SIGINT: signal.SIG_IGN
+        if interrupt == signal.SIG_IGN
+        else signal.default_int_handler,
+        signal.SIGPIPE: signal.SIG_IGN,
+        signal.SIGXFSZ: signal.SIG_IGN,
+    }
+    saved = {number: signal.signal(number, handler) for number, handler in start.items()}
     try:
         yield
     finally:
@@ -292,7 +295,7 @@ def _std_streams(unbuffered: bool) -> Iterator[None]:
 
 def _stdio(fd: int, unbuffered: bool) -> TextIO:
     """CPython's create_stdio for a non-terminal: block-buffered, except stderr, which is
-    line-buffered; with -u / PYTHONUNBUFFERED written through unbuffered; '\n' newlines; the
+    line-buffered; with -u / PYTHONUNBUFFERED written through unbuffered; '\\n' newlines; the
     encoding and error handler this interpreter chose for its own stdio (the same locale and
     PYTHON* variables: other values go to a real process)."""
     write = fd != 0

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,6 +53,15 @@ TRACEBACKS = {
     "uncaught exception": "raise ValueError('boom')",
     "uncaught KeyboardInterrupt": "raise KeyboardInterrupt",
 }
+
+
+@pytest.fixture(autouse=True)
+def _interruptible() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt here, so also in the real processes started from here
+    (a test run started in the background inherits SIGINT ignored: so would the CLI)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def _program(code: str) -> Callable[[], object]:
@@ -226,6 +235,17 @@ def test_an_interrupt_ends_with_130_and_records_the_release_as_failed(tmp_path: 
     assert result.returncode == 130
     status = run_cli(*argv("list", root=root, json=True))
     assert '"failed"' in status.stdout
+
+
+def test_an_ignored_interrupt_is_ignored_as_a_real_process_ignores_it(tmp_path: Path) -> None:
+    """A parent that ignores SIGINT (a test run started in the background) passes that on to
+    its child: the CLI then ignores it too and the deploy completes, in process as well."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # put back by _interruptible
+    for real in (False, True):
+        root, app = _prepare("empty", tmp_path / str(real))
+        build = ["kill -INT $PPID; sleep 0.2"]
+        result = run_cli(*argv("deploy", root=root, source=app, build=build), real=real)
+        assert result.returncode == 0, result.stderr
 
 
 def test_each_call_prints_its_own_warnings(tmp_path: Path) -> None:
