@@ -286,9 +286,11 @@ def test_the_test_process_is_left_as_it_was(cli: Cli, tmp_path: Path) -> None:
     assert snapshot() == before
 
 
-def test_process_only_calls_are_sent_to_a_real_process() -> None:
+def test_process_only_calls_are_sent_to_a_real_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fault points, explicit timeouts, interpreter start-up variables and calls from other
-    threads need a process; plain calls (also with an unrelated environment) do not."""
+    threads need a process; plain calls (also with an unrelated environment) do not, unless
+    RELEASES_TESTS_SUBPROCESS asks for real processes throughout."""
+    monkeypatch.delenv("RELEASES_TESTS_SUBPROCESS", raising=False)
     plain = cli_env({"HOME": "/tmp"})
     assert needs_real_process(plain, {"HOME": "/tmp"}, None) is None
     assert needs_real_process(cli_env({"RELEASES_FAULT": "mid_build"}), None, None)
@@ -300,6 +302,8 @@ def test_process_only_calls_are_sent_to_a_real_process() -> None:
     thread.start()
     thread.join()
     assert reasons[0] and "thread" in reasons[0]
+    monkeypatch.setenv("RELEASES_TESTS_SUBPROCESS", "1")
+    assert needs_real_process(plain, None, None)
 
 
 def test_a_fault_point_kills_a_real_process_not_the_tests(cli: Cli, root: Path, app: Path) -> None:
