@@ -209,16 +209,17 @@ def _show_warning(
 
 @contextmanager
 def _fresh_signals() -> Iterator[None]:
-    """What CPython sets at start-up: SIGPIPE and SIGXFSZ ignored, SIGINT raising
-    KeyboardInterrupt unless the parent (this process) ignores it: a child inherits that."""
-    interrupt = signal.getsignal(signal.SIGINT)
-    start: dict[signal.Signals, Callable[[int, FrameType | None], object] | int] = {
-        signal.SIGINT: signal.SIG_IGN
-        if interrupt == signal.SIG_IGN
-        else signal.default_int_handler,
-        signal.SIGPIPE: signal.SIG_IGN,
-        signal.SIGXFSZ: signal.SIG_IGN,
-    }
+    """The dispositions a child of this process starts with, put back afterwards (the CLI sets
+    its own, e.g. SIGTERM): ignored stays ignored (inherited), handlers become the default
+    (exec resets them); then CPython ignores SIGPIPE and SIGXFSZ and makes SIGINT raise
+    KeyboardInterrupt unless it was ignored."""
+    start: dict[signal.Signals, _Handler] = {}
+    for number in _INHERITED:
+        ignored = signal.getsignal(number) == signal.SIG_IGN
+        start[number] = signal.SIG_IGN if ignored else signal.SIG_DFL
+    if start[signal.SIGINT] == signal.SIG_DFL:
+        start[signal.SIGINT] = signal.default_int_handler
+    start[signal.SIGPIPE] = start[signal.SIGXFSZ] = signal.SIG_IGN
     saved = {number: signal.signal(number, handler) for number, handler in start.items()}
     try:
         yield
@@ -226,6 +227,21 @@ def _fresh_signals() -> Iterator[None]:
         for number, handler in saved.items():
             if handler is not None:  # None: set outside Python, cannot be put back
                 signal.signal(number, handler)
+
+
+_Handler = Callable[[int, FrameType | None], object] | int
+# The signals a command may handle or be stopped by; not the ones faulthandler (set up by pytest
+# outside Python's knowledge) handles.
+_INHERITED = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGPIPE,
+    signal.SIGXFSZ,
+)
 
 
 @contextmanager

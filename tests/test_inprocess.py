@@ -45,6 +45,10 @@ PROGRAMS = {
     "logging.getLogger('x').info('quiet'); logging.getLogger('x').warning('loud')",
     "non-daemon thread finishes": "import threading, time; "
     "threading.Thread(target=lambda: (time.sleep(0.2), print('late'))).start()",
+    "signal dispositions": "import signal; print([signal.getsignal(s) for s in (signal.SIGINT, "
+    "signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ)])",
+    "own SIGTERM handler": "import os, signal; signal.signal(signal.SIGTERM, lambda *_: "
+    "print('stopping')); os.kill(os.getpid(), signal.SIGTERM)",
     "thread exception": "import threading; "
     "t = threading.Thread(target=lambda: 1 / 0, name='worker'); t.start(); t.join()",
 }
@@ -262,7 +266,6 @@ def test_the_test_process_is_left_as_it_was(cli: Cli, tmp_path: Path) -> None:
     """After calls that succeed, fail, warn and are interrupted: the same environment, cwd,
     argv, std streams and fds 1/2, logging handlers and levels, warnings filters, signal
     handlers and exception hooks."""
-    root, app = _prepare("corrupt", tmp_path)
 
     def snapshot() -> dict[str, object]:
         return {
@@ -274,11 +277,12 @@ def test_the_test_process_is_left_as_it_was(cli: Cli, tmp_path: Path) -> None:
             "handlers": list(logging.getLogger().handlers),
             "levels": (logging.getLogger().level, logging.getLogger("releases_cli").level),
             "filters": list(warnings.filters),
-            "signals": [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGALRM)],
+            "signals": [signal.getsignal(s) for s in signal.valid_signals()],
             "hooks": (sys.excepthook, sys.unraisablehook, threading.excepthook),
         }
 
     before = snapshot()
+    root, app = _prepare("corrupt", tmp_path)
     assert cli("history", "--root", str(root), cwd=root).returncode == 0
     assert cli(*argv("deploy", root=root, source=app, verbose=True)).returncode == 0
     assert cli(*argv("deploy", root=root, source=app, build=["kill -INT $PPID"])).returncode
