@@ -4,6 +4,7 @@ Starting a Python process costs more than most commands; `run_in_process` calls 
 with what a fresh process would see and gives back what its parent would get:
 
 - the argv, environment (also for the commands it starts) and current directory of that process;
+- the package's module state as a fresh import leaves it (pristine.py);
 - stdout and stderr on files of their own at file-descriptor level (what children inherit writes
   there too), neither of them a terminal; stdin the one a child would inherit;
 - the exit status: SystemExit codes as the OS reports them, a traceback through sys.excepthook
@@ -35,8 +36,13 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, BinaryIO, TextIO
 
+from pristine import CommandsCopy
+
 REPO = Path(__file__).resolve().parent.parent
 MAIN_SCRIPT = REPO / "releases_cli" / "__main__.py"  # sys.argv[0] under `python -m releases_cli`
+# The package as this checkout's process would import it (PYTHONPATH=REPO), its module state as
+# the import left it at the start of every call.
+_COMMANDS_COPY = CommandsCopy(REPO)
 
 
 class _Overtime(BaseException):
@@ -54,16 +60,16 @@ def run_in_process(
     """`main()` (by default the CLI's) with argv `args`, the environment exactly `env` and cwd
     `cwd`, as a process runs it; raises subprocess.TimeoutExpired after `timeout` seconds, as
     subprocess.run does."""
-    main = main or _cli_main()
     command = [sys.executable, "-m", "releases_cli", *args]
     before = set(threading.enumerate())
     with (
+        _COMMANDS_COPY.installed(),
         _process_state([str(MAIN_SCRIPT), *args], cwd, env),
         _captured_output(unbuffered=bool(env.get("PYTHONUNBUFFERED"))) as output,
     ):
         try:
             with _deadline(timeout):
-                code = _exit_status(main)
+                code = _exit_status(main or _cli_main())
                 _join_new_threads(before)
         except _Overtime:
             raise subprocess.TimeoutExpired(command, timeout, *output()) from None
@@ -72,11 +78,9 @@ def run_in_process(
 
 
 def _cli_main() -> Callable[[], object]:
-    """The entry point of this checkout (the one a subprocess with PYTHONPATH=REPO runs)."""
+    """The entry point, from the commands' copy of the package (pristine.py)."""
     from releases_cli.cli import app
 
-    if not Path(app.__file__).resolve().is_relative_to(REPO):
-        raise RuntimeError(f"releases_cli is imported from {app.__file__}, not from {REPO}")
     return app.main
 
 

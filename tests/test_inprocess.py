@@ -259,7 +259,28 @@ def test_each_call_prints_its_own_warnings(tmp_path: Path) -> None:
     for _ in range(2):
         result = run_cli(*argv("history", root=root))
         assert result.returncode == 0, result.stderr
-        assert "warning: history: skipped 1 corrupt line(s)" in result.stderr
+        assert "skipped 1 corrupt line(s)" in result.stderr
+
+
+def test_module_state_of_one_call_does_not_reach_the_next(tmp_path: Path) -> None:
+    """What a command leaves in a module (warn_once's record of what it said, a filled cache)
+    is gone for the next in-process call, as for a new process; nor does what the tests' own
+    copy of the library holds reach a command, or the other way round."""
+    from releases_cli.core import warn
+
+    state = "print(sorted(warn._said), ids.is_valid_id.cache_info().currsize)"
+    steps = ["ids.is_valid_id('20260101T000000Z')", "warn.warn_once('damaged')", "pass"]
+    warn._said.add("said by the tests' copy")
+    try:
+        for step in steps:
+            code = f"from releases_cli.core import ids, warn; {state}; {step}"
+            result = run_in_process(
+                [], cwd=tmp_path, env=cli_env(None), timeout=60, main=_program(code)
+            )
+            assert result.stdout == "[] 0\n", step
+        assert warn._said == {"said by the tests' copy"}
+    finally:
+        warn._said.discard("said by the tests' copy")
 
 
 def test_the_test_process_is_left_as_it_was(cli: Cli, tmp_path: Path) -> None:
