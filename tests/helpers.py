@@ -1,8 +1,8 @@
 """What tests share: the CLI runner, an argument builder, and checks on a deploy root.
 
-`run_cli` runs `releases ARGS` in this process (tests/inprocess.py: same argv, environment,
-cwd, exit status and separate stdout/stderr as a real process) unless the call needs a real
-process: a fault point (SIGKILLs the process), an explicit timeout (must be able to kill it),
+`run_cli` runs `releases ARGS` in this process (tests/inprocess.py: the argv, environment, cwd,
+stdio, signal dispositions and package module state of a new process; its exit status and
+separate stdout/stderr) unless the call needs a real process: a fault point (SIGKILLs the process), an explicit timeout (must be able to kill it),
 interpreter start-up variables (PYTHON*), a call off the main thread, `real=True`, or
 RELEASES_TESTS_SUBPROCESS=1 in the environment (every call real, to check the shortcut against
 the real thing).
