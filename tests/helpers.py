@@ -2,8 +2,9 @@
 
 `run_cli` runs `releases ARGS` in this process (tests/inprocess.py: the argv, environment, cwd,
 stdio, signal dispositions and package module state of a new process; its exit status and
-separate stdout/stderr) unless the call needs a real process: a fault point (SIGKILLs the process), an explicit timeout (must be able to kill it),
-interpreter start-up variables (PYTHON*), a call off the main thread, `real=True`, or
+separate stdout/stderr) unless the call needs a real process: a fault point (SIGKILLs the
+process), an explicit timeout (must be able to kill it), interpreter start-up variables
+(PYTHON*, the locale), a call off the main thread, `real=True` (the `real_process` marker), or
 RELEASES_TESTS_SUBPROCESS=1 in the environment (every call real, to check the shortcut against
 the real thing).
 """
