@@ -18,6 +18,8 @@ $(VENV)/.installed: pyproject.toml
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The tests run the CLI in process where a real process is not the point (tests/helpers.py);
+# RELEASES_TESTS_SUBPROCESS=1 make test-fast runs every call as a real process instead.
 test-fast: install
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 

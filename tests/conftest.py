@@ -1,39 +1,26 @@
-"""Shared fixtures: a deploy root in tmp_path, an app directory, the real CLI as a subprocess."""
+"""Fixtures: a deploy root in tmp_path, an app directory, the CLI (helpers.run_cli)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Callable
+import functools
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-
-Cli = Callable[..., subprocess.CompletedProcess[str]]
+from helpers import Cli, run_cli
 
 
-def run_cli(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """Run `releases ARGS` from this checkout in a real subprocess."""
-    base = {k: v for k, v in os.environ.items() if k != "RELEASES_ROOT"}
-    full_env = {**base, "PYTHONPATH": str(REPO), "NO_COLOR": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "releases_cli", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "real_process: every `cli` call of the test runs as a real subprocess"
     )
 
 
 @pytest.fixture
-def cli() -> Cli:
+def cli(request: pytest.FixtureRequest) -> Cli:
+    """`releases ARGS` with a process's result: in this process unless the call or the test
+    (marked real_process) needs a real one."""
+    if request.node.get_closest_marker("real_process"):
+        return functools.partial(run_cli, real=True)
     return run_cli
 
 
@@ -70,29 +57,3 @@ def outside(tmp_path: Path) -> Path:
     (path / "precious.txt").write_text("do not delete\n")
     (path / "deep" / "also.txt").write_text("nor this\n")
     return path
-
-
-def tree_state(path: Path) -> dict[str, str]:
-    """Every entry under `path` with its kind and content (links by target): equal before and
-    after a refused command proves the command changed nothing."""
-    state: dict[str, str] = {}
-    for entry in sorted(path.rglob("*")):
-        rel = str(entry.relative_to(path))
-        if entry.is_symlink():
-            state[rel] = "link:" + os.readlink(entry)
-        elif entry.is_dir():
-            state[rel] = "dir"
-        else:
-            state[rel] = "file:" + entry.read_bytes().hex()
-    return state
-
-
-def deploy_ok(cli: Cli, root: Path, app: Path, *extra: str) -> str:
-    """Deploy `app` into `root` and return the new release id (fails the test otherwise)."""
-    result = cli("deploy", "--root", str(root), "--source", str(app), *extra)
-    assert result.returncode == 0, result.stderr
-    return current_id(root)
-
-
-def current_id(root: Path) -> str:
-    return os.readlink(root / "current").split("/")[-1]

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Cli, current_id, deploy_ok, tree_state
+from helpers import Cli, current_id, deploy_ok, tree_state
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_cli
+from helpers import REPO, run_cli
 
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.state import snapshot

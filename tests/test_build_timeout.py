@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Cli, current_id, deploy_ok
+from helpers import Cli, current_id, deploy_ok
 
 # The inner shell ignores SIGTERM (and so does its `sleep`, which inherits that), so only the
 # SIGKILL that follows the grace period can stop it; it would finish after a minute otherwise.

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Cli, deploy_ok
+from helpers import REPO, Cli, deploy_ok
 from typer.testing import CliRunner
 
 from releases_cli.cli.app import app

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import REPO, Cli
+from helpers import REPO, Cli
 
 RACERS = 8
 

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Cli, current_id, deploy_ok, tree_state
+from helpers import REPO, Cli, current_id, deploy_ok, tree_state
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Cli, current_id, deploy_ok
+from helpers import Cli, current_id, deploy_ok
 
 KILLED = -9  # subprocess returncode of a process that died of SIGKILL
 

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from conftest import Cli, current_id, deploy_ok, tree_state
+from helpers import Cli, argv, current_id, deploy_ok, tree_state
 
 
 def test_deploy_copies_tree_without_git_node_modules_next(cli: Cli, root: Path, app: Path) -> None:
@@ -24,17 +24,8 @@ def test_deploy_copies_tree_without_git_node_modules_next(cli: Cli, root: Path, 
 
 def test_build_runs_in_release_streams_and_logs(cli: Cli, root: Path, app: Path) -> None:
     """Build commands run in the release with RELEASE_* variables; output shown and logged."""
-    result = cli(
-        "deploy",
-        "--root",
-        str(root),
-        "--source",
-        str(app),
-        "--build",
-        "echo built-$RELEASE_ID > out.txt",
-        "--build",
-        "echo hello-from-build",
-    )
+    build = ["echo built-$RELEASE_ID > out.txt", "echo hello-from-build"]
+    result = cli(*argv("deploy", root=root, source=app, build=build))
     assert result.returncode == 0, result.stderr
     release_id = current_id(root)
     assert (root / "releases" / release_id / "out.txt").read_text() == f"built-{release_id}\n"
@@ -51,17 +42,7 @@ def test_failing_build_leaves_current_and_records_failure(cli: Cli, root: Path, 
     good = deploy_ok(cli, root, app)
     (app / "index.html").write_text("v2\n")
     result = cli(
-        "deploy",
-        "--root",
-        str(root),
-        "--source",
-        str(app),
-        "--build",
-        "echo step1",
-        "--build",
-        "exit 3",
-        "--build",
-        "touch never",
+        *argv("deploy", root=root, source=app, build=["echo step1", "exit 3", "touch never"])
     )
     assert result.returncode == 6
     assert "'exit 3'" in result.stderr and ".releases/logs/" in result.stderr

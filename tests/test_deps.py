@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Cli, current_id, deploy_ok
+from helpers import Cli, current_id, deploy_ok
 
 from releases_cli.nextjs import deps
 

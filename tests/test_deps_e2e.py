@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Cli, current_id, run_cli
+from helpers import Cli, current_id, run_cli
 from test_deps import NPM_ENV, tree_hashes
 from test_nextjs_e2e import ENV, FIXTURE, _serve_and_fetch
 

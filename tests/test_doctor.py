@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Cli, current_id, deploy_ok, tree_state
+from helpers import Cli, current_id, deploy_ok, tree_state
 
 from releases_cli.pipelines.doctor import MIN_FREE_BYTES, disk_finding
 

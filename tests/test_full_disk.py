@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Cli, current_id, deploy_ok
+from helpers import Cli, current_id, deploy_ok
 from mounts import fill, remount_read_only, tmpfs
 
 from releases_cli.core.reserve import RESERVE_BYTES

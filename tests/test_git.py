@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Cli, current_id, tree_state
 from gitrepos import GIT_ENV, commit, count_objects, git, init_repo
+from helpers import Cli, current_id, tree_state
 
 MIRROR = Path(".releases") / "repo.git"
 

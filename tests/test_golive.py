@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Cli, current_id, deploy_ok, tree_state
+from helpers import Cli, current_id, deploy_ok, tree_state
 
 # The app's server: serves its own release's files on 127.0.0.1:PORT, writes its pid file
 # (atomically) once it listens, so the restart command and the test can stop it.

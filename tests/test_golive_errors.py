@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Cli, current_id, deploy_ok
+from helpers import Cli, current_id, deploy_ok
 
 
 def _meta(root: Path, release_id: str) -> dict[str, object]:

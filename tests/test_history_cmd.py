@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from conftest import Cli, current_id, deploy_ok
+from helpers import Cli, current_id, deploy_ok
 from jsonshapes import problems
 
 from releases_cli.cli.timeline import HistoryJson as HISTORY

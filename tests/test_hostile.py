@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Cli, current_id, deploy_ok, tree_state
+from helpers import Cli, current_id, deploy_ok, tree_state
 from mounts import tmpfs
 
 from releases_cli.core.errors import InvalidInput

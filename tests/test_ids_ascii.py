@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from conftest import Cli, current_id, deploy_ok, tree_state
+from helpers import Cli, current_id, deploy_ok, tree_state
 from hypothesis import example, given
 from hypothesis import strategies as st
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Cli, current_id, deploy_ok
+from helpers import REPO, Cli, current_id, deploy_ok
 
 # The restart command: instant for releases without a `slow` file; for one that has it,
 # it says so (the marker) and then takes its time, so the test can interrupt it there.

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Cli, deploy_ok
+from helpers import Cli, deploy_ok
 
 
 @pytest.fixture

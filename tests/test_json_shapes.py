@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import TypedDict
 
-from conftest import REPO, Cli, deploy_ok
+from helpers import REPO, Cli, deploy_ok
 from jsonshapes import SHAPES, keys, problems
 
 from releases_cli.cli.render import JSON_VERSION as VERSION

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import REPO, Cli, current_id, deploy_ok
+from helpers import REPO, Cli, current_id, deploy_ok
 
 
 def _blocked_deploy(root: Path, app: Path, gate: Path) -> subprocess.Popen[str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Cli, current_id
 from gitrepos import commit, git, init_repo
+from helpers import Cli, current_id
 
 MIRROR = Path(".releases") / "repo.git"
 

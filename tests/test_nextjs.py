@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Cli, current_id, deploy_ok, tree_state
+from helpers import Cli, argv, current_id, deploy_ok, tree_state
 
 from releases_cli.nextjs import preset as nextjs
 
@@ -119,15 +119,8 @@ def test_deploy_copies_previous_complete_release_cache(cli: Cli, root: Path, app
         "deploy", "--root", str(root), "--source", str(app), "--build", f"{MAKE_CACHE} && false"
     )
     assert failed.returncode == 6
-    result = cli(
-        "deploy",
-        "--root",
-        str(root),
-        "--source",
-        str(app),
-        "--build",
-        "cp .next/cache/built-by seen && echo mine > .next/cache/built-by",
-    )
+    build = "cp .next/cache/built-by seen && echo mine > .next/cache/built-by"
+    result = cli(*argv("deploy", root=root, source=app, build=build))
     assert result.returncode == 0, result.stderr
     assert f"build cache: copied .next/cache from {first}" in result.stderr
     second = root / "releases" / current_id(root)

@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import Cli, current_id
+from helpers import Cli, current_id
 
 FIXTURE = Path(__file__).parent / "fixtures" / "nextjs-app"
 ENV = {"NEXT_TELEMETRY_DISABLED": "1", "npm_config_fund": "false", "npm_config_audit": "false"}
@@ -103,7 +103,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, cli_module: Cli) -> dict[str
 
 @pytest.fixture(scope="module")
 def cli_module() -> Cli:
-    from conftest import run_cli
+    from helpers import run_cli
 
     return run_cli
 

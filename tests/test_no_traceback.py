@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Cli, deploy_ok
+from helpers import REPO, Cli, deploy_ok
 from mounts import fill, tmpfs
 
 from releases_cli.core.errors import ExitCode

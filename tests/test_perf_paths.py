@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Cli, deploy_ok
+from helpers import REPO, Cli, deploy_ok
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Cli, current_id, deploy_ok, tree_state
+from helpers import Cli, current_id, deploy_ok, tree_state
 
 
 def _fail_deploy(cli: Cli, root: Path, app: Path) -> None:

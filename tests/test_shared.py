@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Cli, current_id, deploy_ok, tree_state
+from helpers import Cli, current_id, deploy_ok, tree_state
 
 from releases_cli.config import SharedConfig
 from releases_cli.core.errors import InvalidInput, UnsafeState

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Cli, current_id
+from helpers import Cli, current_id
 
 from releases_cli import config
 from releases_cli.core.errors import InvalidInput
@@ -166,7 +166,7 @@ def test_killed_mid_share_leaves_current_and_earlier_releases_intact(
 ) -> None:
     """SIGKILL while linking earlier builds' files: the new release is incomplete (never live),
     the earlier releases are unchanged, and the next deploy succeeds and removes the debris."""
-    from conftest import tree_state
+    from helpers import tree_state
 
     ids = [_deploy(cli, sharing_root, app) for _ in range(2)]
     before = {i: tree_state(sharing_root / "releases" / i) for i in ids}

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import Cli, current_id
+from helpers import Cli, current_id
 from test_nextjs_e2e import ENV, FIXTURE, _free_port
 
 from releases_cli.nextjs.static_share import proof_url_path

@@ -12,7 +12,7 @@ from dataclasses import fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conftest import Cli, current_id, deploy_ok
+from helpers import Cli, current_id, deploy_ok
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 

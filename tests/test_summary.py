@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import Cli, current_id, deploy_ok
+from helpers import Cli, current_id, deploy_ok
 
 from releases_cli.cli import summary
 

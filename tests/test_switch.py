@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import Cli, current_id, deploy_ok, tree_state
+from helpers import Cli, current_id, deploy_ok, tree_state
 
 from releases_cli.core.layout import DeployRoot
 from releases_cli.pipelines.deploy import DeployOptions, deploy

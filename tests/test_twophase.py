@@ -8,8 +8,8 @@ import socket
 from pathlib import Path
 
 import pytest
-from conftest import Cli, current_id, deploy_ok, tree_state
 from gitrepos import commit, init_repo
+from helpers import Cli, argv, current_id, deploy_ok, tree_state
 
 FUTURE_ID = "20991231T000000Z"
 
@@ -168,18 +168,8 @@ def test_switch_refuses_a_release_whose_stage_was_killed(cli: Cli, root: Path, a
     """A stage killed mid-build leaves an incomplete release; switch refuses it (exit 3) and says
     what recovery found."""
     live = deploy_ok(cli, root, app)
-    result = cli(
-        "stage",
-        "--root",
-        str(root),
-        "--source",
-        str(app),
-        "--id",
-        FUTURE_ID,
-        "--build",
-        "true",
-        env={"RELEASES_FAULT": "mid_build"},
-    )
+    stage = argv("stage", root=root, source=app, id=FUTURE_ID, build="true")
+    result = cli(*stage, env={"RELEASES_FAULT": "mid_build"})
     assert result.returncode == -9
     result = cli("switch", FUTURE_ID, "--root", str(root))
     assert result.returncode == 3 and "is incomplete, not complete" in result.stderr

@@ -1,0 +1,156 @@
+"""What tests share: the CLI runner, an argument builder, and checks on a deploy root.
+
+`run_cli` runs `releases ARGS` in this process (tests/inprocess.py: the argv, environment, cwd,
+stdio, signal dispositions and package module state of a new process; its exit status and
+separate stdout/stderr) unless the call needs a real process: a fault point (SIGKILLs the
+process), an explicit timeout (must be able to kill it), interpreter start-up variables
+(PYTHON*, the locale), a call off the main thread, `real=True` (the `real_process` marker), or
+RELEASES_TESTS_SUBPROCESS=1 in the environment (every call real, to check the shortcut against
+the real thing).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from inprocess import REPO, run_in_process
+
+__all__ = [
+    "REPO",
+    "Cli",
+    "argv",
+    "current_id",
+    "deploy_ok",
+    "needs_real_process",
+    "run_cli",
+    "tree_state",
+]
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+DEFAULT_TIMEOUT = 120.0  # seconds; a safety net, in process as well
+ALL_REAL = "RELEASES_TESTS_SUBPROCESS"
+
+
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    real: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """`releases ARGS` from this checkout with NO_COLOR=1, RELEASES_ROOT unset, then `env`;
+    in process or in a real one (see the module docstring), with the same result either way."""
+    full_env = cli_env(env)
+    if real or needs_real_process(full_env, env, timeout):
+        return run_real(args, cwd=cwd, env=full_env, timeout=timeout or DEFAULT_TIMEOUT)
+    return run_in_process(args, cwd=cwd, env=full_env, timeout=DEFAULT_TIMEOUT)
+
+
+def cli_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """This environment without RELEASES_ROOT (or our own switch), PYTHONPATH on this checkout,
+    NO_COLOR=1, then `env`."""
+    base = {k: v for k, v in os.environ.items() if k not in ("RELEASES_ROOT", ALL_REAL)}
+    return {**base, "PYTHONPATH": str(REPO), "NO_COLOR": "1", **(env or {})}
+
+
+def needs_real_process(
+    full_env: Mapping[str, str], env: Mapping[str, str] | None, timeout: float | None
+) -> str | None:
+    """Why this call must be a real process, or None when running it in process is faithful."""
+    if os.environ.get(ALL_REAL, "0") not in ("", "0"):
+        return f"{ALL_REAL} is set"
+    if full_env.get("RELEASES_FAULT"):
+        return "a fault point SIGKILLs the process"
+    if timeout is not None:
+        return "an explicit timeout: only a process can be killed when it runs over"
+    start_up = sorted(
+        k for k, v in (env or {}).items() if _read_at_start_up(k) and os.environ.get(k) != v
+    )
+    if start_up:
+        return f"interpreter start-up variables: {', '.join(start_up)}"
+    if threading.current_thread() is not threading.main_thread():
+        return "called off the main thread (argv, cwd, environment and fds are per process)"
+    return None
+
+
+def _read_at_start_up(name: str) -> bool:
+    """Interpreter options and the locale (it picks the stdio encoding): read once, at start-up.
+    PYTHONPATH is set alike for both ways."""
+    return (name.startswith("PYTHON") and name != "PYTHONPATH") or name in _LOCALE
+
+
+_LOCALE = ("LANG", "LC_ALL", "LC_CTYPE")
+
+
+def run_real(
+    args: Sequence[str],
+    *,
+    cwd: Path | None,
+    env: Mapping[str, str],
+    timeout: float,
+    program: Sequence[str] = ("-m", "releases_cli"),
+) -> subprocess.CompletedProcess[str]:
+    """`python -m releases_cli ARGS` (or `python PROGRAM ARGS`) in a real subprocess."""
+    return subprocess.run(
+        [sys.executable, *program, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+Option = str | Path | int | float | bool | Sequence[str | Path] | None
+
+
+def argv(command: str, *positional: str | Path, **options: Option) -> list[str]:
+    """`releases` arguments from keywords: `root=path` gives `--root PATH`, `build=[a, b]` gives
+    `--build A --build B`, `json=True` gives `--json`, `dry_run=True` gives `--dry-run`; None and
+    False leave the option out. Positional arguments follow the command."""
+    words = [command, *map(str, positional)]
+    for name, value in options.items():
+        flag = "--" + name.replace("_", "-")
+        if value is None or value is False:
+            continue
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, str | Path | int | float):
+            words += [flag, str(value)]
+        else:
+            for item in value:
+                words += [flag, str(item)]
+    return words
+
+
+def tree_state(path: Path) -> dict[str, str]:
+    """Every entry under `path` with its kind and content (links by target): equal before and
+    after a refused command proves the command changed nothing."""
+    state: dict[str, str] = {}
+    for entry in sorted(path.rglob("*")):
+        rel = str(entry.relative_to(path))
+        if entry.is_symlink():
+            state[rel] = "link:" + os.readlink(entry)
+        elif entry.is_dir():
+            state[rel] = "dir"
+        else:
+            state[rel] = "file:" + entry.read_bytes().hex()
+    return state
+
+
+def deploy_ok(cli: Cli, root: Path, app: Path, *extra: str) -> str:
+    """Deploy `app` into `root` and return the new release id (fails the test otherwise)."""
+    result = cli("deploy", "--root", str(root), "--source", str(app), *extra)
+    assert result.returncode == 0, result.stderr
+    return current_id(root)
+
+
+def current_id(root: Path) -> str:
+    return os.readlink(root / "current").split("/")[-1]
