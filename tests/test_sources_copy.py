@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Cli, current_id, deploy_ok
+from helpers import Cli, current_id, deploy_ok
 from hostile import make_outside, snapshot
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from subprocess import CompletedProcess
 
 import pytest
-from conftest import REPO, Cli, current_id
 from gitrepos import git, init_repo
+from helpers import REPO, Cli, current_id
 from hostile import make_outside, no_hang, run_limited, snapshot
 
 from releases_cli.core.layout import DeployRoot
