@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from releases_cli.core.errors import InvalidInput, SourceFailed
-from releases_cli.sources.git.safety import absolute_url, check_ref, check_url, git_env, redact
+from releases_cli.sources.git.safety import (
+    absolute_url,
+    check_ref,
+    check_url,
+    git_env,
+    looks_like_sha,
+    redact,
+)
 from releases_cli.sources.git.source import join_url
 from releases_cli.sources.tarstream import extract_stream
 
@@ -86,6 +93,16 @@ def test_unsafe_or_expression_refs_are_refused(ref: str) -> None:
     """Option-like refs and revision expressions are refused."""
     with pytest.raises(InvalidInput):
         check_ref(ref)
+
+
+@pytest.mark.parametrize(
+    ("ref", "is_sha"),
+    [("abc1", True), ("A" * 40, True), ("abc1\n", False), ("abc", False), ("a" * 41, False)],
+)
+def test_only_whole_hex_strings_are_taken_for_shas(ref: str, is_sha: bool) -> None:
+    """A sha is 4-40 hex digits and nothing else: a trailing newline (which `$` lets through)
+    makes it a name to resolve, not a sha to look up."""
+    assert looks_like_sha(ref) is is_sha
 
 
 def test_redaction_hides_passwords_but_keeps_the_rest() -> None:

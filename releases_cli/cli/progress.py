@@ -24,6 +24,7 @@ import time
 from datetime import UTC, datetime
 from typing import TextIO
 
+from releases_cli.cli.summary import duration
 from releases_cli.core.report import Reporter
 
 _CSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
@@ -48,13 +49,6 @@ def is_live_terminal(stream: TextIO) -> bool:
     except (AttributeError, ValueError):
         return False
     return tty and os.environ.get("TERM", "") != "dumb"
-
-
-def _fmt_seconds(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes}m{rest:02d}s"
 
 
 class QuietReporter:
@@ -97,7 +91,7 @@ class TimestampReporter:
     def stage_finished(self, name: str, seconds: float, ok: bool, detail: str) -> None:
         outcome = "ok" if ok else "FAILED"
         extra = f" ({detail})" if detail else ""
-        self._write(self._out, f"{name}: {outcome} in {_fmt_seconds(seconds)}{extra}")
+        self._write(self._out, f"{name}: {outcome} in {duration(seconds)}{extra}")
 
     def output(self, text: str) -> None:
         self._out.write(strip_escapes(text))
@@ -132,7 +126,7 @@ class TerminalReporter:
         spin = self._spinner[int(elapsed / _TICK) % len(self._spinner)]
         text = f"{spin} {name}" + (f"  {detail}" if detail else "")
         width = shutil.get_terminal_size((80, 24)).columns
-        timer = f"  {_fmt_seconds(elapsed)}"
+        timer = f"  {duration(elapsed)}"
         # Never let the live line wrap: a wrapped line cannot be redrawn with \r.
         room = max(width - len(timer) - 1, 10)
         if len(text) > room:
@@ -181,7 +175,7 @@ class TerminalReporter:
             mark = self._sgr("32", self._ok) if ok else self._sgr("31", self._fail)
             words = " ".join(part for part in (name, detail or shown) if part)
             self._clear()
-            self._out.write(f"{mark} {words}  {self._sgr('2', _fmt_seconds(seconds))}\n")
+            self._out.write(f"{mark} {words}  {self._sgr('2', duration(seconds))}\n")
             self._out.flush()
 
     def output(self, text: str) -> None:

@@ -20,7 +20,7 @@ ALLOW_PROTOCOL = "https:http:ssh:git:file"
 
 _HELPER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9+.-]*)::")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
+_HEX = re.compile(r"[0-9a-fA-F]{4,40}")
 _REF_FORBIDDEN = frozenset(" ~^:?*[\\")
 
 
@@ -108,7 +108,7 @@ def check_ref(ref: str) -> str:
 
 
 def looks_like_sha(ref: str) -> bool:
-    return bool(_HEX.match(ref))
+    return bool(_HEX.fullmatch(ref))
 
 
 def redact(url: str) -> str:
