@@ -160,6 +160,9 @@ def test_deploy_killed_at_each_point(
     if point == "mid_prune":
         gone = [e["id"] for e in events if e["event"] == "prune_interrupted"]
         assert gone == [old[0]] and not list((root / ".releases" / "trash").iterdir())
+        # the prune the crash cut short is finished with the release's records: meta and log
+        assert not (root / ".releases" / "meta" / f"{old[0]}.json").exists()
+        assert not (root / ".releases" / "logs" / f"{old[0]}.log").exists()
     _assert_every_deploy_closed(events)
     assert _listing(cli, root)["warnings"] == [] or point.startswith("torn:")
 

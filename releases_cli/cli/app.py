@@ -7,9 +7,11 @@ the commands that need them, so `rollback` and `list` start fast.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -46,7 +48,7 @@ class _Commands(TyperGroup):
             if error.exit_code != ExitCode.USAGE:
                 raise
             if type(error).__name__ == "NoArgsIsHelpError":  # `releases` alone: the help
-                print(error.format_message(), file=sys.stderr, end="")
+                print(error.format_message(), end="")  # on stdout, as --help prints it
                 sys.exit(error.exit_code)
             message = " ".join(error.format_message().split()).rstrip(".")
             context = getattr(error, "ctx", None)
@@ -59,11 +61,50 @@ class _Commands(TyperGroup):
 
 app = typer.Typer(
     cls=_Commands,
-    help="Zero-downtime, instantly reversible deploys: releases/<id>/ + an atomic `current` link.",
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain: "[restart] command" stays as written
+    context_settings={"show_default": True},
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from releases_cli import __version__
+
+        print(f"releases {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            "--root",
+            metavar="DIR",
+            show_default=False,
+            help="Deploy root for the command (the same as the command's own --root).",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Zero-downtime, instantly reversible deploys: releases/<id>/ + an atomic `current` link.
+
+    Example: releases --root /srv/shop deploy --source ~/shop
+    """
+    if root is not None:
+        # `releases --root X CMD` is `RELEASES_ROOT=X releases CMD`: the command's own --root
+        # still wins, and its hooks see the root the same way either way.
+        os.environ["RELEASES_ROOT"] = os.path.abspath(root.expanduser())
+
+
 for _name, _command in (*release_cmds.COMMANDS, *state_cmds.COMMANDS):
     app.command(_name)(_command)
 

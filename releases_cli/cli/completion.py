@@ -20,12 +20,14 @@ if TYPE_CHECKING:
 
 def release_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
     """Ids of complete releases starting with `incomplete`, each with a short description."""
-    from releases_cli.core.layout import DeployRoot, read_current
+    from releases_cli.cli.options import deploy_root_of
+    from releases_cli.core.errors import ReleasesError
+    from releases_cli.core.layout import read_current
     from releases_cli.core.meta import read_meta
 
     try:
         raw = ctx.params.get("root")
-        root = DeployRoot.resolve(Path(raw) if raw else None)
+        root = deploy_root_of(Path(raw) if raw else None)
         current = read_current(root).release_id
         found = []
         for release_id in reversed(root.release_ids_on_disk()):
@@ -36,7 +38,11 @@ def release_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
                 continue
             found.append((release_id, _hint(meta)))
         return found
-    except (OSError, ValueError):  # completion must never print a traceback into the shell
+    except (
+        OSError,
+        ValueError,
+        ReleasesError,
+    ):  # completion must never print a traceback into the shell
         return []
 
 

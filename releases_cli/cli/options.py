@@ -23,25 +23,33 @@ RootOption = Annotated[
         "--root",
         envvar="RELEASES_ROOT",
         show_envvar=True,
-        help="Deploy root (default: the current directory).",
+        metavar="DIR",
+        help="Deploy root (default: the nearest directory up from here holding .releases/).",
     ),
 ]
 WaitOption = Annotated[
     float,
     typer.Option(
-        "--wait", callback=_checked_wait, help="Wait up to SECONDS for the lock instead of failing."
+        "--wait",
+        callback=_checked_wait,
+        metavar="SECONDS",
+        help="Wait up to SECONDS for the lock instead of failing.",
     ),
 ]
 RestartOption = Annotated[
     str | None,
-    typer.Option("--restart", help="Command run after the switch ([restart] command)."),
+    typer.Option(
+        "--restart", metavar="CMD", help="Command run after the switch ([restart] command)."
+    ),
 ]
 HealthUrlOption = Annotated[
     str | None,
-    typer.Option("--health-url", help="URL that must answer after the restart ([health] url)."),
+    typer.Option(
+        "--health-url", metavar="URL", help="URL that must answer after the restart ([health] url)."
+    ),
 ]
 JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print JSON (versioned shape, see README).")
+    bool, typer.Option("--json", help="Print JSON (versioned shape, see docs/reference.md).")
 ]
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="Print only the final summary line (and errors).")
@@ -49,29 +57,57 @@ QuietOption = Annotated[
 VerboseOption = Annotated[
     bool, typer.Option("--verbose", "-v", help="Also print the tool's own log messages.")
 ]
-SourceOption = Annotated[Path | None, typer.Option("--source", help="Directory to deploy from.")]
+SourceOption = Annotated[
+    Path | None,
+    typer.Option("--source", metavar="DIR", help="Directory to deploy from ([source] path)."),
+]
 RepoOption = Annotated[
-    str | None, typer.Option("--repo", help="Git repository (URL or path) to deploy from.")
+    str | None,
+    typer.Option(
+        "--repo", metavar="URL", help="Git repository (URL or path) to deploy from ([source] repo)."
+    ),
 ]
 RefOption = Annotated[
     str | None,
-    typer.Option("--ref", help="Branch, tag or commit to deploy (default: remote HEAD)."),
+    typer.Option(
+        "--ref", metavar="REF", help="Branch, tag or commit to deploy (default: remote HEAD)."
+    ),
 ]
 BuildOption = Annotated[
-    list[str] | None, typer.Option("--build", help="Build command (repeatable).")
+    list[str] | None,
+    typer.Option(
+        "--build",
+        metavar="CMD",
+        help="Build command, repeatable ([build] commands; default: none).",
+    ),
 ]
-KeepOption = Annotated[int | None, typer.Option("--keep", help="Complete releases to keep.")]
+KeepOption = Annotated[
+    int | None,
+    typer.Option(
+        "--keep",
+        metavar="N",
+        help=f"Complete releases to keep ([keep]; default: {config_mod.Config.keep}).",
+    ),
+]
 PresetOption = Annotated[
-    str | None, typer.Option("--preset", help="Build preset: auto (default), nextjs or none.")
+    str | None,
+    typer.Option("--preset", metavar="NAME", help="Build preset: auto (default), nextjs or none."),
 ]
 ReleaseIdOption = Annotated[
     str | None,
-    typer.Option("--to", help="Release id to switch to.", autocompletion=complete.release_ids),
+    typer.Option(
+        "--to",
+        metavar="ID",
+        help="Release id to switch to (default: the previously live release).",
+        autocompletion=complete.release_ids,
+    ),
 ]
 
 
-def deploy_root_of(root: Path | None) -> DeployRoot:
-    return DeployRoot.resolve(root)
+def deploy_root_of(root: Path | None, discover: bool = True) -> DeployRoot:
+    """The command's --root, else $RELEASES_ROOT (which `releases --root X CMD` sets), else
+    the nearest root up from the current directory (with `discover`; else the directory)."""
+    return DeployRoot.resolve(root, discover)
 
 
 def say(message: str) -> None:

@@ -48,20 +48,22 @@ def init(
         Path | None,
         typer.Option(
             "--adopt",
+            metavar="DIR",
             help="Make this in-place app directory the first release (copied, left untouched).",
         ),
     ] = None,
     wait: WaitOption = 0,
 ) -> None:
-    """Create the deploy root layout (releases/, shared/, .releases/).
+    """Create the deploy root layout (releases/, shared/, .releases/), and the root directory
+    itself when missing (default: the current directory).
 
     Example: releases init --root /srv/shop --adopt /srv/shop-app
     """
-    deploy_root = deploy_root_of(root)
+    deploy_root = deploy_root_of(root, discover=False)
     if adopt is not None:
         _adopt(deploy_root, adopt, wait)
         return
-    created = deploy_root.ensure_layout()
+    created = deploy_root.ensure_layout(make_root=True)
     for path in created:
         say(f"created {path}")
     reserve.ensure(deploy_root)
@@ -132,7 +134,9 @@ def stage(
     preset: PresetOption = None,
     release_id: Annotated[
         str | None,
-        typer.Option("--id", help="Release id to use (the same on every host); must be new."),
+        typer.Option(
+            "--id", metavar="ID", help="Release id to use (the same on every host); must be new."
+        ),
     ] = None,
     wait: WaitOption = 0,
     quiet: QuietOption = False,
@@ -155,7 +159,7 @@ def stage(
     # stdout carries only the id, for scripts: progress and build output go to stderr.
     reporter = progress.make_reporter(quiet, verbose, out=sys.stderr)
     result = run_stage(deploy_root, options, release_id, report=reporter)
-    say(summary.staged(result.id, result.source, result.seconds, result.previous))
+    say(summary.staged(deploy_root, result.id, result.source, result.seconds, result.previous))
     print(result.id)
 
 
@@ -163,7 +167,9 @@ def switch(
     release_id: Annotated[
         str,
         typer.Argument(
-            help="A complete release to make live.", autocompletion=complete.release_ids
+            metavar="ID",
+            help="A complete release to make live.",
+            autocompletion=complete.release_ids,
         ),
     ],
     root: RootOption = None,
@@ -209,6 +215,7 @@ def rollback(
     wait: WaitOption = 0,
     restart: RestartOption = None,
     health_url: HealthUrlOption = None,
+    as_json: JsonOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -217,15 +224,21 @@ def rollback(
 
     Example: releases rollback --to 20261126T093000Z
     """
-    from releases_cli.cli import progress, summary
+    from releases_cli.cli import progress, render, summary
     from releases_cli.core.meta import read_meta
     from releases_cli.pipelines.golive import live_options
     from releases_cli.pipelines.rollback import rollback as run_rollback
 
     deploy_root = deploy_root_of(root)
     cfg = config_mod.load(deploy_root).with_flags(Flags(restart=restart, health_url=health_url))
-    reporter = progress.make_reporter(quiet, verbose)
-    result = run_rollback(deploy_root, to, wait, live=live_options(cfg), report=reporter)
+    live = live_options(cfg)
+    if as_json:  # as `switch --json`: stdout carries only the JSON
+        live = replace(live, echo=sys.stderr)
+    reporter = progress.make_reporter(quiet, verbose, out=sys.stderr if as_json else None)
+    result = run_rollback(deploy_root, to, wait, live=live, report=reporter)
+    if as_json:  # the shape of `switch --json` (a rollback prunes nothing)
+        print(render.switch_json(result.id, result.previous, result.seconds, []))
+        return
     meta = read_meta(deploy_root, result.id)
     source = meta.source if meta else None
     print(summary.switched("rolled back to", result.id, source, result.seconds, result.previous))

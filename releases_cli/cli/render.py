@@ -38,7 +38,8 @@ class ReleaseJson(TypedDict):
     size: int | None
     revision: str | None
     subject: str | None
-    source: str | None
+    source: str | None  # the directory, or the repository URL
+    ref: str | None  # the branch, tag or commit asked for (git sources)
     deployed_by: str | None
     build_seconds: float | None
     deps: str | None  # "installed" / "reused from <id>" / None (not the preset)
@@ -67,7 +68,7 @@ class StatusJson(TypedDict):
 
 
 class SwitchJson(TypedDict):
-    """`switch --json`: the result of a state change, not a read."""
+    """`switch --json` and `rollback --json`: the result of a state change, not a read."""
 
     version: int
     id: str
@@ -108,6 +109,7 @@ def release_record(
         "revision": source.get("revision"),
         "subject": source.get("subject"),
         "source": source_location(source) if meta else None,
+        "ref": source.get("ref"),
         "deployed_by": meta.deployed_by if meta else None,
         "build_seconds": meta.build_seconds if meta else None,
         "deps": meta.deps if meta else None,
@@ -195,6 +197,7 @@ def list_table(snap: Snapshot, now: datetime, in_use: dict[str, list[int]]) -> s
         rec = release_record(snap, release, now, in_use)
         status = rec["status"] + (" (pinned)" if rec["pinned"] else "")
         status += " (in use)" if rec["in_use_by"] and rec["status"] != Status.CURRENT else ""
+        status += f": {short_reason(rec['error'])}" if rec["error"] else ""
         revision = rec["revision"][:7] if rec["revision"] else "-"
         if rec["subject"]:
             revision += f' "{clip(rec["subject"], 40)}"'
@@ -205,12 +208,13 @@ def list_table(snap: Snapshot, now: datetime, in_use: dict[str, list[int]]) -> s
                 humanize.naturaltime(now - id_time(release.id)),
                 human_size(rec["size"]) if rec["size"] is not None else "-",
                 revision,
+                _source_cell(rec["source"], rec["ref"]),
                 rec["deployed_by"] or "-",
                 duration(rec["build_seconds"]) if rec["build_seconds"] is not None else "-",
                 _deps_cell(rec["deps"]),
             ]
         )
-    headers = ["ID", "STATUS", "AGE", "SIZE", "REVISION", "DEPLOYED BY", "BUILD", "DEPS"]
+    headers = ["ID", "STATUS", "AGE", "SIZE", "REVISION", "SOURCE", "DEPLOYED BY", "BUILD", "DEPS"]
     return table(headers, rows)
 
 
@@ -219,7 +223,8 @@ def warnings(snap: Snapshot) -> list[str]:
     found = [str(problem) for problem in layout_problems(snap.root.state)]
     link = snap.current
     if link.exists and not link.is_symlink:
-        found.append("current is a real directory, not a symlink (run `releases doctor`)")
+        doctor = snap.root.command("doctor")
+        found.append(f"current is a real directory, not a symlink (run `{doctor}`)")
     elif link.is_symlink and (link.release_id is None or snap.get(link.release_id) is None):
         found.append(f"current points at {link.target!r}, which is not a kept release")
     if snap.history.corrupt_lines:
@@ -234,6 +239,19 @@ def warnings(snap: Snapshot) -> list[str]:
     if strays:
         found.append(f"releases/ holds entries that are not releases (ignored): {strays[:5]}")
     return found
+
+
+def short_reason(error: str) -> str:
+    """Why a release failed, short: the first clause of its error ("build command 'npm ci'
+    failed with exit code 1"; the rest, where current stands and the log, is in `history`)."""
+    return clip(error.split("; ", 1)[0], 60)
+
+
+def _source_cell(location: str | None, ref: str | None) -> str:
+    """The directory, or repo@ref."""
+    if location is None:
+        return "-"
+    return f"{location}@{ref}" if ref else location
 
 
 def _deps_cell(deps: str | None) -> str:

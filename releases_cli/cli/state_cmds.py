@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -123,7 +124,7 @@ def prune(
 def history(
     root: RootOption = None,
     limit: Annotated[
-        int, typer.Option("-n", "--limit", min=1, help="Show the newest N entries.")
+        int, typer.Option("-n", "--limit", min=1, metavar="N", help="Show the newest N entries.")
     ] = 20,
     everything: Annotated[
         bool, typer.Option("--all", help="Also show bookkeeping events (deploy starts, ...).")
@@ -144,7 +145,9 @@ def history(
     if as_json:
         print(timeline.as_json(str(deploy_root.path), log, found))
     elif found:
-        print(timeline.table(found, utc_now()))
+        # Cut long details for a person at a terminal only: a pipe or a file gets them whole.
+        width = 60 if sys.stdout.isatty() else None
+        print(timeline.table(found, utc_now(), width))
     else:
         say("no history yet (nothing was deployed here)")
 

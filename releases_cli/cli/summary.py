@@ -7,8 +7,12 @@ Pure functions of the pipelines' result values, e.g.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from releases_cli.cli.text import clip
+
+if TYPE_CHECKING:
+    from releases_cli.core.layout import DeployRoot
 
 # A source as the pipelines describe it (core.meta.SourceInfo, or any mapping with its keys).
 Source = Mapping[str, object] | None
@@ -70,10 +74,12 @@ def deployed(
     )
 
 
-def staged(release_id: str, source: Source, seconds: float, current: str | None) -> str:
+def staged(
+    root: DeployRoot, release_id: str, source: Source, seconds: float, current: str | None
+) -> str:
     return (
         f"staged {release_id}{revision(source)} in {duration(seconds)}; not live yet "
-        f"(current {current or 'none'}); `releases switch {release_id}` makes it live"
+        f"(current {current or 'none'}); `{root.command(f'switch {release_id}')}` makes it live"
     )
 
 

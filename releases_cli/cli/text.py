@@ -15,6 +15,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     )
 
 
-def clip(text: str, width: int) -> str:
-    """`text`, cut to `width` characters with an ellipsis when longer."""
-    return text if len(text) <= width else text[: width - 1] + "…"
+def clip(text: str, width: int | None) -> str:
+    """`text`, cut to `width` characters with an ellipsis when longer (None: never cut)."""
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"

@@ -158,20 +158,22 @@ def _raw_text(event: Event, key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def details(row: Row) -> str:
-    """The DETAILS cell: what a person wants to know about this row at a glance."""
+def details(row: Row, width: int | None = 60) -> str:
+    """The DETAILS cell: what a person wants to know about this row at a glance (long texts
+    cut to `width`; None: in full)."""
     payload = row.event.payload
     if row.kind in ("deploy", "stage"):
         return _build_details(row)
     if row.kind in ("failed", "unhealthy", "current removed"):
-        return text.clip(_error(payload) or "", 60)
+        return text.clip(_error(payload) or "", width)
     if row.kind in ("rollback", "auto-rollback", "switch", "recovered"):
         cause = payload.cause if isinstance(payload, Switch) else None
         moved = f"from {_previous(row.event) or 'none'}"
-        return moved + (f"; {text.clip(cause, 60)}" if cause else "")
+        return moved + (f"; {text.clip(cause, width)}" if cause else "")
     if row.kind == "prune":
         ids = _ids(row.event) or [row.event.release_id or "?"]  # prune_interrupted names one
-        return f"deleted {len(ids)}: " + ", ".join(ids[:3]) + (" …" if len(ids) > 3 else "")
+        shown = ids if width is None else ids[:3]
+        return f"deleted {len(ids)}: " + ", ".join(shown) + (" …" if shown != ids else "")
     if isinstance(payload, DeployInterrupted):
         return f"release was {payload.found or '?'}"
     return ""
@@ -188,7 +190,8 @@ def _build_details(row: Row) -> str:
     return f"{where}; previous {_previous(row.event) or 'none'}".lstrip("; ")
 
 
-def table(found: Sequence[Row], now: datetime) -> str:
+def table(found: Sequence[Row], now: datetime, width: int | None = 60) -> str:
+    """The rows as a table; long details cut to `width` (None: in full, for a pipe or file)."""
     import humanize  # the table needs it, `history --json` does not
 
     cells = []
@@ -201,7 +204,7 @@ def table(found: Sequence[Row], now: datetime) -> str:
                 humanize.naturaltime(now - row.event.ts),
                 row.kind,
                 release,
-                details(row) or "-",
+                details(row, width) or "-",
                 row.event.user or "-",
                 duration(took) if took is not None else "-",
             ]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import shlex
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from releases_cli.core.errors import InvalidInput, NotFound, UnsafeState
@@ -20,12 +21,30 @@ class DeployRoot:
     """The paths of one deploy root (see DESIGN.md "On disk")."""
 
     path: Path
+    # Named by --root or $RELEASES_ROOT (not found from the current directory): the hints we
+    # print then name it too, so they work when pasted from anywhere.
+    named: bool = field(default=False, compare=False)
 
     @classmethod
-    def resolve(cls, root: Path | str | None) -> DeployRoot:
-        """The root from --root, else $RELEASES_ROOT, else the current directory (absolute)."""
-        chosen = root or os.environ.get("RELEASES_ROOT") or Path.cwd()
-        return cls(Path(os.path.abspath(Path(chosen).expanduser())))
+    def resolve(cls, root: Path | str | None, discover: bool = True) -> DeployRoot:
+        """The root from --root, else $RELEASES_ROOT, else (like git) the nearest directory
+        holding `.releases/` from the current directory up; `discover=False` (init): the
+        current directory itself."""
+        chosen = root or os.environ.get("RELEASES_ROOT")
+        if chosen:
+            return cls(Path(os.path.abspath(Path(chosen).expanduser())), named=True)
+        here = Path.cwd()
+        if not discover:
+            return cls(here)
+        found = find_root(here)
+        if found is None:
+            raise NotFound("not inside a deploy root (pass --root or cd into one)")
+        return cls(found)
+
+    def command(self, args: str) -> str:
+        """`releases ARGS` as a hint to paste: with --root when this root was named."""
+        where = f" --root {shlex.quote(str(self.path))}" if self.named else ""
+        return f"releases {args}{where}"
 
     @property
     def current(self) -> Path:
@@ -83,17 +102,18 @@ class DeployRoot:
     def require_initialized(self) -> DeployRoot:
         """This root, or NotFound when it has no layout (commands that need releases)."""
         if not self.is_initialized():
-            raise NotFound(f"{self.path} is not a deploy root (run `releases init`)")
+            raise NotFound(f"{self.path} is not a deploy root (run `{self.command('init')}`)")
         return self
 
-    def ensure_layout(self) -> list[Path]:
-        """Create the directories of the layout; return the ones that were created."""
+    def ensure_layout(self, make_root: bool = False) -> list[Path]:
+        """Create the directories of the layout (and with `make_root`, the root and its missing
+        parents); return the ones that were created."""
+        created = _make_dirs(self.path) if make_root else []
         if not self.path.is_dir():
             raise InvalidInput(f"deploy root {self.path} does not exist or is not a directory")
         if not os.access(self.path, os.W_OK | os.X_OK):
             raise UnsafeState(f"deploy root {self.path} is not writable by this user")
         require_sound_layout(self.state)  # never mkdir through a planted .releases link
-        created = []
         for directory in (self.releases, self.shared, self.state, self.meta_dir, self.logs):
             try:
                 directory.mkdir()  # no is_dir() pre-check: concurrent deploys race here
@@ -134,6 +154,37 @@ class DeployRoot:
         )
 
 
+# Inside these directories of a root lies release content (or the operator's shared files),
+# not a root: a `.releases/` found there is data, and the search goes on up to the real root.
+_CONTENT_DIRS = ("releases", "shared", STATE_DIR)
+
+
+def find_root(start: Path) -> Path | None:
+    """The nearest of `start` and its parents that holds a real `.releases/` directory,
+    skipping any that lies inside another root's releases/, shared/ or .releases/."""
+    found = [d for d in (start, *start.parents) if _holds_state_dir(d)]
+    for i, candidate in enumerate(found):
+        outer = found[i + 1 :]
+        if not any(candidate.is_relative_to(o / name) for o in outer for name in _CONTENT_DIRS):
+            return candidate
+    return None
+
+
+def _holds_state_dir(directory: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(directory / STATE_DIR).st_mode)
+    except OSError:  # absent, or a directory we may not search
+        return False
+
+
+def _make_dirs(path: Path) -> list[Path]:
+    """mkdir -p `path`; the directories it created, outermost first."""
+    missing = [p for p in (path, *path.parents) if not os.path.lexists(p)]
+    if missing:  # something that is there (a file, a link) is left for the caller's check
+        path.mkdir(parents=True)
+    return list(reversed(missing))
+
+
 @dataclass(frozen=True)
 class CurrentLink:
     """What `current` is right now."""
@@ -168,6 +219,6 @@ def require_current_is_link(root: DeployRoot) -> CurrentLink:
     if link.exists and not link.is_symlink:
         raise UnsafeState(
             f"{root.current} is a real directory or file, not a symlink; refusing to replace it. "
-            f"Move it away or adopt it with `releases init --adopt {root.current}`"
+            f"Move it away or adopt it with `{root.command(f'init --adopt {root.current}')}`"
         )
     return link

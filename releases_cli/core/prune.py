@@ -17,6 +17,7 @@ from releases_cli.core.events import Prune, record
 from releases_cli.core.fs import fsync_dir
 from releases_cli.core.inuse import release_users
 from releases_cli.core.layout import DeployRoot
+from releases_cli.core.safefs import remove_entry
 from releases_cli.core.state import Status, snapshot
 from releases_cli.core.statedir import StateFileError, open_dir, opened_dir
 
@@ -85,7 +86,21 @@ def remove_release(root: DeployRoot, release_id: str) -> None:
         os.rename(path, f"{release_id}-{os.urandom(4).hex()}", dst_dir_fd=trash)
     fsync_dir(root.releases)
     faults.point("mid_prune")
+    forget_records(root, release_id)
+
+
+def forget_records(root: DeployRoot, release_id: str) -> None:
+    """Drop a deleted release's meta file and build log (recovery calls this again for a prune
+    a crash cut short). The log goes through a descriptor of logs/ opened without following
+    links: a planted logs link is left alone, with a warning."""
     root.meta(release_id).unlink(missing_ok=True)
+    try:
+        with opened_dir(root.state, "logs") as logs:
+            remove_entry(logs, root.log(release_id).name)
+    except FileNotFoundError:
+        return
+    except StateFileError as error:
+        log.warning("%s; build log of %s not deleted", error, release_id)
 
 
 @contextlib.contextmanager

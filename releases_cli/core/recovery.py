@@ -24,7 +24,7 @@ from releases_cli.core.events import (
 )
 from releases_cli.core.ids import is_valid_id
 from releases_cli.core.layout import DeployRoot, read_current
-from releases_cli.core.prune import empty_trash
+from releases_cli.core.prune import empty_trash, forget_records
 from releases_cli.core.state import Snapshot, Status, snapshot
 
 # What closes a deploy (a stage that stopped before the switch closes it too).
@@ -102,7 +102,7 @@ def _finish_interrupted_prunes(root: DeployRoot, clock: Clock) -> list[str]:
         # must not cost a kept release its meta.
         if not is_valid_id(release_id) or os.path.lexists(root.release(release_id)):
             continue
-        root.meta(release_id).unlink(missing_ok=True)  # prune drops meta after the rename
+        forget_records(root, release_id)  # prune drops meta and log after the rename
         record(root, PruneInterrupted(release_id), clock)
         notes.append(f"finished deleting {release_id} (an interrupted prune)")
     return notes

@@ -134,7 +134,8 @@ class Snapshot:
         to"); refuses, changing nothing, an unknown, failed, incomplete or already live one."""
         release = self.get(validate_id(release_id))
         if release is None:
-            raise NotFound(f"release {release_id} does not exist (see `releases list`)")
+            hint = self.root.command("list")
+            raise NotFound(f"release {release_id} does not exist (see `{hint}`)")
         if not release.complete:
             raise InvalidInput(
                 f"release {release_id} is {release.status}, not complete; refusing to {action} it"

@@ -217,7 +217,7 @@ def undo_switch(
         except Exception as error:
             return (
                 f"switching back failed ({describe(error)}); current is still {failed_id}, "
-                "marked failed: run `releases rollback`"
+                f"marked failed: run `{root.command('rollback')}`"
             )
         if previous is None:
             _best_effort(
