@@ -1,11 +1,13 @@
-# releases: developer entry points. `make demo` deploys the Next.js example under PM2 + nginx
-# while measuring load (needs Node.js 20 + npm and nginx); `make demo-static` is the quick
-# tour of the CLI; `make test` runs the tests. Everything installs into a local .venv.
+# releases: developer entry points. `make test` runs every test and `make demo` deploys the
+# Next.js example under PM2 + nginx while measuring load; both first install the system
+# packages they need (scripts/need-system.sh: as root with apt-get, else it stops at once with
+# the command to run). `make demo-static` is the quick tour of the CLI. Python packages go
+# into a local .venv.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast test-e2e lint fmt demo demo-deps demo-static bench bench-capistrano clean
+.PHONY: install system-deps test test-fast test-e2e lint fmt demo demo-deps demo-static bench bench-capistrano clean
 
 install: $(VENV)/.installed
 
@@ -15,7 +17,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-test: install
+# Before the venv: a missing system package stops `make test` before anything else runs.
+system-deps:
+	@bash scripts/need-system.sh test
+
+test: system-deps install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The tests run the CLI in process where a real process is not the point (tests/helpers.py);
@@ -23,7 +29,7 @@ test: install
 test-fast: install
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
-test-e2e: install
+test-e2e: system-deps install
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
 lint: install
@@ -36,19 +42,13 @@ fmt: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-demo: install demo-deps
+demo: demo-deps install
 	$(PY) examples/nextjs_demo.py
 
 # The demo puts nginx in front of PM2 (its own config and port; the system nginx is never
-# started or configured). Installed from Debian when missing and we may; else say how.
+# started or configured).
 demo-deps:
-	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; \
-	  else \
-	    echo "make demo needs nginx: sudo apt-get install nginx-light" >&2; exit 1; \
-	  fi; }
-	@command -v npm >/dev/null || { echo "make demo needs Node.js 20 and npm" >&2; exit 1; }
+	@bash scripts/need-system.sh demo
 
 demo-static: install
 	bash examples/demo.sh

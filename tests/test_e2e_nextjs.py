@@ -1,8 +1,9 @@
 """End to end: a real Next.js app under PM2 (cluster, 2 workers) behind nginx, deployed with
 `releases` twice and rolled back once while constant load runs, loses no request.
 
-Needs Node.js 20 + npm and nginx (installed by .ci/run); npm packages come from the registry
-into the test's own directory (PM2_HOME included), so nothing of the user's is touched.
+Needs Node.js 20 + npm and nginx (`make test` installs nginx: scripts/need-system.sh); npm
+packages come from the registry into the test's own directory (PM2_HOME included), so nothing
+of the user's is touched.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     """v1 deployed with `releases`, running in its own PM2 and nginx; both stopped afterwards."""
     for tool in ("node", "npm", "nginx"):
         assert shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists(), (
-            f"{tool} is missing: run .ci/run (it installs nginx and the npm packages)"
+            f"{tool} is missing: run `make test` (scripts/need-system.sh installs it, or says how)"
         )
     app = App("e2e-nextjs", app_port=free_port(), proxy_port=free_port())
     running = Stack(tmp_path / "work", (app,))

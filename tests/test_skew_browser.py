@@ -4,7 +4,7 @@ navigation loads a lazy `next/dynamic` chunk of build A. With `build.share_stati
 is still served and the panel renders; with it off, the same steps end in a 404 and a
 ChunkLoadError. Slow (four real `next build`s): marked e2e.
 
-Needs /usr/bin/chromium (Debian's `chromium` package; `.ci/run` installs it) and playwright-core
+Needs /usr/bin/chromium (Debian's `chromium` package; `make test` installs it) and playwright-core
 from tests/browser/package.json (installed here with `npm ci` when missing).
 """
 
