@@ -6,7 +6,7 @@ and check, after every kill, that nothing was lost.
 After each kill: `current` resolves to a complete release; every release that was complete
 before still exists with identical content, unless the history has a `prune` event naming it
 (prune writes that record before deleting). Every few rounds an unkilled command must succeed.
-Prints the counts the README quotes.
+Prints the counts docs/reliability.md quotes.
 """
 
 from __future__ import annotations

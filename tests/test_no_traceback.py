@@ -1,6 +1,6 @@
 """No command path prints a traceback: hostile input of every kind (bad config, bad flags,
 corrupt state, a full disk, a failing disk, a misbehaving app) across the commands gives one
-error line on stderr and an exit code documented in docs/failure-handling.md."""
+error line on stderr and an exit code documented in docs/reference.md."""
 
 from __future__ import annotations
 
@@ -20,20 +20,33 @@ from mounts import fill, tmpfs
 
 from releases_cli.core.errors import ExitCode
 
-DOC = REPO / "docs" / "failure-handling.md"
+DOC = REPO / "docs" / "reference.md"
 
 
 def documented_codes() -> dict[int, str]:
-    """The exit-code table of docs/failure-handling.md: code -> meaning."""
-    rows = re.findall(r"^\| (\d+) \| (.+?) \|$", DOC.read_text(), flags=re.MULTILINE)
+    """The exit-code table of docs/reference.md ("Exit codes"): code -> meaning."""
+    section = DOC.read_text().split("\n## Exit codes\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (\d+) \| (.+?) \|$", section, flags=re.MULTILINE)
     return {int(code): meaning for code, meaning in rows}
 
 
 def test_every_exit_code_is_documented() -> None:
-    """The documented table and ExitCode list the same codes; 1 is the internal error."""
+    """The documented table and ExitCode list the same codes (11, the OS refusing, included);
+    1 is the internal error."""
     codes = documented_codes()
     assert set(codes) == {int(code) for code in ExitCode}
     assert "internal error" in codes[ExitCode.FAILURE] and "report" in codes[ExitCode.FAILURE]
+    assert "disk full" in codes[ExitCode.SYSTEM]
+
+
+def test_the_readme_points_at_every_exit_code() -> None:
+    """README's one-line pointer to the exit codes names each ExitCode value and the table."""
+    pointer = next(
+        line for line in (REPO / "README.md").read_text().splitlines() if "Exit codes" in line
+    )
+    assert "docs/reference.md#exit-codes" in pointer
+    named = {int(code) for code in re.findall(r"\b(\d+) ", pointer)}
+    assert named == {int(code) for code in ExitCode}, pointer
 
 
 def _assert_clean(args: tuple[str, ...], result: subprocess.CompletedProcess[str]) -> None:
