@@ -1,7 +1,8 @@
 """(e) Start-up: `releases --help` and `releases rollback --help` against the interpreter.
 
-Help goes through typer (and rich, which typer uses to format help), so it costs more than the
-commands themselves; `python -c "import typer"` shows typer's own share.
+Help goes through typer and click's plain help formatter (rich is not used: help texts are
+printed as written), so it costs more than the commands themselves; `python -c "import typer"`
+shows typer's own share.
 """
 
 from __future__ import annotations
