@@ -54,6 +54,16 @@ def test_rollback_to_completes_the_ids_it_would_accept(cli: Cli, root: Path, app
     ]
 
 
+def test_completion_reads_the_root_given_before_the_command(
+    cli: Cli, root: Path, app: Path
+) -> None:
+    """`releases --root X rollback --to <TAB>` offers X's releases, as `--root X` after the
+    command does."""
+    first = deploy_ok(cli, root, app)
+    deploy_ok(cli, root, app)
+    assert complete_bash(f"releases --root {root} rollback --to ") == [first]
+
+
 def test_completion_uses_the_cwd_root_and_tolerates_non_roots(root: Path, tmp_path: Path) -> None:
     """Without --root, completion reads the current directory; in a directory that is not a
     deploy root it offers nothing (and prints no error into the shell)."""

@@ -26,7 +26,9 @@ def release_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
     from releases_cli.core.meta import read_meta
 
     try:
-        raw = ctx.params.get("root")
+        # The command's --root, else `releases --root X` before it (whose callback, which
+        # sets $RELEASES_ROOT, does not run while completing).
+        raw = ctx.params.get("root") or (ctx.parent.params.get("root") if ctx.parent else None)
         root = deploy_root_of(Path(raw) if raw else None)
         current = read_current(root).release_id
         found = []
