@@ -425,7 +425,7 @@ def test_cli_bad_flag_values_are_one_line_exit_3_changing_nothing(
     [
         (["deploy", "--wait", "abc"], "Invalid value for '--wait': 'abc' is not a valid float"),
         (["deploy", "--wiat", "3"], "No such option: --wiat"),
-        (["switch"], "Missing argument 'release_id'"),
+        (["switch"], "Missing argument 'ID'"),
         (["deploy", "--keep"], "Option '--keep' requires an argument"),
         (["deploy", "--keep", "two"], "Invalid value for '--keep': 'two' is not a valid int"),
         (["nosuch", "x"], "No such command 'nosuch'"),
