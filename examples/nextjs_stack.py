@@ -71,7 +71,7 @@ NGINX_SERVER = """\
 # For the releases app: /_next/static from the files every deployed build published (falls
 # back to the app for anything not there).
 # How both locations reach the app. A connection PM2 hands to a worker that is exiting can
-# hang (NEXTJS-PM2-NOTES, failure 2): nginx gives up on it after 5 s and retries on the next
+# hang (seen in this example's runs): nginx gives up on it after 5 s and retries on the next
 # try, well inside the load generator's 10 s timeout. This app answers in milliseconds; an app
 # with slow pages needs a longer read timeout (and loses that retry window).
 NGINX_PROXY = """\

@@ -18,7 +18,7 @@ CONFIG_NAME = "releases.toml"
 
 @dataclass(frozen=True)
 class DeployRoot:
-    """The paths of one deploy root (see DESIGN.md "On disk")."""
+    """The paths of one deploy root (see docs/design.md "On disk")."""
 
     path: Path
     # Named by --root or $RELEASES_ROOT (not found from the current directory): the hints we

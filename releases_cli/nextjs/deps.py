@@ -2,7 +2,7 @@
 
 The new release gets its own `node_modules` tree of new directories whose regular files are
 hardlinks to the previous release's files (symlinks recreated as symlinks). Never a symlink to a
-shared directory: Turbopack cannot find `next` through one (NEXTJS-PM2-NOTES.md), and one tree
+shared directory: Turbopack cannot find `next` through one (tried on next 16), and one tree
 per release keeps every release self-contained for rollback and prune.
 
 Why sharing inodes is safe: nothing the deploy runs after a reuse writes into `node_modules`

@@ -5,7 +5,7 @@ Between the phases a staged release is complete but was never live: rollback nev
 without `--to` (it is not on the live stack) and prune keeps it while it is newer than the live
 release (see `state.awaiting_switch`). Pruning happens after a successful switch only.
 
-`--id` lets every host use one id handed out by the controller. Ids are order (DESIGN.md: id
+`--id` lets every host use one id handed out by the controller. Ids are order (docs/design.md: id
 order is creation order on a host), so a given id must be new and sort after every id the host
 has ever seen; a controller whose clock is behind is refused rather than reordering history.
 """

@@ -1,6 +1,6 @@
 """Going live: switch, restart, confirm health; on failure switch back and mark the release failed.
 
-Shared by deploy (`activate_release`) and rollback. The order follows DESIGN.md "hand-over":
+Shared by deploy (`activate_release`) and rollback. The order follows docs/design.md (hand-over):
 the switch is atomic, the restart moves the app's processes over, and the health check
 (including, for Next.js, the build id) confirms the new build is what is served before anything
 is pruned. A release that fails here is marked failed *before* `current` is switched away from
