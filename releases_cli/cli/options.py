@@ -89,6 +89,14 @@ KeepOption = Annotated[
         help=f"Complete releases to keep ([keep]; default: {config_mod.Config.keep}).",
     ),
 ]
+ArtifactOption = Annotated[
+    str | None,
+    typer.Option(
+        "--artifact",
+        metavar="FILE",
+        help="Install a `releases pack` artifact (FILE, or - for stdin): no build.",
+    ),
+]
 PresetOption = Annotated[
     str | None,
     typer.Option("--preset", metavar="NAME", help="Build preset: auto (default), nextjs or none."),

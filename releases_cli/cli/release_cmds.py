@@ -13,6 +13,7 @@ import typer
 from releases_cli import config as config_mod
 from releases_cli.cli import completion as complete
 from releases_cli.cli.options import (
+    ArtifactOption,
     BuildOption,
     HealthUrlOption,
     JsonOption,
@@ -75,6 +76,7 @@ def deploy(
     source: SourceOption = None,
     repo: RepoOption = None,
     ref: RefOption = None,
+    artifact: ArtifactOption = None,
     force: Annotated[
         bool, typer.Option("--force", help="Deploy even if this commit is already live.")
     ] = False,
@@ -93,6 +95,8 @@ def deploy(
     Example: releases deploy --source ~/shop --build "npm ci" --build "npx next build"
 
     Example: releases deploy --repo git@github.com:me/shop.git --ref v1.4.0
+
+    Example: releases pack --source . -o - | ssh web1 releases deploy --artifact -
     """
     from releases_cli.cli import progress, summary
     from releases_cli.pipelines.deploy import deploy as run_deploy
@@ -108,7 +112,7 @@ def deploy(
         restart=restart,
         health_url=health_url,
     )
-    options = _deploy_options(deploy_root, flags, wait)
+    options = deploy_options(deploy_root, flags, wait, artifact)
     result = run_deploy(
         deploy_root,
         replace(options, force=force),
@@ -130,6 +134,7 @@ def stage(
     source: SourceOption = None,
     repo: RepoOption = None,
     ref: RefOption = None,
+    artifact: ArtifactOption = None,
     build: BuildOption = None,
     preset: PresetOption = None,
     release_id: Annotated[
@@ -147,6 +152,8 @@ def stage(
     Example: ID=$(releases stage --source ~/shop --build "npm ci")
 
     Example: releases stage --repo git@github.com:me/shop.git --ref v1.4.0 --id 20261126T101500Z
+
+    Example: releases stage --artifact shop.artifact
     """
     from releases_cli.cli import progress, summary
     from releases_cli.pipelines.fleet import stage as run_stage
@@ -154,7 +161,9 @@ def stage(
     deploy_root = deploy_root_of(root)
     # The same options as `deploy` builds with, so a staged release equals a deployed one.
     flags = Flags(source=path_text(source), repo=repo, ref=ref, build=build, preset=preset)
-    options = _deploy_options(deploy_root, flags, wait)
+    if artifact is not None and release_id is not None:
+        raise InvalidInput("--id and --artifact are mutually exclusive: the artifact has its id")
+    options = deploy_options(deploy_root, flags, wait, artifact)
     options = replace(options, live=replace(options.live, echo=sys.stderr))  # hooks' output
     # stdout carries only the id, for scripts: progress and build output go to stderr.
     reporter = progress.make_reporter(quiet, verbose, out=sys.stderr)
@@ -279,16 +288,36 @@ def _source(settings: SourceConfig) -> Source:
     return LocalSource(Path(settings.path))
 
 
-def _deploy_options(deploy_root: DeployRoot, flags: Flags, wait: float) -> DeployOptions:
-    """releases.toml + the flags that build a release (shared by deploy and stage)."""
+_BUILD_FLAGS = (
+    ("--source", "source"),
+    ("--repo", "repo"),
+    ("--ref", "ref"),
+    ("--build", "build"),
+    ("--preset", "preset"),
+)
+
+
+def _artifact(location: str) -> Source:
+    from releases_cli.sources.artifact.source import ArtifactSource
+
+    return ArtifactSource(location)
+
+
+def deploy_options(
+    deploy_root: DeployRoot, flags: Flags, wait: float, artifact: str | None = None
+) -> DeployOptions:
+    """releases.toml + the flags that build a release (shared by deploy, stage and pack)."""
     from releases_cli.pipelines.deploy import DeployOptions
     from releases_cli.pipelines.golive import live_options
 
     if flags.source is not None and flags.repo is not None:
         raise InvalidInput("--source and --repo are mutually exclusive: pass one of them")
+    given = [name for name, value in _BUILD_FLAGS if getattr(flags, value) is not None]
+    if artifact is not None and given:
+        raise InvalidInput(f"--artifact is built already: it takes no {given[0]}")
     cfg = config_mod.load(deploy_root).with_flags(flags)
     return DeployOptions(
-        source=_source(cfg.source),
+        source=_source(cfg.source) if artifact is None else _artifact(artifact),
         build=cfg.build,
         shared=cfg.shared,
         keep=cfg.keep,

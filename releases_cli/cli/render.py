@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypedDict
 from releases_cli.cli.summary import age, duration
 from releases_cli.cli.text import clip, table
 from releases_cli.core.ids import id_time
-from releases_cli.core.meta import source_location
+from releases_cli.core.meta import SourceInfo, source_location
 from releases_cli.core.state import Release, Snapshot, Status
 from releases_cli.core.statedir import layout_problems
 from releases_cli.core.units import human_size
@@ -24,6 +24,14 @@ if TYPE_CHECKING:
     from releases_cli.pipelines.doctor import DoctorReport
 
 JSON_VERSION = 1  # one version for every --json shape
+
+
+class ArtifactJson(TypedDict):
+    """Where a release made from an artifact (`deploy --artifact`) was built."""
+
+    digest: str  # "sha256:<hex>" of its content, the same on every host
+    built_on: str | None
+    built_at: str | None
 
 
 class ReleaseJson(TypedDict):
@@ -43,6 +51,7 @@ class ReleaseJson(TypedDict):
     deployed_by: str | None
     build_seconds: float | None
     deps: str | None  # "installed" / "reused from <id>" / None (not the preset)
+    artifact: ArtifactJson | None  # set when installed from an artifact
     pinned: bool
     in_use_by: list[int]
     error: str | None
@@ -113,9 +122,21 @@ def release_record(
         "deployed_by": meta.deployed_by if meta else None,
         "build_seconds": meta.build_seconds if meta else None,
         "deps": meta.deps if meta else None,
+        "artifact": _artifact(source),
         "pinned": meta.pinned if meta else False,
         "in_use_by": in_use.get(release.id, []),
         "error": meta.error if meta else None,
+    }
+
+
+def _artifact(source: SourceInfo) -> ArtifactJson | None:
+    digest = source.get("artifact")
+    if digest is None:
+        return None
+    return {
+        "digest": digest,
+        "built_on": source.get("built_on"),
+        "built_at": source.get("built_at"),
     }
 
 
@@ -211,7 +232,7 @@ def list_table(snap: Snapshot, now: datetime, in_use: dict[str, list[int]]) -> s
                 _source_cell(rec["source"], rec["ref"]),
                 rec["deployed_by"] or "-",
                 duration(rec["build_seconds"]) if rec["build_seconds"] is not None else "-",
-                _deps_cell(rec["deps"]),
+                _deps_cell(rec["deps"], rec["artifact"]),
             ]
         )
     headers = ["ID", "STATUS", "AGE", "SIZE", "REVISION", "SOURCE", "DEPLOYED BY", "BUILD", "DEPS"]
@@ -254,6 +275,9 @@ def _source_cell(location: str | None, ref: str | None) -> str:
     return f"{location}@{ref}" if ref else location
 
 
-def _deps_cell(deps: str | None) -> str:
-    """ "reused from <id>" -> "reused <id>" (the table is wide enough already)."""
+def _deps_cell(deps: str | None, artifact: ArtifactJson | None) -> str:
+    """ "reused from <id>" -> "reused <id>" (the table is wide enough already); an artifact's
+    dependencies came in it: its digest and build host."""
+    if artifact is not None:
+        return f"artifact {artifact['digest'][7:19]} from {artifact['built_on'] or '?'}"
     return "-" if deps is None else deps.replace("reused from ", "reused ", 1)

@@ -44,7 +44,7 @@ class SubmoduleInfo(TypedDict):
 class SourceInfo(TypedDict, total=False):
     """Where a release's code came from (a source's describe() | export())."""
 
-    type: str  # dir / git / adopt
+    type: str  # dir / git / adopt / artifact
     path: str  # a directory source (or the adopted directory)
     repo: str  # a git source's URL, credentials redacted
     ref: str | None
@@ -53,6 +53,9 @@ class SourceInfo(TypedDict, total=False):
     author: str
     committed_at: str
     submodules: list[SubmoduleInfo]
+    artifact: str  # an artifact's content digest ("sha256:<hex>")
+    built_on: str  # the host that packed the artifact
+    built_at: str  # when (ISO 8601, UTC)
 
 
 def _submodule(value: jf.JsonValue) -> SubmoduleInfo:
@@ -65,7 +68,18 @@ def _submodule(value: jf.JsonValue) -> SubmoduleInfo:
     }
 
 
-_SOURCE_TEXT = ("type", "path", "repo", "revision", "subject", "author", "committed_at")
+_SOURCE_TEXT = (
+    "type",
+    "path",
+    "repo",
+    "revision",
+    "subject",
+    "author",
+    "committed_at",
+    "artifact",
+    "built_on",
+    "built_at",
+)
 
 
 def read_source(value: jf.JsonValue) -> SourceInfo:

@@ -39,6 +39,7 @@ from releases_cli.nextjs import preset as nextjs
 from releases_cli.nextjs import static_share as skew
 from releases_cli.pipelines.golive import LiveOptions, go_live, run_on_failure
 from releases_cli.pipelines.hooks import release_env, run_hooks
+from releases_cli.pipelines.newid import check_new_id, known_ids
 from releases_cli.pipelines.prepare import prepare_build
 from releases_cli.pipelines.retention import prune_releases
 from releases_cli.pipelines.run import run_logged
@@ -144,6 +145,10 @@ def stage_release(
     """
     previous = require_current_is_link(root).release_id
     options.source.prepare(root, report)  # a no-op when deploy() already did it
+    built_as = options.source.fixed_id()  # an artifact's id: baked into its build
+    if built_as is not None:
+        again = f"the artifact was deployed here before (`releases switch {built_as}`)"
+        release_id = check_new_id(built_as, known_ids(root), again)
     release_id = _allocate(root, clock, release_id)
     source_info = options.source.describe()
     record(root, DeployStarted(release_id, source_info), clock)
@@ -152,7 +157,9 @@ def stage_release(
     try:
         with stage(report, _export_stage(source_info), _describe(source_info)):
             source_info |= options.source.export(root.release(release_id))
-        prepared = prepare_build(root, release_id, previous, options.shared, options.build, report)
+        prepared = prepare_build(
+            root, release_id, previous, options.shared, options.build, report, built_as is not None
+        )
         commands = prepared.commands
         faults.point("after_prepare")
         is_next = nextjs.detect(root.release(release_id), options.build.preset).nextjs
@@ -220,6 +227,9 @@ def _export_stage(source_info: SourceInfo) -> str:
 
 
 def _describe(source_info: SourceInfo) -> str:
+    digest = source_info.get("artifact")
+    if digest:
+        return f"artifact {digest[:19]} built on {source_info.get('built_on') or '?'}"
     where = source_location(source_info) or ""
     ref = source_info.get("ref")
     return f"{where} {ref}" if ref else where

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 
 from releases_cli.core import reserve
 from releases_cli.core.clock import Clock, utc_now
-from releases_cli.core.errors import InvalidInput
-from releases_cli.core.events import StageFinished, SwitchFinished, read_history, record
-from releases_cli.core.ids import sort_key, validate_id
+from releases_cli.core.events import StageFinished, SwitchFinished, record
+from releases_cli.core.ids import validate_id
 from releases_cli.core.layout import DeployRoot
-from releases_cli.core.meta import SourceInfo, meta_ids
+from releases_cli.core.meta import SourceInfo
 from releases_cli.core.prune import PruneResult, empty_trash
 from releases_cli.core.recovery import exclusive
 from releases_cli.core.report import Report
@@ -32,6 +31,7 @@ from releases_cli.pipelines.deploy import (
     stage_release,
 )
 from releases_cli.pipelines.golive import LiveOptions
+from releases_cli.pipelines.newid import check_new_id, known_ids
 from releases_cli.pipelines.retention import prune_releases
 
 
@@ -59,26 +59,6 @@ def _quiet(_message: str) -> None:
     return None
 
 
-def check_new_id(wanted: str, known: list[str]) -> str:
-    """A controller-given id is accepted only when it is unused and newer than every known id."""
-    release_id = validate_id(wanted)
-    if release_id in known:
-        raise InvalidInput(f"release {release_id} already exists on this host; pick a new --id")
-    newest = max(known, key=sort_key, default=None)
-    if newest is not None and sort_key(release_id) < sort_key(newest):
-        raise InvalidInput(
-            f"release id {release_id} is older than {newest}, the newest release this host has "
-            "seen; ids must increase (is the clock that made the id behind?)"
-        )
-    return release_id
-
-
-def _known_ids(root: DeployRoot) -> list[str]:
-    """Every id this host has used: on disk, in meta, and in the history (pruned ones too)."""
-    in_history = [e.release_id for e in read_history(root).events if e.release_id]
-    return root.release_ids_on_disk() + meta_ids(root) + in_history
-
-
 def stage(
     root: DeployRoot,
     options: DeployOptions,
@@ -93,7 +73,7 @@ def stage(
     started = time.monotonic()
     with exclusive(root, options.wait, clock, report) as recovered:
         if release_id is not None:
-            check_new_id(release_id, _known_ids(root))
+            check_new_id(release_id, known_ids(root))
         staged = stage_release(root, options, clock, report, started, release_id)
         seconds = time.monotonic() - started
         record(root, StageFinished(staged.id, round(seconds, 3)), clock)

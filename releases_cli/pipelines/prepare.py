@@ -39,11 +39,12 @@ def prepare_build(
     shared: SharedConfig,
     build_config: BuildConfig,
     report: Report,
+    prebuilt: bool = False,
 ) -> Prepared:
     """Do the pre-build steps and return the build commands to run.
 
     `build_config.commands` None means "none given": the preset decides (Next.js defaults, or
-    nothing).
+    nothing). `prebuilt` (an artifact): only the shared files are linked, nothing is built.
     """
     release = root.release(release_id)
     build = build_config.commands
@@ -51,6 +52,8 @@ def prepare_build(
         with stage(report, Stage.LINK_SHARED) as linking:
             linked = link_shared(root, release, shared)
             linking.detail = ", ".join(linked)
+    if prebuilt:
+        return Prepared(())
     detected = nextjs.detect(release, build_config.preset)
     if not detected.nextjs:
         return Prepared(build or ())

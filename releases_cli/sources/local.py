@@ -45,6 +45,9 @@ class LocalSource:
         """Nothing to fetch; a directory has no revision to compare with the live one."""
         return None
 
+    def fixed_id(self) -> None:
+        return None
+
     def export(self, dest: Path) -> SourceInfo:
         """Copy the tree into `dest` (which must already exist and be empty)."""
         try:

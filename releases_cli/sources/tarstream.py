@@ -1,4 +1,5 @@
-"""Extract the tar stream of `git archive` into a release directory, safely and in one pass.
+"""Extract the tar stream of `git archive` (or of a release artifact) into a release directory,
+safely and in one pass.
 
 Streaming (no temporary archive on disk), and stricter than `tar -x`: every entry must be a
 relative path without `..`, inside a directory this extraction created itself, so nothing can be
@@ -52,7 +53,7 @@ def entries(read: Callable[[int], bytes]) -> Iterator[tuple[Entry, bytes]]:
         if header == ZERO_BLOCK:
             return
         if header[257:262] != b"ustar":
-            raise SourceFailed("git archive produced something that is not a ustar archive")
+            raise SourceFailed("the archive is not a ustar tar archive")
         size = int(pax.get("size") or _octal(header[124:136]))
         kind = header[156:157]
         data = _exactly(read, size) if size else b""
@@ -83,7 +84,7 @@ def _exactly(read: Callable[[int], bytes], count: int) -> bytes:
     while len(data) < count:
         more = read(count - len(data))
         if not more:
-            raise SourceFailed("the archive from git ended early")
+            raise SourceFailed("the archive ended early")
         data += more
     return data
 
@@ -93,7 +94,7 @@ def _octal(field: bytes) -> int:
     try:
         return int(digits, 8) if digits else 0
     except ValueError:
-        raise SourceFailed(f"bad number {field!r} in a tar header from git") from None
+        raise SourceFailed(f"bad number {field!r} in a tar header") from None
 
 
 def _text(field: bytes) -> str:

@@ -107,6 +107,9 @@ class GitSource:
             self._plan = _Plan(mirror, commit, tuple(subs))
         return self._plan.commit.sha
 
+    def fixed_id(self) -> None:
+        return None
+
     def export(self, dest: Path) -> SourceInfo:
         plan = self._plan
         if plan is None:

@@ -1,0 +1,121 @@
+"""`releases pack`: build once (on CI or a build host) into one verified artifact that
+`deploy --artifact` / `stage --artifact` install anywhere (docs/artifacts.md)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Annotated
+
+import typer
+
+from releases_cli.cli.options import (
+    BuildOption,
+    PresetOption,
+    QuietOption,
+    RefOption,
+    RepoOption,
+    SourceOption,
+    VerboseOption,
+    path_text,
+    say,
+)
+from releases_cli.config import Flags
+from releases_cli.core.errors import InvalidInput, SystemFailure
+from releases_cli.core.layout import DeployRoot
+
+STDOUT = "-"
+
+
+def pack(
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Artifact file to write, or - for stdout.")
+    ],
+    source: SourceOption = None,
+    repo: RepoOption = None,
+    ref: RefOption = None,
+    build: BuildOption = None,
+    preset: PresetOption = None,
+    work: Annotated[
+        Path | None,
+        typer.Option(
+            "--work",
+            help="Build in this directory and keep it for the next pack's dependency reuse and "
+            "build cache (its releases.toml applies). Default: a temporary directory.",
+        ),
+    ] = None,
+    release_id: Annotated[
+        str | None,
+        typer.Option("--id", help="Release id the artifact is built as (default: now, UTC)."),
+    ] = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Build a release as `stage` does, on this machine, and write it as one artifact (manifest
+    + zstd-compressed tree + digest) for `releases deploy --artifact`.
+
+    Example: releases pack --source . -o shop.artifact
+
+    Example: releases pack --repo . --ref v1.4.0 -o - | ssh web1 releases deploy --artifact -
+    """
+    from releases_cli.cli import progress
+    from releases_cli.cli.release_cmds import deploy_options
+    from releases_cli.core.units import human_size
+    from releases_cli.pipelines.pack import pack as run_pack
+
+    if output == STDOUT and sys.stdout.isatty():
+        raise InvalidInput("refusing to write an artifact to a terminal: pass -o FILE or a pipe")
+    reporter = progress.make_reporter(quiet, verbose, out=sys.stderr)
+    flags = Flags(source=path_text(source), repo=repo, ref=ref, build=build, preset=preset)
+    with _work_root(work) as work_root, _output(output) as out:
+        work_root.ensure_layout()
+        options = deploy_options(work_root, flags, 0)
+        result = run_pack(work_root, options, out, release_id, report=reporter)
+    say(
+        f"packed release {result.id}: {human_size(result.size)} "
+        f"({human_size(result.tree_size)} of files, {result.native_count} native module(s)) "
+        f"in {result.seconds:.1f}s, {result.digest}"
+    )
+    if output != STDOUT:
+        print(f"{result.id} {result.digest} {output}")
+
+
+@contextmanager
+def _work_root(work: Path | None) -> Iterator[DeployRoot]:
+    if work is not None:
+        work.mkdir(parents=True, exist_ok=True)
+        yield DeployRoot.resolve(work)
+        return
+    with tempfile.TemporaryDirectory(prefix="releases-pack-") as scratch:
+        yield DeployRoot.resolve(Path(scratch))
+
+
+@contextmanager
+def _output(output: str) -> Iterator[IO[bytes]]:
+    """stdout, or FILE written atomically (a temp file beside it, renamed when complete)."""
+    if output == STDOUT:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    target = Path(output)
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    except OSError as error:
+        raise SystemFailure.of(error, f"cannot write {output}") from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+COMMANDS = (("pack", pack),)

@@ -1,0 +1,147 @@
+"""`releases pack`: build a release exactly as `stage` does, in a deploy root on the build
+machine (a temporary one, or `--work DIR` kept for the next pack's dependency reuse and build
+cache), then write it as one verified artifact (sources/artifact/).
+
+The release keeps the id it is built as: Next.js bakes NEXT_DEPLOYMENT_ID (the release id) into
+the build, so the server stages it under the same id (`stage --artifact` works like `--id`).
+Static sharing is off here: it links earlier builds' files into the new one, which belongs on
+the server (the server's stage does it against its own releases).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO
+
+from releases_cli.core import safefs
+from releases_cli.core.clock import Clock, host, utc_now, who
+from releases_cli.core.layout import DeployRoot
+from releases_cli.core.meta import SourceInfo, read_meta
+from releases_cli.core.report import Report
+from releases_cli.nextjs import deps
+from releases_cli.nextjs import preset as nextjs
+from releases_cli.nextjs import static_share as skew
+from releases_cli.pipelines.deploy import DeployOptions
+from releases_cli.pipelines.fleet import stage
+from releases_cli.sources.artifact import container
+from releases_cli.sources.artifact import manifest as mf
+from releases_cli.sources.artifact.payload import Packed, write_payload
+
+log = logging.getLogger(__name__)
+ENV_CAP = 64 << 10
+
+
+@dataclass(frozen=True)
+class PackResult:
+    id: str
+    digest: str
+    size: int  # bytes of the artifact's content (compressed)
+    tree_size: int  # bytes of the release tree packed
+    native_count: int
+    build_seconds: float
+    seconds: float
+
+
+def pack(
+    work: DeployRoot,
+    options: DeployOptions,
+    out: IO[bytes],
+    release_id: str | None = None,
+    clock: Clock = utc_now,
+    report: Report = lambda _line: None,
+) -> PackResult:
+    """Stage a release in `work`, write it to `out` as an artifact, and keep only it in `work`
+    (the donor of the next pack's node_modules and build cache)."""
+    started = time.monotonic()
+    options = replace(options, build=replace(options.build, share_static="false"))
+    staged = stage(work, options, release_id, clock, report)
+    release = work.release(staged.id)
+    with tempfile.TemporaryFile(dir=work.state) as spool:
+        report(f"packing {release}")
+        packed = write_payload(release, spool)
+        manifest = _manifest(work, staged.id, staged.source, release, packed, options, clock)
+        container.write(out, manifest, spool)
+    _drop_older(work, staged.id)
+    return PackResult(
+        staged.id,
+        packed.digest,
+        packed.size,
+        packed.tree_size,
+        len(packed.native),
+        staged.build_seconds,
+        time.monotonic() - started,
+    )
+
+
+def _manifest(
+    work: DeployRoot,
+    release_id: str,
+    source: SourceInfo,
+    release: Path,
+    packed: Packed,
+    options: DeployOptions,
+    clock: Clock,
+) -> mf.Manifest:
+    runtime = mf.this_runtime()
+    meta = read_meta(work, release_id)
+    lockfile = deps.lockfile_name(release)
+    is_next = nextjs.detect(release, options.build.preset).nextjs
+    name = nextjs.read_package_json(release).get("name")
+    return mf.Manifest(
+        format=mf.FORMAT,
+        id=release_id,
+        digest=packed.digest,
+        payload_size=packed.size,
+        compression="zstd",
+        source=source,
+        app=name if isinstance(name, str) else Path(source.get("path") or release).name,
+        build=meta.build if meta is not None else (),
+        lockfile=lockfile,
+        lockfile_sha256=_sha256(release, lockfile) if lockfile else None,
+        node=runtime.node,
+        platform=runtime.platform,
+        arch=runtime.arch,
+        libc=runtime.libc,
+        native_count=len(packed.native),
+        native=tuple(packed.native[: mf.NATIVE_SHOWN]),
+        nextjs_build_id=skew.read_build_id(release) if is_next else None,
+        deployment_id=_deployment_id(release) if is_next else None,
+        tree_size=packed.tree_size,
+        built_at=clock(),
+        built_on=host(),
+        built_by=who(),
+    )
+
+
+def _sha256(release: Path, name: str) -> str | None:
+    try:
+        return hashlib.sha256(safefs.read_file(release, name, deps.LOCKFILE_CAP)).hexdigest()
+    except OSError:
+        return None
+
+
+def _deployment_id(release: Path) -> str | None:
+    """NEXT_DEPLOYMENT_ID as the release's .env.production.local sets it (ours, or the app's)."""
+    try:
+        text = safefs.read_file(release, skew.DEPLOYMENT_ENV_FILE, ENV_CAP).decode()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "NEXT_DEPLOYMENT_ID":
+            return value.strip().strip("\"'") or None
+    return None
+
+
+def _drop_older(work: DeployRoot, keep: str) -> None:
+    """Remove every other release of the work root: meta first (a half-removed tree is then
+    incomplete, never a donor), then the tree."""
+    for other in work.release_ids_on_disk():
+        if other != keep:
+            work.meta(other).unlink(missing_ok=True)
+            safefs.remove_tree(work.releases, other)
