@@ -86,7 +86,7 @@ def check(stream: IO[bytes]) -> Checked:
             "changed or damaged after it was packed; refused"
         )
     reader.skip_padding(size)
-    if reader.exactly(BLOCK, "end") != bytes(BLOCK):
+    if reader.exactly(2 * BLOCK, "end marker") != bytes(2 * BLOCK) or stream.read(1):
         raise InvalidInput("artifact has more after its content than an end marker: refused")
     return Checked(manifest, offset)
 
