@@ -246,3 +246,35 @@ def test_rollback_to_a_chosen_id(fleet: Fleet) -> None:
     result = fleet.playbook("list.yml")
     assert result.returncode == 0, _explain(result)
     assert f"every host runs {b}" in result.stdout
+
+
+def test_build_once_playbook_stages_one_artifact_everywhere(fleet: Fleet) -> None:
+    """deploy-artifact.yml: one pack on the controller (the build runs once), the same file
+    staged on every host (each reports the artifact's digest), then the switch batches: every
+    host live on the artifact's id with the built file."""
+    builds = fleet.base / "builds.log"
+    result = fleet.playbook(
+        "deploy-artifact.yml",
+        releases_pack_bin=str(fleet.base / "bin" / "releases"),
+        releases_pack_source=str(fleet.app),
+        releases_pack_output=str(fleet.base / "app.artifact"),
+        releases_artifact_dir=str(fleet.base),
+        releases_build=[f"echo built > out && echo once >> {builds}"],
+        releases_serial=2,
+    )
+    assert result.returncode == 0, _explain(result)
+    assert builds.read_text() == "once\n"
+    manifest = json.loads(
+        subprocess.run(
+            ["tar", "-xOf", str(fleet.base / "app.artifact"), "releases-artifact.json"],
+            capture_output=True,
+            check=True,
+        ).stdout
+    )
+    assert fleet.currents() == [manifest["id"]] * 3
+    for host in HOSTS:
+        listed = json.loads(run_cli("list", "--root", str(fleet.root(host)), "--json").stdout)
+        assert [r["artifact"]["digest"] for r in listed["releases"]] == [manifest["digest"]]
+        assert (fleet.root(host) / "current" / "out").read_text() == "built\n"
+        assert fleet.switches(host) == [(manifest["id"], "deploy")]
+    assert not list(fleet.base.glob("releases-*.artifact"))  # the copies are removed

@@ -34,7 +34,7 @@ def pack(cli: Cli, app: Path, out: Path, *extra: str) -> str:
     """Pack `app` (with BUILD) into `out`; return the digest pack printed."""
     result = cli("pack", "--source", str(app), "--build", BUILD, "-o", str(out), *extra)
     assert result.returncode == 0, result.stderr
-    release_id, digest, written = result.stdout.split()
+    _id, digest, written = result.stdout.split()
     assert written == str(out) and out.is_file()
     return digest
 
