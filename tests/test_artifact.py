@@ -4,6 +4,7 @@ install the same tree anywhere (docs/artifacts.md). Real files, real archives, r
 from __future__ import annotations
 
 import io
+import re
 import json
 import os
 import signal
@@ -315,3 +316,18 @@ def test_killed_while_extracting_leaves_current_and_is_recovered(
     after = cli("deploy", "--root", str(server), "--artifact", str(third))
     assert after.returncode == 0, after.stderr
     assert "deploy of 20261102T000000Z was interrupted (release is incomplete)" in after.stderr
+
+
+def test_ci_workflow_names_every_secret_it_uses() -> None:
+    """examples/ci/github-actions-deploy.yml is valid YAML, deploys with `--artifact -`, and
+    names at its top every secret it reads (what a user must set up)."""
+    import yaml  # type: ignore[import-untyped]  # ansible-core brings it (dev extra)
+
+    path = REPO / "examples" / "ci" / "github-actions-deploy.yml"
+    text = path.read_text()
+    workflow = yaml.safe_load(text)
+    steps = workflow["jobs"]["deploy"]["steps"]
+    assert any("--artifact -" in step.get("run", "") for step in steps)
+    header = text.split("\nname:", 1)[0]
+    used = set(re.findall(r"secrets\.([A-Z_]+)", text))
+    assert used and all(f"#   {name}" in header for name in used)
