@@ -4,9 +4,9 @@ install the same tree anywhere (docs/artifacts.md). Real files, real archives, r
 from __future__ import annotations
 
 import io
-import re
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
