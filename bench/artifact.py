@@ -33,10 +33,26 @@ import zstandard
 LINK_MB_S = 12.5  # 100 Mbit/s
 Codec = tuple[Callable[[bytes], bytes], Callable[[bytes], bytes], list[str], list[str]]
 
+
+def _zstd_pack(data: bytes) -> bytes:
+    """As sources/artifact/payload.py writes: a stream writer, level 3, all cores."""
+    out = io.BytesIO()
+    compressor = zstandard.ZstdCompressor(level=3, threads=-1)
+    with compressor.stream_writer(out, closefd=False) as sink:
+        sink.write(data)
+    return out.getvalue()
+
+
+def _zstd_unpack(data: bytes) -> bytes:
+    """As the extraction reads: a stream reader."""
+    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True)
+    return reader.readall()
+
+
 CODECS: dict[str, Codec] = {
     "zstd -3 (zstandard, all cores)": (
-        lambda d: zstandard.ZstdCompressor(level=3, threads=-1).compress(d),
-        lambda d: zstandard.ZstdDecompressor().decompressobj().decompress(d),
+        _zstd_pack,
+        _zstd_unpack,
         ["zstd", "-3", "-T0", "-q", "-c"],
         ["zstd", "-d", "-q", "-c"],
     ),
@@ -65,6 +81,8 @@ CODECS: dict[str, Codec] = {
         ["xz", "-d", "-c"],
     ),
 }
+
+
 SLOW = ("bzip2 -9 (stdlib)", "xz -6 (stdlib lzma)")
 
 
