@@ -331,3 +331,27 @@ def test_ci_workflow_names_every_secret_it_uses() -> None:
     header = text.split("\nname:", 1)[0]
     used = set(re.findall(r"secrets\.([A-Z_]+)", text))
     assert used and all(f"#   {name}" in header for name in used)
+
+
+def test_pack_from_git_in_a_kept_work_dir(cli: Cli, tmp_path: Path) -> None:
+    """`pack --repo --work W`: the manifest carries the commit, W keeps only the newest packed
+    release (the next pack's donor), and the server says "already live" for the same commit."""
+    from gitrepos import commit, init_repo
+
+    repo = init_repo(tmp_path / "repo")
+    sha = commit(repo, {"index.html": "v1\n"}, "first")
+    work = tmp_path / "work"
+    first, second = tmp_path / "1.artifact", tmp_path / "2.artifact"
+    for n, out in enumerate((first, second), start=1):
+        result = cli("pack", "--repo", str(repo), "--work", str(work), "--id",
+                     f"2026110{n}T000000Z", "-o", str(out))  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    assert os.listdir(work / "releases") == ["20261102T000000Z"]
+    with first.open("rb") as stream:
+        manifest = container.check(stream).manifest
+    assert manifest.source["revision"] == sha and manifest.app == "repo"
+    server = initialised(cli, tmp_path / "server")
+    assert cli("deploy", "--root", str(server), "--artifact", str(first)).returncode == 0
+    again = cli("deploy", "--root", str(server), "--artifact", str(second))
+    assert again.returncode == 0 and "already live" in again.stdout
+    assert current_id(server) == "20261101T000000Z"

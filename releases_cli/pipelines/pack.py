@@ -99,7 +99,7 @@ def _manifest(
         payload_size=packed.size,
         compression="zstd",
         source=source,
-        app=name if isinstance(name, str) else Path(source.get("path") or release).name,
+        app=name if isinstance(name, str) else _app_name(source),
         build=meta.build if meta is not None else (),
         lockfile=lockfile,
         lockfile_sha256=_sha256(release, lockfile) if lockfile else None,
@@ -116,6 +116,13 @@ def _manifest(
         built_on=host(),
         built_by=who(),
     )
+
+
+def _app_name(source: SourceInfo) -> str | None:
+    """The source directory's name, or the repository's (`shop` of `git@host:me/shop.git`)."""
+    where = source.get("path") or source.get("repo") or ""
+    name = where.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git")
+    return name or None
 
 
 def _sha256(release: Path, name: str) -> str | None:

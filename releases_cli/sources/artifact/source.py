@@ -99,8 +99,11 @@ class ArtifactSource:
     def export(self, dest: Path) -> SourceInfo:
         if self._file is None or self._checked is None:
             raise SourceFailed("internal error: artifact exported before it was checked")
-        payload = container.payload_reader(self._file, self._checked)
-        extract_payload(payload, dest)
+        try:
+            payload = container.payload_reader(self._file, self._checked)
+            extract_payload(payload, dest)
+        finally:
+            self._file.close()  # read once: a second export is an internal error
         if payload.digest != self.manifest.digest:
             raise SourceFailed("the artifact changed while it was extracted; deploy it again")
         return self.manifest.source_info()
