@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -355,3 +356,65 @@ def test_pack_from_git_in_a_kept_work_dir(cli: Cli, tmp_path: Path) -> None:
     again = cli("deploy", "--root", str(server), "--artifact", str(second))
     assert again.returncode == 0 and "already live" in again.stdout
     assert current_id(server) == "20261101T000000Z"
+
+
+def test_killed_while_reading_stdin_leaves_nothing(
+    cli: Cli, built_app: Path, tmp_path: Path
+) -> None:
+    """SIGKILL while the artifact is still arriving on stdin (spooled into an unnamed file in
+    .releases/): the root is exactly as before, no spool file, no release, no history line."""
+    artifact = tmp_path / "app.artifact"
+    pack(cli, built_app, artifact)
+    server = initialised(cli, tmp_path / "server")
+    before = tree_state(server)
+    reader = subprocess.Popen(
+        _releases("deploy", "--root", str(server), "--artifact", "-"),
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(None),
+    )
+    assert reader.stdin is not None
+    reader.stdin.write(artifact.read_bytes()[:2048])
+    reader.stdin.flush()
+    spool = str(server / ".releases") + "/"
+    for _ in range(600):  # bounded: until the process has the spool open (30 s at most)
+        if any(target.startswith(spool) for target in _fd_targets(reader.pid)):
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"never saw the spool file open: {_fd_targets(reader.pid)}")
+    reader.send_signal(signal.SIGKILL)
+    reader.wait(timeout=30)
+    reader.stdin.close()
+    assert tree_state(server) == before
+
+
+def _fd_targets(pid: int) -> list[str]:
+    """What the process's descriptors name (an unnamed O_TMPFILE file: `DIR/#123 (deleted)`)."""
+    targets = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            targets.append(os.readlink(fd))
+        except OSError:
+            continue  # closed meanwhile
+    return targets
+
+
+def test_server_shared_files_are_linked_and_its_build_commands_not_run(
+    cli: Cli, built_app: Path, tmp_path: Path
+) -> None:
+    """The server's [shared] files are linked into a release from an artifact (the build
+    machine's are not carried over), and its [build] commands do not run: it is built."""
+    artifact = tmp_path / "app.artifact"
+    pack(cli, built_app, artifact)
+    server = initialised(cli, tmp_path / "server")
+    (server / "shared" / ".env.production").write_text("SECRET=server\n")
+    (server / "releases.toml").write_text(
+        '[shared]\nfiles = [".env.production"]\n[build]\ncommands = ["touch ran"]\n'
+    )
+    result = cli("deploy", "--root", str(server), "--artifact", str(artifact))
+    assert result.returncode == 0, result.stderr
+    release = server / "current"
+    assert os.readlink(release / ".env.production") == "../../shared/.env.production"
+    assert (release / ".env.production").read_text() == "SECRET=server\n"
+    assert not (release / "ran").exists()
