@@ -418,3 +418,23 @@ def test_server_shared_files_are_linked_and_its_build_commands_not_run(
     assert os.readlink(release / ".env.production") == "../../shared/.env.production"
     assert (release / ".env.production").read_text() == "SECRET=server\n"
     assert not (release / "ran").exists()
+
+
+def test_an_artifact_from_a_pipe_path_is_spooled(cli: Cli, built_app: Path, tmp_path: Path) -> None:
+    """`--artifact <(curl ...)` (a path that is a pipe, read once) deploys like a file."""
+    artifact = tmp_path / "app.artifact"
+    pack(cli, built_app, artifact)
+    server = initialised(cli, tmp_path / "server")
+    fifo = tmp_path / "artifact.fifo"
+    os.mkfifo(fifo)
+    deployer = subprocess.Popen(
+        _releases("deploy", "--root", str(server), "--artifact", str(fifo)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(None),
+    )
+    with fifo.open("wb") as writer:
+        writer.write(artifact.read_bytes())
+    _, err = deployer.communicate(timeout=120)
+    assert deployer.returncode == 0, err
+    assert (server / "current" / "dist" / "out.txt").read_text() == "built\n"

@@ -64,29 +64,30 @@ class ArtifactSource:
         if self._checked is not None:
             return
         stream = self._open(deploy_root)
-        checked = container.check(stream)
-        if checked.manifest.native_count:
-            mf.require_runnable(checked.manifest, mf.this_runtime())
+        try:
+            checked = container.check(stream)
+            if checked.manifest.native_count:
+                mf.require_runnable(checked.manifest, mf.this_runtime())
+        except BaseException:
+            stream.close()
+            raise
         self._file, self._checked = stream, checked
 
     def _open(self, deploy_root: Path) -> IO[bytes]:
-        if self.location != STDIN:
-            try:
-                return open(self.location, "rb")  # kept open until export
-            except FileNotFoundError:
-                raise NotFound(f"artifact {self.location} does not exist") from None
-            except OSError as error:
-                raise InvalidInput(
-                    f"cannot read artifact {self.location}: {error.strerror}"
-                ) from None
-        spool = tempfile.TemporaryFile(dir=_spool_dir(deploy_root))  # noqa: SIM115
+        """The artifact as a seekable file: a regular file as it is; stdin, a pipe or a
+        process substitution (`<(curl ...)`) spooled first, since it is read twice."""
+        if self.location == STDIN:
+            return _spooled(sys.stdin.buffer, deploy_root)
         try:
-            shutil.copyfileobj(sys.stdin.buffer, spool, container.CHUNK)
+            given = open(self.location, "rb")  # noqa: SIM115 (kept open until export)
+        except FileNotFoundError:
+            raise NotFound(f"artifact {self.location} does not exist") from None
         except OSError as error:
-            spool.close()
-            raise SystemFailure.of(error, "reading the artifact from stdin") from None
-        spool.seek(0)
-        return spool
+            raise InvalidInput(f"cannot read artifact {self.location}: {error.strerror}") from None
+        if stat.S_ISREG(os.fstat(given.fileno()).st_mode):
+            return given
+        with given:
+            return _spooled(given, deploy_root)
 
     def prepare(self, root: DeployRoot, report: Report) -> str | None:
         """Verified in `check`; the revision it was built from (None for a directory)."""
@@ -107,6 +108,19 @@ class ArtifactSource:
         if payload.digest != self.manifest.digest:
             raise SourceFailed("the artifact changed while it was extracted; deploy it again")
         return self.manifest.source_info()
+
+
+def _spooled(stream: IO[bytes], deploy_root: Path) -> IO[bytes]:
+    """A copy of `stream` in an unnamed temporary file (gone with the process, however it
+    ends), at its start."""
+    spool = tempfile.TemporaryFile(dir=_spool_dir(deploy_root))  # noqa: SIM115 (returned)
+    try:
+        shutil.copyfileobj(stream, spool, container.CHUNK)
+    except OSError as error:
+        spool.close()
+        raise SystemFailure.of(error, "reading the artifact") from None
+    spool.seek(0)
+    return spool
 
 
 def _spool_dir(deploy_root: Path) -> str | None:
