@@ -33,7 +33,10 @@ STDOUT = "-"
 
 def pack(
     output: Annotated[
-        str, typer.Option("--output", "-o", help="Artifact file to write, or - for stdout.")
+        str,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Artifact file to write, or - for stdout."
+        ),
     ],
     source: SourceOption = None,
     repo: RepoOption = None,
@@ -44,13 +47,20 @@ def pack(
         Path | None,
         typer.Option(
             "--work",
+            metavar="DIR",
+            show_default=False,
             help="Build in this directory and keep it for the next pack's dependency reuse and "
             "build cache (its releases.toml applies). Default: a temporary directory.",
         ),
     ] = None,
     release_id: Annotated[
         str | None,
-        typer.Option("--id", help="Release id the artifact is built as (default: now, UTC)."),
+        typer.Option(
+            "--id",
+            metavar="ID",
+            show_default=False,
+            help="Release id the artifact is built as (default: now, UTC).",
+        ),
     ] = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
