@@ -244,3 +244,41 @@ def test_truncated_archive_is_an_error(tmp_path: Path) -> None:
     whole = _tar(("a.txt", b"x" * 2000)).getvalue()
     with pytest.raises(SourceFailed, match="ended early"):
         extract_stream(io.BytesIO(whole[:1024]), tmp_path)
+
+
+class _Generated(io.RawIOBase):
+    """`head`, then `size` zero bytes made on demand (never all in memory), then `tail`;
+    records the largest single read asked of it."""
+
+    def __init__(self, head: bytes, size: int, tail: bytes = b"") -> None:
+        super().__init__()
+        self._parts = [io.BytesIO(head), None, io.BytesIO(tail)]
+        self._left, self.largest = size, 0
+
+    def read(self, size: int = -1) -> bytes:
+        self.largest = max(self.largest, size)
+        for part in self._parts:
+            if part is None and self._left:
+                count = min(size, self._left)
+                self._left -= count
+                return bytes(count)
+            if part is not None and (data := part.read(size)):
+                return data
+        return b""
+
+
+def test_a_large_file_is_copied_in_chunks_not_held_whole(tmp_path: Path) -> None:
+    """A member larger than a few MiB is streamed to disk: its bytes arrive intact and no read
+    asks for more than a chunk; a header claiming 64 GiB over a short stream fails as "ended
+    early" instead of allocating it."""
+    info = tarfile.TarInfo("big.bin")
+    info.size = 40 << 20
+    stream = _Generated(info.tobuf(tarfile.USTAR_FORMAT), info.size, bytes(1024))
+    (tmp_path / "a").mkdir()
+    assert extract_stream(stream, tmp_path / "a") == 1
+    assert (tmp_path / "a" / "big.bin").stat().st_size == 40 << 20
+    assert stream.largest <= 1 << 20
+    info.size = 64 << 30  # beyond ustar: the size travels in a pax record
+    (tmp_path / "b").mkdir()
+    with pytest.raises(SourceFailed, match="ended early"):
+        extract_stream(_Generated(info.tobuf(tarfile.PAX_FORMAT), 4096), tmp_path / "b")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import posixpath
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,9 @@ from releases_cli.core.errors import SourceFailed
 WORKERS = 4
 _IN_FLIGHT_FILES = 256  # files read but not yet written: bounds memory...
 _IN_FLIGHT_BYTES = 64 << 20  # ...also in bytes
+_WHOLE_FILE = 8 << 20  # a file up to this size is read whole and written by a worker
+_CHUNK = 1 << 20  # a larger one is copied in chunks of this size, never held whole
+_MAX_PAX = 1 << 20  # a pax header beyond this is not something git or pack writes
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
 DIR, SYMLINK, PAX_LOCAL, PAX_GLOBAL = b"5", b"2", b"x", b"g"
@@ -43,10 +46,34 @@ class Entry:
     linkname: str
 
 
-def entries(read: Callable[[int], bytes]) -> Iterator[tuple[Entry, bytes]]:
-    """Parse a tar stream: (entry, data) per member, each file's data read whole (files in a
-    git repository are small; forges refuse ones over 100 MB). tarfile.open("r|") does the same
-    with a per-member cost that was most of an export's CPU time."""
+class Body:
+    """A member's data, read from the stream by the consumer: whole when small, in chunks when
+    large, so memory stays bounded whatever size a header claims. What is not read is skipped."""
+
+    def __init__(self, read: Callable[[int], bytes], size: int) -> None:
+        self._read = read
+        self._left = size
+
+    def whole(self) -> bytes:
+        data = _exactly(self._read, self._left)
+        self._left = 0
+        return data
+
+    def chunks(self) -> Iterator[bytes]:
+        while self._left:
+            chunk = _exactly(self._read, min(self._left, _CHUNK))
+            self._left -= len(chunk)
+            yield chunk
+
+    def skip(self) -> None:
+        for _ in self.chunks():
+            pass
+
+
+def entries(read: Callable[[int], bytes]) -> Iterator[tuple[Entry, Body]]:
+    """Parse a tar stream: (entry, body) per member; the body must be used before the next
+    entry is asked for. tarfile.open("r|") does the same with a per-member cost that was most
+    of an export's CPU time."""
     pax: dict[str, str] = {}
     while True:
         header = _exactly(read, BLOCK)
@@ -54,14 +81,16 @@ def entries(read: Callable[[int], bytes]) -> Iterator[tuple[Entry, bytes]]:
             return
         if header[257:262] != b"ustar":
             raise SourceFailed("the archive is not a ustar tar archive")
-        size = int(pax.get("size") or _octal(header[124:136]))
+        size = _size(pax.get("size")) if "size" in pax else _octal(header[124:136])
         kind = header[156:157]
-        data = _exactly(read, size) if size else b""
-        _exactly(read, -size % BLOCK)
-        if kind == PAX_GLOBAL:
-            continue
-        if kind == PAX_LOCAL:
-            pax = _pax_records(data)
+        body = Body(read, size)
+        if kind in (PAX_GLOBAL, PAX_LOCAL):
+            if size > _MAX_PAX:
+                raise SourceFailed(f"a pax header of {size} bytes in the archive")
+            records = body.whole()
+            _exactly(read, -size % BLOCK)
+            if kind == PAX_LOCAL:
+                pax = _pax_records(records)
             continue
         prefix = _text(header[345:500])
         name = pax.get("path") or (f"{prefix}/" if prefix else "") + _text(header[0:100])
@@ -74,9 +103,21 @@ def entries(read: Callable[[int], bytes]) -> Iterator[tuple[Entry, bytes]]:
                 mtime=int(float(pax.get("mtime") or _octal(header[136:148]))),
                 linkname=pax.get("linkpath") or _text(header[157:257]),
             ),
-            data,
+            body,
         )
+        body.skip()
+        _exactly(read, -size % BLOCK)
         pax = {}
+
+
+def _size(text: str | None) -> int:
+    try:
+        size = int(text or "")
+    except ValueError:
+        raise SourceFailed(f"bad size {text!r} in a pax header") from None
+    if size < 0:
+        raise SourceFailed(f"bad size {text!r} in a pax header")
+    return size
 
 
 def _exactly(read: Callable[[int], bytes], count: int) -> bytes:
@@ -128,14 +169,17 @@ def extract_stream(stream: IO[bytes], dest: Path, workers: int = WORKERS) -> int
         with ThreadPoolExecutor(workers, thread_name_prefix="extract") as pool:
             pending: deque[tuple[Future[None], int]] = deque()
             in_flight = 0
-            for entry, data in entries(stream.read):
+            for entry, body in entries(stream.read):
                 name = _safe_name(entry.name, made_dirs)
                 target = os.path.join(dest, name)
                 if entry.kind == DIR:
                     os.mkdir(target)
                     made_dirs[name] = entry.mtime
+                elif entry.kind in FILE and entry.size > _WHOLE_FILE:
+                    _write_chunks(target, body.chunks(), _mode(entry), entry.mtime)
+                    files += 1
                 elif entry.kind in FILE:
-                    mode = 0o755 if entry.mode & 0o111 else 0o644
+                    data, mode = body.whole(), _mode(entry)
                     pending.append(
                         (pool.submit(_write, target, data, mode, entry.mtime), len(data))
                     )
@@ -161,12 +205,21 @@ def extract_stream(stream: IO[bytes], dest: Path, workers: int = WORKERS) -> int
     return files
 
 
+def _mode(entry: Entry) -> int:
+    return 0o755 if entry.mode & 0o111 else 0o644
+
+
 def _write(target: str, data: bytes, mode: int, mtime: int) -> None:
+    _write_chunks(target, (data,), mode, mtime)
+
+
+def _write_chunks(target: str, chunks: Iterable[bytes], mode: int, mtime: int) -> None:
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
         os.utime(fd, (mtime, mtime))
     finally:
         os.close(fd)
