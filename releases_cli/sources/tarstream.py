@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import Protocol
 
 from releases_cli.core import faults
 from releases_cli.core.errors import SourceFailed
@@ -32,6 +32,12 @@ BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
 DIR, SYMLINK, PAX_LOCAL, PAX_GLOBAL = b"5", b"2", b"x", b"g"
 FILE = (b"0", b"\0", b"7")  # regular (7: contiguous, treated as regular by every tar)
+
+
+class Readable(Protocol):
+    """What extraction reads from: a pipe, a file, a decompressor."""
+
+    def read(self, size: int, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -155,7 +161,7 @@ def _pax_records(data: bytes) -> dict[str, str]:
     return records
 
 
-def extract_stream(stream: IO[bytes], dest: Path, workers: int = WORKERS) -> int:
+def extract_stream(stream: Readable, dest: Path, workers: int = WORKERS) -> int:
     """Extract the uncompressed tar read from `stream` into the existing directory `dest`.
 
     The stream is parsed and checked in this thread; files are written by a few worker
