@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from releases_cli.cli import artifact_cmds, outcome, release_cmds, state_cmds
+from releases_cli.cli import artifact_cmds, ops_cmds, outcome, release_cmds, state_cmds
 from releases_cli.core.errors import ExitCode, ReleasesError
 
 
@@ -105,7 +105,13 @@ def _global_options(
         os.environ["RELEASES_ROOT"] = os.path.abspath(root.expanduser())
 
 
-for _name, _command in (*release_cmds.COMMANDS, *state_cmds.COMMANDS, *artifact_cmds.COMMANDS):
+_COMMANDS = (
+    *release_cmds.COMMANDS,
+    *state_cmds.COMMANDS,
+    *artifact_cmds.COMMANDS,
+    *ops_cmds.COMMANDS,
+)
+for _name, _command in _COMMANDS:
     app.command(_name)(_command)
 
 

@@ -1,4 +1,4 @@
-"""Shell completion of release ids (for `rollback --to` and `switch`).
+"""Shell completion of release ids (`rollback --to`, `switch`, `pin`, `unpin`, `diff`, `logs`).
 
 Runs on every <TAB>, so it only lists releases/ and reads the small meta files: no lock, no
 history, no git. Complete releases other than the live one, newest first, with a hint (the
@@ -19,7 +19,18 @@ if TYPE_CHECKING:
 
 
 def release_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
-    """Ids of complete releases starting with `incomplete`, each with a short description."""
+    """Ids of complete releases starting with `incomplete`, each with a short description
+    (the live one left out: switching to it is refused anyway)."""
+    return _ids(ctx, incomplete, everything=False)
+
+
+def any_release_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    """Ids of every release on disk starting with `incomplete` (the live, failed and incomplete
+    ones too: pin, diff and logs take any), each with a short description."""
+    return _ids(ctx, incomplete, everything=True)
+
+
+def _ids(ctx: typer.Context, incomplete: str, everything: bool) -> list[tuple[str, str]]:
     from releases_cli.cli.options import deploy_root_of
     from releases_cli.core.errors import ReleasesError
     from releases_cli.core.layout import read_current
@@ -33,12 +44,15 @@ def release_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
         current = read_current(root).release_id
         found = []
         for release_id in reversed(root.release_ids_on_disk()):
-            if release_id == current or not release_id.startswith(incomplete):
-                continue  # switching to the live release is refused anyway
+            if not release_id.startswith(incomplete) or (release_id == current and not everything):
+                continue
             meta = read_meta(root, release_id)
             if meta is None or not meta.complete:
+                if everything:
+                    found.append((release_id, meta.status if meta else "incomplete"))
                 continue
-            found.append((release_id, _hint(meta)))
+            hint = _hint(meta)
+            found.append((release_id, f"live: {hint}" if release_id == current else hint))
         return found
     except (
         OSError,

@@ -112,6 +112,25 @@ ReleaseIdOption = Annotated[
 ]
 
 
+MessageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--message",
+        "-m",
+        metavar="TEXT",
+        show_default=False,
+        help="Why: recorded in the history (and meta), shown by history/list.",
+    ),
+]
+ForceFreezeOption = Annotated[
+    bool, typer.Option("--force", help="Run even while deploys are frozen (recorded).")
+]
+IdArgument = Annotated[
+    str,
+    typer.Argument(metavar="ID", help="A release id.", autocompletion=complete.any_release_ids),
+]
+
+
 def deploy_root_of(root: Path | None, discover: bool = True) -> DeployRoot:
     """The command's --root, else $RELEASES_ROOT (which `releases --root X CMD` sets), else
     the nearest root up from the current directory (with `discover`; else the directory)."""

@@ -3,7 +3,10 @@ rollback."""
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,9 +18,11 @@ from releases_cli.cli import completion as complete
 from releases_cli.cli.options import (
     ArtifactOption,
     BuildOption,
+    ForceFreezeOption,
     HealthUrlOption,
     JsonOption,
     KeepOption,
+    MessageOption,
     PresetOption,
     QuietOption,
     RefOption,
@@ -38,8 +43,9 @@ from releases_cli.core.errors import InvalidInput, NotFound
 from releases_cli.core.layout import DeployRoot
 
 if TYPE_CHECKING:
-    from releases_cli.config import SourceConfig
+    from releases_cli.config import Config, SourceConfig
     from releases_cli.pipelines.deploy import DeployOptions
+    from releases_cli.pipelines.notify import Outcome
     from releases_cli.sources.base import Source
 
 
@@ -78,7 +84,10 @@ def deploy(
     ref: RefOption = None,
     artifact: ArtifactOption = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Deploy even if this commit is already live.")
+        bool,
+        typer.Option(
+            "--force", help="Deploy even if this commit is already live, or deploys are frozen."
+        ),
     ] = False,
     build: BuildOption = None,
     keep: KeepOption = None,
@@ -86,6 +95,7 @@ def deploy(
     wait: WaitOption = 0,
     restart: RestartOption = None,
     health_url: HealthUrlOption = None,
+    message: MessageOption = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -93,6 +103,8 @@ def deploy(
     restart, check health (switching back on failure), prune.
 
     Example: releases deploy --source ~/shop --build "npm ci" --build "npx next build"
+
+    Example: releases deploy --repo git@github.com:me/shop.git -m "fix checkout totals"
 
     Example: releases deploy --repo git@github.com:me/shop.git --ref v1.4.0
 
@@ -113,20 +125,21 @@ def deploy(
         health_url=health_url,
     )
     options = deploy_options(deploy_root, flags, wait, artifact)
-    result = run_deploy(
-        deploy_root,
-        replace(options, force=force),
-        report=progress.make_reporter(quiet, verbose),
-    )
-    if result.unchanged:
-        revision = str(result.source.get("revision", ""))[:12]
-        print(
-            f"already live: release {result.id} is {revision} {result.source.get('subject')!r}; "
-            "nothing to do (pass --force to deploy it again)"
+    options = replace(options, force=force, message=message)
+    with _notifying(deploy_root, config_mod.load(deploy_root)) as outcome:
+        result = run_deploy(deploy_root, options, report=progress.make_reporter(quiet, verbose))
+        if result.unchanged:
+            revision = str(result.source.get("revision", ""))[:12]
+            print(
+                f"already live: release {result.id} is {revision} "
+                f"{result.source.get('subject')!r}; nothing to do (pass --force to deploy it again)"
+            )
+            return
+        pruned = [release_id for release_id, _ in result.pruned.deleted]
+        outcome.summary = summary.deployed(
+            result.id, result.source, result.seconds, result.previous, pruned
         )
-        return
-    pruned = [release_id for release_id, _ in result.pruned.deleted]
-    print(summary.deployed(result.id, result.source, result.seconds, result.previous, pruned))
+        print(outcome.summary)
 
 
 def stage(
@@ -144,6 +157,8 @@ def stage(
         ),
     ] = None,
     wait: WaitOption = 0,
+    message: MessageOption = None,
+    force: ForceFreezeOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -164,10 +179,12 @@ def stage(
     if artifact is not None and release_id is not None:
         raise InvalidInput("--id and --artifact are mutually exclusive: the artifact has its id")
     options = deploy_options(deploy_root, flags, wait, artifact)
+    options = replace(options, force=force, message=message)
     options = replace(options, live=replace(options.live, echo=sys.stderr))  # hooks' output
     # stdout carries only the id, for scripts: progress and build output go to stderr.
     reporter = progress.make_reporter(quiet, verbose, out=sys.stderr)
-    result = run_stage(deploy_root, options, release_id, report=reporter)
+    with _notifying(deploy_root, config_mod.load(deploy_root)):
+        result = run_stage(deploy_root, options, release_id, report=reporter)
     say(summary.staged(deploy_root, result.id, result.source, result.seconds, result.previous))
     print(result.id)
 
@@ -187,13 +204,15 @@ def switch(
     restart: RestartOption = None,
     health_url: HealthUrlOption = None,
     as_json: JsonOption = False,
+    message: MessageOption = None,
+    force: ForceFreezeOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Make a staged (or any complete) release live: atomic switch, restart, check health
     (switching back on failure), prune.
 
-    Example: releases switch 20261126T101500Z
+    Example: releases switch 20261126T101500Z -m "fleet rollout 42"
     """
     from releases_cli.cli import progress, render, summary
     from releases_cli.core.meta import read_meta
@@ -207,15 +226,26 @@ def switch(
     if as_json:  # stdout carries only the JSON: restart and hook output go to stderr
         live = replace(live, echo=sys.stderr)
     reporter = progress.make_reporter(quiet, verbose, out=sys.stderr if as_json else None)
-    result = run_switch(deploy_root, release_id, cfg.keep, wait, report=reporter, live=live)
-    pruned = [pruned_id for pruned_id, _ in result.pruned.deleted]
-    if as_json:
-        print(render.switch_json(result.id, result.previous, result.seconds, pruned))
-        return
-    meta = read_meta(deploy_root, result.id)
-    source = meta.source if meta else None
-    line = summary.switched("switched to", result.id, source, result.seconds, result.previous)
-    print(f"{line}; pruned {len(pruned)}")
+    with _notifying(deploy_root, cfg) as outcome:
+        result = run_switch(
+            deploy_root,
+            release_id,
+            cfg.keep,
+            wait,
+            report=reporter,
+            live=live,
+            message=message,
+            force=force,
+        )
+        pruned = [pruned_id for pruned_id, _ in result.pruned.deleted]
+        meta = read_meta(deploy_root, result.id)
+        source = meta.source if meta else None
+        line = summary.switched("switched to", result.id, source, result.seconds, result.previous)
+        outcome.summary = f"{line}; pruned {len(pruned)}"
+        if as_json:
+            print(render.switch_json(result.id, result.previous, result.seconds, pruned))
+        else:
+            print(outcome.summary)
 
 
 def rollback(
@@ -225,13 +255,21 @@ def rollback(
     restart: RestartOption = None,
     health_url: HealthUrlOption = None,
     as_json: JsonOption = False,
+    message: MessageOption = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help='Roll back even when migrations differ (migrations.rollback = "refuse").',
+        ),
+    ] = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Switch `current` back to the previously live release (or --to ID). No rebuild. Then
-    restart and check health when configured.
+    restart and check health when configured. Works while deploys are frozen.
 
-    Example: releases rollback --to 20261126T093000Z
+    Example: releases rollback --to 20261126T093000Z -m "checkout 500s after deploy"
     """
     from releases_cli.cli import progress, render, summary
     from releases_cli.core.meta import read_meta
@@ -244,13 +282,26 @@ def rollback(
     if as_json:  # as `switch --json`: stdout carries only the JSON
         live = replace(live, echo=sys.stderr)
     reporter = progress.make_reporter(quiet, verbose, out=sys.stderr if as_json else None)
-    result = run_rollback(deploy_root, to, wait, live=live, report=reporter)
-    if as_json:  # the shape of `switch --json` (a rollback prunes nothing)
-        print(render.switch_json(result.id, result.previous, result.seconds, []))
-        return
-    meta = read_meta(deploy_root, result.id)
-    source = meta.source if meta else None
-    print(summary.switched("rolled back to", result.id, source, result.seconds, result.previous))
+    with _notifying(deploy_root, cfg) as outcome:
+        result = run_rollback(
+            deploy_root,
+            to,
+            wait,
+            live=live,
+            report=reporter,
+            message=message,
+            migrations=cfg.migrations,
+            force=force,
+        )
+        meta = read_meta(deploy_root, result.id)
+        source = meta.source if meta else None
+        outcome.summary = summary.switched(
+            "rolled back to", result.id, source, result.seconds, result.previous
+        )
+        if as_json:  # the shape of `switch --json` (a rollback prunes nothing)
+            print(render.switch_json(result.id, result.previous, result.seconds, []))
+        else:
+            print(outcome.summary)
 
 
 def _adopt(deploy_root: DeployRoot, path: Path, wait: float) -> None:
@@ -323,7 +374,17 @@ def deploy_options(
         keep=cfg.keep,
         wait=wait,
         live=live_options(cfg),
+        migrations=cfg.migrations,
     )
+
+
+@contextmanager
+def _notifying(deploy_root: DeployRoot, cfg: Config) -> Iterator[Outcome]:
+    """The [notify] webhooks, sent once the command's outcome is recorded (a failure warns)."""
+    from releases_cli.pipelines.notify import notifying
+
+    with notifying(deploy_root, cfg.notify, dict(os.environ), say) as outcome:
+        yield outcome
 
 
 COMMANDS = (

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from releases_cli.cli.summary import age, duration
 from releases_cli.cli.text import clip, table
+from releases_cli.core.clock import iso
 from releases_cli.core.ids import id_time
 from releases_cli.core.meta import SourceInfo, source_location
 from releases_cli.core.state import Release, Snapshot, Status
@@ -21,6 +22,7 @@ from releases_cli.core.statedir import layout_problems
 from releases_cli.core.units import human_size
 
 if TYPE_CHECKING:
+    from releases_cli.core.freeze import FreezeState
     from releases_cli.pipelines.doctor import DoctorReport
 
 JSON_VERSION = 1  # one version for every --json shape
@@ -53,6 +55,9 @@ class ReleaseJson(TypedDict):
     deps: str | None  # "installed" / "reused from <id>" / None (not the preset)
     artifact: ArtifactJson | None  # set when installed from an artifact
     pinned: bool
+    pin_reason: str | None  # `releases pin -m`
+    message: str | None  # the -m of the deploy or stage that built it
+    migrations: str | None  # digest of the [migrations] paths at build time
     in_use_by: list[int]
     error: str | None
 
@@ -66,6 +71,16 @@ class ListJson(TypedDict):
     warnings: list[str]
 
 
+class FreezeJson(TypedDict):
+    """`status --json`'s `frozen`: the freeze in force (`releases freeze`)."""
+
+    message: str
+    by: str | None
+    host: str | None
+    since: str | None
+    damaged: str | None  # the freeze file could not be read (it still counts as a freeze)
+
+
 class StatusJson(TypedDict):
     version: int
     root: str
@@ -73,6 +88,7 @@ class StatusJson(TypedDict):
     path: str | None
     previous: str | None
     release: ReleaseJson | None
+    frozen: FreezeJson | None
     warnings: list[str]
 
 
@@ -124,6 +140,9 @@ def release_record(
         "deps": meta.deps if meta else None,
         "artifact": _artifact(source),
         "pinned": meta.pinned if meta else False,
+        "pin_reason": meta.pin_reason if meta else None,
+        "message": meta.message if meta else None,
+        "migrations": meta.migrations if meta else None,
         "in_use_by": in_use.get(release.id, []),
         "error": meta.error if meta else None,
     }
@@ -156,7 +175,20 @@ def list_json(snap: Snapshot, now: datetime, in_use: dict[str, list[int]]) -> st
     return _dumps(document)
 
 
-def status_json(snap: Snapshot, record: ReleaseJson | None) -> str:
+def freeze_record(state: FreezeState | None) -> FreezeJson | None:
+    if state is None:
+        return None
+    since = iso(state.since) if state.since else None
+    return {
+        "message": state.message,
+        "by": state.by,
+        "host": state.host,
+        "since": since,
+        "damaged": state.damaged,
+    }
+
+
+def status_json(snap: Snapshot, record: ReleaseJson | None, frozen: FreezeState | None) -> str:
     live = snap.current_id
     document: StatusJson = {
         "version": JSON_VERSION,
@@ -165,6 +197,7 @@ def status_json(snap: Snapshot, record: ReleaseJson | None) -> str:
         "path": str(snap.root.release(live)) if live else None,
         "previous": snap.previous,
         "release": record,
+        "frozen": freeze_record(frozen),
         "warnings": warnings(snap),
     }
     return _dumps(document)
@@ -195,6 +228,10 @@ def doctor_json(report: DoctorReport) -> str:
     return _dumps(document)
 
 
+def frozen_text(state: FreezeState) -> str:
+    return f"frozen: {state.describe()}; deploy, stage and switch are refused (rollback works)"
+
+
 def status_text(record: ReleaseJson, previous: str | None) -> str:
     """`status` for a person: what is live, from what, since when, and what rollback picks."""
     lines = [f"current: {record['id']}", f"path: {record['path']}"]
@@ -206,6 +243,8 @@ def status_text(record: ReleaseJson, previous: str | None) -> str:
     # Not humanize: `status` stays as light to start as `rollback` (tests/test_perf_paths.py).
     ago = age(record["age_seconds"])
     lines.append(f"deployed: {record['created_at']} ({ago} ago) by {record['deployed_by'] or '?'}")
+    if record["message"]:
+        lines.append(f"message: {record['message']}")
     lines.append(f"rollback target: {previous or 'none'}")
     return "\n".join(lines)
 
@@ -236,7 +275,23 @@ def list_table(snap: Snapshot, now: datetime, in_use: dict[str, list[int]]) -> s
             ]
         )
     headers = ["ID", "STATUS", "AGE", "SIZE", "REVISION", "SOURCE", "DEPLOYED BY", "BUILD", "DEPS"]
+    messages = [_message_cell(r) for r in reversed(snap.releases)]
+    if any(messages):  # a column only when there is something to show
+        headers.append("MESSAGE")
+        rows = [
+            [*row, clip(text, 40) if text else "-"]
+            for row, text in zip(rows, messages, strict=True)
+        ]
     return table(headers, rows)
+
+
+def _message_cell(release: Release) -> str | None:
+    meta = release.meta
+    if meta is None:
+        return None
+    if meta.pinned and meta.pin_reason:
+        return f"pinned: {meta.pin_reason}" + (f"; {meta.message}" if meta.message else "")
+    return meta.message
 
 
 def warnings(snap: Snapshot) -> list[str]:

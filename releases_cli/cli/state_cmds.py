@@ -47,18 +47,21 @@ def list_(root: RootOption = None, as_json: JsonOption = False) -> None:
 
 
 def status(root: RootOption = None, as_json: JsonOption = False) -> None:
-    """Print the live release: id, path, revision, who deployed it and when, rollback target.
+    """Print the live release: id, path, revision, who deployed it and when, rollback target,
+    and the deploy freeze when there is one.
 
     Exits 4 when nothing is live (with --json, after printing the JSON).
 
     Example: releases status --json
     """
     from releases_cli.cli import render
+    from releases_cli.core.freeze import read_freeze
     from releases_cli.core.inuse import release_users
     from releases_cli.core.state import snapshot
 
     deploy_root = deploy_root_of(root)
     snap = snapshot(deploy_root)
+    frozen = read_freeze(deploy_root)
     now = utc_now()
     live = snap.get(snap.current_id) if snap.current_id else None
     record = (
@@ -67,9 +70,11 @@ def status(root: RootOption = None, as_json: JsonOption = False) -> None:
         else None
     )
     if as_json:
-        print(render.status_json(snap, record))
+        print(render.status_json(snap, record, frozen))
     elif record is not None:
         print(render.status_text(record, snap.previous))
+    if frozen is not None and not as_json:
+        print(render.frozen_text(frozen))
     for warning in render.warnings(snap):
         say(f"warning: {warning}")
     if snap.current_id is None:

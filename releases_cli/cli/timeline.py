@@ -26,6 +26,8 @@ from releases_cli.core.events import (
     DeployStarted,
     Event,
     EventName,
+    Freeze,
+    FreezeOverridden,
     History,
     Payload,
     Prune,
@@ -35,6 +37,7 @@ from releases_cli.core.events import (
     SwitchBackUnhealthy,
     SwitchFinished,
     SwitchReason,
+    Unfreeze,
     name_of,
 )
 from releases_cli.core.jsonfields import JsonObject
@@ -51,6 +54,11 @@ _KINDS = {
     EventName.SWITCH_BACK_UNHEALTHY: "unhealthy",  # a deploy's switch-back target failed too
     EventName.CURRENT_REMOVED: "current removed",  # a first deploy failed: nothing is live
     EventName.PRUNE_INTERRUPTED: "prune",  # recovery finished deleting a crash's trash
+    EventName.FREEZE: "freeze",
+    EventName.UNFREEZE: "unfreeze",
+    EventName.FREEZE_OVERRIDDEN: "forced",  # a deploy, stage or switch ran while frozen
+    EventName.PIN: "pin",
+    EventName.UNPIN: "unpin",
 }
 _SWITCH_KINDS: dict[str, str] = {
     SwitchReason.ROLLBACK: "rollback",
@@ -73,6 +81,7 @@ class EventJson(TypedDict):
     revision: str | None
     subject: str | None
     error: str | None
+    message: str | None  # the -m of the command (deploy, stage, switch, rollback, pin, freeze)
     data: JsonObject  # the whole raw event, for anything not lifted above
 
 
@@ -159,8 +168,31 @@ def _raw_text(event: Event, key: str) -> str | None:
 
 
 def details(row: Row, width: int | None = 60) -> str:
-    """The DETAILS cell: what a person wants to know about this row at a glance (long texts
-    cut to `width`; None: in full)."""
+    """The DETAILS cell: what a person wants to know about this row at a glance, then the
+    command's -m message (quoted); long texts cut to `width` (None: in full)."""
+    facts = _facts(row, width)
+    message = row.event.message if row.event.payload else _raw_text(row.event, "message")
+    if message and not isinstance(row.event.payload, Freeze):
+        return f'{facts}; "{text.clip(message, width)}"'.lstrip("; ")
+    return facts
+
+
+def _freeze_facts(payload: Payload | None, width: int | None) -> str | None:
+    if isinstance(payload, Freeze):
+        return f'"{text.clip(payload.message, width)}"'
+    if isinstance(payload, Unfreeze):
+        return f"lifted {payload.frozen_by or '?'}'s freeze"
+    if isinstance(payload, FreezeOverridden):
+        return f'{payload.command} while frozen ("{text.clip(payload.freeze_message, width)}")'
+    return None
+
+
+def _facts(row: Row, width: int | None) -> str:
+    frozen = _freeze_facts(row.event.payload, width)
+    return frozen if frozen is not None else _change_facts(row, width)
+
+
+def _change_facts(row: Row, width: int | None) -> str:
     payload = row.event.payload
     if row.kind in ("deploy", "stage"):
         return _build_details(row)
@@ -229,6 +261,7 @@ def record(row: Row) -> EventJson:
         "revision": row.source.get("revision"),
         "subject": row.source.get("subject"),
         "error": _error(event.payload) if event.payload else _raw_text(event, "error"),
+        "message": event.message if event.payload else _raw_text(event, "message"),
         "data": event.raw,
     }
 

@@ -14,6 +14,8 @@ from releases_cli.config.sections import (
     Config,
     HealthConfig,
     HooksConfig,
+    MigrationsConfig,
+    NotifyConfig,
     RestartConfig,
     SharedConfig,
     SourceConfig,
@@ -38,6 +40,8 @@ def read_document(document: Mapping[str, object]) -> Config:
         restart=top.section("restart", _restart),
         health=top.section("health", _health),
         hooks=top.section("hooks", _hooks),
+        migrations=top.section("migrations", _migrations),
+        notify=top.section("notify", _notify),
     )
     top.done()
     return config
@@ -144,6 +148,25 @@ def _hooks(table: _Table) -> HooksConfig:
         after_switch=table.take("after_switch", values.commands, ()),
         after_rollback=table.take("after_rollback", values.commands, ()),
         on_failure=table.take("on_failure", values.commands, ()),
+    )
+
+
+def _migrations(table: _Table) -> MigrationsConfig:
+    base = MigrationsConfig()
+    return MigrationsConfig(
+        paths=table.take("paths", values.release_paths, base.paths),
+        rollback=table.take("rollback", values.migrations_policy, base.rollback),
+    )
+
+
+def _notify(table: _Table) -> NotifyConfig:
+    base = NotifyConfig()
+    return NotifyConfig(
+        urls=table.take("urls", values.urls, base.urls),
+        url_env=table.take("url_env", values.env_name, base.url_env),
+        url_file=table.take("url_file", values.shared_file, base.url_file),
+        format=table.take("format", values.notify_format, base.format),
+        timeout=table.take("timeout", values.period, base.timeout),
     )
 
 

@@ -83,6 +83,25 @@ class HooksConfig:
         return by_point[point]
 
 
+MigrationsPolicy = Literal["warn", "refuse"]
+NotifyFormat = Literal["auto", "slack", "discord", "json"]
+
+
+@dataclass(frozen=True)
+class MigrationsConfig:
+    paths: tuple[str, ...] = ()  # relative paths in a release whose digest each release records
+    rollback: MigrationsPolicy = "warn"  # when the digests differ: warn, or refuse without --force
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    urls: tuple[str, ...] = ()  # webhook URLs (secrets: prefer url_env or url_file)
+    url_env: str = "RELEASES_NOTIFY_URL"  # environment variable with more URLs (one per line)
+    url_file: str = ""  # file in shared/ with more URLs, one per line ("": none)
+    format: NotifyFormat = "auto"  # auto: by host (Slack, Discord), else plain JSON
+    timeout: float = 3  # seconds for all notifications of a command, one retry included
+
+
 @dataclass(frozen=True)
 class Flags:
     """Command-line values that override releases.toml; None: the flag was not given."""
@@ -108,6 +127,8 @@ class Config:
     restart: RestartConfig = field(default_factory=RestartConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     hooks: HooksConfig = field(default_factory=HooksConfig)
+    migrations: MigrationsConfig = field(default_factory=MigrationsConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     def with_flags(self, flags: Flags) -> Config:
         """The flags that were given, checked by the file's readers, replacing its values."""

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 from pathlib import PurePosixPath
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from releases_cli.nextjs.preset import PRESETS, Preset
 from releases_cli.nextjs.static_share import SETTINGS, ShareStatic
 
 T = TypeVar("T")
+MigrationsPolicy = Literal["warn", "refuse"]  # the same as sections.py's (values imports nothing)
+NotifyFormat = Literal["auto", "slack", "discord", "json"]
 
 MAX_SECONDS = 7 * 24 * 3600  # bounds every duration (time.sleep overflows far above it)
 
@@ -102,14 +104,58 @@ def commands(value: object) -> tuple[str, ...]:
 def shared_paths(value: object) -> tuple[str, ...]:
     """Normalised relative paths without `..`: an absolute path or `..` could make a release's
     link (or a created shared directory) land outside the deploy root."""
+    return _relative_paths(value, "shared/")
+
+
+def release_paths(value: object) -> tuple[str, ...]:
+    """Normalised relative paths inside a release (no leading /, no ..)."""
+    return _relative_paths(value, "the release")
+
+
+def shared_file(value: object) -> str:
+    """ "" (none) or one relative path inside shared/."""
+    given = text(value)
+    return _relative_paths([given], "shared/")[0] if given else given
+
+
+def _relative_paths(value: object, inside: str) -> tuple[str, ...]:
     entries = commands(value)
     for entry in entries:
         path = PurePosixPath(entry)
         if not path.parts or not entry.strip() or path.is_absolute() or ".." in path.parts:
             raise Invalid(
-                f"entry {entry!r} must be a relative path inside shared/ (no leading /, no ..)"
+                f"entry {entry!r} must be a relative path inside {inside} (no leading /, no ..)"
             )
     return tuple(str(PurePosixPath(entry)) for entry in entries)
+
+
+MIGRATIONS_POLICIES: tuple[MigrationsPolicy, ...] = ("warn", "refuse")
+NOTIFY_FORMATS: tuple[NotifyFormat, ...] = ("auto", "slack", "discord", "json")
+
+
+def migrations_policy(value: object) -> MigrationsPolicy:
+    return _choice(MIGRATIONS_POLICIES, value)
+
+
+def notify_format(value: object) -> NotifyFormat:
+    return _choice(NOTIFY_FORMATS, value)
+
+
+def urls(value: object) -> tuple[str, ...]:
+    """A list of http(s) URLs (each checked like health.url, none empty)."""
+    found = commands(value)
+    for given in found:
+        if not given:
+            raise Invalid("must not hold an empty URL")
+        url(given)
+    return found
+
+
+def env_name(value: object) -> str:
+    given = text(value)
+    if given and not all(ch.isalnum() or ch == "_" for ch in given):
+        raise Invalid(f"must be an environment variable name, got {show(given)}")
+    return given
 
 
 def _choice(options: tuple[T, ...], value: object) -> T:

@@ -43,6 +43,11 @@ class EventName(StrEnum):
     CURRENT_REMOVED = "current_removed"  # a first deploy failed its check: nothing is live
     PRUNE = "prune"  # written before deleting (write-ahead)
     PRUNE_INTERRUPTED = "prune_interrupted"  # recovery finished what a crash left in the trash
+    FREEZE = "freeze"  # `releases freeze`: deploy, stage and switch refused until unfreeze
+    UNFREEZE = "unfreeze"
+    FREEZE_OVERRIDDEN = "freeze_overridden"  # a command ran while frozen (--force)
+    PIN = "pin"  # `releases pin`: prune keeps the release
+    UNPIN = "unpin"
 
 
 class SwitchReason(StrEnum):
@@ -70,12 +75,14 @@ class DeployFinished(NamedTuple):
     seconds: float | None = None
     source: SourceInfo | None = None  # complete now (a commit's subject is known after export)
     deps: str | None = None
+    message: str | None = None  # -m: why, as the person deploying said it
 
 
 class DeployFailed(NamedTuple):
     id: ReleaseId
     error: str
     seconds: float | None = None
+    message: str | None = None
 
 
 class DeployInterrupted(NamedTuple):
@@ -86,6 +93,7 @@ class DeployInterrupted(NamedTuple):
 class StageFinished(NamedTuple):
     id: ReleaseId
     seconds: float | None = None
+    message: str | None = None
 
 
 class Switch(NamedTuple):
@@ -95,12 +103,14 @@ class Switch(NamedTuple):
     automatic: bool = False  # a deploy's health check failed and switched back
     cause: str | None = None  # what made it switch back
     seconds: float | None = None
+    message: str | None = None  # a rollback's -m
 
 
 class SwitchFinished(NamedTuple):
     id: ReleaseId
     previous: ReleaseId | None
     seconds: float | None = None
+    message: str | None = None
 
 
 class SwitchBackUnhealthy(NamedTuple):
@@ -130,6 +140,31 @@ class PruneInterrupted(NamedTuple):
     id: ReleaseId
 
 
+class Freeze(NamedTuple):
+    message: str
+
+
+class Unfreeze(NamedTuple):
+    frozen_by: str | None = None  # whose freeze this lifted
+    freeze_message: str | None = None
+
+
+class FreezeOverridden(NamedTuple):
+    command: str  # deploy / stage / switch
+    frozen_by: str | None
+    freeze_message: str
+    message: str | None = None  # the overriding command's -m
+
+
+class Pin(NamedTuple):
+    id: ReleaseId
+    message: str | None = None
+
+
+class Unpin(NamedTuple):
+    id: ReleaseId
+
+
 Payload = (
     DeployStarted
     | DeployFinished
@@ -143,6 +178,11 @@ Payload = (
     | CurrentRemoved
     | Prune
     | PruneInterrupted
+    | Freeze
+    | Unfreeze
+    | FreezeOverridden
+    | Pin
+    | Unpin
 )
 # The event name of each payload type: the one place the two meet.
 NAMES: dict[type[Payload], EventName] = {
@@ -158,6 +198,11 @@ NAMES: dict[type[Payload], EventName] = {
     CurrentRemoved: EventName.CURRENT_REMOVED,
     Prune: EventName.PRUNE,
     PruneInterrupted: EventName.PRUNE_INTERRUPTED,
+    Freeze: EventName.FREEZE,
+    Unfreeze: EventName.UNFREEZE,
+    FreezeOverridden: EventName.FREEZE_OVERRIDDEN,
+    Pin: EventName.PIN,
+    Unpin: EventName.UNPIN,
 }
 PAYLOADS: dict[str, type[Payload]] = {name: kind for kind, name in NAMES.items()}
 
@@ -182,12 +227,18 @@ class Event(NamedTuple):
     raw: jf.JsonObject  # the line as written
 
     @property
+    def message(self) -> str | None:
+        """The -m given to the command that wrote the event, if any."""
+        found: str | None = getattr(self.payload, "message", None)
+        return found
+
+    @property
     def release_id(self) -> str | None:
-        """The release the event is about (None for a prune, which names several)."""
-        if isinstance(self.payload, Prune):
-            return None
+        """The release the event is about (None for a prune, which names several, and for a
+        freeze, which names none)."""
         if self.payload is not None:
-            return self.payload.id
+            found: str | None = getattr(self.payload, "id", None)
+            return found
         value = self.raw.get("id")
         return value if isinstance(value, str) and is_valid_id(value) else None
 

@@ -32,7 +32,14 @@ POINTS = (
     "mid_share",  # static-share manifest written, one earlier build's file linked of several
     "mid_forget",  # a pruned build's files unlinked from a kept release, its manifest not rewritten
     "rollback_after_switch",  # rollback switched `current`, history not yet written
+    "after_freeze_write",  # freeze.json written, its history line not yet
+    "after_unfreeze",  # freeze.json removed, its history line not yet
+    "after_freeze_override",  # a forced command recorded the override, did nothing else yet
+    "after_pin_write",  # a pin/unpin rewrote the meta, its history line not yet
 )
+# `mid_write:<file name pattern>` (e.g. `mid_write:*.json`): an atomic write's temp file is
+# written and fsync'd, not yet renamed over the file.
+MID_WRITE_PREFIX = "mid_write:"
 # `torn:<event>` (e.g. `torn:switch`): power cut halfway through appending that history event.
 TORN_PREFIX = "torn:"
 # `<ERRNO>:<file name pattern>`: writes of matching files fail with that error.
@@ -48,6 +55,15 @@ def point(name: str) -> None:
     """Die here (SIGKILL, no cleanup) when RELEASES_FAULT names this point."""
     if name in _faults():
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def mid_write(path: Path) -> None:
+    """Die here when RELEASES_FAULT is `mid_write:<pattern>` and `path`'s name matches."""
+    for fault in _faults():
+        if fault.startswith(MID_WRITE_PREFIX) and fnmatch.fnmatchcase(
+            path.name, fault[len(MID_WRITE_PREFIX) :]
+        ):
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def torn_append(event: str, path: Path, line: str) -> None:

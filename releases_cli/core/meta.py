@@ -135,8 +135,11 @@ class ReleaseMeta:
     deployed_by: str | None = None
     host: str | None = None
     error: str | None = None  # why it failed
-    pinned: bool = False  # set by hand: prune keeps it
+    pinned: bool = False  # set by `releases pin`: prune keeps it
     adopted: bool = False  # made by `init --adopt`
+    message: str | None = None  # the -m of the deploy or stage that built it
+    pin_reason: str | None = None  # the -m of `releases pin`
+    migrations: str | None = None  # digest of the [migrations] paths at build time
 
     @property
     def complete(self) -> bool:
@@ -153,6 +156,8 @@ class ReleaseMeta:
         build: tuple[str, ...] = (),
         deps: str | None = None,
         adopted: bool = False,
+        message: str | None = None,
+        migrations: str | None = None,
     ) -> ReleaseMeta:
         """The meta of a release that was built completely (it can go live)."""
         return cls(
@@ -168,10 +173,19 @@ class ReleaseMeta:
             deployed_by=who(),
             host=host(),
             adopted=adopted,
+            message=message,
+            migrations=migrations,
         )
 
     @classmethod
-    def failed(cls, release_id: str, clock: Clock, source: SourceInfo, error: str) -> ReleaseMeta:
+    def failed(
+        cls,
+        release_id: str,
+        clock: Clock,
+        source: SourceInfo,
+        error: str,
+        message: str | None = None,
+    ) -> ReleaseMeta:
         """The meta of a release whose build (or copy) failed."""
         return cls(
             release_id,
@@ -182,7 +196,12 @@ class ReleaseMeta:
             deployed_by=who(),
             host=host(),
             error=error,
+            message=message,
         )
+
+    def pinned_as(self, pinned: bool, reason: str | None) -> ReleaseMeta:
+        """This release, pinned (with why) or unpinned."""
+        return replace(self, pinned=pinned, pin_reason=reason if pinned else None)
 
     def marked_failed(self, clock: Clock, error: str) -> ReleaseMeta:
         """This release, failed after it was complete (its health check failed): the build

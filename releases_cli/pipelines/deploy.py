@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from releases_cli.config import BuildConfig, HookPoint, SharedConfig
-from releases_cli.core import faults, ids, reserve
+from releases_cli.config import BuildConfig, HookPoint, MigrationsConfig, SharedConfig
+from releases_cli.core import faults, freeze, ids, reserve
 from releases_cli.core.clock import Clock, utc_now
 from releases_cli.core.errors import BuildFailed, InvalidInput, ReleasesError, SystemFailure
 from releases_cli.core.events import DeployFailed, DeployFinished, DeployStarted, record
@@ -37,6 +37,7 @@ from releases_cli.core.tree import tree_size
 from releases_cli.core.units import human_size
 from releases_cli.nextjs import preset as nextjs
 from releases_cli.nextjs import static_share as skew
+from releases_cli.pipelines import migrations
 from releases_cli.pipelines.golive import LiveOptions, go_live, run_on_failure
 from releases_cli.pipelines.hooks import release_env, run_hooks
 from releases_cli.pipelines.newid import check_new_id, known_ids
@@ -59,7 +60,9 @@ class DeployOptions:
     keep: int = 5
     wait: float = 0
     live: LiveOptions = field(default_factory=LiveOptions)  # hooks, restart, health
-    force: bool = False  # deploy even when the revision is already live
+    force: bool = False  # deploy even when the revision is already live, or while frozen
+    message: str | None = None  # -m: recorded in the history and the meta
+    migrations: MigrationsConfig = field(default_factory=MigrationsConfig)
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ def deploy(
     preflight(root, options)
     started = time.monotonic()
     with exclusive(root, options.wait, clock, report) as recovered:
+        freeze.guard(root, "deploy", options.force, options.message, clock)
         revision = options.source.prepare(root, report)
         live = None if options.force or revision is None else _live_with(root, revision)
         if live is not None:
@@ -103,7 +107,12 @@ def deploy(
         activate_release(root, staged.id, clock, report, options.live)
         seconds = time.monotonic() - started
         finished = DeployFinished(
-            staged.id, staged.previous, round(seconds, 3), staged.source, staged.deps
+            staged.id,
+            staged.previous,
+            round(seconds, 3),
+            staged.source,
+            staged.deps,
+            options.message,
         )
         record(root, finished, clock)
         with stage(report, Stage.PRUNE, f"keep={options.keep}") as pruning:
@@ -167,13 +176,13 @@ def stage_release(
         env |= skew.deployment_env(root.release(release_id), release_id, is_next)
         build_seconds = _build(root, release_id, commands, options, env, report)
     except (ReleasesError, KeyboardInterrupt) as error:
-        _fail(root, release_id, started, source_info, error, clock)
+        _fail(root, release_id, started, source_info, error, clock, options.message)
         if isinstance(error, ReleasesError):
             run_on_failure(root, options.live, release_id, previous, error.message, report)
         raise
     except OSError as error:  # our own copying or linking, refused by a full or failing disk
         failure = SystemFailure.of(error, f"release {release_id} failed, current is unchanged")
-        _fail(root, release_id, started, source_info, failure, clock)
+        _fail(root, release_id, started, source_info, failure, clock, options.message)
         run_on_failure(root, options.live, release_id, previous, failure.message, report)
         raise failure from None
     size = tree_size(root.release(release_id))
@@ -181,9 +190,18 @@ def stage_release(
         shared = skew.share_static(root, release_id)  # before "complete": a crash drops it all
         if shared:
             report(f"static: linked {shared} file(s) of earlier builds into .next/static")
+    schema = migrations.digest(root.release(release_id), options.migrations.paths)
     sync_tree(root.release(release_id))  # "complete" must never name files still in page cache
     meta = ReleaseMeta.completed(
-        release_id, clock, source_info, build_seconds, size, commands, prepared.deps
+        release_id,
+        clock,
+        source_info,
+        build_seconds,
+        size,
+        commands,
+        prepared.deps,
+        message=options.message,
+        migrations=schema,
     )
     write_meta(root, meta)
     report(f"complete: {release_id} ({human_size(size)})")
@@ -308,13 +326,14 @@ def _fail(
     source_info: SourceInfo,
     error: BaseException,
     clock: Clock,
+    message: str | None,
 ) -> None:
     """Record a failed release (meta + history) so it never counts toward keep or rollback."""
     reason = error.message if isinstance(error, ReleasesError) else "interrupted"
     try:
-        write_meta(root, ReleaseMeta.failed(release_id, clock, source_info, reason))
+        write_meta(root, ReleaseMeta.failed(release_id, clock, source_info, reason, message))
         seconds = round(time.monotonic() - started, 3)
-        record(root, DeployFailed(release_id, reason, seconds), clock)
+        record(root, DeployFailed(release_id, reason, seconds, message), clock)
     except OSError as write_error:
         # A full disk must not hide the real error: the release stays incomplete (never live,
         # never counted) and the next command's recovery closes it in the history.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from releases_cli.core import reserve
+from releases_cli.core import freeze, reserve
 from releases_cli.core.clock import Clock, utc_now
 from releases_cli.core.events import StageFinished, SwitchFinished, record
 from releases_cli.core.ids import validate_id
@@ -66,17 +66,19 @@ def stage(
     clock: Clock = utc_now,
     report: Report = _quiet,
 ) -> StageResult:
-    """Build a new complete release without switching `current` to it."""
+    """Build a new complete release without switching `current` to it (refused while frozen
+    unless `options.force`)."""
     if release_id is not None:
         validate_id(release_id)
     preflight(root, options)
     started = time.monotonic()
     with exclusive(root, options.wait, clock, report) as recovered:
+        freeze.guard(root, "stage", options.force, options.message, clock)
         if release_id is not None:
             check_new_id(release_id, known_ids(root))
         staged = stage_release(root, options, clock, report, started, release_id)
         seconds = time.monotonic() - started
-        record(root, StageFinished(staged.id, round(seconds, 3)), clock)
+        record(root, StageFinished(staged.id, round(seconds, 3), options.message), clock)
     return StageResult(
         staged.id,
         staged.previous,
@@ -96,12 +98,15 @@ def switch(
     clock: Clock = utc_now,
     report: Report = _quiet,
     live: LiveOptions | None = None,
+    message: str | None = None,
+    force: bool = False,
 ) -> SwitchResult:
     """Make a complete release current with the deploy's activation (before_switch hooks, atomic
     switch, restart, health check, after_switch hooks), then prune.
 
     When the restart or health check fails, `current` is switched back to the release live
     before, the release is marked failed and HealthFailed is raised; nothing is pruned.
+    Refused while frozen unless `force` (the override is recorded).
     """
     validate_id(release_id)
     root.require_initialized()
@@ -109,9 +114,11 @@ def switch(
     with exclusive(root, wait, clock, report) as recovered:
         snap = recovered.snapshot
         snap.target(release_id, "switch to")
+        freeze.guard(root, "switch", force, message, clock)
         activate_release(root, release_id, clock, report, live)
         seconds = time.monotonic() - started
-        record(root, SwitchFinished(release_id, snap.current_id, round(seconds, 3)), clock)
+        finished = SwitchFinished(release_id, snap.current_id, round(seconds, 3), message)
+        record(root, finished, clock)
         pruned = prune_releases(root, keep, clock=clock)
     empty_trash(root)  # the pruned trees, deleted after the lock is released (as deploy does)
     reserve.ensure(root)

@@ -6,6 +6,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 
+from releases_cli.config import MigrationsConfig
 from releases_cli.core import faults, interrupts
 from releases_cli.core.clock import Clock, utc_now
 from releases_cli.core.current import switch_to
@@ -17,6 +18,7 @@ from releases_cli.core.recovery import exclusive
 from releases_cli.core.report import Report, Stage, stage
 from releases_cli.core.state import Snapshot
 from releases_cli.pipelines.golive import LiveOptions, run_on_failure, run_point, verify_live
+from releases_cli.pipelines.migrations import check_rollback
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,14 @@ def rollback(
     clock: Clock = utc_now,
     live: LiveOptions | None = None,
     report: Report = _quiet,
+    message: str | None = None,
+    migrations: MigrationsConfig | None = None,
+    force: bool = False,
 ) -> RollbackResult:
     """Switch `current` to `to`, or to the release live before the current one; then restart
-    the app and check its health when configured."""
+    the app and check its health when configured. Allowed while frozen (the emergency path);
+    a target whose migrations differ from the live release's warns, or is refused without
+    `force` under `migrations.rollback = "refuse"`."""
     if to is not None:
         validate_id(to)
     root.require_initialized()
@@ -58,12 +65,14 @@ def rollback(
     with exclusive(root, wait, clock, report, use_reserve=True) as recovered:
         previous = require_current_is_link(root).release_id
         target = choose_target(recovered.snapshot, to)
+        settings = migrations or MigrationsConfig()
+        check_rollback(recovered.snapshot, target, settings, force, report)
         with interrupts.deferred():  # switched and recorded, or neither
             with stage(report, Stage.SWITCH, f"current -> releases/{target}"):
                 switch_to(root, target)
                 faults.point("rollback_after_switch")
             seconds = time.monotonic() - started
-            _record_switch(root, target, previous, seconds, clock, report)
+            _record_switch(root, target, previous, seconds, clock, report, message)
         _after_switch(root, live or LiveOptions(), target, previous, clock, report)
     return RollbackResult(target, previous, seconds, recovered.notes)
 
@@ -75,11 +84,14 @@ def _record_switch(
     seconds: float,
     clock: Clock,
     report: Report,
+    message: str | None,
 ) -> None:
     """The rollback's history line. The switch is done when this runs, so a disk too full for
     the line is a warning: the next command's recovery records the switch it finds."""
     try:
-        switched = Switch(target, previous, SwitchReason.ROLLBACK, seconds=round(seconds, 3))
+        switched = Switch(
+            target, previous, SwitchReason.ROLLBACK, seconds=round(seconds, 3), message=message
+        )
         record(root, switched, clock)
     except OSError as error:
         report(

@@ -226,3 +226,24 @@ def archive_into(repo: git.Repo, sha: str, dest: Path) -> int:
     except git.GitCommandError as error:
         raise SourceFailed(f"git archive {sha[:12]} failed: {git_message(error)}") from None
     return files
+
+
+def commits_between(path: Path, old: str, new: str, limit: int = 50) -> tuple[list[str], list[str]]:
+    """(commits in `new` not in `old`, commits in `old` not in `new`), each `<short sha>
+    <subject>`, newest first, at most `limit` each; read from the mirror at `path` without
+    changing it. SourceFailed when the mirror or a commit is missing."""
+    for sha in (old, new):
+        if not looks_like_sha(sha):
+            raise SourceFailed(f"{sha!r:.50} is not a commit id")
+    try:
+        repo = git.Repo(path)
+        repo.git.update_environment(**git_env())
+        logs = [
+            repo.git.log("--format=%h %s", f"--max-count={limit}", f"{a}..{b}", "--")
+            for a, b in ((old, new), (new, old))
+        ]
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise SourceFailed(f"no git mirror at {path}") from None
+    except git.GitCommandError as error:
+        raise SourceFailed(git_message(error)) from None
+    return logs[0].splitlines(), logs[1].splitlines()
