@@ -12,6 +12,7 @@ from __future__ import annotations
 import types
 from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddict
 
+from releases_cli.cli.diffview import DiffJson
 from releases_cli.cli.render import DoctorJson, ListJson, StatusJson, SwitchJson
 from releases_cli.cli.timeline import HistoryJson
 from releases_cli.core import jsonfields
@@ -22,6 +23,7 @@ SHAPES: dict[str, type] = {
     "history": HistoryJson,
     "doctor": DoctorJson,
     "switch": SwitchJson,
+    "diff": DiffJson,
 }
 
 
