@@ -64,6 +64,20 @@ def test_completion_reads_the_root_given_before_the_command(
     assert complete_bash(f"releases --root {root} rollback --to ") == [first]
 
 
+@pytest.mark.parametrize("words", ["pin", "unpin", "logs", "diff", "diff 20200101T000000Z"])
+def test_operations_commands_complete_every_release(
+    cli: Cli, root: Path, app: Path, words: str
+) -> None:
+    """`pin`, `unpin`, `logs` and both ids of `diff` offer every release on disk, newest first:
+    the live one and failed ones too (each can be pinned, read or compared)."""
+    first = deploy_ok(cli, root, app)
+    live = deploy_ok(cli, root, app)
+    assert cli("deploy", "--root", str(root), "--source", str(app), "--build", "false").returncode
+    failed = sorted(p.name for p in (root / "releases").iterdir())[-1]
+    offered = complete_bash(f"releases {words} --root {root} ")
+    assert offered == [failed, live, first]
+
+
 def test_completion_uses_the_cwd_root_and_tolerates_non_roots(root: Path, tmp_path: Path) -> None:
     """Without --root, completion reads the current directory; in a directory that is not a
     deploy root it offers nothing (and prints no error into the shell)."""

@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from releases_cli.cli import completion as complete
 from releases_cli.cli.options import (
     IdArgument,
     JsonOption,
     MessageOption,
+    OptionalIdArgument,
     RootOption,
     WaitOption,
     deploy_root_of,
@@ -81,27 +81,17 @@ def unpin(release_id: IdArgument, root: RootOption = None, wait: WaitOption = 0)
 
 
 def diff(
-    a: Annotated[
-        str | None,
-        typer.Argument(
-            help="Older release (default: the previously live one).",
-            autocompletion=complete.any_release_ids,
-        ),
-    ] = None,
-    b: Annotated[
-        str | None,
-        typer.Argument(
-            help="Newer release (default: current).", autocompletion=complete.any_release_ids
-        ),
-    ] = None,
+    a: OptionalIdArgument = None,
+    b: OptionalIdArgument = None,
     everything: Annotated[
         bool, typer.Option("--all", help="Include node_modules and build caches.")
     ] = False,
     root: RootOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Files added, removed and changed between two releases, and the git log between their
-    commits when both came from git (default: previously live vs current).
+    """Files added, removed and changed from release A to release B, and the git log between
+    their commits when both came from git (default A: the release live before current; B:
+    current).
 
     Example: releases diff 20261126T093000Z 20261126T101500Z
     """
@@ -117,19 +107,15 @@ def diff(
 
 
 def logs(
-    release_id: Annotated[
-        str | None,
-        typer.Argument(
-            help="Release (default: the newest).", autocompletion=complete.any_release_ids
-        ),
-    ] = None,
+    release_id: OptionalIdArgument = None,
     follow: Annotated[
         bool,
         typer.Option("--follow", "-f", help="Keep printing while the release's deploy runs."),
     ] = False,
     root: RootOption = None,
 ) -> None:
-    """Print a release's build log (default: the newest release's).
+    """Print a release's build log (default: the newest release's); --follow while its deploy
+    runs.
 
     Example: releases logs --follow
     """

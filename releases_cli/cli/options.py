@@ -129,6 +129,12 @@ IdArgument = Annotated[
     str,
     typer.Argument(metavar="ID", help="A release id.", autocompletion=complete.any_release_ids),
 ]
+OptionalIdArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help="A release id (default: see above).", autocompletion=complete.any_release_ids
+    ),
+]
 
 
 def deploy_root_of(root: Path | None, discover: bool = True) -> DeployRoot:
