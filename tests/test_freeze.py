@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 from helpers import Cli, current_id, deploy_ok, tree_state
+from jsonshapes import problems
+
+from releases_cli.cli.render import StatusJson
 
 
 def _frozen_root(cli: Cli, root: Path, app: Path, message: str = "release party") -> list[str]:
@@ -78,6 +81,7 @@ def test_status_shows_the_freeze_and_unfreeze_lifts_it(cli: Cli, root: Path, app
     text = cli("status", "--root", str(root)).stdout
     assert "frozen: 'party' (frozen by " in text
     document = json.loads(cli("status", "--root", str(root), "--json").stdout)
+    assert problems(document, StatusJson) == []
     assert document["frozen"]["message"] == "party" and document["frozen"]["since"]
     lifted = cli("unfreeze", "--root", str(root))
     assert lifted.returncode == 0 and "unfrozen (was 'party'" in lifted.stdout

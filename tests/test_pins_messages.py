@@ -8,6 +8,9 @@ import json
 from pathlib import Path
 
 from helpers import Cli, deploy_ok, tree_state
+from jsonshapes import problems
+
+from releases_cli.cli.timeline import HistoryJson
 
 
 def _listing(cli: Cli, root: Path) -> dict[str, dict[str, object]]:
@@ -83,7 +86,9 @@ def test_messages_are_recorded_and_shown(cli: Cli, root: Path, app: Path) -> Non
     second = staged.stdout.split()[-1]
     assert cli("switch", second, "--root", str(root), "-m", "rollout 42").returncode == 0
     assert cli("rollback", "--root", str(root), "-m", "500s on checkout").returncode == 0
-    events = json.loads(cli("history", "--root", str(root), "--json").stdout)["events"]
+    document = json.loads(cli("history", "--root", str(root), "--json").stdout)
+    assert problems(document, HistoryJson) == []
+    events = document["events"]
     said = [(e["kind"], e["message"]) for e in events]
     assert said == [
         ("rollback", "500s on checkout"),
