@@ -9,7 +9,6 @@ regular file is ever read.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from pathlib import Path
@@ -59,6 +58,8 @@ def entry(base: Path, rel: str) -> str | None:
 
 def file_digest(base: Path, rel: str) -> str:
     """SHA-256 of the regular file `base/rel` ("other" if it is no longer a regular file)."""
+    import hashlib  # not at import: rollback loads this module and must start fast
+
     with parent_of(base, rel) as (parent, name):
         fd = os.open(name, READ_FLAGS, dir_fd=parent)
     try:

@@ -9,7 +9,6 @@ editing a migration changes it.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from releases_cli.config import MigrationsConfig
@@ -37,6 +36,8 @@ def _entries(release: Path, rel: str) -> dict[str, str]:
 
 def digest(release: Path, paths: tuple[str, ...]) -> str | None:
     """A short digest of everything under `paths` in `release`; None when no paths are set."""
+    import hashlib  # not at import: rollback loads this module and must start fast
+
     if not paths:
         return None
     hashed = hashlib.sha256()
