@@ -17,7 +17,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad command-line usage (typer/click's own code)
     INVALID = 3  # malformed input: bad release id, bad config, unsafe URL or option
     NOT_FOUND = 4  # unknown release, nothing to roll back to, missing source
-    LOCKED = 5  # another state-changing command holds the lock
+    LOCKED = 5  # another state-changing command holds the lock, or deploys are frozen
     BUILD_FAILED = 6  # a build command (or before_* hook) failed; `current` untouched
     UNSAFE_STATE = 7  # the deploy root is in a state we refuse to touch (see message)
     SOURCE_FAILED = 8  # fetching or exporting the code failed
