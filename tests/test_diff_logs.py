@@ -178,3 +178,20 @@ def test_logs_follow_prints_a_running_deploy_until_it_ends(
     finally:
         if deploy.poll() is None:
             deploy.kill()
+
+
+def test_logs_into_a_pipe_closed_early_ends_quietly(cli: Cli, root: Path, app: Path) -> None:
+    """`releases logs | head -1` on a long log: the reader stops early, and logs ends with exit
+    0 and nothing on stderr (no broken-pipe error)."""
+    deploy_ok(cli, root, app, "--build", "seq 1 200000")
+    pipeline = f"set -o pipefail; {sys.executable} -m releases_cli logs --root {root} | head -1"
+    done = subprocess.run(
+        ["bash", "-c", pipeline],
+        env=cli_env(None),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "$ seq 1 200000\n" and done.stderr == ""

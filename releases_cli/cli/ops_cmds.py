@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -128,7 +129,10 @@ def logs(
         out.flush()
 
     sys.stdout.flush()
-    show(deploy_root_of(root), release_id, write, follow)
+    try:
+        show(deploy_root_of(root), release_id, write, follow)
+    except BrokenPipeError:  # `releases logs | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
 
 
 COMMANDS = (
