@@ -56,7 +56,7 @@ def _unplant(link: Path, outside: Path) -> None:
 
 LAYOUT = [
     *(".releases", "meta", "logs", "trash", "repo.git"),
-    *("history.jsonl", "lock", "lock.info", "reserve"),
+    *("history.jsonl", "lock", "lock.info", "reserve", "freeze.json"),
 ]
 
 
