@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from releases_cli.cli import completion as complete
 from releases_cli.cli.options import (
     IdArgument,
     JsonOption,
@@ -23,7 +24,12 @@ from releases_cli.core.errors import InvalidInput
 def freeze(
     message: Annotated[
         str,
-        typer.Option("--message", "-m", help="Why, and until when (shown to whoever is refused)."),
+        typer.Option(
+            "--message",
+            "-m",
+            metavar="TEXT",
+            help="Why, and until when (shown to whoever is refused).",
+        ),
     ],
     root: RootOption = None,
     wait: WaitOption = 0,
@@ -81,9 +87,16 @@ def unpin(release_id: IdArgument, root: RootOption = None, wait: WaitOption = 0)
     print(f"unpinned {release_id}" if changed else f"{release_id} is not pinned: nothing to do")
 
 
+_ids = complete.any_release_ids
+
+
 def diff(
-    a: OptionalIdArgument = None,
-    b: OptionalIdArgument = None,
+    a: Annotated[
+        str | None, typer.Argument(metavar="[A]", help="Older release.", autocompletion=_ids)
+    ] = None,
+    b: Annotated[
+        str | None, typer.Argument(metavar="[B]", help="Newer release.", autocompletion=_ids)
+    ] = None,
     everything: Annotated[
         bool, typer.Option("--all", help="Include node_modules and build caches.")
     ] = False,

@@ -132,7 +132,10 @@ IdArgument = Annotated[
 OptionalIdArgument = Annotated[
     str | None,
     typer.Argument(
-        help="A release id (default: see above).", autocompletion=complete.any_release_ids
+        metavar="[ID]",
+        show_default=False,
+        help="A release id (default: see above).",
+        autocompletion=complete.any_release_ids,
     ),
 ]
 
