@@ -27,7 +27,7 @@ def freeze(
         typer.Option(
             "--message",
             "-m",
-            metavar="TEXT",
+            metavar="WHY",
             help="Why, and until when (shown to whoever is refused).",
         ),
     ],

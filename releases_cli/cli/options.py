@@ -117,7 +117,7 @@ MessageOption = Annotated[
     typer.Option(
         "--message",
         "-m",
-        metavar="TEXT",
+        metavar="WHY",
         show_default=False,
         help="Why: recorded in the history (and meta), shown by history/list.",
     ),
