@@ -1,5 +1,6 @@
 """Speed-motivated changes keep their behaviour: id validation without strptime accepts the same
-ids, and pruned trees are deleted outside the lock but still deleted."""
+ids, and pruned trees are deleted outside the lock but still deleted (tests/test_cleaner.py:
+by a detached cleaner after a deploy)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from helpers import REPO, Cli, deploy_ok
 from hypothesis import given
 from hypothesis import strategies as st
 
-from releases_cli.core import ids, lock
+from releases_cli.core import cleaner, ids, lock
 from releases_cli.core.layout import DeployRoot
-from releases_cli.core.prune import empty_trash, prune_releases
+from releases_cli.core.prune import delete_pruned, empty_trash, prune_releases
 
 
 def _strptime_ok(stamp: str) -> bool:
@@ -43,7 +44,8 @@ def test_prune_under_the_lock_only_moves_trees_to_the_trash(
     cli: Cli, root: Path, app: Path
 ) -> None:
     """Inside the locked section a pruned release leaves releases/ at once (renamed into the
-    trash, files intact); the deletion itself is `empty_trash`, run after the lock is released."""
+    trash, files intact, held by this process so no other deleter touches it); the deletion
+    itself runs after the lock is released."""
     old = deploy_ok(cli, root, app)
     for _ in range(3):
         deploy_ok(cli, root, app)
@@ -54,15 +56,19 @@ def test_prune_under_the_lock_only_moves_trees_to_the_trash(
         assert not (root / "releases" / old).exists()
         trashed = [p for p in deploy_root.trash.iterdir() if p.name.rpartition("-")[0] == old]
         assert len(trashed) == 1 and (trashed[0] / "index.html").read_text() == "v1\n"
-    empty_trash(deploy_root)
+        assert empty_trash(deploy_root) == [], "a held entry is not another deleter's"
+        assert trashed[0].exists()
+    delete_pruned(deploy_root, result, detached=False)
     assert list(deploy_root.trash.iterdir()) == []
 
 
 def test_prune_and_deploy_leave_the_trash_empty(cli: Cli, root: Path, app: Path) -> None:
-    """The commands delete what they pruned before they exit: nothing is left in the trash."""
+    """What a deploy pruned is deleted by its cleaner; `releases prune` deletes what it pruned
+    before it returns: nothing is left in the trash either way."""
     for _ in range(3):
         deploy_ok(cli, root, app, "--keep", "1")
     trash = root / ".releases" / "trash"
+    cleaner.wait_for_cleaners(trash)
     assert not trash.exists() or list(trash.iterdir()) == []
     deploy_ok(cli, root, app)
     deploy_ok(cli, root, app)

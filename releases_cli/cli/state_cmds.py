@@ -97,7 +97,7 @@ def prune(
     import time
 
     from releases_cli.cli import progress, summary
-    from releases_cli.core.prune import empty_trash
+    from releases_cli.core.prune import delete_pruned
     from releases_cli.core.recovery import exclusive
     from releases_cli.core.report import Stage, stage
     from releases_cli.pipelines.retention import prune_releases
@@ -122,7 +122,8 @@ def prune(
             print(f"kept {release_id} ({reason})")
     deleted = [release_id for release_id, _ in result.deleted]
     print(summary.pruned(deleted, len(result.kept), dry_run, time.monotonic() - started))
-    empty_trash(deploy_root)  # after the lock is released and the result is shown
+    # After the lock is released and the result is shown; prune returns with the space free.
+    delete_pruned(deploy_root, result, detached=False)
     reserve.ensure(deploy_root)  # back once there is room again
 
 

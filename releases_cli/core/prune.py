@@ -6,11 +6,10 @@ import contextlib
 import errno
 import logging
 import os
-import shutil
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from releases_cli.core import faults
+from releases_cli.core import cleaner, faults
 from releases_cli.core.clock import Clock, utc_now
 from releases_cli.core.errors import UnsafeState
 from releases_cli.core.events import Prune, record
@@ -19,7 +18,7 @@ from releases_cli.core.inuse import release_users
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.safefs import remove_entry
 from releases_cli.core.state import Status, snapshot
-from releases_cli.core.statedir import StateFileError, open_dir, opened_dir
+from releases_cli.core.statedir import StateFileError, open_append, open_dir, opened_dir
 
 log = logging.getLogger(__name__)
 
@@ -69,24 +68,29 @@ def plan(candidates: Sequence[Candidate], keep: int) -> Decision:
     return Decision(tuple(delete), tuple(kept))
 
 
-def remove_release(root: DeployRoot, release_id: str) -> None:
-    """Take a release out: rename it into the trash (instant, atomic) and drop its meta.
+def remove_release(root: DeployRoot, release_id: str) -> cleaner.Held | None:
+    """Take a release out: rename it into the trash (instant, atomic), hold the flock of its
+    trash entry (see cleaner.py), and drop its meta and build log. Returns what is held (None when nothing
+    was taken out).
 
-    The caller deletes the trash with `empty_trash` after releasing the lock: removing a
-    50,000-file node_modules takes seconds, and nothing else must wait for that.
-    Never follows a symlink: releases/<id> must be a real directory, rmtree does not descend
-    into links inside it, and the rename goes into a descriptor of the trash opened without
-    following links (a linked trash would move the release out of the root).
+    The caller deletes the held tree after releasing the lock (cleaner.detach or delete_now):
+    removing a 50,000-file node_modules takes seconds, and nothing else must wait for that.
+    Never follows a symlink: releases/<id> must be a real directory, the deletion does not
+    descend into links inside it, and the rename goes into a descriptor of the trash opened
+    without following links (a linked trash would move the release out of the root).
     """
     path = root.release(release_id)
     if path.is_symlink() or not path.is_dir():
         log.warning("not deleting %s: not a real directory", path)
-        return
+        return None
+    entry = f"{release_id}-{os.urandom(4).hex()}"
     with _trash_dir(root) as trash:
-        os.rename(path, f"{release_id}-{os.urandom(4).hex()}", dst_dir_fd=trash)
+        os.rename(path, entry, dst_dir_fd=trash)
+        held = cleaner.claim(trash, entry)  # a fresh name: nobody else can hold it
     fsync_dir(root.releases)
     faults.point("mid_prune")
     forget_records(root, release_id)
+    return held
 
 
 def forget_records(root: DeployRoot, release_id: str) -> None:
@@ -120,11 +124,11 @@ def _trash_dir(root: DeployRoot) -> Iterator[int]:
 
 
 def empty_trash(root: DeployRoot) -> list[str]:
-    """Delete whatever is in the trash (also what a crash mid-delete left there); return the
-    ids of the release directories found there (a prune the crash interrupted; anything else
-    there is deleted without a word). Runs after the lock is released,
-    so it trusts nothing: the trash is opened without following links (a linked trash is left
-    alone, with a warning), links in it are unlinked, and rmtree never follows one."""
+    """Delete whatever is in the trash that no live process holds (what a crash of a prune or
+    of a cleaner left there); return the ids of the release directories found there (a prune
+    the crash interrupted; anything else there is deleted without a word). Trusts nothing: the
+    trash is opened without following links (a linked trash is left alone, with a warning),
+    links in it are unlinked, and the deletion never follows one."""
     try:
         trash = open_dir(root.state, "trash")
     except FileNotFoundError:
@@ -134,15 +138,16 @@ def empty_trash(root: DeployRoot) -> list[str]:
         return []
     found = []
     try:
-        with os.scandir(trash) as entries:
-            names = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
-        for name, is_dir in names:
-            if is_dir:
-                shutil.rmtree(name, ignore_errors=True, dir_fd=trash)
-                found.append(name.rpartition("-")[0])
-            else:
+        for name in os.listdir(trash):
+            try:
+                held = cleaner.claim(trash, name)
+            except OSError:  # a link or a file: unlink the entry itself
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(name, dir_fd=trash)
+                continue
+            if held is not None:  # else a running cleaner (or prune) is deleting it
+                cleaner.delete_held(trash, held)
+                found.append(name.rpartition("-")[0])
     finally:
         os.close(trash)
     return found
@@ -153,6 +158,27 @@ class PruneResult:
     deleted: tuple[tuple[str, str], ...]
     kept: tuple[tuple[str, str], ...]
     dry_run: bool = False
+    # The pruned trees, in the trash and held by this process: the caller deletes them once
+    # the lock is released (cleaner.detach, or cleaner.delete_now).
+    trash: tuple[cleaner.Held, ...] = field(default=(), compare=False, repr=False)
+
+
+def delete_pruned(root: DeployRoot, result: PruneResult, detached: bool) -> int | None:
+    """Delete the trees a prune took out; call once the lock is released. `detached`: by a
+    cleaner in a session of its own (its pid is returned; its output goes to
+    .releases/logs/cleaner.log), so the command returns now; else here, before returning."""
+    if not detached:
+        cleaner.delete_now(root.trash, result.trash)
+        return None
+    try:
+        log_fd: int | None = open_append(root.logs / cleaner.LOG_NAME)
+    except (OSError, UnsafeState):
+        log_fd = None  # no log (a full disk, a link planted there): the cleaner runs anyway
+    try:
+        return cleaner.detach(root.trash, log_fd, result.trash)
+    finally:
+        if log_fd is not None:
+            os.close(log_fd)
 
 
 def candidates_of(root: DeployRoot, force: bool = False) -> list[Candidate]:
@@ -194,7 +220,7 @@ def prune_releases(
 
     `before_remove(root, id)` runs before each release is taken out (an integration's clean-up
     of what it put into other releases, e.g. shared static files). Deleted releases are left in
-    the trash: call `empty_trash` once the lock is released.
+    the trash, held (`PruneResult.trash`): delete them once the lock is released.
     """
     decision = plan(candidates_of(root, force), keep)
     for release_id, reason in decision.keep:
@@ -207,14 +233,20 @@ def prune_releases(
     facts = Prune(ids, dict(decision.delete), keep)
     # Recorded before deleting (write-ahead): a crash mid-way leaves the history saying what
     # was being pruned, and recovery finishes what reached the trash.
-    if _record_ahead(root, clock, facts):
+    if not _record_ahead(root, clock, facts):
+        _prune_full_disk(root, ids, clock, facts, before_remove)
+        return PruneResult(decision.delete, decision.keep, dry_run)
+    held: list[cleaner.Held] = []
+    try:
         for release_id in ids:
             if before_remove is not None:
                 before_remove(root, release_id)
-            remove_release(root, release_id)
-    else:
-        _prune_full_disk(root, ids, clock, facts, before_remove)
-    return PruneResult(decision.delete, decision.keep, dry_run)
+            entry = remove_release(root, release_id)
+            held += [entry] if entry is not None else []
+    except BaseException:
+        cleaner.release(tuple(held))  # recovery deletes them, as after a crash
+        raise
+    return PruneResult(decision.delete, decision.keep, dry_run, tuple(held))
 
 
 def _record_ahead(root: DeployRoot, clock: Clock, facts: Prune) -> bool:
@@ -240,9 +272,8 @@ def _prune_full_disk(
     the trash are the record a crash would leave (recovery finishes them and records
     `prune_interrupted`); so: take the releases out, delete them (under the lock: the space is
     what the rest needs), then the integrations' clean-up and the prune line."""
-    for release_id in ids:
-        remove_release(root, release_id)
-    empty_trash(root)
+    held = [remove_release(root, release_id) for release_id in ids]
+    cleaner.delete_now(root.trash, tuple(h for h in held if h is not None))
     try:
         for release_id in ids:
             if before_remove is not None:

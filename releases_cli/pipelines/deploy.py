@@ -29,7 +29,7 @@ from releases_cli.core.meta import (
     source_location,
     write_meta,
 )
-from releases_cli.core.prune import PruneResult, empty_trash
+from releases_cli.core.prune import PruneResult, delete_pruned
 from releases_cli.core.recovery import exclusive
 from releases_cli.core.report import PlainReporter, Report, Stage, echo_for, stage
 from releases_cli.core.statedir import open_append
@@ -118,7 +118,7 @@ def deploy(
         with stage(report, Stage.PRUNE, f"keep={options.keep}") as pruning:
             pruned = prune_releases(root, options.keep, clock=clock)
             pruning.detail = f"deleted {len(pruned.deleted)}"
-    empty_trash(root)  # the pruned trees, deleted after the lock is released
+    delete_pruned(root, pruned, detached=True)  # a cleaner deletes the trees; see cleaner.py
     reserve.ensure(root)  # room for a prune or rollback on a disk that fills up later
     return DeployResult(
         staged.id,

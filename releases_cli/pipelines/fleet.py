@@ -21,7 +21,7 @@ from releases_cli.core.events import StageFinished, SwitchFinished, record
 from releases_cli.core.ids import validate_id
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.meta import SourceInfo
-from releases_cli.core.prune import PruneResult, empty_trash
+from releases_cli.core.prune import PruneResult, delete_pruned
 from releases_cli.core.recovery import exclusive
 from releases_cli.core.report import Report
 from releases_cli.pipelines.deploy import (
@@ -120,6 +120,6 @@ def switch(
         finished = SwitchFinished(release_id, snap.current_id, round(seconds, 3), message)
         record(root, finished, clock)
         pruned = prune_releases(root, keep, clock=clock)
-    empty_trash(root)  # the pruned trees, deleted after the lock is released (as deploy does)
+    delete_pruned(root, pruned, detached=True)  # as deploy does
     reserve.ensure(root)
     return SwitchResult(release_id, snap.current_id, seconds, pruned, recovered.notes)

@@ -1,0 +1,188 @@
+"""Deleting what prune renamed into `.releases/trash/`: here and now, or by a detached cleaner,
+so that a deploy returns as soon as its switch and history are durable.
+
+Who may delete a trash entry is decided by an flock on the entry itself (a directory
+descriptor). Prune takes it right after the rename, still under the deploy root's lock, and
+hands the descriptor to whoever deletes the tree: this process, or a cleaner started in a
+session of its own that inherits it. The kernel drops the flock when its last holder dies, so
+an entry nobody holds was left by a crash (of a prune or of a cleaner): recovery deletes it and
+records `prune_interrupted`. Two deleters never work on the same tree, and a running cleaner's
+work is never taken for an interrupted prune.
+
+Standard library only: the cleaner runs as `python -S -m releases_cli.core.cleaner`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from releases_cli.core import faults
+
+if TYPE_CHECKING:
+    from subprocess import Popen
+
+LOG_NAME = "cleaner.log"  # in .releases/logs/: what the detached cleaner did, and its errors
+NICENESS = 10  # background work: the app being served comes first
+_ENTRY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class Held(NamedTuple):
+    """A trash entry this process holds the flock of (`fd`, a descriptor of the entry)."""
+
+    name: str
+    fd: int
+
+
+def claim(trash: int, name: str) -> Held | None:
+    """Hold trash entry `name` (a directory, never followed); None when another live process
+    holds it, or it is gone. OSError (ELOOP, ENOTDIR) when it is not a real directory."""
+    try:
+        fd = os.open(name, _ENTRY_FLAGS, dir_fd=trash)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return Held(name, fd)
+
+
+def delete_held(trash: int, held: Held) -> None:
+    """Delete the tree of a held entry (links inside are unlinked, never followed), then its
+    name; the flock goes with the descriptor, closed last."""
+    try:
+        with os.scandir(held.fd) as entries:
+            children = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+        for index, (child, is_dir) in enumerate(children):
+            if is_dir:
+                shutil.rmtree(child, ignore_errors=True, dir_fd=held.fd)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(child, dir_fd=held.fd)
+            if index == 0:
+                faults.point("mid_clean")  # a cleaner killed with the tree half deleted
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(held.name, dir_fd=trash)
+    except OSError:
+        # What could not go stays (and stays held until we close): the next empty_trash retries.
+        shutil.rmtree(held.name, ignore_errors=True, dir_fd=trash)
+    finally:
+        os.close(held.fd)
+
+
+def release(held: tuple[Held, ...]) -> None:
+    """Give up entries without deleting them (an error between prune and the deletion: the
+    next command's recovery deletes them, as after a crash)."""
+    for entry in held:
+        with contextlib.suppress(OSError):
+            os.close(entry.fd)
+
+
+def delete_now(trash_dir: Path, held: tuple[Held, ...]) -> None:
+    """Delete held entries in this process (`releases prune`: it returns with the space free)."""
+    if not held:
+        return
+    try:
+        trash = os.open(trash_dir, _ENTRY_FLAGS)
+    except OSError:
+        release(held)  # the trash was swapped since prune renamed into it: recovery's turn
+        return
+    try:
+        for entry in held:
+            delete_held(trash, entry)
+    finally:
+        os.close(trash)
+
+
+def detach(trash_dir: Path, log_fd: int | None, held: tuple[Held, ...]) -> int | None:
+    """Start a cleaner in a session of its own that deletes the held entries, and give them up
+    here; return its pid. When it cannot be started, delete here (None).
+
+    The cleaner gets the entries' descriptors (so the flocks pass to it without a gap), stdin
+    and stdout on /dev/null and stderr on `log_fd` (nothing of a terminal or an ssh session, so
+    neither waits for it; no SIGHUP or Ctrl-C of the caller's terminal reaches it)."""
+    if not held:
+        return None
+    import subprocess
+
+    package_parent = str(Path(__file__).resolve().parent.parent.parent)
+    pythonpath = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
+    argv = [sys.executable, "-S", "-m", __name__, str(trash_dir)]
+    argv += [f"{entry.name}:{entry.fd}" for entry in held]
+    try:
+        if not sys.executable:
+            raise OSError("no interpreter to start a cleaner with")
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log_fd if log_fd is not None else subprocess.DEVNULL,
+            pass_fds=[entry.fd for entry in held],
+            start_new_session=True,
+            env={**os.environ, "PYTHONPATH": pythonpath},
+        )
+    except OSError:
+        delete_now(trash_dir, held)
+        return None
+    release(held)
+    _children.append(process)  # reaped by poll() later: no zombie in a long-lived caller
+    _children[:] = [child for child in _children if child.poll() is None]
+    return process.pid
+
+
+_children: list[Popen[bytes]] = []
+
+
+def wait_for_cleaners(trash_dir: Path) -> None:
+    """Return once no cleaner holds an entry of the trash (what a test, or a script that needs
+    the space back, waits for)."""
+    try:
+        trash = os.open(trash_dir, _ENTRY_FLAGS)
+    except FileNotFoundError:
+        return
+    try:
+        for name in os.listdir(trash):
+            try:
+                fd = os.open(name, _ENTRY_FLAGS, dir_fd=trash)
+            except OSError:
+                continue  # gone meanwhile, or not a directory: nobody holds it
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH)  # blocks while a cleaner holds the entry
+            finally:
+                os.close(fd)
+    finally:
+        os.close(trash)
+
+
+def main(argv: list[str]) -> int:
+    """The detached cleaner: `TRASH NAME:FD...`, the descriptors inherited already locked."""
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
+    trash_dir, *pairs = argv
+    held = [Held(name, int(fd)) for name, _, fd in (pair.rpartition(":") for pair in pairs)]
+    trash = os.open(trash_dir, _ENTRY_FLAGS)
+    for entry in held:
+        started = time.monotonic()
+        delete_held(trash, entry)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        seconds = time.monotonic() - started
+        print(
+            f"{stamp} cleaner {os.getpid()}: deleted trash/{entry.name} in {seconds:.2f}s",
+            file=sys.stderr,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
