@@ -177,10 +177,8 @@ def main(argv: list[str]) -> int:
         delete_held(trash, entry)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         seconds = time.monotonic() - started
-        print(
-            f"{stamp} cleaner {os.getpid()}: deleted trash/{entry.name} in {seconds:.2f}s",
-            file=sys.stderr,
-        )
+        who = f"cleaner pid {os.getpid()} (session {os.getsid(0)})"
+        print(f"{stamp} {who}: deleted trash/{entry.name} in {seconds:.2f}s", file=sys.stderr)
     return 0
 
 

@@ -29,6 +29,7 @@ POINTS = (
     "after_mark_failed",  # an unhealthy release marked failed, `current` not yet switched back
     "after_switch_back",  # switched back from a failed release, history not yet written
     "mid_prune",  # a release renamed into the trash, not yet deleted
+    "mid_clean",  # the cleaner deleted part of a trash entry (cleaner.py)
     "mid_share",  # static-share manifest written, one earlier build's file linked of several
     "mid_forget",  # a pruned build's files unlinked from a kept release, its manifest not rewritten
     "rollback_after_switch",  # rollback switched `current`, history not yet written
