@@ -1,5 +1,5 @@
 """`python -m releases_cli` runs the CLI (used by the tests to exercise a given checkout)."""
 
-from releases_cli.cli.app import main
+from releases_cli.cli.app import run
 
-main()
+run()

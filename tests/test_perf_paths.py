@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers import REPO, Cli, deploy_ok
+from helpers import REPO, Cli, deploy_ok, run_cli
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -127,3 +127,20 @@ def test_waited_on_commands_do_not_import_heavy_modules(
     assert set(filter(None, found.group(1).split(","))) == allowed
     if args == ["rollback"]:
         assert "rolled back to" in result.stdout
+
+
+def test_the_process_exits_without_teardown_but_with_all_its_output(root: Path, app: Path) -> None:
+    """`python -m releases_cli` ends with os._exit (no interpreter teardown): the build output a
+    deploy echoed (far more than a pipe holds) and the summary line still all reach the
+    pipes, and a failure's exit code and error line come through unchanged."""
+    build = "seq 1 40000 | sed 's/^/line /'"
+    result = run_cli(
+        "deploy", "--root", str(root), "--source", str(app), "--build", build, "-v", real=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    echoed = re.findall(r"^line (\d+)$", result.stdout + result.stderr, flags=re.M)
+    assert echoed == [str(n) for n in range(1, 40001)]
+    assert "deployed " in result.stdout.splitlines()[-1]
+    failed = run_cli("rollback", "--root", str(root), "--to", "../../etc", real=True)
+    assert failed.returncode == 3, failed.stderr
+    assert failed.stderr.startswith("releases: error: ")

@@ -6,12 +6,13 @@ the commands that need them, so `rollback` and `list` start fast.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -127,3 +128,31 @@ def main() -> None:
         raise
     except BaseException as error:
         outcome.fail(error)
+
+
+def run() -> NoReturn:
+    """The process entry point (`releases`, `python -m releases_cli`): `main()`, then the exit
+    without the interpreter's teardown, which cost a rollback 70-200 ms here (freeing every
+    module, gitpython's helper processes). The output is flushed first; no thread is left (the
+    ones the CLI starts are joined or daemons) and every file written is already closed."""
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = _status(done.code)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # closed or gone
+            stream.flush()
+    os._exit(code)
+
+
+def _status(code: object) -> int:
+    """The exit status SystemExit(code) gives: None is 0, an int itself, anything else is
+    printed and 1 (as the interpreter does)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    with contextlib.suppress(OSError, ValueError):
+        print(code, file=sys.stderr)
+    return 1
