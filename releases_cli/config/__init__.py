@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -71,6 +70,8 @@ def load(root: DeployRoot) -> Config:
 
 def loads(text: str, where: str = "releases.toml") -> Config:
     """Parse and check a configuration's text; `where` names it in messages."""
+    import tomllib  # only when there is a releases.toml
+
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

@@ -6,9 +6,7 @@ every pipeline need them, and none of those should load the state model to get t
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -38,6 +36,8 @@ def parse_iso(text: str) -> datetime:
 
 def who() -> str:
     """The person deploying: the login name, with the sudo caller when run through sudo."""
+    import getpass  # imports pwd: only a state change asks who is deploying
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -49,4 +49,4 @@ def who() -> str:
 
 
 def host() -> str:
-    return socket.gethostname()
+    return os.uname().nodename  # what socket.gethostname() returns, without importing socket

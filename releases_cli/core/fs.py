@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 from pathlib import Path
@@ -90,6 +89,8 @@ def sync_tree(path: Path) -> None:
 
 
 def _syncfs(fd: int) -> int:
+    import ctypes  # ~7 ms to import; only a deploy syncs
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         syncfs = libc.syncfs
