@@ -39,14 +39,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/: _timing, git_deploy
 
 import peer
-from _timing import REPO, Samples, cli_argv, measure, median_ms, run, scratch
+from _timing import REPO, Samples, cli_argv, cli_env, measure, median_ms, run, scratch
 from _timing import table as print_table
 from git_deploy import git, make_upstream
 from sshd import Endpoint, stop_on_sigterm, throwaway_sshd
 
 HERE = Path(__file__).resolve().parent  # the Capistrano project (Capfile, config/)
 KEEP = 5
-CAPISTRANO, LOCAL, SSH = "capistrano", "releases", "ssh releases"
+CAPISTRANO, LOCAL, SSH, BASELINE = "capistrano", "releases", "ssh releases", "releases baseline"
 VARIANTS = (CAPISTRANO, LOCAL, SSH)
 TARGETS = {"deploy": 5, "rollback": 10}  # releases (locally) at most 1/N of Capistrano's time
 CHANGED = Path("src/area00/mod000/file00000.ts")
@@ -64,6 +64,13 @@ def arguments() -> argparse.Namespace:
     )
     parser.add_argument("--no-install", action="store_true", help="never run apt-get")
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also time `releases` from this other checkout (e.g. `git worktree add /tmp/base "
+        "main`), locally, interleaved: before/after in one run",
+    )
+    parser.add_argument(
         "--login-rc",
         action="store_true",
         help="let the remote login shell read the user's ~/.bashrc (by default the throwaway "
@@ -80,6 +87,11 @@ class Bench:
     work: Path
     upstream: Path
     endpoint: Endpoint
+    baseline: Path | None = None
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return (*VARIANTS, BASELINE) if self.baseline is not None else VARIANTS
 
     def root(self, variant: str) -> Path:
         return self.work / variant.replace(" ", "-")
@@ -89,6 +101,8 @@ class Bench:
         argv = cli_argv(*args, "--root", str(self.root(variant)))
         if variant == LOCAL:
             run(argv)
+        elif variant == BASELINE:
+            run(argv, env=cli_env(PYTHONPATH=str(self.baseline)))
         else:
             env = ["env", f"PYTHONPATH={REPO}", "NO_COLOR=1"]
             run(self.endpoint.ssh_argv([*env, *argv]))
@@ -131,11 +145,12 @@ def timed_round(
     bench: Bench, command: str, round_number: int, samples: Samples, expected: dict[str, str]
 ) -> None:
     """Time `command` once per variant (order rotated by round), then check what each serves."""
-    shift = round_number % len(VARIANTS)
-    for variant in [*VARIANTS[shift:], *VARIANTS[:shift]]:
+    variants = bench.variants
+    shift = round_number % len(variants)
+    for variant in [*variants[shift:], *variants[:shift]]:
         wall, cpu = measure(bench.action(command, variant))
         samples.add(variant, wall, cpu)
-    for variant in VARIANTS:
+    for variant in variants:
         if bench.serves(variant) != expected[variant]:
             raise SystemExit(f"{variant} {command} did not make the expected commit live")
 
@@ -143,26 +158,26 @@ def timed_round(
 def deploy_all(bench: Bench, number: int) -> str:
     """Untimed: a new commit, deployed by every variant."""
     sha = bench.commit(number)
-    for variant in VARIANTS:
+    for variant in bench.variants:
         bench.action("deploy", variant)()
     return sha
 
 
-def _in_order() -> Samples:
-    """Empty samples whose tables list the variants in VARIANTS order, whatever ran first."""
-    return Samples({v: [] for v in VARIANTS}, {v: [] for v in VARIANTS})
+def _in_order(variants: tuple[str, ...]) -> Samples:
+    """Empty samples whose tables list the variants in this order, whatever ran first."""
+    return Samples({v: [] for v in variants}, {v: [] for v in variants})
 
 
 def rounds(bench: Bench, runs: int) -> dict[str, Samples]:
     """Fill every root to keep, then `runs` deploy rounds and `runs` rollback rounds."""
     for number in range(KEEP):
         deploy_all(bench, -1 - number)
-    samples = {"deploy": _in_order(), "rollback": _in_order()}
+    samples = {"deploy": _in_order(bench.variants), "rollback": _in_order(bench.variants)}
     for number in range(runs):
         sha = bench.commit(number)
-        timed_round(bench, "deploy", number, samples["deploy"], dict.fromkeys(VARIANTS, sha))
+        timed_round(bench, "deploy", number, samples["deploy"], dict.fromkeys(bench.variants, sha))
     for number in range(runs):
-        previous = {variant: bench.serves(variant) for variant in VARIANTS}
+        previous = {variant: bench.serves(variant) for variant in bench.variants}
         deploy_all(bench, runs + number)
         timed_round(bench, "rollback", number, samples["rollback"], previous)
     return samples
@@ -197,7 +212,7 @@ def report(samples: dict[str, Samples]) -> None:
     for command, values in samples.items():
         cap = median_ms(values.wall[CAPISTRANO])
         parts = []
-        for variant in (LOCAL, SSH):
+        for variant in [v for v in values.wall if v != CAPISTRANO]:
             ms = median_ms(values.wall[variant])
             share = f"1/{cap / ms:.1f}" if ms < cap else f"{ms / cap:.2f}x"
             parts.append(f"{variant} {ms / 1000:.2f} s = {share} of it")
@@ -206,6 +221,12 @@ def report(samples: dict[str, Samples]) -> None:
             f"{command}: capistrano {cap / 1000:.2f} s; {'; '.join(parts)} "
             f"(target <= 1/{TARGETS[command]}: {met})"
         )
+
+
+def compiled(checkout: Path) -> None:
+    """Compile the checkout's bytecode first, as an install does: with PYTHONDONTWRITEBYTECODE
+    set (or a read-only tree) every run would otherwise compile every module it imports."""
+    run([sys.executable, "-m", "compileall", "-q", str(checkout / "releases_cli")])
 
 
 def main() -> int:
@@ -217,6 +238,8 @@ def main() -> int:
     if why_not is not None:
         print(f"capistrano benchmark cannot run: {why_not}", file=sys.stderr)
         return 3
+    for checkout in filter(None, [REPO, args.baseline]):
+        compiled(checkout)
     with stop_on_sigterm(), scratch("capistrano") as work:
         upstream = work / "upstream"
         make_upstream(upstream, args.files, largest=7_650)  # 4.8 MB for 1,200 files
@@ -227,8 +250,8 @@ def main() -> int:
             print(
                 f"sshd pid {endpoint.pid} on 127.0.0.1:{endpoint.port}; files in {work}", flush=True
             )
-            bench = Bench(work, upstream, endpoint)
-            for variant in (LOCAL, SSH):
+            bench = Bench(work, upstream, endpoint, args.baseline)
+            for variant in bench.variants[1:]:
                 bench.root(variant).mkdir()
             samples = rounds(bench, args.runs)
     report(samples)
