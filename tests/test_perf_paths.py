@@ -4,6 +4,7 @@ by a detached cleaner after a deploy)."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -11,7 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers import REPO, Cli, deploy_ok, run_cli
+from gitrepos import commit, git, init_repo
+from helpers import REPO, Cli, current_id, deploy_ok, run_cli
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -144,3 +146,34 @@ def test_the_process_exits_without_teardown_but_with_all_its_output(root: Path, 
     failed = run_cli("rollback", "--root", str(root), "--to", "../../etc", real=True)
     assert failed.returncode == 3, failed.stderr
     assert failed.stderr.startswith("releases: error: ")
+
+
+def test_a_git_deploy_into_an_existing_mirror_does_not_import_gitpython(
+    root: Path, tmp_path: Path
+) -> None:
+    """Once the mirror exists, `deploy --repo` runs git itself: the real process loads no
+    gitpython, and the release records the commit's subject, author and time as git shows
+    them."""
+    repo = init_repo(tmp_path / "upstream")
+    commit(repo, {"index.html": "v1\n"}, "first")
+    assert run_cli("deploy", "--root", str(root), "--repo", str(repo)).returncode == 0
+    sha = commit(repo, {"index.html": "v2\n"}, "second line one\n\nbody")
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, "deploy", "--root", str(root), "--repo", str(repo)],
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    found = re.search(r"HEAVY=(.*)", result.stderr)
+    assert found is not None, result.stderr
+    assert found.group(1) == ""
+    meta = json.loads((root / ".releases" / "meta" / f"{current_id(root)}.json").read_text())
+    shown = git(repo, "log", "-1", "--format=%an <%ae>|%cI", sha).split("|")
+    assert meta["source"]["revision"] == sha
+    assert meta["source"]["subject"] == "second line one"
+    assert meta["source"]["author"] == shown[0]
+    assert datetime.fromisoformat(meta["source"]["committed_at"]) == datetime.fromisoformat(
+        shown[1]
+    )

@@ -43,7 +43,12 @@ PHASES: dict[str, list[tuple[str, str, bool]]] = {
     "releases_cli.core.current": [("switch_to", "switch", False)],
     "releases_cli.core.inuse": [("release_users", "in-use scan", False)],
     "releases_cli.pipelines.retention": [("prune_releases", "prune", False)],
-    "releases_cli.core.prune": [("empty_trash", "deletion", False)],
+    # in the command: the hand-over of the pruned trees to the detached cleaner (or their
+    # deletion, when the cleaner cannot start) and recovery's deletion of a crash's leftovers
+    "releases_cli.core.prune": [
+        ("delete_pruned", "deletion", False),
+        ("empty_trash", "deletion", False),
+    ],
 }
 
 self_times: dict[str, float] = {}

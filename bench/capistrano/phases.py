@@ -8,7 +8,9 @@ own, with a timer around each phase, see _phase_probe.py) and splits the process
   imports            `import releases_cli.cli.app` (start-up) and the imports done while the
                      command runs (lazy: gitpython, filelock...), by package, from -X importtime
   phases             lock, recovery, state read, fetch, export, size, sync, meta, switch,
-                     history, in-use scan, prune, deletion (self times, lazy imports taken out)
+                     history, in-use scan, prune, deletion (what of it the command itself
+                     waits for: the hand-over to the detached cleaner) (self times, lazy
+                     imports taken out)
   cli                the rest of the command: option parsing, config, output, glue
   exit               the command's return to the process's end (interpreter shutdown)
 Prints the medians over the rounds. The timers themselves cost a few microseconds a phase;

@@ -8,7 +8,7 @@ The three steps of a deploy's source, and when they run:
 - `export` (into the new release): `git archive` of the commit streamed into the directory (no
   `.git`; export-ignore honoured), then each submodule the same way, then `REVISION`.
 
-This module (and gitpython with it) is imported only when a git source is used.
+This module is imported only when a git source is used.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import git
-
 from releases_cli.core import safefs
 from releases_cli.core.errors import SourceFailed
 from releases_cli.core.layout import DeployRoot
@@ -27,6 +25,8 @@ from releases_cli.core.meta import SourceInfo, SubmoduleInfo
 from releases_cli.core.report import Report, Stage, stage
 from releases_cli.sources.git.mirror import (
     Commit,
+    GitFailed,
+    Mirror,
     archive_into,
     fetch,
     fetch_sha,
@@ -51,12 +51,12 @@ class Submodule:
     path: str  # relative to the release
     url: str
     sha: str
-    mirror: git.Repo
+    mirror: Mirror
 
 
 @dataclass(frozen=True)
 class _Plan:
-    mirror: git.Repo
+    mirror: Mirror
     commit: Commit
     submodules: tuple[Submodule, ...]
 
@@ -144,12 +144,12 @@ def _write_revision(dest: Path, sha: str) -> None:
 
 def plan_submodules(
     modules: Path,
-    repo: git.Repo,
+    repo: Mirror,
     url: str,
     sha: str,
     prefix: str,
     depth: int,
-    mirrors: dict[str, git.Repo],
+    mirrors: dict[str, Mirror],
 ) -> list[Submodule]:
     """Every submodule (recursively) of commit `sha`, its commit fetched into its own mirror."""
     if depth >= MAX_SUBMODULE_DEPTH:
@@ -182,9 +182,9 @@ def plan_submodules(
     return found
 
 
-def _gitlinks(repo: git.Repo, sha: str) -> dict[str, str]:
+def _gitlinks(repo: Mirror, sha: str) -> dict[str, str]:
     """path -> commit of every submodule entry (mode 160000) in the commit's tree."""
-    listing = str(repo.git.ls_tree("-r", "-z", sha))
+    listing = repo.run("ls-tree", "-r", "-z", sha)
     links = {}
     for entry in listing.split("\0"):
         info, _, path = entry.partition("\t")
@@ -194,11 +194,11 @@ def _gitlinks(repo: git.Repo, sha: str) -> dict[str, str]:
     return links
 
 
-def _gitmodules_urls(repo: git.Repo, sha: str) -> dict[str, str]:
+def _gitmodules_urls(repo: Mirror, sha: str) -> dict[str, str]:
     """path -> url from the commit's .gitmodules."""
     try:
-        listing = str(repo.git.config("--blob", f"{sha}:.gitmodules", "--list", "-z"))
-    except git.GitCommandError:
+        listing = repo.run("config", "--blob", f"{sha}:.gitmodules", "--list", "-z")
+    except GitFailed:
         return {}
     values: dict[str, dict[str, str]] = {}
     for item in listing.split("\0"):
