@@ -101,6 +101,24 @@ print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 """
 
 
+def _heavy_after(
+    *args: str, home: Path | None = None
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run `releases ARGS` in a real process; the heavy modules loaded once it is done."""
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"} | ({"HOME": str(home)} if home else {})
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    found = re.search(r"HEAVY=(.*)", result.stderr)
+    assert found is not None, result.stderr
+    return result, set(filter(None, found.group(1).split(",")))
+
+
 @pytest.mark.parametrize(
     ("args", "allowed"),
     [
@@ -116,17 +134,8 @@ def test_waited_on_commands_do_not_import_heavy_modules(
     """rollback, status and list load neither pydantic, gitpython nor rich (only the table of
     `list` loads humanize), measured in the real process after the command ran."""
     root = two_releases[0]
-    result = subprocess.run(
-        [sys.executable, "-c", _PROBE, *args, "--root", str(root)],
-        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    found = re.search(r"HEAVY=(.*)", result.stderr)
-    assert found is not None, result.stderr
-    assert set(filter(None, found.group(1).split(","))) == allowed
+    result, heavy = _heavy_after(*args, "--root", str(root))
+    assert heavy == allowed
     if args == ["rollback"]:
         assert "rolled back to" in result.stdout
 
@@ -158,17 +167,8 @@ def test_a_git_deploy_into_an_existing_mirror_does_not_import_gitpython(
     commit(repo, {"index.html": "v1\n"}, "first")
     assert run_cli("deploy", "--root", str(root), "--repo", str(repo)).returncode == 0
     sha = commit(repo, {"index.html": "v2\n"}, "second line one\n\nbody")
-    result = subprocess.run(
-        [sys.executable, "-c", _PROBE, "deploy", "--root", str(root), "--repo", str(repo)],
-        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    found = re.search(r"HEAVY=(.*)", result.stderr)
-    assert found is not None, result.stderr
-    assert found.group(1) == ""
+    _, heavy = _heavy_after("deploy", "--root", str(root), "--repo", str(repo), home=tmp_path)
+    assert heavy == set()
     meta = json.loads((root / ".releases" / "meta" / f"{current_id(root)}.json").read_text())
     shown = git(repo, "log", "-1", "--format=%an <%ae>|%cI", sha).split("|")
     assert meta["source"]["revision"] == sha
