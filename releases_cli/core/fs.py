@@ -19,8 +19,9 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so readers see the old or the new content, never a torn file."""
+def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write `data` to `path` so readers see the old or the new content, never a torn file;
+    `durable`: and it survives a power cut (fsync of the file, then of the directory)."""
     # os.urandom, not secrets: importing secrets loads hashlib/hmac on every command.
     faults.io_error(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
@@ -28,7 +29,8 @@ def atomic_write(path: Path, data: bytes) -> None:
     try:
         try:
             _write_all(fd, data)
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         faults.mid_write(path)
@@ -36,7 +38,8 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)  # a full disk must not also keep a half-written temp file
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -64,9 +64,10 @@ def hold(root: DeployRoot, wait: float = 0, clock: Clock = utc_now) -> Iterator[
             "since": iso(clock()),
         }
         try:
-            # Only feeds the "busy" message: a full disk must not block a prune that frees space.
+            # Only feeds the "busy" message: a full disk must not block a prune that frees space,
+            # and it need not survive a power cut (the holder does not either): no fsync.
             with contextlib.suppress(OSError):
-                atomic_write(_info_path(root), json.dumps(info).encode())
+                atomic_write(_info_path(root), json.dumps(info).encode(), durable=False)
             yield
         finally:
             _info_path(root).unlink(missing_ok=True)
