@@ -28,8 +28,12 @@ started whatever happens; nothing outside its temporary directory is written.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import os
 import platform
+import re
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable
@@ -107,6 +111,26 @@ class Bench:
             env = ["env", f"PYTHONPATH={REPO}", "NO_COLOR=1"]
             run(self.endpoint.ssh_argv([*env, *argv]))
 
+    def settle(self) -> None:
+        """Untimed: wait until no detached cleaner (docs/state.md) is still deleting a release
+        a deploy pruned, so that no command is timed while another one's deletion competes
+        with it for the CPU and the disk (what each cleaner took is read from its log)."""
+        for variant in self.variants[1:]:
+            trash = self.root(variant) / ".releases" / "trash"
+            for entry in trash.iterdir() if trash.is_dir() else []:
+                with contextlib.suppress(OSError):
+                    held = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+                    try:
+                        fcntl.flock(held, fcntl.LOCK_SH)  # blocks while a cleaner holds it
+                    finally:
+                        os.close(held)
+
+    def cleaner_seconds(self, variant: str) -> list[float]:
+        """What each detached cleaner of `variant` took to delete a pruned release."""
+        log = self.root(variant) / ".releases" / "logs" / "cleaner.log"
+        text = log.read_text() if log.exists() else ""
+        return [float(s) for s in re.findall(r"deleted trash/\S+ in ([0-9.]+)s", text)]
+
     def cap(self, *task: str) -> None:
         env = {
             **os.environ,
@@ -148,6 +172,7 @@ def timed_round(
     variants = bench.variants
     shift = round_number % len(variants)
     for variant in [*variants[shift:], *variants[:shift]]:
+        bench.settle()
         wall, cpu = measure(bench.action(command, variant))
         samples.add(variant, wall, cpu)
     for variant in variants:
@@ -254,7 +279,15 @@ def main() -> int:
             for variant in bench.variants[1:]:
                 bench.root(variant).mkdir()
             samples = rounds(bench, args.runs)
+            cleaned = {variant: bench.cleaner_seconds(variant) for variant in (LOCAL, SSH)}
     report(samples)
+    print(
+        "\n## deletion of the pruned release, by the detached cleaner (after the deploy returned)"
+    )
+    for variant, seconds in cleaned.items():
+        if seconds:
+            median = statistics.median(seconds)
+            print(f"{variant}: median {median:.2f} s over {len(seconds)} deletions (cleaner.log)")
     return 0
 
 
