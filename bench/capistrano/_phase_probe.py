@@ -182,6 +182,12 @@ def main() -> None:
             },
             handle,
         )
+    if hasattr(app, "run"):  # the entry point ends with os._exit (no teardown): so does this
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 1)
     sys.exit(code)
 
 

@@ -12,7 +12,8 @@ own, with a timer around each phase, see _phase_probe.py) and splits the process
                      waits for: the hand-over to the detached cleaner) (self times, lazy
                      imports taken out)
   cli                the rest of the command: option parsing, config, output, glue
-  exit               the command's return to the process's end (interpreter shutdown)
+  exit               the command's return to the process's end (the JSON of the probe, then
+                     os._exit as the entry point does, or the interpreter's shutdown)
 Prints the medians over the rounds. The timers themselves cost a few microseconds a phase;
 -X importtime adds about 5% to import times.
 
