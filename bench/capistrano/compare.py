@@ -84,6 +84,20 @@ def arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def settle_trash(root: Path) -> None:
+    """Wait until no detached cleaner (docs/state.md) is still deleting a release a deploy of
+    `root` pruned, so that no command is timed while another one's deletion competes with it
+    for the CPU and the disk (what each cleaner took is read from its log)."""
+    trash = root / ".releases" / "trash"
+    for entry in trash.iterdir() if trash.is_dir() else []:
+        with contextlib.suppress(OSError):
+            held = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                fcntl.flock(held, fcntl.LOCK_SH)  # blocks while a cleaner holds it
+            finally:
+                os.close(held)
+
+
 @dataclass(frozen=True)
 class Bench:
     """The three deploy roots, the repository they deploy and the server they go through."""
@@ -112,18 +126,9 @@ class Bench:
             run(self.endpoint.ssh_argv([*env, *argv]))
 
     def settle(self) -> None:
-        """Untimed: wait until no detached cleaner (docs/state.md) is still deleting a release
-        a deploy pruned, so that no command is timed while another one's deletion competes
-        with it for the CPU and the disk (what each cleaner took is read from its log)."""
+        """Untimed: wait for every detached cleaner of the releases roots (settle_trash)."""
         for variant in self.variants[1:]:
-            trash = self.root(variant) / ".releases" / "trash"
-            for entry in trash.iterdir() if trash.is_dir() else []:
-                with contextlib.suppress(OSError):
-                    held = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-                    try:
-                        fcntl.flock(held, fcntl.LOCK_SH)  # blocks while a cleaner holds it
-                    finally:
-                        os.close(held)
+            settle_trash(self.root(variant))
 
     def cleaner_seconds(self, variant: str) -> list[float]:
         """What each detached cleaner of `variant` took to delete a pruned release."""
@@ -279,15 +284,17 @@ def main() -> int:
             for variant in bench.variants[1:]:
                 bench.root(variant).mkdir()
             samples = rounds(bench, args.runs)
-            cleaned = {variant: bench.cleaner_seconds(variant) for variant in (LOCAL, SSH)}
+            cleaned = {variant: bench.cleaner_seconds(variant) for variant in bench.variants[1:]}
     report(samples)
     print(
         "\n## deletion of the pruned release, by the detached cleaner (after the deploy returned)"
     )
     for variant, seconds in cleaned.items():
-        if seconds:
-            median = statistics.median(seconds)
-            print(f"{variant}: median {median:.2f} s over {len(seconds)} deletions (cleaner.log)")
+        if not seconds:
+            print(f"{variant}: no detached cleaner (deleted within the command)")
+            continue
+        median = statistics.median(seconds)
+        print(f"{variant}: median {median:.2f} s over {len(seconds)} deletions (cleaner.log)")
     return 0
 
 
