@@ -167,7 +167,7 @@ def delete_pruned(root: DeployRoot, result: PruneResult, detached: bool) -> int 
     """Delete the trees a prune took out; call once the lock is released. `detached`: by a
     cleaner in a session of its own (its pid is returned; its output goes to
     .releases/logs/cleaner.log), so the command returns now; else here, before returning."""
-    if not detached:
+    if not detached or not result.trash:
         cleaner.delete_now(root.trash, result.trash)
         return None
     try:
