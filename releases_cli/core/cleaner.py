@@ -174,11 +174,14 @@ def main(argv: list[str]) -> int:
     trash = os.open(trash_dir, _ENTRY_FLAGS)
     for entry in held:
         started = time.monotonic()
+        done = os.dup(entry.fd)  # the flock stays held until the line below is written
         delete_held(trash, entry)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         seconds = time.monotonic() - started
         who = f"cleaner pid {os.getpid()} (session {os.getsid(0)})"
         print(f"{stamp} {who}: deleted trash/{entry.name} in {seconds:.2f}s", file=sys.stderr)
+        sys.stderr.flush()
+        os.close(done)
     return 0
 
 

@@ -70,8 +70,8 @@ def plan(candidates: Sequence[Candidate], keep: int) -> Decision:
 
 def remove_release(root: DeployRoot, release_id: str) -> cleaner.Held | None:
     """Take a release out: rename it into the trash (instant, atomic), hold the flock of its
-    trash entry (see cleaner.py), and drop its meta and build log. Returns what is held (None when nothing
-    was taken out).
+    trash entry (see cleaner.py), and drop its meta and build log. Returns what is held (None
+    when nothing was taken out).
 
     The caller deletes the held tree after releasing the lock (cleaner.detach or delete_now):
     removing a 50,000-file node_modules takes seconds, and nothing else must wait for that.
