@@ -53,7 +53,7 @@ def test_a_deploy_hands_what_it_pruned_to_a_cleaner_in_its_own_session(
 
     cleaner.wait_for_cleaners(root / ".releases" / "trash")
     assert _trash(root) == []
-    log = (root / ".releases" / "logs" / cleaner.LOG_NAME).read_text()
+    log = (root / ".releases" / cleaner.LOG_NAME).read_text()
     found = re.findall(rf"cleaner pid (\d+) \(session (\d+)\): deleted trash/{first}-", log)
     assert len(found) == 1, log
     pid, session = found[0]
@@ -129,7 +129,7 @@ def test_two_cleaners_each_delete_their_own_tree(cli: Cli, root: Path, app: Path
     ids = [deploy_ok(cli, root, app, "--keep", "1") for _ in range(5)]
     cleaner.wait_for_cleaners(root / ".releases" / "trash")
     assert _trash(root) == []
-    log = (root / ".releases" / "logs" / cleaner.LOG_NAME).read_text()
+    log = (root / ".releases" / cleaner.LOG_NAME).read_text()
     deleted = re.findall(r"deleted trash/(\S+)-[0-9a-f]{8} ", log)
     assert sorted(deleted) == ids[:3]
     assert _events(root, "prune_interrupted") == []

@@ -132,7 +132,7 @@ class Bench:
 
     def cleaner_seconds(self, variant: str) -> list[float]:
         """What each detached cleaner of `variant` took to delete a pruned release."""
-        log = self.root(variant) / ".releases" / "logs" / "cleaner.log"
+        log = self.root(variant) / ".releases" / "cleaner.log"
         text = log.read_text() if log.exists() else ""
         return [float(s) for s in re.findall(r"deleted trash/\S+ in ([0-9.]+)s", text)]
 

@@ -28,7 +28,7 @@ from releases_cli.core import faults
 if TYPE_CHECKING:
     from subprocess import Popen
 
-LOG_NAME = "cleaner.log"  # in .releases/logs/: what the detached cleaner did, and its errors
+LOG_NAME = "cleaner.log"  # in .releases/ (logs/ holds build logs): what the cleaner did
 NICENESS = 10  # background work: the app being served comes first
 _ENTRY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 

@@ -166,12 +166,12 @@ class PruneResult:
 def delete_pruned(root: DeployRoot, result: PruneResult, detached: bool) -> int | None:
     """Delete the trees a prune took out; call once the lock is released. `detached`: by a
     cleaner in a session of its own (its pid is returned; its output goes to
-    .releases/logs/cleaner.log), so the command returns now; else here, before returning."""
+    .releases/cleaner.log), so the command returns now; else here, before returning."""
     if not detached or not result.trash:
         cleaner.delete_now(root.trash, result.trash)
         return None
     try:
-        log_fd: int | None = open_append(root.logs / cleaner.LOG_NAME)
+        log_fd: int | None = open_append(root.state / cleaner.LOG_NAME)
     except (OSError, UnsafeState):
         log_fd = None  # no log (a full disk, a link planted there): the cleaner runs anyway
     try:
