@@ -111,17 +111,21 @@ def open_mirror(path: Path, url: str) -> Mirror:
     return Mirror(path)
 
 
+def _is_repository(path: Path) -> bool:
+    """A bare repository's shape (what git itself checks): objects/, refs/ and a HEAD file."""
+    return (
+        not path.is_symlink()
+        and all((path / name).is_dir() for name in ("objects", "refs"))
+        and (path / "HEAD").is_file()
+    )
+
+
 def _made_for(path: Path, url: str) -> bool:
     """Whether the mirror at `path` is sound and made for `url`; else set it aside."""
     if not os.path.lexists(path):
         return False
     made_for = None
-    sound = (
-        not path.is_symlink()
-        and all((path / name).is_dir() for name in ("objects", "refs"))
-        and (path / "HEAD").is_file()
-    )
-    if sound:
+    if _is_repository(path):
         config = ["config", "--file", "config", "--default", "", f"{_KEY_SECTION}.{_KEY_OPTION}"]
         try:
             made_for = Mirror(path).run(*config)
@@ -280,15 +284,13 @@ def commits_between(path: Path, old: str, new: str, limit: int = 50) -> tuple[li
     for sha in (old, new):
         if not looks_like_sha(sha):
             raise SourceFailed(f"{sha!r:.50} is not a commit id")
+    if not _is_repository(path):
+        raise SourceFailed(f"no git mirror at {path}")
     try:
-        repo = git.Repo(path)
-        repo.git.update_environment(**git_env())
         logs = [
-            repo.git.log("--format=%h %s", f"--max-count={limit}", f"{a}..{b}", "--")
+            Mirror(path).run("log", "--format=%h %s", f"--max-count={limit}", f"{a}..{b}", "--")
             for a, b in ((old, new), (new, old))
         ]
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise SourceFailed(f"no git mirror at {path}") from None
-    except git.GitCommandError as error:
+    except GitFailed as error:
         raise SourceFailed(git_message(error)) from None
     return logs[0].splitlines(), logs[1].splitlines()
