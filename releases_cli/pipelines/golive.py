@@ -44,7 +44,7 @@ from releases_cli.core.layout import DeployRoot
 from releases_cli.core.meta import read_meta, write_meta
 from releases_cli.core.report import Report, Stage, echo_for, stage
 from releases_cli.nextjs import static_share
-from releases_cli.pipelines.hooks import release_env, run_hooks, run_reporting_hooks
+from releases_cli.pipelines.hooks import release_env, run_hooks
 from releases_cli.pipelines.restart import run_restart
 
 log = logging.getLogger(__name__)
@@ -72,18 +72,14 @@ def run_point(
     """Run a hook point that must not fail the command (after_*, on_failure): whatever goes
     wrong in it (a failing hook, an unwritable log) becomes a warning."""
     env = release_env(root, release_id, previous) | (extra or {})
+    cwd, log = root.release(release_id), root.log(release_id)
     try:
-        run_reporting_hooks(
-            live.hooks,
-            point,
-            root.release(release_id),
-            root.log(release_id),
-            env,
-            report,
-            live.echo,
-        )
+        failure = run_hooks(live.hooks, point, cwd, log, env, report, live.echo)
     except Exception as error:
         report(f"warning: {point} hooks: {describe(error)}; continuing")
+        return
+    if failure is not None:
+        report(f"warning: {failure.describe()}; continuing")
 
 
 def run_on_failure(

@@ -68,18 +68,3 @@ def run_hooks(
                 running.fail(failure.describe())
                 return failure
     return None
-
-
-def run_reporting_hooks(
-    hooks: HooksConfig,
-    point: HookPoint,
-    cwd: Path,
-    log_path: Path,
-    env: Mapping[str, str],
-    report: Report,
-    echo: TextIO | None = None,
-) -> None:
-    """Run hooks whose failure must not change the outcome: a failure becomes a warning."""
-    failure = run_hooks(hooks, point, cwd, log_path, env, report, echo)
-    if failure is not None:
-        report(f"warning: {failure.describe()}; continuing")
