@@ -86,7 +86,6 @@ class DeployResult:
     size: int
     source: SourceInfo
     pruned: PruneResult
-    notes: tuple[str, ...] = field(default_factory=tuple)
     unchanged: bool = False  # the revision was already live: nothing was done
 
 
@@ -97,12 +96,12 @@ def deploy(
     report = report or PlainReporter()
     preflight(root, options)
     started = time.monotonic()
-    with exclusive(root, options.wait, clock, report) as recovered:
+    with exclusive(root, options.wait, clock, report):
         freeze.guard(root, "deploy", options.force, options.message, clock)
         revision = options.source.prepare(root, report)
         live = None if options.force or revision is None else _live_with(root, revision)
         if live is not None:
-            return _unchanged(root, live, time.monotonic() - started, recovered.notes)
+            return _unchanged(root, live, time.monotonic() - started)
         staged = stage_release(root, options, clock, report, started)
         activate_release(root, staged.id, clock, report, options.live)
         seconds = time.monotonic() - started
@@ -128,7 +127,6 @@ def deploy(
         staged.size,
         staged.source,
         pruned,
-        recovered.notes,
     )
 
 
@@ -231,12 +229,10 @@ def _live_with(root: DeployRoot, revision: str) -> str | None:
     return None
 
 
-def _unchanged(root: DeployRoot, live: str, seconds: float, notes: tuple[str, ...]) -> DeployResult:
+def _unchanged(root: DeployRoot, live: str, seconds: float) -> DeployResult:
     meta = read_meta(root, live)
     size, source = (meta.size or 0, meta.source) if meta else (0, SourceInfo())
-    return DeployResult(
-        live, None, seconds, 0.0, size, source, PruneResult((), ()), notes, unchanged=True
-    )
+    return DeployResult(live, None, seconds, 0.0, size, source, PruneResult((), ()), unchanged=True)
 
 
 def _export_stage(source_info: SourceInfo) -> str:

@@ -13,7 +13,7 @@ has ever seen; a controller whose clock is behind is refused rather than reorder
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from releases_cli.core import freeze, reserve
 from releases_cli.core.clock import Clock, utc_now
@@ -43,7 +43,6 @@ class StageResult:
     build_seconds: float
     size: int
     source: SourceInfo
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,6 @@ class SwitchResult:
     previous: str | None
     seconds: float
     pruned: PruneResult
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 def _quiet(_message: str) -> None:
@@ -72,7 +70,7 @@ def stage(
         validate_id(release_id)
     preflight(root, options)
     started = time.monotonic()
-    with exclusive(root, options.wait, clock, report) as recovered:
+    with exclusive(root, options.wait, clock, report):
         freeze.guard(root, "stage", options.force, options.message, clock)
         if release_id is not None:
             check_new_id(release_id, known_ids(root))
@@ -86,7 +84,6 @@ def stage(
         staged.build_seconds,
         staged.size,
         staged.source,
-        recovered.notes,
     )
 
 
@@ -122,4 +119,4 @@ def switch(
         pruned = prune_releases(root, keep, clock=clock)
     delete_pruned(root, pruned, detached=True)  # as deploy does
     reserve.ensure(root)
-    return SwitchResult(release_id, snap.current_id, seconds, pruned, recovered.notes)
+    return SwitchResult(release_id, snap.current_id, seconds, pruned)

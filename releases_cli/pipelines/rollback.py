@@ -26,7 +26,6 @@ class RollbackResult:
     id: str
     previous: str | None
     seconds: float
-    notes: tuple[str, ...]
 
 
 def choose_target(snap: Snapshot, to: str | None) -> str:
@@ -74,7 +73,7 @@ def rollback(
             seconds = time.monotonic() - started
             _record_switch(root, target, previous, seconds, clock, report, message)
         _after_switch(root, live or LiveOptions(), target, previous, clock, report)
-    return RollbackResult(target, previous, seconds, recovered.notes)
+    return RollbackResult(target, previous, seconds)
 
 
 def _record_switch(
