@@ -17,7 +17,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from releases_cli.cli import artifact_cmds, ops_cmds, outcome, release_cmds, state_cmds
+from releases_cli.cli import artifact_cmds, ops_cmds, outcome, release_cmds, serve_cmds, state_cmds
 from releases_cli.core.errors import ExitCode, ReleasesError
 
 
@@ -111,6 +111,7 @@ _COMMANDS = (
     *state_cmds.COMMANDS,
     *artifact_cmds.COMMANDS,
     *ops_cmds.COMMANDS,
+    *serve_cmds.COMMANDS,
 )
 for _name, _command in _COMMANDS:
     app.command(_name)(_command)

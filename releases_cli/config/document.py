@@ -17,6 +17,7 @@ from releases_cli.config.sections import (
     MigrationsConfig,
     NotifyConfig,
     RestartConfig,
+    ServeConfig,
     SharedConfig,
     SourceConfig,
 )
@@ -42,6 +43,7 @@ def read_document(document: Mapping[str, object]) -> Config:
         hooks=top.section("hooks", _hooks),
         migrations=top.section("migrations", _migrations),
         notify=top.section("notify", _notify),
+        serve=top.section("serve", _serve),
     )
     top.done()
     return config
@@ -167,6 +169,30 @@ def _notify(table: _Table) -> NotifyConfig:
         url_file=table.take("url_file", values.shared_file, base.url_file),
         format=table.take("format", values.notify_format, base.format),
         timeout=table.take("timeout", values.period, base.timeout),
+    )
+
+
+def _serve(table: _Table) -> ServeConfig:
+    base = ServeConfig()
+    return ServeConfig(
+        mode=table.take("mode", values.serve_mode, base.mode),
+        app=table.take("app", values.app_name, base.app),
+        ports=table.take("ports", values.port_range, base.ports),
+        instances=table.take("instances", values.instances, base.instances),
+        exec_mode=table.take("exec_mode", values.exec_mode, base.exec_mode),
+        start=table.take("start", values.start_command, base.start),
+        interpreter=table.take("interpreter", values.text, base.interpreter),
+        env=table.take("env", values.environment, base.env),
+        grace=table.take("grace", values.duration, base.grace),
+        health_path=table.take("health_path", values.url_path, base.health_path),
+        start_timeout=table.take("start_timeout", values.period, base.start_timeout),
+        drain_timeout=table.take("drain_timeout", values.limit, base.drain_timeout),
+        include=table.take("include", values.text, base.include),
+        nginx_config=table.take("nginx_config", values.text, base.nginx_config),
+        nginx_test=table.take("nginx_test", values.command_words, base.nginx_test),
+        nginx_reload=table.take("nginx_reload", values.command_words, base.nginx_reload),
+        pm2=table.take("pm2", values.text, base.pm2),
+        url=table.take("url", values.url, base.url),
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, TypeVar
 
 from releases_cli.config import values
+from releases_cli.config.values import ExecMode, ServeMode
 from releases_cli.core.errors import InvalidInput
 from releases_cli.nextjs.preset import Preset
 from releases_cli.nextjs.static_share import ShareStatic
@@ -102,6 +103,43 @@ class NotifyConfig:
     timeout: float = 3  # seconds for all notifications of a command, one retry included
 
 
+NEXT_START = ("node_modules/next/dist/bin/next", "start", "-p", "{port}", "-H", "127.0.0.1")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """How the app is served: `reload` (the restart command reloads it in place) or
+    `blue-green` (one PM2 app per release on its own port, nginx flipped between them)."""
+
+    mode: ServeMode = "reload"
+    app: str = ""  # PM2 name prefix + nginx names; "": the deploy root's directory name
+    ports: str = "3100-3199"  # inclusive range the releases' apps listen on (checked)
+    instances: int = 2
+    exec_mode: ExecMode = "cluster"
+    start: tuple[str, ...] = NEXT_START  # script (relative to the release) + args; {port}
+    interpreter: str = "node"  # "none": run the script itself (PM2's `interpreter`)
+    env: tuple[tuple[str, str], ...] = ()  # the app's environment (beside NODE_ENV, PORT)
+    grace: float = 900  # seconds the previous release stays warm; 0: stop once drained
+    health_path: str = "/"  # asked on the release's own port before any traffic goes there
+    start_timeout: float = 60  # seconds for a started app to answer health_path
+    drain_timeout: float = 30  # seconds to wait for connections to an app to end
+    include: str = ""  # the generated nginx include; "": .releases/serve/nginx.conf
+    nginx_config: str = "/etc/nginx/nginx.conf"  # the file that includes `include`
+    nginx_test: tuple[str, ...] = ("nginx", "-t", "-q", "-c", "{config}")
+    nginx_reload: tuple[str, ...] = ("nginx", "-s", "reload")
+    pm2: str = "pm2"  # the PM2 command (PATH is searched)
+    url: str = ""  # the site through nginx: after a reload, wait until it routes the new live
+
+    @property
+    def blue_green(self) -> bool:
+        return self.mode == "blue-green"
+
+    @property
+    def port_range(self) -> tuple[int, int]:
+        low, _, high = self.ports.partition("-")
+        return int(low), int(high)
+
+
 @dataclass(frozen=True)
 class Flags:
     """Command-line values that override releases.toml; None: the flag was not given."""
@@ -129,6 +167,7 @@ class Config:
     hooks: HooksConfig = field(default_factory=HooksConfig)
     migrations: MigrationsConfig = field(default_factory=MigrationsConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
 
     def with_flags(self, flags: Flags) -> Config:
         """The flags that were given, checked by the file's readers, replacing its values."""

@@ -16,6 +16,8 @@ from releases_cli.nextjs.static_share import SETTINGS, ShareStatic
 T = TypeVar("T")
 MigrationsPolicy = Literal["warn", "refuse"]  # the same as sections.py's (values imports nothing)
 NotifyFormat = Literal["auto", "slack", "discord", "json"]
+ServeMode = Literal["reload", "blue-green"]
+ExecMode = Literal["cluster", "fork"]
 
 MAX_SECONDS = 7 * 24 * 3600  # bounds every duration (time.sleep overflows far above it)
 
@@ -196,4 +198,94 @@ def url(value: object) -> str:
         port = 0
     if port == 0:
         raise Invalid(f"has a port that is not a number from 1 to 65535: {show(given)}")
+    return given
+
+
+SERVE_MODES: tuple[ServeMode, ...] = ("reload", "blue-green")
+EXEC_MODES: tuple[ExecMode, ...] = ("cluster", "fork")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def serve_mode(value: object) -> ServeMode:
+    return _choice(SERVE_MODES, value)
+
+
+def exec_mode(value: object) -> ExecMode:
+    return _choice(EXEC_MODES, value)
+
+
+def duration(value: object) -> float:
+    """Seconds as a number, or a string like "90s", "15m", "2h" (0 allowed)."""
+    import re
+
+    if isinstance(value, str):
+        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value)
+        if found is None:
+            raise Invalid(f'must be seconds or a duration like "15m", got {show(value)}')
+        value = float(found.group(1)) * _UNITS[found.group(2)]
+    return limit(value)
+
+
+def port_range(value: object) -> str:
+    """ "3100-3199": an inclusive range of unprivileged ports, low to high."""
+    import re
+
+    found = re.fullmatch(r"(\d{1,5})-(\d{1,5})", text(value).strip())
+    low, high = (int(found.group(1)), int(found.group(2))) if found else (0, 0)
+    if found is None or not 1024 <= low <= high <= 65535:
+        raise Invalid(f'must be a port range like "3100-3199" within 1024-65535, got {show(value)}')
+    return f"{low}-{high}"
+
+
+def app_name(value: object) -> str:
+    """A name for PM2 apps and nginx upstreams: [a-z0-9_], starting with a letter ("" allowed:
+    derived from the root's name). Never all digits (PM2 reads that as a process id)."""
+    import re
+
+    name = text(value)
+    if name and not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
+        raise Invalid(f"must be a letter then up to 39 of a-z 0-9 _, got {show(value)}")
+    return name
+
+
+def instances(value: object) -> int:
+    count = integer(value)
+    if not 1 <= count <= 64:
+        raise Invalid(f"must be from 1 to 64, got {count}")
+    return count
+
+
+def start_command(value: object) -> tuple[str, ...]:
+    words = commands(value)
+    if not words or not words[0].strip():
+        raise Invalid("must be a non-empty list: the script, then its arguments")
+    if not any("{port}" in word for word in words):
+        raise Invalid("must pass the port: put {port} in one of its arguments")
+    return words
+
+
+def command_words(value: object) -> tuple[str, ...]:
+    words = commands(value)
+    if not words:
+        raise Invalid("must be a non-empty list of words (the program, then its arguments)")
+    return words
+
+
+def environment(value: object) -> tuple[tuple[str, str], ...]:
+    import re
+
+    if not isinstance(value, dict):
+        raise Invalid(f'must be a table of NAME = "value", got {show(value)}')
+    pairs = []
+    for name, item in value.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(name)):
+            raise Invalid(f"has an invalid variable name {show(name)}")
+        pairs.append((str(name), text(item)))
+    return tuple(sorted(pairs))
+
+
+def url_path(value: object) -> str:
+    given = text(value)
+    if not given.startswith("/") or any(ch.isspace() or not ch.isprintable() for ch in given):
+        raise Invalid(f"must be a URL path starting with /, got {show(value)}")
     return given

@@ -48,6 +48,7 @@ class EventName(StrEnum):
     FREEZE_OVERRIDDEN = "freeze_overridden"  # a command ran while frozen (--force)
     PIN = "pin"  # `releases pin`: prune keeps the release
     UNPIN = "unpin"
+    APP_STOPPED = "app_stopped"  # blue-green: a release's app was drained and stopped
 
 
 class SwitchReason(StrEnum):
@@ -165,6 +166,12 @@ class Unpin(NamedTuple):
     id: ReleaseId
 
 
+class AppStopped(NamedTuple):
+    id: ReleaseId
+    port: int | None
+    reason: str  # "grace over", "not healthy", "orphan", ...
+
+
 Payload = (
     DeployStarted
     | DeployFinished
@@ -183,6 +190,7 @@ Payload = (
     | FreezeOverridden
     | Pin
     | Unpin
+    | AppStopped
 )
 # The event name of each payload type: the one place the two meet.
 NAMES: dict[type[Payload], EventName] = {
@@ -203,6 +211,7 @@ NAMES: dict[type[Payload], EventName] = {
     FreezeOverridden: EventName.FREEZE_OVERRIDDEN,
     Pin: EventName.PIN,
     Unpin: EventName.UNPIN,
+    AppStopped: EventName.APP_STOPPED,
 }
 PAYLOADS: dict[str, type[Payload]] = {name: kind for kind, name in NAMES.items()}
 

@@ -37,6 +37,11 @@ POINTS = (
     "after_unfreeze",  # freeze.json removed, its history line not yet
     "after_freeze_override",  # a forced command recorded the override, did nothing else yet
     "after_pin_write",  # a pin/unpin rewrote the meta, its history line not yet
+    "serve_after_start",  # blue-green: a release's app started (state: starting), not checked
+    "serve_after_state",  # blue-green: state says the new live release, include not renamed
+    "serve_after_include",  # blue-green: include renamed, `current` not switched
+    "serve_after_current",  # blue-green: `current` switched, nginx not reloaded
+    "serve_after_drain",  # blue-green: an expired app dropped from nginx, not yet stopped
 )
 # `mid_write:<file name pattern>` (e.g. `mid_write:*.json`): an atomic write's temp file is
 # written and fsync'd, not yet renamed over the file.

@@ -6,7 +6,7 @@ import contextlib
 import errno
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from releases_cli.core import cleaner, faults
@@ -181,9 +181,12 @@ def delete_pruned(root: DeployRoot, result: PruneResult, detached: bool) -> int 
             os.close(log_fd)
 
 
-def candidates_of(root: DeployRoot, force: bool = False) -> list[Candidate]:
-    """The policy's input, read from disk: current, rollback target, pins and in-use releases
-    are protected (`force` drops the in-use protection only)."""
+def candidates_of(
+    root: DeployRoot, force: bool = False, protected: Mapping[str, str] | None = None
+) -> list[Candidate]:
+    """The policy's input, read from disk: current, rollback target, pins, in-use releases and
+    `protected` (id -> why, from an integration) are protected (`force` drops the in-use
+    protection only)."""
     snap = snapshot(root)
     in_use = {} if force else release_users(root.releases)
     staged = snap.staged
@@ -201,6 +204,8 @@ def candidates_of(root: DeployRoot, force: bool = False) -> list[Candidate]:
         elif release.meta_problem is not None:
             # Meta exists but is unusable: damage, not a killed build. Let a human decide.
             reason = "meta file unreadable (check it by hand)"
+        elif protected and release.id in protected:
+            reason = protected[release.id]
         elif release.id in in_use:
             pids = ", ".join(str(p) for p in in_use[release.id][:5])
             reason = f"in use by pid {pids}"
@@ -215,6 +220,7 @@ def prune_releases(
     force: bool = False,
     clock: Clock = utc_now,
     before_remove: BeforeRemove | None = None,
+    protected: Mapping[str, str] | None = None,
 ) -> PruneResult:
     """Apply the policy (caller holds the lock); record what was deleted in the history.
 
@@ -222,7 +228,7 @@ def prune_releases(
     of what it put into other releases, e.g. shared static files). Deleted releases are left in
     the trash, held (`PruneResult.trash`): delete them once the lock is released.
     """
-    decision = plan(candidates_of(root, force), keep)
+    decision = plan(candidates_of(root, force, protected), keep)
     for release_id, reason in decision.keep:
         log.debug("keep %s (%s)", release_id, reason)
     for release_id, reason in decision.delete:

@@ -35,7 +35,7 @@ from releases_cli.core.errors import UnsafeState
 
 STATE_DIR = ".releases"
 # Entries of .releases/ the tool makes, and the kind each must be.
-LAYOUT_DIRS = ("meta", "logs", "trash", "repo.git")
+LAYOUT_DIRS = ("meta", "logs", "trash", "repo.git", "serve")
 LAYOUT_FILES = ("history.jsonl", "lock", "lock.info", "reserve", "freeze.json")
 # Entries that hold nothing worth keeping: the fix is to remove them.
 _DISPOSABLE = frozenset({"trash", "lock", "lock.info", "reserve"})

@@ -217,7 +217,13 @@ def activate_release(
     """Stage switch: point `current` at a complete release and record it, then restart and
     check health, switching back on failure (see golive.go_live; caller holds the lock)."""
     previous = require_current_is_link(root).release_id
-    go_live(root, release_id, previous, live or LiveOptions(), clock, report)
+    live = live or LiveOptions()
+    if live.serve is not None:
+        from releases_cli.pipelines import bgswitch
+
+        bgswitch.activate(root, release_id, previous, live, clock, report)
+        return
+    go_live(root, release_id, previous, live, clock, report)
 
 
 def _live_with(root: DeployRoot, revision: str) -> str | None:

@@ -20,7 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TextIO
 
-from releases_cli.config import Config, HealthConfig, HookPoint, HooksConfig, RestartConfig
+from releases_cli.config import (
+    Config,
+    HealthConfig,
+    HookPoint,
+    HooksConfig,
+    RestartConfig,
+    ServeConfig,
+)
 from releases_cli.core import faults, interrupts, reserve
 from releases_cli.core.clock import Clock
 from releases_cli.core.current import remove_current, switch_to
@@ -58,6 +65,7 @@ class LiveOptions:
     health: HealthConfig | None = None
     hooks: HooksConfig = field(default_factory=HooksConfig)
     echo: TextIO | None = None  # where restart/hook output goes (default: stdout)
+    serve: ServeConfig | None = None  # blue-green serving (then no restart command)
 
 
 def run_point(
@@ -342,7 +350,11 @@ def _interrupted(act: _Activation) -> str:
 
 
 def live_options(cfg: Config) -> LiveOptions:
-    """LiveOptions from the effective config ([restart], [health], [hooks])."""
+    """LiveOptions from the effective config ([restart], [health], [hooks], [serve]). In
+    blue-green mode releases runs the apps itself and checks each on its own port, so the
+    restart command and health URL are not used."""
+    if cfg.serve.blue_green:
+        return LiveOptions(hooks=cfg.hooks, serve=cfg.serve)
     return LiveOptions(
         restart=cfg.restart if cfg.restart.command else None,
         health=cfg.health if cfg.health.url else None,

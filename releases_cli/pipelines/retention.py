@@ -3,10 +3,28 @@ wired in (a pruned Next.js build's static files leave the releases they were sha
 
 from __future__ import annotations
 
-from functools import partial
-
 from releases_cli.core import prune
-from releases_cli.nextjs import static_share
+from releases_cli.core.clock import Clock, utc_now
+from releases_cli.core.layout import DeployRoot
+from releases_cli.nextjs import servestate, static_share
 
-# Apply the retention policy (caller holds the lock); see core.prune.prune_releases.
-prune_releases = partial(prune.prune_releases, before_remove=static_share.forget)
+
+def prune_releases(
+    root: DeployRoot,
+    keep: int,
+    dry_run: bool = False,
+    force: bool = False,
+    clock: Clock = utc_now,
+) -> prune.PruneResult:
+    """Apply the retention policy (caller holds the lock; see core.prune.prune_releases). A
+    release with a blue-green app (live, warm, starting, draining) is kept, even with --force:
+    its app is stopped by reaping first, then a later prune may take it."""
+    return prune.prune_releases(
+        root,
+        keep,
+        dry_run,
+        force,
+        clock,
+        before_remove=static_share.forget,
+        protected=servestate.serving(root),
+    )

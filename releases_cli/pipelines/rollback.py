@@ -66,13 +66,22 @@ def rollback(
         target = choose_target(recovered.snapshot, to)
         settings = migrations or MigrationsConfig()
         check_rollback(recovered.snapshot, target, settings, force, report)
+        live = live or LiveOptions()
+        if live.serve is not None:
+            from releases_cli.pipelines import bgswitch
+
+            bgswitch.roll_back(root, target, previous, live, clock, report)
+            seconds = time.monotonic() - started
+            _record_switch(root, target, previous, seconds, clock, report, message)
+            run_point(root, live, "after_rollback", target, previous, report)
+            return RollbackResult(target, previous, seconds)
         with interrupts.deferred():  # switched and recorded, or neither
             with stage(report, Stage.SWITCH, f"current -> releases/{target}"):
                 switch_to(root, target)
                 faults.point("rollback_after_switch")
             seconds = time.monotonic() - started
             _record_switch(root, target, previous, seconds, clock, report, message)
-        _after_switch(root, live or LiveOptions(), target, previous, clock, report)
+        _after_switch(root, live, target, previous, clock, report)
     return RollbackResult(target, previous, seconds)
 
 

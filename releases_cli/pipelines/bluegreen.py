@@ -1,0 +1,310 @@
+"""Blue-green serving (`[serve] mode = "blue-green"`): each release runs as its own PM2 app on
+its own port; nginx is flipped between them together with `current`.
+
+Going live: start the release's app (or reuse it while warm), health-check its own port (only
+that build can answer there), then flip: state.json (the truth), the tested include renamed,
+`current` renamed, nginx reloaded. The release live before stays warm for `serve.grace`;
+expired warm apps are drained (dropped from the include, reload, wait until nothing is
+connected to the port, bounded) and stopped by `settle`, which every blue-green command runs
+first, and by `releases reap` for a timer. See docs/blue-green.md.
+
+Crash safety: the state is written before the include and `current` change, and marked
+`applied` only after nginx reloaded; `recover` makes state, include, `current` and nginx agree
+again (`current` wins: it is what the history and every other command trust).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from releases_cli.config import ServeConfig
+from releases_cli.core import faults, interrupts
+from releases_cli.core.clock import Clock
+from releases_cli.core.current import switch_to
+from releases_cli.core.errors import HealthFailed, NotFound, SystemFailure
+from releases_cli.core.events import AppStopped, record
+from releases_cli.core.layout import DeployRoot, read_current
+from releases_cli.core.report import Report
+from releases_cli.nextjs import nginx as ngx
+from releases_cli.nextjs import pm2 as pm
+from releases_cli.nextjs import ports, static_share
+from releases_cli.nextjs.servestate import (
+    SERVE_DIR,
+    AppEntry,
+    ServeState,
+    ensure_serve_dir,
+    read_state,
+    write_state,
+)
+from releases_cli.pipelines.health import build_id_url, wait_until
+
+POLL = 0.05  # seconds between health probes of a starting app
+WARM_PROBE = 5.0  # seconds a warm app gets to prove itself before it counts as cold
+CONFIRM = 10.0  # seconds nginx gets to route through its new workers after a reload
+CONFIRM_STEADY = 0.1  # ... and how long every answer must name the new live release
+
+
+@dataclass(frozen=True)
+class Serving:
+    """One deploy root's blue-green setup: the settings and the tools they configure."""
+
+    root: DeployRoot
+    serve: ServeConfig
+    nginx: ngx.Nginx
+    pm2: pm.Pm2
+
+    def process_file(self, release_id: str) -> Path:
+        return self.root.state / SERVE_DIR / f"{release_id}.pm2.json"
+
+
+def app_name(root: DeployRoot, serve: ServeConfig) -> str:
+    """serve.app, else the root's directory name made a valid name (`shop-2` -> `shop_2`)."""
+    if serve.app:
+        return serve.app
+    name = re.sub(r"[^a-z0-9_]", "_", root.path.name.lower())[:40]
+    return name if re.match(r"[a-z]", name) else f"app_{name}"[:40]
+
+
+def serving(root: DeployRoot, serve: ServeConfig) -> Serving:
+    app = app_name(root, serve)
+    include = Path(serve.include) if serve.include else root.state / SERVE_DIR / "nginx.conf"
+    nginx = ngx.Nginx(app, include, Path(serve.nginx_config), serve.nginx_test, serve.nginx_reload)
+    tools = pm.Pm2(
+        serve.pm2,
+        app,
+        serve.instances,
+        serve.exec_mode,
+        serve.start,
+        serve.interpreter,
+        serve.env,
+    )
+    return Serving(root, serve, nginx, tools)
+
+
+# -- health ------------------------------------------------------------------------------------
+
+
+def check_port(sv: Serving, release_id: str, port: int, seconds: float) -> str | None:
+    """None when the app on `port` answers serve.health_path with 200 and, for a Next.js
+    build, serves the file only this release's build has; else the problem."""
+    url = f"http://127.0.0.1:{port}{sv.serve.health_path}"
+    deadline = time.monotonic() + seconds
+    ok, last = wait_until(url, 200, deadline, POLL)
+    if not ok:
+        return f"{url} did not answer 200 within {seconds:g}s (last: {last})"
+    proof = build_id_url(url, static_share.proof_url_path(sv.root.release(release_id)))
+    if proof is not None:
+        ok, last = wait_until(proof, 200, deadline, POLL)
+        if not ok:
+            return f"{proof} did not answer 200 (last: {last}): not {release_id}'s build"
+    return None
+
+
+# -- starting and stopping apps ----------------------------------------------------------------
+
+
+def ensure_running(
+    sv: Serving, state: ServeState, release_id: str, until: datetime, report: Report
+) -> ServeState:
+    """The state with `release_id`'s app running and healthy on its port: a warm app that
+    proves itself is reused; otherwise one is started. Raises HealthFailed (its app deleted,
+    nothing routed to it) when it does not become healthy."""
+    entry = state.apps.get(release_id)
+    if entry is not None:
+        problem = check_port(sv, release_id, entry.port, WARM_PROBE)
+        if problem is None:
+            report(f"serve: {release_id} is warm on port {entry.port}")
+            return state
+        report(f"serve: {release_id} on port {entry.port} is not healthy ({problem}); restarting")
+        pm.delete(sv.pm2, release_id)
+        state = state.without(release_id)
+        write_state(sv.root, state)
+    low, high = sv.serve.port_range
+    port = ports.free_port(low, high, [e.port for e in state.apps.values()])
+    if port is None:
+        raise HealthFailed(f"no free port in serve.ports {sv.serve.ports}; nothing was changed")
+    # In the state before PM2 knows it, expiring at `until`: a crash before it is live leaves
+    # an app the next command reaps, never one nobody knows about.
+    state = state.with_app(release_id, AppEntry(port, until, routed=False))
+    write_state(sv.root, state)
+    started = time.monotonic()
+    report(f"serve: starting {sv.pm2.name(release_id)} on 127.0.0.1:{port}")
+    release = sv.root.release(release_id)
+    problem = pm.start(sv.pm2, release_id, release, port, sv.process_file(release_id))
+    faults.point("serve_after_start")
+    if problem is None:
+        problem = check_port(sv, release_id, port, sv.serve.start_timeout)
+    if problem is not None:
+        pm.delete(sv.pm2, release_id)
+        write_state(sv.root, state.without(release_id))
+        raise HealthFailed(f"the app of {release_id} on port {port} is not healthy: {problem}")
+    report(f"serve: {release_id} healthy on port {port} after {time.monotonic() - started:.1f}s")
+    return state
+
+
+def stop_app(sv: Serving, release_id: str) -> None:
+    pm.delete(sv.pm2, release_id)
+    sv.process_file(release_id).unlink(missing_ok=True)
+
+
+# -- the flip ----------------------------------------------------------------------------------
+
+
+def apply(sv: Serving, state: ServeState, report: Report, switch: str | None = None) -> ServeState:
+    """Make nginx (and, given `switch`, `current`) follow `state`: tested include, state
+    written (not yet applied), include renamed, `current` switched, nginx reloaded, state
+    applied. A rejected include raises InvalidInput with nothing changed."""
+    pending = replace(state, applied=False)
+    text = ngx.render_include(sv.nginx.app, state.live, state.routed())
+    with interrupts.deferred():  # all of it, or recovery's starting point
+        ngx.install(sv.nginx, text, lambda: _written(sv, pending))
+        faults.point("serve_after_include")
+        if switch is not None:
+            switch_to(sv.root, switch)
+            faults.point("serve_after_current")
+        failed = ngx.reload(sv.nginx)
+        if failed is not None:
+            raise SystemFailure(
+                f"nginx reload failed ({failed}); nginx still serves what it did before; "
+                "fix nginx, then run `releases reap` to apply it"
+            )
+        done = replace(state, applied=True)
+        write_state(sv.root, done)
+    if sv.serve.url:
+        confirm(sv.serve.url, state.live or "none", report)
+    return done
+
+
+def confirm(url: str, live: str, report: Report) -> None:
+    """Wait until nginx at `url` answers with X-Releases-Live: `live` on every fresh connection
+    for CONFIRM_STEADY seconds (a reload returns once nginx is signalled; for a moment old and
+    new workers both accept), up to CONFIRM seconds."""
+    deadline = time.monotonic() + CONFIRM
+    steady_since: float | None = None
+    seen: str | None = None
+    while time.monotonic() < deadline:
+        seen = _live_header(url)
+        now = time.monotonic()
+        if seen != live:
+            steady_since = None
+        elif steady_since is None:
+            steady_since = now
+        elif now - steady_since >= CONFIRM_STEADY:
+            return
+        time.sleep(0.01)
+    report(f"warning: {url} did not show X-Releases-Live: {live} within {CONFIRM:g}s (saw {seen})")
+
+
+def _live_header(url: str) -> str | None:
+    import http.client
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = kind(parts.hostname or "", parts.port, timeout=2)
+    try:
+        conn.request("HEAD", parts.path or "/")
+        return conn.getresponse().getheader("X-Releases-Live")
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+# -- recovery and reaping ----------------------------------------------------------------------
+
+
+def recover(sv: Serving, clock: Clock, report: Report) -> ServeState:
+    """Make state, include, nginx and `current` agree after a crash (`current` wins)."""
+    ensure_serve_dir(sv.root)
+    state = read_state(sv.root)
+    if state.damaged:
+        return state
+    live = read_current(sv.root).release_id
+    if live is not None and live != state.live and live in state.apps:
+        report(f"recovered: nginx routed to {state.live}, `current` is {live}; routing to {live}")
+        apps = dict(state.apps)
+        apps[live] = AppEntry(apps[live].port, None, routed=True)
+        if state.live in apps:  # never went live: it goes at once
+            apps[state.live] = AppEntry(apps[state.live].port, clock(), routed=False)
+        state = ServeState(live, False, apps)
+    if not state.applied:
+        report("recovered: applying the serve state to nginx (a change was interrupted)")
+        state = apply(sv, state, report)
+    return state
+
+
+def settle(sv: Serving, clock: Clock, report: Report, orphans: bool = False) -> list[str]:
+    """Recovery, then drain and stop every app past its grace (and, with `orphans`, our PM2
+    apps of releases the state does not know). Returns the ids stopped."""
+    state = recover(sv, clock, report)
+    if state.damaged:
+        report("warning: the serve state is damaged; no app is stopped until it is fixed")
+        return []
+    now = clock()
+    expired = [r for r, e in state.apps.items() if r != state.live and e.expired(now)]
+    stopped = []
+    if expired:
+        if any(state.apps[r].routed for r in expired):
+            apps = {
+                r: replace(e, routed=False) if r in expired else e for r, e in state.apps.items()
+            }
+            state = apply(sv, replace(state, apps=apps), report)
+        faults.point("serve_after_drain")
+        _drain(sv, [state.apps[r].port for r in expired])
+        for release_id in expired:
+            stop_app(sv, release_id)
+            port = state.apps[release_id].port
+            state = state.without(release_id)
+            write_state(sv.root, state)
+            record(sv.root, AppStopped(release_id, port, "grace over"), clock)
+            report(f"serve: stopped {sv.pm2.name(release_id)} (port {port}): grace over")
+            stopped.append(release_id)
+    if orphans:
+        stopped += _stop_orphans(sv, state, clock, report)
+    return stopped
+
+
+def _drain(sv: Serving, drained: list[int]) -> None:
+    """Wait (up to serve.drain_timeout) until nothing is connected to these ports."""
+    deadline = time.monotonic() + sv.serve.drain_timeout
+    while time.monotonic() < deadline and any(ports.connections(p) for p in drained):
+        time.sleep(0.1)
+
+
+def _stop_orphans(sv: Serving, state: ServeState, clock: Clock, report: Report) -> list[str]:
+    running = pm.jlist(sv.pm2)
+    if running is None:
+        report("warning: could not list PM2 apps (pm2 jlist failed); orphans not checked")
+        return []
+    prefix = f"{sv.pm2.app}-"
+    stopped = []
+    for name in running:
+        release_id = name.removeprefix(prefix)
+        if release_id not in state.apps:
+            report(f"serve: stopped {name}: its release has no app in the serve state")
+            pm.delete(sv.pm2, release_id)
+            stopped.append(release_id)
+    return stopped
+
+
+# -- preview -----------------------------------------------------------------------------------
+
+
+def preview(sv: Serving, release_id: str, clock: Clock, report: Report) -> int:
+    """Start `release_id`'s app (or reuse it) without routing anything to it; its port. It
+    stops after serve.grace unless it goes live before."""
+    if not sv.root.release(release_id).is_dir():
+        raise NotFound(f"release {release_id} is not on disk")
+    settle(sv, clock, report)
+    state = read_state(sv.root)
+    until = clock() + timedelta(seconds=sv.serve.grace)
+    state = ensure_running(sv, state, release_id, until, report)
+    entry = state.apps[release_id]
+    if entry.until is not None and not entry.routed:
+        write_state(sv.root, state.with_app(release_id, replace(entry, until=until)))
+    return entry.port

@@ -1,0 +1,241 @@
+"""Blue-green serving with a real PM2 and a real nginx (tests/bgstack.py): each release its own
+app on its own port, health-checked there before nginx and `current` flip together; the
+previous release warm for the grace, then drained and stopped; rollback to a warm release
+without a restart; failures and crashes leave nginx and `current` agreeing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bgstack import Stack, ensure_pm2, free_port, get, write_app
+from helpers import Cli, current_id
+
+
+@pytest.fixture
+def stack(tmp_path: Path, cli: Cli) -> Iterator[Stack]:
+    """A deploy root in blue-green mode with its own PM2 and nginx (both stopped after)."""
+    if shutil.which("node") is None or not Path("/usr/sbin/nginx").exists():
+        pytest.fail("blue-green tests need Node.js (for PM2) and nginx installed")
+    s = Stack(tmp_path, tmp_path / "root", tmp_path / "src", ensure_pm2(), free_port())
+    s.root.mkdir()
+    write_app(s.source)
+    assert cli("init", "--root", str(s.root)).returncode == 0
+    s.config()
+    (tmp_path / "nginx").mkdir()
+    result = cli("nginx", "--root", str(s.root))  # writes the first include
+    assert result.returncode == 0, result.stderr
+    assert "proxy_pass http://$t_upstream;" in result.stdout
+    s.start_nginx()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def deploy(cli: Cli, s: Stack, *extra: str) -> str:
+    result = cli("deploy", "--root", str(s.root), "--source", str(s.source), *extra, env=s.env())
+    assert result.returncode == 0, result.stderr
+    return current_id(s.root)
+
+
+def state(s: Stack) -> dict[str, object]:
+    found: dict[str, object] = json.loads(
+        (s.root / ".releases" / "serve" / "state.json").read_text()
+    )
+    return found
+
+
+def apps(s: Stack) -> dict[str, dict[str, object]]:
+    found = state(s)["apps"]
+    assert isinstance(found, dict)
+    return found
+
+
+def test_deploy_deploy_rollback_to_the_warm_release(cli: Cli, stack: Stack) -> None:
+    """Deploy A, deploy B: nginx serves B, A stays warm on its port and requests carrying A's
+    deployment id (header or ?dpl=) still reach A; rollback flips back to the same A process
+    (same port and pid: no restart), and B is now the warm one."""
+    a = deploy(cli, stack)
+    assert stack.served() == a
+    b = deploy(cli, stack)
+    assert stack.served() == b
+    assert current_id(stack.root) == b
+    assert set(apps(stack)) == {a, b}
+    assert apps(stack)[a]["until"] is not None and apps(stack)[b]["until"] is None
+    assert stack.served({"x-deployment-id": a}) == a
+    assert get(stack.port, f"/?dpl={a}")[1] == a
+    assert stack.served({"x-deployment-id": "20990101T000000Z"}) == b  # unknown id: live
+    port_a = int(str(apps(stack)[a]["port"]))
+    pid_a = get(port_a)[2].split()[1]
+
+    result = cli("rollback", "--root", str(stack.root), env=stack.env())
+    assert result.returncode == 0, result.stderr
+    assert current_id(stack.root) == a
+    assert stack.served() == a
+    assert get(port_a)[2].split()[1] == pid_a, "a warm rollback must not restart the app"
+    assert apps(stack)[b]["until"] is not None and apps(stack)[a]["until"] is None
+    assert {f"t-{a}", f"t-{b}"} <= stack.pm2_names()
+
+
+def test_grace_zero_drains_and_stops_the_previous_app(cli: Cli, stack: Stack) -> None:
+    """With grace 0 the previous release's app is dropped from nginx, drained and deleted
+    from PM2 by the deploy that replaced it; the history says so; a rollback to it then
+    starts it cold and serves it."""
+    stack.config(grace="0")
+    a = deploy(cli, stack)
+    b = deploy(cli, stack)
+    assert set(apps(stack)) == {b}
+    assert f"t-{a}" not in stack.pm2_names()
+    history = (stack.root / ".releases" / "history.jsonl").read_text()
+    assert '"event": "app_stopped"' in history
+    result = cli("rollback", "--root", str(stack.root), env=stack.env())
+    assert result.returncode == 0, result.stderr
+    assert stack.served() == a == current_id(stack.root)
+
+
+def test_reap_stops_warm_apps_after_their_grace(cli: Cli, stack: Stack) -> None:
+    """`releases reap` (for a timer) stops a warm app whose grace is over, and a PM2 app of
+    ours that no release in the state owns; the live one keeps serving."""
+    stack.config(grace="1s")
+    a = deploy(cli, stack)
+    b = deploy(cli, stack)
+    assert a in apps(stack)
+    import time
+
+    time.sleep(1.2)  # past the one-second grace (not a timing assertion: a precondition)
+    result = cli("reap", "--root", str(stack.root), env=stack.env())
+    assert result.returncode == 0, result.stderr
+    assert set(apps(stack)) == {b}
+    assert stack.pm2_names() == {f"t-{b}"}
+    assert stack.served() == b
+
+
+def test_unhealthy_release_is_never_flipped_to(cli: Cli, stack: Stack) -> None:
+    """A release whose app answers 500 on its own port fails the deploy (exit 9): nginx and
+    `current` still serve the previous release, its app is deleted from PM2, it is marked
+    failed."""
+    a = deploy(cli, stack)
+    (stack.source / "BROKEN").write_text("yes\n")
+    result = cli(
+        "deploy", "--root", str(stack.root), "--source", str(stack.source), env=stack.env()
+    )
+    assert result.returncode == 9, result.stderr
+    assert "nothing was flipped" in result.stderr
+    assert current_id(stack.root) == a
+    assert stack.served() == a
+    assert set(apps(stack)) == {a}
+    assert stack.pm2_names() == {f"t-{a}"}
+    listed = cli("list", "--root", str(stack.root), "--json")
+    failed = [r for r in json.loads(listed.stdout)["releases"] if r["status"] == "failed"]
+    assert len(failed) == 1
+
+
+def test_a_rejected_include_changes_nothing(cli: Cli, stack: Stack) -> None:
+    """When nginx -t rejects the new include (here: the main config already defines the
+    upstream name the new release needs), the switch fails with exit 3 and the include on disk,
+    `current` and what nginx serves are unchanged."""
+    a = deploy(cli, stack)
+    new_id = "20991231T000000Z"
+    stack.stop_nginx_for_reconfig = None  # type: ignore[attr-defined]
+    stack.main_conf.write_text(
+        stack.main_conf.read_text().replace(
+            "    include", f"    upstream t_{new_id} {{ server 127.0.0.1:9; }}\n    include", 1
+        )
+    )
+    staged = cli(
+        "stage",
+        "--root",
+        str(stack.root),
+        "--source",
+        str(stack.source),
+        "--id",
+        new_id,
+        env=stack.env(),
+    )
+    assert staged.returncode == 0, staged.stderr
+    include_before = stack.include.read_bytes()
+    result = cli("switch", new_id, "--root", str(stack.root), env=stack.env())
+    assert result.returncode == 3, result.stderr
+    assert "nginx rejected the new include" in result.stderr
+    assert stack.include.read_bytes() == include_before
+    assert current_id(stack.root) == a
+    assert stack.served() == a
+
+
+@pytest.mark.parametrize(
+    "fault", ["serve_after_state", "serve_after_include", "serve_after_current"]
+)
+def test_crash_during_the_flip_recovers_to_agreement(cli: Cli, stack: Stack, fault: str) -> None:
+    """SIGKILL at each step of the flip; the next command (`reap`) makes state, include,
+    nginx and `current` agree: nginx serves exactly the release `current` names."""
+    deploy(cli, stack)
+    result = cli(
+        "deploy",
+        "--root",
+        str(stack.root),
+        "--source",
+        str(stack.source),
+        env={**stack.env(), "RELEASES_FAULT": fault},
+    )
+    assert result.returncode == -9, result.stderr
+    recovered = cli("reap", "--root", str(stack.root), env=stack.env())
+    assert recovered.returncode == 0, recovered.stderr
+    live = current_id(stack.root)
+    assert state(stack)["live"] == live and state(stack)["applied"] is True
+    assert f"live {live}" in stack.include.read_text().splitlines()[0]
+    assert stack.served() == live
+
+
+def test_prune_keeps_warm_releases(cli: Cli, stack: Stack) -> None:
+    """A release whose app is warm is never pruned, even beyond keep and not the rollback
+    target; once its app is stopped it may go."""
+    a = deploy(cli, stack)
+    deploy(cli, stack)
+    deploy(cli, stack, "--keep", "1")
+    assert (stack.root / "releases" / a).is_dir()
+    listed = cli("prune", "--root", str(stack.root), "--keep", "1", "--dry-run")
+    assert f"kept {a} (blue-green app on port" in listed.stdout
+
+
+def test_preview_starts_a_staged_release_without_routing_it(cli: Cli, stack: Stack) -> None:
+    """`releases preview ID` starts a staged release's app on its own port and prints its URL;
+    nginx keeps serving the live release; a later switch reuses that app."""
+    a = deploy(cli, stack)
+    staged = cli("stage", "--root", str(stack.root), "--source", str(stack.source), env=stack.env())
+    new_id = staged.stdout.split()[-1]
+    result = cli("preview", new_id, "--root", str(stack.root), env=stack.env())
+    assert result.returncode == 0, result.stderr
+    port = int(result.stdout.strip().rsplit(":", 1)[1].strip("/"))
+    assert stack.served(port=port) == new_id
+    assert stack.served() == a
+    pid = get(port)[2].split()[1]
+    switched = cli("switch", new_id, "--root", str(stack.root), env=stack.env())
+    assert switched.returncode == 0, switched.stderr
+    assert stack.served() == new_id, switched.stderr
+    assert get(port)[2].split()[1] == pid
+
+
+def test_the_callers_environment_does_not_reach_the_app(cli: Cli, stack: Stack) -> None:
+    """PM2 runs with a minimal environment: a variable of the deploying shell is not in the
+    app's environment; serve.env is."""
+    stack.config(extra='env = { SHOP_MODE = "prod" }\n')
+    a = deploy(cli, stack)
+    os.environ.get("PATH")
+    result = cli(
+        "deploy",
+        "--root",
+        str(stack.root),
+        "--source",
+        str(stack.source),
+        "--force",
+        env={**stack.env(), "DEPLOYER_SECRET": "leak"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert current_id(stack.root) != a
+    assert get(stack.port, "/env?DEPLOYER_SECRET")[2] == "no"
+    assert get(stack.port, "/env?SHOP_MODE")[2] == "yes"
