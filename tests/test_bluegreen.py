@@ -70,6 +70,9 @@ def test_deploy_deploy_rollback_to_the_warm_release(cli: Cli, stack: Stack) -> N
     assert stack.served({"x-deployment-id": a}) == a
     assert get(stack.port, f"/?dpl={a}")[1] == a
     assert stack.served({"x-deployment-id": "20990101T000000Z"}) == b  # unknown id: live
+    status = cli("status", "--root", str(stack.root), env=stack.env())
+    assert f"serve: {b} live on 127.0.0.1:" in status.stdout
+    assert f"serve: {a} warm on 127.0.0.1:" in status.stdout and "stops in 14m" in status.stdout
     port_a = int(str(apps(stack)[a]["port"]))
     pid_a = get(port_a)[2].split()[1]
 
@@ -239,3 +242,16 @@ def test_the_callers_environment_does_not_reach_the_app(cli: Cli, stack: Stack) 
     assert current_id(stack.root) != a
     assert get(stack.port, "/env?DEPLOYER_SECRET")[2] == "no"
     assert get(stack.port, "/env?SHOP_MODE")[2] == "yes"
+
+
+def test_doctor_checks_that_nginx_includes_the_include(cli: Cli, stack: Stack) -> None:
+    """doctor passes the blue-green apps (they run from their release by design) and reports,
+    exit 10, a main nginx config that does not include the generated include."""
+    deploy(cli, stack)
+    ok = cli("doctor", "--root", str(stack.root), env=stack.env())
+    assert ok.returncode == 0, ok.stdout
+    assert f"includes {stack.include}" in ok.stdout
+    stack.main_conf.write_text(stack.main_conf.read_text().replace("include", "# include", 1))
+    bad = cli("doctor", "--root", str(stack.root), env=stack.env())
+    assert bad.returncode == 10
+    assert f"has no `include {stack.include};`" in bad.stdout

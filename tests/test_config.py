@@ -41,7 +41,7 @@ def test_docs_document_every_setting_with_its_default() -> None:
     text = DOCS.read_text()
     start = text.index("| key | type | default | meaning |")
     table = text[start : text.index("\n\n", start)]
-    rows = dict(re.findall(r"^\| `([a-z_.]+)` \| [^|]+ \| ([^|]+) \|", table, flags=re.M))
+    rows = dict(re.findall(r"^\| `([a-z0-9_.]+)` \| [^|]+ \| ([^|]+) \|", table, flags=re.M))
     declared = config.defaults()
     assert set(rows) == set(declared), f"docs vs config: {set(rows) ^ set(declared)}"
     for key, default in declared.items():

@@ -112,6 +112,34 @@ def reap(
     print(f"reaped {len(stopped)}")
 
 
+def serve_lines(deploy_root: DeployRoot) -> list[str]:
+    """For `status`: each release with a blue-green app, its role, port, memory (pm2 jlist)
+    and when it stops; nothing in reload mode."""
+    from releases_cli.core.units import human_size
+    from releases_cli.nextjs import pm2
+    from releases_cli.nextjs.servestate import read_state
+    from releases_cli.pipelines.bluegreen import serving
+
+    cfg = config_mod.load(deploy_root)
+    if not cfg.serve.blue_green:
+        return []
+    sv = serving(deploy_root, cfg.serve)
+    state = read_state(deploy_root)
+    running = pm2.jlist(sv.pm2) or {}
+    now = utc_now()
+    lines = []
+    for rid, entry in sorted(state.apps.items()):
+        role = "live" if rid == state.live else "warm" if entry.routed else "not routed"
+        app = running.get(sv.pm2.name(rid))
+        memory = f"{human_size(app.memory)} in {app.online} online" if app else "not in PM2"
+        stops = ""
+        if entry.until is not None:
+            left = max(0, int((entry.until - now).total_seconds()))
+            stops = f", stops in {left // 60}m{left % 60:02d}s" if left else ", stops now"
+        lines.append(f"serve: {rid} {role} on 127.0.0.1:{entry.port}, {memory}{stops}")
+    return lines
+
+
 COMMANDS = (
     ("nginx", nginx),
     ("preview", preview),

@@ -73,6 +73,10 @@ def status(root: RootOption = None, as_json: JsonOption = False) -> None:
         print(render.status_json(snap, record, frozen))
     elif record is not None:
         print(render.status_text(record, snap.previous))
+        from releases_cli.cli.serve_cmds import serve_lines
+
+        for line in serve_lines(deploy_root):
+            print(line)
     if frozen is not None and not as_json:
         print(render.frozen_text(frozen))
     for warning in render.warnings(snap):

@@ -215,6 +215,36 @@ def _live_header(url: str) -> str | None:
         conn.close()
 
 
+def _written(sv: Serving, state: ServeState) -> None:
+    write_state(sv.root, state)
+    faults.point("serve_after_state")
+
+
+def flip(sv: Serving, state: ServeState, target: str, now: datetime, report: Report) -> ServeState:
+    """Route `target` as the live release (`current` with it); the release live before stays
+    warm for serve.grace."""
+    apps = dict(state.apps)
+    apps[target] = AppEntry(apps[target].port, None, routed=True)
+    before = state.live
+    if before is not None and before != target and before in apps:
+        grace = timedelta(seconds=sv.serve.grace)
+        apps[before] = AppEntry(apps[before].port, now + grace, routed=True)
+    return apply(sv, ServeState(target, state.applied, apps), report, switch=target)
+
+
+def go_live(sv: Serving, release_id: str, clock: Clock, report: Report) -> None:
+    """Start (or reuse) `release_id`'s app, check it on its port, flip to it; then stop what
+    is past its grace (with grace 0, the release live before, once drained). Reaping comes
+    after the flip so a rollback to a warm release waits for nothing else."""
+    state = recover(sv, clock, report)
+    if state.damaged:
+        state = ServeState()  # rebuilt from here on: the new live app is in it
+    state = ensure_running(sv, state, release_id, clock(), report)
+    flip(sv, state, release_id, clock(), report)
+    report(f"serve: nginx routes to {release_id}")
+    settle(sv, clock, report)
+
+
 # -- recovery and reaping ----------------------------------------------------------------------
 
 

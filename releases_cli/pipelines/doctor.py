@@ -181,13 +181,19 @@ def check_state(root: DeployRoot) -> list[Finding]:
     return [_problem("state", p.message, p.fix) for p in problems]
 
 
-def pm2_findings(apps: Iterable[dict[str, Any]], root: DeployRoot) -> list[Finding]:
-    """Pure: PM2 apps (from `pm2 jlist`) inside the deploy root must use the `current` path."""
+def pm2_findings(
+    apps: Iterable[dict[str, Any]], root: DeployRoot, own_prefix: str | None = None
+) -> list[Finding]:
+    """Pure: PM2 apps (from `pm2 jlist`) inside the deploy root must use the `current` path,
+    except blue-green apps (`own_prefix` + id), which run from their release by design."""
     roots = {os.path.normpath(root.path), os.path.realpath(root.path)}
     findings = []
     for app in apps:
         env = app.get("pm2_env") or {}
         name = str(app.get("name") or env.get("name") or "?")
+        if own_prefix is not None and is_valid_id(name.removeprefix(own_prefix)):
+            findings.append(_ok("pm2", f"PM2 app {name!r} is a blue-green app of this root"))
+            continue
         paths = {str(env[k]) for k in ("pm_cwd", "cwd", "pm_exec_path") if env.get(k)}
         inside = [p for p in paths if any(_under(p, r) for r in roots)]
         if not inside:
@@ -252,7 +258,7 @@ def _daemon_running(home: Path) -> bool:
     return True
 
 
-def check_pm2(root: DeployRoot) -> list[Finding]:
+def check_pm2(root: DeployRoot, own_prefix: str | None = None) -> list[Finding]:
     pm2 = shutil.which("pm2")
     if pm2 is None:
         return [] if "PM2_HOME" not in os.environ else [_ok("pm2", "PM2_HOME set, no pm2 on PATH")]
@@ -265,7 +271,40 @@ def check_pm2(root: DeployRoot) -> list[Finding]:
         apps = parse_jlist(done.stdout)
     except (OSError, subprocess.TimeoutExpired, ValueError) as error:
         return [_problem("pm2", f"could not read `pm2 jlist`: {error}", "check `pm2 jlist`")]
-    return pm2_findings(apps, root) or [_ok("pm2", "no PM2 app runs inside the deploy root")]
+    found = pm2_findings(apps, root, own_prefix)
+    return found or [_ok("pm2", "no PM2 app runs inside the deploy root")]
+
+
+def check_serve(root: DeployRoot) -> tuple[list[Finding], str | None]:
+    """Blue-green mode: nginx's config includes the generated include, the serve state is
+    readable. Also the PM2 name prefix of this root's apps (None in reload mode)."""
+    from releases_cli.nextjs import nginx, servestate
+    from releases_cli.pipelines.bluegreen import serving
+
+    try:
+        cfg = config.load(root)
+    except InvalidInput:
+        return [], None  # check_config reports it
+    if not cfg.serve.blue_green:
+        return [], None
+    sv = serving(root, cfg.serve)
+    findings = []
+    problem = nginx.included(sv.nginx)
+    if problem is None:
+        findings.append(_ok("nginx", f"{sv.nginx.main_config} includes {sv.nginx.include}"))
+    else:
+        findings.append(
+            _problem("nginx", problem, f"add the block `releases nginx --root {root.path}` prints")
+        )
+    if servestate.read_state(root).damaged:
+        findings.append(
+            _problem(
+                "serve",
+                "the serve state .releases/serve/state.json is unreadable",
+                "move it away and run `releases reap` (then `pm2 ls` to check the apps)",
+            )
+        )
+    return findings, f"{sv.pm2.app}-"
 
 
 def diagnose(root: DeployRoot) -> DoctorReport:
@@ -274,7 +313,10 @@ def diagnose(root: DeployRoot) -> DoctorReport:
         checks = (check_permissions, check_state, check_current, check_temp_links, check_disk)
         for check in checks:
             findings += check(root)
+    own_prefix = None
     if root.path.is_dir():
         findings += check_config(root)
-    findings += check_pm2(root)
+        serve_findings, own_prefix = check_serve(root)
+        findings += serve_findings
+    findings += check_pm2(root, own_prefix)
     return DoctorReport(root.path, tuple(findings))
