@@ -12,6 +12,13 @@ lower the rate of the others). Lanes:
                                     /_next/static file it names, then the chunks those name
                                     (the lazily loaded one included), on one keep-alive connection
 The `x-app-version` response header says which build answered.
+
+`retry_stale=True` makes the client behave like a browser (and curl, urllib3) in one case: a
+request sent on a *reused* keep-alive connection that the server closed before any byte of an
+answer is retried once on a new connection. nginx closes idle client connections when it
+reloads, so without it every reload shows up as a few `closed` failures no visitor sees. Such a
+request is counted as `retried` (reported separately); a retry that fails again is a failure,
+and a fresh connection is never retried.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ class Outcome:
     status: int | None  # None: no HTTP answer at all
     error: str | None  # "timeout", "reset", "refused", "closed" or an exception name
     version: str | None
+    retried: bool = False  # sent again after a reused connection closed before answering
 
     @property
     def ok(self) -> bool:
@@ -53,18 +61,36 @@ class Outcome:
 class Connection:
     """An HTTP/1.1 client connection that reconnects after an error (or per request)."""
 
-    def __init__(self, host: str, port: int, timeout: float, fresh: bool) -> None:
+    def __init__(
+        self, host: str, port: int, timeout: float, fresh: bool, retry_stale: bool = False
+    ) -> None:
         self.host, self.port, self.timeout, self.fresh = host, port, timeout, fresh
+        self.retry_stale = retry_stale
+        self.retried = False  # the last get() was sent twice (see the module docstring)
         self._conn: http.client.HTTPConnection | None = None
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, str, bytes]:
         """Status, version header and body; raises OSError/HTTPException on failure."""
+        reused = self._conn is not None and not self.fresh
+        self.retried = False
+        try:
+            return self._get(path, headers)
+        except _Stale:
+            if not (self.retry_stale and reused):
+                raise
+        self.retried = True
+        return self._get(path, headers)
+
+    def _get(self, path: str, headers: dict[str, str] | None) -> tuple[int, str, bytes]:
         if self._conn is None or self.fresh:
             self.close()
             self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
-            self._conn.request("GET", path, headers=headers or {})
-            response = self._conn.getresponse()
+            try:
+                self._conn.request("GET", path, headers=headers or {})
+                response = self._conn.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
+                raise _Stale(*e.args) from e  # closed before any byte of an answer
             body = response.read()
         except BaseException:
             self.close()
@@ -79,8 +105,14 @@ class Connection:
             self._conn = None
 
 
+class _Stale(http.client.RemoteDisconnected):
+    """The connection closed before any byte of an answer came back."""
+
+
 def classify(error: BaseException) -> str:
     """A short, stable name for a failed request's cause."""
+    if isinstance(error, _Stale):
+        error = error.__cause__ or error
     if isinstance(error, TimeoutError | socket.timeout):
         return "timeout"
     if isinstance(error, ConnectionResetError | BrokenPipeError):
@@ -110,6 +142,7 @@ class Load:
     browse_rate: float = 1.0  # page views per second (each is 1 HTML + its assets)
     timeout: float = 10.0
     max_seconds: float = 900.0  # hard bound: the load stops by itself
+    retry_stale: bool = False  # browser-like: see the module docstring
     phase: str = "start"
     outcomes: list[Outcome] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -144,7 +177,7 @@ class Load:
         self.phase = phase
 
     def _lane(self, action: ActionFn, kind: str, path: str, fresh: bool, rate: float) -> None:
-        conn = Connection(self.host, self.port, self.timeout, fresh)
+        conn = Connection(self.host, self.port, self.timeout, fresh, self.retry_stale)
         period = 1.0 / rate
         due = time.monotonic()
         count = 0
@@ -169,7 +202,9 @@ class Load:
             status, version, body = conn.get(path, headers)
         except (OSError, http.client.HTTPException) as exc:
             error = classify(exc)
-        outcome = Outcome(started, phase, kind, path, conn.fresh, status, error, version or None)
+        outcome = Outcome(
+            started, phase, kind, path, conn.fresh, status, error, version or None, conn.retried
+        )
         with self._lock:
             self.outcomes.append(outcome)
         return body if outcome.ok else b""
@@ -202,6 +237,7 @@ class PhaseSummary:
     failed_status: Counter[str]  # "404 asset": n
     failed_connection: Counter[str]  # "reset page": n
     versions: Counter[str]  # which build answered page and API requests
+    retried: int = 0  # answered after a browser-like retry on a new connection (not failures)
 
     @property
     def failed(self) -> int:
@@ -218,6 +254,7 @@ def summarize(outcomes: Iterable[Outcome], phase: str, kinds: Iterable[str]) -> 
         failed_status=Counter(f"{o.status} {o.kind}" for o in chosen if o.status and not o.ok),
         failed_connection=Counter(f"{o.error} {o.kind}" for o in chosen if o.status is None),
         versions=Counter(o.version or "-" for o in chosen if o.ok and o.kind != "asset"),
+        retried=sum(1 for o in chosen if o.retried and o.ok),
     )
 
 

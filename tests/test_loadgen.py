@@ -3,6 +3,7 @@ real HTTP server on 127.0.0.1 that answers, refuses with 404, or drops the conne
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 from collections import Counter
@@ -78,6 +79,74 @@ def test_every_request_is_recorded_with_its_outcome(server: ThreadingHTTPServer)
     assert assets.failed_status["404 asset"] == Handler.seen["/_next/static/chunks/gone.js"] > 0
     assert Handler.seen["/_next/static/chunks/lazy-part.js"] > 0  # found inside a chunk
     assert set(summarize(outcomes, "all", ("page", "api")).versions) == {"v7"}
+
+
+class ClosingHandler(BaseHTTPRequestHandler):
+    """Closes the connection without answering the request at the positions (1-based, per
+    connection) in `drop_at`, as nginx does with idle keep-alive connections on a reload."""
+
+    protocol_version = "HTTP/1.1"
+    drop_at: ClassVar[set[int]] = set()
+    handled: ClassVar[list[int]] = []
+
+    def do_GET(self) -> None:
+        self.nth = getattr(self, "nth", 0) + 1
+        self.handled.append(self.nth)
+        if self.nth in self.drop_at:
+            self.close_connection = True
+            return
+        self.send_response(200)
+        self.send_header("x-app-version", "v7")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def closing() -> Iterator[ThreadingHTTPServer]:
+    ClosingHandler.handled = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), ClosingHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_browser_like_retry_on_a_reused_connection(closing: ThreadingHTTPServer) -> None:
+    """With retry_stale, a request on a reused keep-alive connection that the server closes
+    before answering is sent again on a new connection and counted as retried, not failed;
+    every request the server saw is accounted for."""
+    ClosingHandler.drop_at = {3}
+    port = closing.server_address[1]
+    conn = Connection("127.0.0.1", port, timeout=5.0, fresh=False, retry_stale=True)
+    answers = []
+    for _ in range(5):
+        answers.append((conn.get("/api/version")[0], conn.retried))
+    # The retry opens a new connection, whose 3rd request (the 5th here) is dropped too.
+    assert answers == [(200, False), (200, False), (200, True), (200, False), (200, True)]
+    assert len(ClosingHandler.handled) == 7  # five requests, two of them sent twice
+
+
+def test_no_retry_on_a_fresh_connection_or_twice(closing: ThreadingHTTPServer) -> None:
+    """A drop on a fresh connection is a failure, and so is a retry that is dropped too: the
+    browser-like retry never hides a server that really fails."""
+    port = closing.server_address[1]
+    ClosingHandler.drop_at = {1}
+    fresh = Connection("127.0.0.1", port, timeout=5.0, fresh=True, retry_stale=True)
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        fresh.get("/")
+    reused = Connection("127.0.0.1", port, timeout=5.0, fresh=False, retry_stale=True)
+    ClosingHandler.drop_at = set()
+    assert reused.get("/")[0] == 200
+    ClosingHandler.drop_at = {1, 2}  # the 2nd on this connection, then the retry's 1st
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        reused.get("/")
+    load = Load("127.0.0.1", port, rate=20.0, browse_rate=1.0, timeout=5.0)
+    assert not load.retry_stale, "off by default: the plain client counts every close"
 
 
 def test_refused_connection_is_a_failure_not_a_gap() -> None:
