@@ -70,9 +70,10 @@ def test_deploy_deploy_rollback_to_the_warm_release(cli: Cli, stack: Stack) -> N
     assert stack.served({"x-deployment-id": a}) == a
     assert get(stack.port, f"/?dpl={a}")[1] == a
     assert stack.served({"x-deployment-id": "20990101T000000Z"}) == b  # unknown id: live
-    status = cli("status", "--root", str(stack.root), env=stack.env())
-    assert f"serve: {b} live on 127.0.0.1:" in status.stdout
-    assert f"serve: {a} warm on 127.0.0.1:" in status.stdout and "stops in 14m" in status.stdout
+    for command in ("status", "list"):
+        shown = cli(command, "--root", str(stack.root), env=stack.env()).stdout
+        assert f"serve: {b} live on 127.0.0.1:" in shown
+        assert f"serve: {a} warm on 127.0.0.1:" in shown and "stops in 14m" in shown
     port_a = int(str(apps(stack)[a]["port"]))
     pid_a = get(port_a)[2].split()[1]
 
@@ -192,6 +193,47 @@ def test_crash_during_the_flip_recovers_to_agreement(cli: Cli, stack: Stack, fau
     assert state(stack)["live"] == live and state(stack)["applied"] is True
     assert f"live {live}" in stack.include.read_text().splitlines()[0]
     assert stack.served() == live
+
+
+def test_crash_after_starting_an_app_leaves_no_app_behind(cli: Cli, stack: Stack) -> None:
+    """SIGKILL right after `pm2 start` of the new release (before its check and the flip):
+    nothing was flipped, and the next command stops that app (it was in the state, expiring at
+    once), so no app runs that no release owns."""
+    a = deploy(cli, stack)
+    result = cli(
+        "deploy",
+        "--root",
+        str(stack.root),
+        "--source",
+        str(stack.source),
+        env={**stack.env(), "RELEASES_FAULT": "serve_after_start"},
+    )
+    assert result.returncode == -9, result.stderr
+    assert current_id(stack.root) == a and stack.served() == a
+    assert cli("reap", "--root", str(stack.root), env=stack.env()).returncode == 0
+    assert set(apps(stack)) == {a}
+    assert stack.pm2_names() == {f"t-{a}"}
+
+
+def test_crash_while_draining_finishes_the_stop(cli: Cli, stack: Stack) -> None:
+    """SIGKILL after an expired app was dropped from nginx but before it was stopped: the next
+    reap stops it; the live release keeps serving throughout."""
+    stack.config(grace="0")
+    a = deploy(cli, stack)
+    result = cli(
+        "deploy",
+        "--root",
+        str(stack.root),
+        "--source",
+        str(stack.source),
+        env={**stack.env(), "RELEASES_FAULT": "serve_after_drain"},
+    )
+    assert result.returncode == -9, result.stderr
+    b = current_id(stack.root)
+    assert b != a and stack.served() == b
+    assert cli("reap", "--root", str(stack.root), env=stack.env()).returncode == 0
+    assert set(apps(stack)) == {b}
+    assert stack.pm2_names() == {f"t-{b}"}
 
 
 def test_prune_keeps_warm_releases(cli: Cli, stack: Stack) -> None:

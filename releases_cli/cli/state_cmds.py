@@ -42,6 +42,10 @@ def list_(root: RootOption = None, as_json: JsonOption = False) -> None:
         print(render.list_json(snap, now, in_use))
         return
     print(render.list_table(snap, now, in_use))
+    from releases_cli.cli.serve_cmds import serve_lines
+
+    for line in serve_lines(deploy_root):
+        print(line)
     for warning in render.warnings(snap):
         say(f"warning: {warning}")
 
