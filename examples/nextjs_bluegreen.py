@@ -14,12 +14,14 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nextjs_stack import NPM_CI, REPO, App, Stack
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+ACTIONS_KEY = "c2hhcmVkLWtleS1mb3ItYmx1ZS1ncmVlbi1kZW1vISE="  # 32 bytes, base64; demo only
 MAIN = """\
 {user}worker_processes 2;
 pid {ngx}/nginx.pid;
@@ -91,11 +93,18 @@ class BlueGreen:
         self.stack.copy_source()
         self.root.mkdir(parents=True, exist_ok=True)
         self.releases("init")
+        # One Server Actions key for every build (shared/), so an unchanged action keeps its id
+        # from build to build (Next derives action ids from it).
+        (self.root / "shared" / ".env.production").write_text(
+            f"NEXT_SERVER_ACTIONS_ENCRYPTION_KEY={ACTIONS_KEY}\n"
+        )
         pm2 = self.stack.pm2_bin
         test = [*self.nginx_words(), "-t", "-q", "-c", "{config}"]
         reload = [*self.nginx_words(), "-c", str(self.ngx / "nginx.conf"), "-s", "reload"]
         (self.root / "releases.toml").write_text(
             f"""keep = 5
+[shared]
+files = [".env.production"]
 [build]
 preset = "nextjs"
 commands = ["{NPM_CI}", "node node_modules/next/dist/bin/next build"]
@@ -138,14 +147,49 @@ url = "http://127.0.0.1:{self.proxy_port}/api/version"
         self.releases("deploy", "--source", str(self.stack.source))
         self.log.append(f"deploy {version}: {time.monotonic() - started:.1f}s")
 
-    def rollback(self) -> float:
-        """`releases rollback`; its seconds (from the start of the command to its return,
-        which is after nginx answers with the target as live: serve.url)."""
+    def current(self) -> str:
+        return os.readlink(self.root / "current").rsplit("/", 1)[-1]
+
+    def rollback(self, to: str | None = None) -> float:
+        """`releases rollback [--to ID]`; the seconds from its start until every new request
+        through nginx (a fresh connection every 10 ms) got the target's build, which is also
+        what the command itself waits for before it returns (serve.url)."""
+        args = ["rollback", *(["--to", to] if to else [])]
+        expect = self._version_of(to) if to else None
         started = time.monotonic()
-        self.releases("rollback")
-        seconds = time.monotonic() - started
-        self.log.append(f"rollback: {seconds:.2f}s")
-        return seconds
+        with ThreadPoolExecutor(1) as pool:
+            command = pool.submit(self.releases, *args)
+            seen: list[tuple[float, str | None]] = []
+            while not command.done():
+                seen.append((time.monotonic() - started, self._version()))
+                time.sleep(0.01)
+            command.result()
+        took = time.monotonic() - started
+        expect = expect or self._version()
+        serving = next(
+            (at for i, (at, v) in enumerate(seen) if all(x == expect for _, x in seen[i:])),
+            took,
+        )
+        self.log.append(f"rollback: serving after {serving:.2f}s, command {took:.2f}s")
+        return serving
+
+    def _version(self) -> str | None:
+        import json
+        import urllib.request
+
+        url = f"http://127.0.0.1:{self.proxy_port}/api/version"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return str(json.loads(response.read())["version"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def _version_of(self, release_id: str) -> str | None:
+        import re
+
+        text = (self.root / "releases" / release_id / "version.mjs").read_text()
+        found = re.search(r'VERSION = "([^"]+)"', text)
+        return found.group(1) if found else None
 
     def reap(self) -> None:
         self.releases("reap")

@@ -66,6 +66,7 @@ def test_deploy_deploy_rollback_warm_then_cold_under_load(bluegreen: BlueGreen) 
         time.sleep(3)
         load.mark("deploy v2")
         bluegreen.deploy("v2")
+        v2 = bluegreen.current()
         answered["deploy v2"] = version(port)
         load.mark("after deploy v2")
         time.sleep(3)
@@ -78,7 +79,7 @@ def test_deploy_deploy_rollback_warm_then_cold_under_load(bluegreen: BlueGreen) 
         bluegreen.reap()
         answered["reap"] = version(port)
         load.mark("rollback cold")
-        cold_seconds = bluegreen.rollback()
+        cold_seconds = bluegreen.rollback(to=v2)
         answered["rollback cold"] = version(port)
         load.mark("after rollback cold")
         time.sleep(3)
@@ -89,7 +90,8 @@ def test_deploy_deploy_rollback_warm_then_cold_under_load(bluegreen: BlueGreen) 
     print(
         f"\nblue-green: sent {everything.sent}, failed {everything.failed}, "
         f"retried on a reused connection {everything.retried}; "
-        f"rollback warm {warm_seconds:.2f}s, cold {cold_seconds:.2f}s; {bluegreen.log}"
+        f"serving after a warm rollback {warm_seconds:.2f}s, cold {cold_seconds:.2f}s; "
+        f"{bluegreen.log}"
     )
     failed = [o for o in outcomes if not o.ok]
     assert failed == [], f"{len(failed)} failed, first: {failed[:5]}"
@@ -99,7 +101,12 @@ def test_deploy_deploy_rollback_warm_then_cold_under_load(bluegreen: BlueGreen) 
         "reap": "v1",
         "rollback cold": "v2",
     }
-    for phase, expect in (("after deploy v2", "v2"), ("after rollback warm", "v1")):
+    steps = (
+        ("after deploy v2", "v2"),
+        ("after rollback warm", "v1"),
+        ("after rollback cold", "v2"),
+    )
+    for phase, expect in steps:
         after = summarize(outcomes, phase, ("page", "api"))
         assert after.sent > 0 and set(after.versions) == {expect}, (phase, after.versions)
     assert summarize(outcomes, "all", ("asset",)).sent > 50

@@ -1,4 +1,5 @@
 import Link from "next/link";
+import ActionButton from "./action-button";
 import { buildInfo } from "./build-info";
 
 // Rendered per request, so every page view is served by a live worker (not a cached file).
@@ -19,6 +20,7 @@ export default function Home() {
         <Link href="/lazy">Open the lazy page</Link> (client-side navigation; loads a chunk on
         demand) · <a href="/api/version">/api/version</a>
       </p>
+      <ActionButton />
     </main>
   );
 }

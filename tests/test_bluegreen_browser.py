@@ -1,0 +1,76 @@
+"""Version skew closed in a real browser, blue-green: headless Chromium keeps a page of build A
+(v1) open while build B (v2) is deployed and goes live; A stays warm for the grace. The open
+page then runs its Server Action and navigates client-side to the lazy page: nginx routes the
+action and the RSC request by A's deployment id to A's app, and A's lazy chunk loads. The action
+answers from v1, the lazy page is v1's, nothing failed; a new visitor gets v2.
+
+Needs /usr/bin/chromium and playwright-core (tests/browser, installed with `npm ci` when
+missing), Node.js, npm and nginx. Slow (two real `next build`s): marked e2e.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from nextjs_bluegreen import BlueGreen
+from test_bluegreen_e2e import free_port
+
+pytestmark = pytest.mark.e2e
+
+BROWSER = Path(__file__).parent / "browser"
+
+
+@pytest.fixture
+def bluegreen(tmp_path: Path) -> Iterator[BlueGreen]:
+    if not (BROWSER / "node_modules" / "playwright-core").is_dir():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER, check=True, timeout=600
+        )
+    bg = BlueGreen(tmp_path / "work", free_port(), free_port() + 1, instances=1)
+    try:
+        bg.setup()
+        bg.deploy("v1")
+        yield bg
+    finally:
+        bg.stop()
+
+
+def test_open_page_of_the_old_build_keeps_working_during_the_grace(
+    bluegreen: BlueGreen, tmp_path: Path
+) -> None:
+    """A page of v1 open across the switch to v2 completes its Server Action on v1 and loads
+    v1's lazy page and chunk, without a hard reload or a failed request."""
+    url = f"http://127.0.0.1:{bluegreen.proxy_port}/"
+    driver = subprocess.Popen(
+        ["node", str(BROWSER / "bluegreen.mjs"), url, str(tmp_path / "chromium")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert driver.stdout is not None and driver.stdin is not None
+        opened = json.loads(driver.stdout.readline() or "{}")
+        a = bluegreen.current()
+        assert opened == {"opened": "v1", "deploymentId": a}, driver.stderr
+        bluegreen.deploy("v2")
+        assert bluegreen.current() != a
+        driver.stdin.write("go\n")
+        driver.stdin.flush()
+        result = json.loads(driver.stdout.readline() or "{}")
+        driver.wait(timeout=120)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    print(f"\nbrowser: {result}")
+    assert result["action"] is not None and result["action"].startswith("v1 "), result
+    assert result["lazy"] == "Lazy page (version v1)" and result["chart"], result
+    assert result["failed"] == [] and result["hardLoads"] == 0, result
+    with urllib.request.urlopen(f"{url}api/version", timeout=5) as response:
+        assert json.loads(response.read())["version"] == "v2"
