@@ -39,7 +39,9 @@ const say = (data) => process.stdout.write(`${JSON.stringify(data)}\n`);
 try {
   await page.goto(url, { waitUntil: "networkidle", timeout: 60000 });
   await page.waitForSelector("#action", { timeout: 30000 });
-  const dpl = await page.evaluate(() => document.documentElement.dataset.dplId ?? null);
+  const dpl = await page.evaluate(
+    () => document.querySelector("[data-dpl-id]")?.getAttribute("data-dpl-id") ?? null,
+  );
   say({ opened: await page.textContent("#version"), deploymentId: dpl });
   const lines = createInterface({ input: process.stdin });
   await new Promise((resolve) => lines.once("line", resolve));
