@@ -57,7 +57,8 @@ def test_open_page_of_the_old_build_keeps_working_during_the_grace(
         assert driver.stdout is not None and driver.stdin is not None
         opened = json.loads(driver.stdout.readline() or "{}")
         a = bluegreen.current()
-        assert opened == {"opened": "v1", "deploymentId": a}, driver.stderr
+        print(f"\nbrowser opened: {opened}")
+        assert opened == {"opened": "v1", "deploymentId": a}, opened
         bluegreen.deploy("v2")
         assert bluegreen.current() != a
         driver.stdin.write("go\n")

@@ -25,7 +25,7 @@ from releases_cli.config import ServeConfig
 from releases_cli.core import faults, interrupts
 from releases_cli.core.clock import Clock
 from releases_cli.core.current import switch_to
-from releases_cli.core.errors import HealthFailed, NotFound, SystemFailure
+from releases_cli.core.errors import HealthFailed, NotFound, ReleasesError, SystemFailure
 from releases_cli.core.events import AppStopped, record
 from releases_cli.core.layout import DeployRoot, read_current
 from releases_cli.core.report import Report
@@ -242,7 +242,10 @@ def go_live(sv: Serving, release_id: str, clock: Clock, report: Report) -> None:
     state = ensure_running(sv, state, release_id, clock(), report)
     flip(sv, state, release_id, clock(), report)
     report(f"serve: nginx routes to {release_id}")
-    settle(sv, clock, report)
+    try:
+        settle(sv, clock, report)
+    except (ReleasesError, OSError) as error:  # the flip is done: stopping old apps can wait
+        report(f"warning: could not stop apps past their grace ({error}); `releases reap` retries")
 
 
 # -- recovery and reaping ----------------------------------------------------------------------

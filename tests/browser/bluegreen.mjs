@@ -39,9 +39,12 @@ const say = (data) => process.stdout.write(`${JSON.stringify(data)}\n`);
 try {
   await page.goto(url, { waitUntil: "networkidle", timeout: 60000 });
   await page.waitForSelector("#action", { timeout: 30000 });
-  const dpl = await page.evaluate(
-    () => document.querySelector("[data-dpl-id]")?.getAttribute("data-dpl-id") ?? null,
-  );
+  // Next marks the page with its deployment id, and its asset URLs with ?dpl=.
+  const dpl = await page.evaluate(() => {
+    const marked = document.querySelector("[data-dpl-id]")?.getAttribute("data-dpl-id");
+    const src = [...document.scripts].map((s) => s.src).find((s) => s.includes("dpl="));
+    return marked ?? (src ? new URL(src).searchParams.get("dpl") : null);
+  });
   say({ opened: await page.textContent("#version"), deploymentId: dpl });
   const lines = createInterface({ input: process.stdin });
   await new Promise((resolve) => lines.once("line", resolve));
