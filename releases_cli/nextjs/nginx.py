@@ -97,7 +97,8 @@ PROXY = """\
         proxy_pass http://${app}_upstream;
         proxy_http_version 1.1;
         proxy_set_header Connection "";
-        proxy_set_header Host $host;
+        # The Host the browser sent, port included: Next checks Server Actions against Origin.
+        proxy_set_header Host $http_host;
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         proxy_set_header X-Forwarded-Proto $scheme;
         proxy_connect_timeout 2s;
