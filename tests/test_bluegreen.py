@@ -195,6 +195,26 @@ def test_crash_during_the_flip_recovers_to_agreement(cli: Cli, stack: Stack, fau
     assert stack.served() == live
 
 
+@pytest.mark.parametrize("fault", ["serve_after_state", "serve_after_current"])
+def test_crash_during_a_rollback_recovers_to_agreement(cli: Cli, stack: Stack, fault: str) -> None:
+    """SIGKILL in the middle of a warm rollback's flip: afterwards nginx serves exactly the
+    release `current` names (the other one, if the crash left it half-routed, is stopped), and
+    a rollback to the other release then works, warm or cold."""
+    deploy(cli, stack)
+    deploy(cli, stack)
+    result = cli(
+        "rollback", "--root", str(stack.root), env={**stack.env(), "RELEASES_FAULT": fault}
+    )
+    assert result.returncode == -9, result.stderr
+    assert cli("reap", "--root", str(stack.root), env=stack.env()).returncode == 0
+    live = current_id(stack.root)
+    assert state(stack)["live"] == live and stack.served() == live
+    other = next(rid for rid in os.listdir(stack.root / "releases") if rid != live)
+    again = cli("rollback", "--to", other, "--root", str(stack.root), env=stack.env())
+    assert again.returncode == 0, again.stderr
+    assert stack.served() == other == current_id(stack.root)
+
+
 def test_crash_after_starting_an_app_leaves_no_app_behind(cli: Cli, stack: Stack) -> None:
     """SIGKILL right after `pm2 start` of the new release (before its check and the flip):
     nothing was flipped, and the next command stops that app (it was in the state, expiring at

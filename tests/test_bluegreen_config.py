@@ -4,6 +4,7 @@ state file is parsed strictly, a damaged or planted one is never trusted or foll
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,18 @@ def test_any_json_is_a_state_or_a_parse_error(document: object) -> None:
     assert all(is_valid_id(k) and 1 <= e.port <= 65535 for k, e in state.apps.items())
 
 
+@pytest.fixture
+def quiet_warnings() -> Iterator[None]:
+    """warn_once's record of what this process said, as it was before the test."""
+    from releases_cli.core import warn
+
+    before = set(warn._said)
+    yield
+    warn._said.clear()
+    warn._said.update(before)
+
+
+@pytest.mark.usefixtures("quiet_warnings")
 def test_damaged_or_linked_state_is_empty_and_flagged(tmp_path: Path) -> None:
     """Damaged JSON, or a symlink planted at state.json, reads as an empty state marked
     damaged (so nothing is stopped on its say-so), and the link is not followed."""
