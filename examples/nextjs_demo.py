@@ -9,7 +9,8 @@ mv .next.new .next`, `pm2 reload`). The load generator retries a request once on
 keep-alive connection closed before any answer, as browsers do; such requests are reported
 apart ("retried"), never as failures or hidden. Prints, for each, what was sent, what failed
 (HTTP status and connection errors apart), which build answered in each phase and how long the
-rollback took until it served. PM2 and nginx are stopped at the end.
+rollback command took (it returns once the old build serves). PM2 and nginx are stopped at the
+end.
 
     python examples/nextjs_demo.py [--work DIR] [--rate N]
 """
@@ -172,7 +173,7 @@ def report(runs: list[Run]) -> str:
     out.append("\n== side by side (same app, same load, nginx in front)")
     out.append(
         f"{'':<34} {'requests':>9} {'failed':>7}  {'non-2xx':>7}  {'conn errors':>11}"
-        f"  {'retried':>7}  {'rollback to serve':>17}"
+        f"  {'retried':>7}  {'rollback command':>17}"
     )
     for run in runs:
         rollback = run.step_seconds.get("rollback")
