@@ -58,7 +58,11 @@ def nginx(root: RootOption = None) -> None:
 def preview(
     release_id: Annotated[
         str,
-        typer.Argument(help="A complete release to start.", autocompletion=complete.release_ids),
+        typer.Argument(
+            metavar="ID",
+            help="A complete release to start.",
+            autocompletion=complete.release_ids,
+        ),
     ],
     root: RootOption = None,
     wait: WaitOption = 0,
