@@ -5,22 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import TypeVar
 
 from releases_cli.config import values
-from releases_cli.config.sections import (
-    BuildConfig,
-    Config,
-    HealthConfig,
-    HooksConfig,
-    MigrationsConfig,
-    NotifyConfig,
-    RestartConfig,
-    ServeConfig,
-    SharedConfig,
-    SourceConfig,
-)
+from releases_cli.config.sections import Config, HooksConfig
 
 T = TypeVar("T")
 
@@ -33,18 +22,9 @@ def read_document(document: Mapping[str, object]) -> Config:
     """Raises values.Invalid with the dotted key of the first bad or unknown key."""
     top = _Table(document, "")
     base = Config()
-    config = Config(
-        keep=top.take("keep", values.keep, base.keep),
-        source=top.section("source", _source),
-        build=top.section("build", _build),
-        shared=top.section("shared", _shared),
-        restart=top.section("restart", _restart),
-        health=top.section("health", _health),
-        hooks=top.section("hooks", _hooks),
-        migrations=top.section("migrations", _migrations),
-        notify=top.section("notify", _notify),
-        serve=top.section("serve", _serve),
-    )
+    keep = top.take("keep", values.keep, base.keep)
+    sections = {name: top.section(name, _reader_of(name, getattr(base, name))) for name in SECTIONS}
+    config = replace(base, keep=keep, **sections)
     top.done()
     return config
 
@@ -96,104 +76,73 @@ class _Table:
             raise values.Invalid(f"unknown key {dotted}{hint}", dotted)
 
 
-def _source(table: _Table) -> SourceConfig:
-    base = SourceConfig()
-    return SourceConfig(
-        path=table.take("path", values.text, base.path),
-        repo=table.take("repo", values.text, base.repo),
-        ref=table.take("ref", values.text, base.ref),
-        submodules=table.take("submodules", values.boolean, base.submodules),
-    )
+# Each section's keys, in reading order, with the reader that checks and converts the value;
+# a key's default is its dataclass field's (tests/test_config.py checks every field has one).
+Reader = Callable[[object], object]
+READERS: dict[str, dict[str, Reader]] = {
+    "source": {
+        "path": values.text,
+        "repo": values.text,
+        "ref": values.text,
+        "submodules": values.boolean,
+    },
+    "build": {
+        "commands": values.commands,
+        "preset": values.preset,
+        "timeout": values.limit,
+        "share_static": values.share_static,
+    },
+    "shared": {"files": values.shared_paths, "dirs": values.shared_paths},
+    "restart": {"command": values.text, "timeout": values.limit},
+    "health": {
+        "url": values.url,
+        "status": values.status,
+        "timeout": values.period,
+        "interval": values.period,
+        "check_build_id": values.boolean,
+    },
+    "hooks": {point.name: values.commands for point in fields(HooksConfig)},
+    "migrations": {"paths": values.release_paths, "rollback": values.migrations_policy},
+    "notify": {
+        "urls": values.urls,
+        "url_env": values.env_name,
+        "url_file": values.shared_file,
+        "format": values.notify_format,
+        "timeout": values.period,
+    },
+    "serve": {
+        "mode": values.serve_mode,
+        "app": values.app_name,
+        "ports": values.port_range,
+        "instances": values.instances,
+        "exec_mode": values.exec_mode,
+        "start": values.start_command,
+        "interpreter": values.text,
+        "env": values.environment,
+        "grace": values.duration,
+        "health_path": values.url_path,
+        "start_timeout": values.period,
+        "drain_timeout": values.limit,
+        "include": values.text,
+        "nginx_config": values.text,
+        "nginx_test": values.command_words,
+        "nginx_reload": values.command_words,
+        "pm2": values.text,
+        "url": values.url,
+    },
+}
 
 
-def _build(table: _Table) -> BuildConfig:
-    base = BuildConfig()
-    return BuildConfig(
-        commands=table.take("commands", values.commands, base.commands),
-        preset=table.take("preset", values.preset, base.preset),
-        timeout=table.take("timeout", values.limit, base.timeout),
-        share_static=table.take("share_static", values.share_static, base.share_static),
-    )
+def _reader_of(name: str, base: T) -> Callable[[_Table], T]:
+    """Reads section `name` over its defaults `base` (a frozen dataclass)."""
 
+    def read(table: _Table) -> T:
+        taken = {
+            key: table.take(key, read, getattr(base, key)) for key, read in READERS[name].items()
+        }
+        return replace(base, **taken)  # type: ignore[type-var]
 
-def _shared(table: _Table) -> SharedConfig:
-    return SharedConfig(
-        files=table.take("files", values.shared_paths, ()),
-        dirs=table.take("dirs", values.shared_paths, ()),
-    )
-
-
-def _restart(table: _Table) -> RestartConfig:
-    base = RestartConfig()
-    return RestartConfig(
-        command=table.take("command", values.text, base.command),
-        timeout=table.take("timeout", values.limit, base.timeout),
-    )
-
-
-def _health(table: _Table) -> HealthConfig:
-    base = HealthConfig()
-    return HealthConfig(
-        url=table.take("url", values.url, base.url),
-        status=table.take("status", values.status, base.status),
-        timeout=table.take("timeout", values.period, base.timeout),
-        interval=table.take("interval", values.period, base.interval),
-        check_build_id=table.take("check_build_id", values.boolean, base.check_build_id),
-    )
-
-
-def _hooks(table: _Table) -> HooksConfig:
-    return HooksConfig(
-        before_build=table.take("before_build", values.commands, ()),
-        after_build=table.take("after_build", values.commands, ()),
-        before_switch=table.take("before_switch", values.commands, ()),
-        after_switch=table.take("after_switch", values.commands, ()),
-        after_rollback=table.take("after_rollback", values.commands, ()),
-        on_failure=table.take("on_failure", values.commands, ()),
-    )
-
-
-def _migrations(table: _Table) -> MigrationsConfig:
-    base = MigrationsConfig()
-    return MigrationsConfig(
-        paths=table.take("paths", values.release_paths, base.paths),
-        rollback=table.take("rollback", values.migrations_policy, base.rollback),
-    )
-
-
-def _notify(table: _Table) -> NotifyConfig:
-    base = NotifyConfig()
-    return NotifyConfig(
-        urls=table.take("urls", values.urls, base.urls),
-        url_env=table.take("url_env", values.env_name, base.url_env),
-        url_file=table.take("url_file", values.shared_file, base.url_file),
-        format=table.take("format", values.notify_format, base.format),
-        timeout=table.take("timeout", values.period, base.timeout),
-    )
-
-
-def _serve(table: _Table) -> ServeConfig:
-    base = ServeConfig()
-    return ServeConfig(
-        mode=table.take("mode", values.serve_mode, base.mode),
-        app=table.take("app", values.app_name, base.app),
-        ports=table.take("ports", values.port_range, base.ports),
-        instances=table.take("instances", values.instances, base.instances),
-        exec_mode=table.take("exec_mode", values.exec_mode, base.exec_mode),
-        start=table.take("start", values.start_command, base.start),
-        interpreter=table.take("interpreter", values.text, base.interpreter),
-        env=table.take("env", values.environment, base.env),
-        grace=table.take("grace", values.duration, base.grace),
-        health_path=table.take("health_path", values.url_path, base.health_path),
-        start_timeout=table.take("start_timeout", values.period, base.start_timeout),
-        drain_timeout=table.take("drain_timeout", values.limit, base.drain_timeout),
-        include=table.take("include", values.text, base.include),
-        nginx_config=table.take("nginx_config", values.text, base.nginx_config),
-        nginx_test=table.take("nginx_test", values.command_words, base.nginx_test),
-        nginx_reload=table.take("nginx_reload", values.command_words, base.nginx_reload),
-        pm2=table.take("pm2", values.text, base.pm2),
-        url=table.take("url", values.url, base.url),
-    )
+    return read
 
 
 def suggestion(dotted: str, known: Iterable[str]) -> str:
