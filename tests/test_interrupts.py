@@ -89,6 +89,27 @@ def test_interrupted_restart_of_a_deploy_switches_back(
     assert cli("rollback", "--root", str(root)).returncode == 4, "the failed release is no target"
 
 
+def test_hang_up_during_the_restart_switches_back_without_writing_to_the_terminal(
+    cli: Cli, root: Path, app: Path, tmp_path: Path
+) -> None:
+    """SIGHUP (the ssh session dropped) while the new release's restart runs: switched back and
+    marked failed as for Ctrl-C, exit 130; from the hang-up on nothing more is written to the
+    gone terminal (a write there fails with EIO and must not stop the switch back)."""
+    marker = tmp_path / "restarting"
+    restart = SLOW_RESTART.format(marker=marker)
+    first = deploy_ok(cli, root, app, "--restart", restart)
+    (app / "slow").write_text("")
+    proc = _start("deploy", "--root", str(root), "--source", str(app), "--restart", restart)
+    _out, err = _interrupt_when(proc, marker, signal.SIGHUP)
+    assert proc.returncode == 130, err
+    assert "interrupted" not in err
+    new = _new(root, {first})
+    assert current_id(root) == first
+    assert _meta(root, new)["status"] == "failed"
+    back = _events(root)[-1]
+    assert (back["event"], back["id"], back["automatic"]) == ("switch", first, True)
+
+
 def test_interrupted_health_check_of_a_switch_switches_back(
     cli: Cli, root: Path, app: Path, tmp_path: Path
 ) -> None:

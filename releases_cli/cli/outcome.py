@@ -4,7 +4,7 @@ exit code (core/errors.py ExitCode), never a traceback.
 - our errors (ReleasesError): `releases: error: <message>`, the error's own code;
 - the OS refusing something we did not expect it to (a full disk, an I/O error, a read-only
   filesystem): the reason and the file, exit 11;
-- SIGINT or SIGTERM: `releases: interrupted: <what is live now>`, exit 130;
+- SIGINT, SIGTERM or SIGHUP: `releases: interrupted: <what is live now>`, exit 130;
 - anything else is a bug: one line naming it, where the traceback was saved, exit 1.
 Standard library only, and little of it: this module loads on every command.
 """
@@ -31,16 +31,30 @@ PREFIX = "releases"
 
 
 def stop_on_sigterm() -> None:
-    """SIGTERM (systemd, CI cancelling a job, `kill`) stops a command the way Ctrl-C does, so
-    the same clean-up runs (a go-live switches back) instead of dying mid-way."""
+    """SIGTERM (systemd, CI cancelling a job, `kill`) and SIGHUP (the ssh session or terminal
+    went away) stop a command the way Ctrl-C does, so the same clean-up runs (a go-live
+    switches back) instead of dying mid-way. A SIGHUP ignored at start (nohup) stays ignored."""
     try:
         signal.signal(signal.SIGTERM, _as_interrupt)
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            signal.signal(signal.SIGHUP, _hung_up)
     except ValueError:
         return  # not the main thread (an embedding caller): leave signals alone
 
 
 def _as_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
+
+
+def _hung_up(signum: int, frame: FrameType | None) -> None:
+    """The terminal is gone: writing to it would fail (EIO) in the middle of the switch back,
+    so the output goes to /dev/null from here on (build logs keep theirs)."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    _as_interrupt(signum, frame)
 
 
 def line_and_code(error: BaseException) -> tuple[str, int] | None:

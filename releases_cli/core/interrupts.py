@@ -1,4 +1,4 @@
-"""Holding SIGINT/SIGTERM over a few steps that must finish together.
+"""Holding SIGINT/SIGTERM/SIGHUP over a few steps that must finish together.
 
 A Ctrl-C between "mark the release failed" and "switch back" would leave `current` on a failed
 release (safe, but not what the user asked for); inside `deferred()` the signal waits until
@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextmanager
 def deferred() -> Iterator[None]:
-    """Run the block with SIGINT/SIGTERM held; a signal received meanwhile is re-raised (with
+    """Run the block with SIGINT/SIGTERM/SIGHUP held; a signal received meanwhile is re-raised (with
     the handlers of before the block) once it ends. Python handles signals in the main thread
     only, so elsewhere this is a plain block."""
     if threading.current_thread() is not threading.main_thread():
