@@ -12,6 +12,7 @@ the real thing).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -154,3 +155,10 @@ def deploy_ok(cli: Cli, root: Path, app: Path, *extra: str) -> str:
 
 def current_id(root: Path) -> str:
     return os.readlink(root / "current").split("/")[-1]
+
+
+def sigint_as_from_a_terminal() -> None:
+    """`preexec_fn` for a child the test will Ctrl-C: SIGINT's default disposition, as a
+    terminal gives it, even when this test run itself was started in the background (`cmd &`
+    ignores SIGINT, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import sigint_as_from_a_terminal
 
 REPO = Path(__file__).resolve().parent.parent
 COMPARE = REPO / "bench" / "capistrano" / "compare.py"
@@ -72,6 +73,7 @@ def test_throwaway_sshd_is_loopback_only_and_stopped_when_interrupted(how: str) 
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, like a job in a terminal
+        preexec_fn=sigint_as_from_a_terminal,  # noqa: PLW1509 - no threads hold locks here
     )
     try:
         assert driver.stdout is not None

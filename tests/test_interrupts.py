@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, Cli, current_id, deploy_ok
+from helpers import REPO, Cli, current_id, deploy_ok, sigint_as_from_a_terminal
 
 # The restart command: instant for releases without a `slow` file; for one that has it,
 # it says so (the marker) and then takes its time, so the test can interrupt it there.
@@ -32,6 +32,7 @@ def _start(*args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_as_from_a_terminal,  # noqa: PLW1509 - no threads hold locks here
     )
 
 
