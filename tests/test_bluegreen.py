@@ -119,22 +119,6 @@ def test_reap_stops_warm_apps_after_their_grace(cli: Cli, stack: Stack) -> None:
     assert stack.served() == b
 
 
-def test_warm_apps_stop_after_their_grace_without_any_command(cli: Cli, stack: Stack) -> None:
-    """Nobody runs `reap`: the deploy left a detached timer that stops the previous release's
-    app once its grace is over; the live one keeps serving."""
-    import time
-
-    stack.config(grace="2s")
-    deploy(cli, stack)
-    b = deploy(cli, stack)
-    deadline = time.monotonic() + 60  # a bound for a loaded machine, not a timing assertion
-    while stack.pm2_names() != {f"t-{b}"} and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert stack.pm2_names() == {f"t-{b}"}
-    assert set(apps(stack)) == {b}
-    assert stack.served() == b
-
-
 def test_unhealthy_release_is_never_flipped_to(cli: Cli, stack: Stack) -> None:
     """A release whose app answers 500 on its own port fails the deploy (exit 9): nginx and
     `current` still serve the previous release, its app is deleted from PM2, it is marked

@@ -246,51 +246,6 @@ def go_live(sv: Serving, release_id: str, clock: Clock, report: Report) -> None:
         settle(sv, clock, report)
     except (ReleasesError, OSError) as error:  # the flip is done: stopping old apps can wait
         report(f"warning: could not stop apps past their grace ({error}); `releases reap` retries")
-    try:
-        schedule_reaps(sv, clock())
-    except (ReleasesError, OSError) as error:
-        report(f"warning: no timer to stop warm apps ({error}); run `releases reap`")
-
-
-def schedule_reaps(sv: Serving, now: datetime) -> None:
-    """Warm apps stop when their grace ends without anyone running a command: for each end
-    time a detached timer (its own session, so neither the terminal nor an ssh session waits
-    for it or signals it) sleeps until then and runs `releases reap`, which waits for the lock.
-    A timer lost to a reboot or a process-group kill is made up for by the next blue-green
-    command, or by `releases reap` from cron or systemd."""
-    state = read_state(sv.root)
-    ends = {e.until for r, e in state.apps.items() if r != state.live and e.until is not None}
-    for until in sorted(ends):
-        _start_timer(sv, max(0.0, (until - now).total_seconds()) + 1)
-
-
-def _start_timer(sv: Serving, delay: float) -> None:
-    import os
-    import subprocess
-    import sys
-
-    from releases_cli.core.statedir import open_append
-
-    package_parent = str(Path(__file__).resolve().parent.parent.parent)
-    path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
-    reap = [sys.executable, "-m", "releases_cli", "reap", "--root", str(sv.root.path)]
-    argv = ["sh", "-c", 'sleep "$0" && exec "$@"', f"{delay:.0f}", *reap, "--wait", "600"]
-    log = open_append(sv.root.state / SERVE_DIR / "reap.log")
-    try:
-        timer = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-            env={**os.environ, "PYTHONPATH": path, "NO_COLOR": "1"},
-        )
-    finally:
-        os.close(log)
-    _timers.append(timer)  # kept, so no "still running" warning when the object is collected
-
-
-_timers: list[object] = []
 
 
 # -- recovery and reaping ----------------------------------------------------------------------
