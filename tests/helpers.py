@@ -158,7 +158,8 @@ def current_id(root: Path) -> str:
 
 
 def sigint_as_from_a_terminal() -> None:
-    """`preexec_fn` for a child the test will Ctrl-C: SIGINT's default disposition, as a
-    terminal gives it, even when this test run itself was started in the background (`cmd &`
-    ignores SIGINT, and children inherit that)."""
+    """`preexec_fn` for a child the test will interrupt or hang up on: SIGINT's and SIGHUP's
+    default dispositions, as a terminal gives them, even when this test run was started in the
+    background (`cmd &` ignores SIGINT, `nohup` SIGHUP, and children inherit that)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
