@@ -28,7 +28,12 @@ const page = context.pages()[0] ?? (await context.newPage());
 page.on("response", (r) => {
   if (r.status() >= 400) failed.push(`${r.status()} ${new URL(r.url()).pathname}`);
 });
-page.on("requestfailed", (r) => failed.push(`failed ${new URL(r.url()).pathname}`));
+// A request the page itself cancels (the router dropping a prefetch when it navigates) is
+// net::ERR_ABORTED: not an answer that failed. A reset, refused or empty answer still counts.
+page.on("requestfailed", (r) => {
+  const why = r.failure()?.errorText ?? "";
+  if (why !== "net::ERR_ABORTED") failed.push(`failed ${new URL(r.url()).pathname} ${why}`);
+});
 page.on("pageerror", (e) => failed.push(`pageerror ${e.name}: ${e.message.split("\n")[0]}`));
 let navigations = 0; // full document loads (a hard navigation), not client-side ones
 page.on("load", () => {
