@@ -1,6 +1,6 @@
 """A release id given from outside (a fleet controller's `--id`, an artifact's manifest): it
 must be new on this host and sort after every id the host has seen (ids are order,
-DESIGN.md), so a controller or build machine whose clock is behind is refused rather than
+docs/design.md), so a controller or build machine whose clock is behind is refused rather than
 reordering history."""
 
 from __future__ import annotations
