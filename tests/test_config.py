@@ -475,13 +475,11 @@ def test_doctor_reports_an_invalid_config_as_a_problem(cli: Cli, root: Path, app
 
 
 def test_every_setting_has_exactly_one_reader() -> None:
-    """Each section's readers name exactly the fields of its dataclass, so no key can be
+    """Each section's readers name exactly the fields of its NamedTuple, so no key can be
     documented and defaulted but never read from releases.toml (or read into nothing)."""
-    from dataclasses import fields
-
     from releases_cli.config.document import READERS, SECTIONS
 
     base = config.Config()
     assert set(READERS) == set(SECTIONS)
     for name in SECTIONS:
-        assert list(READERS[name]) == [f.name for f in fields(getattr(base, name))], name
+        assert list(READERS[name]) == list(getattr(base, name)._fields), name

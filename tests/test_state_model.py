@@ -8,7 +8,6 @@ import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -244,11 +243,11 @@ def test_meta_is_built_in_one_place() -> None:
     )
     assert done.created_at == WHEN and done.deployed_by and done.host and done.failed_at is None
     failed = done.marked_failed(lambda: WHEN, "health check failed")
-    assert failed == replace(
-        done, status=MetaStatus.FAILED, failed_at=WHEN, error="health check failed"
+    assert failed == done._replace(
+        status=MetaStatus.FAILED, failed_at=WHEN, error="health check failed"
     )
     broken = ReleaseMeta.failed(RELEASE, lambda: WHEN, source, "exit 2")
-    assert {f.name for f in fields(broken) if getattr(broken, f.name) in (None, (), False)} >= {
+    assert {name for name in broken._fields if getattr(broken, name) in (None, (), False)} >= {
         "completed_at",
         "build_seconds",
         "size",

@@ -180,7 +180,7 @@ def stage(
         raise InvalidInput("--id and --artifact are mutually exclusive: the artifact has its id")
     options = deploy_options(deploy_root, flags, wait, artifact)
     options = replace(options, force=force, message=message)
-    options = replace(options, live=replace(options.live, echo=sys.stderr))  # hooks' output
+    options = replace(options, live=options.live._replace(echo=sys.stderr))  # hooks' output
     # stdout carries only the id, for scripts: progress and build output go to stderr.
     reporter = progress.make_reporter(quiet, verbose, out=sys.stderr)
     with _notifying(deploy_root, config_mod.load(deploy_root)):
@@ -224,7 +224,7 @@ def switch(
     cfg = config_mod.load(deploy_root).with_flags(flags)
     live = live_options(cfg)
     if as_json:  # stdout carries only the JSON: restart and hook output go to stderr
-        live = replace(live, echo=sys.stderr)
+        live = live._replace(echo=sys.stderr)
     reporter = progress.make_reporter(quiet, verbose, out=sys.stderr if as_json else None)
     with _notifying(deploy_root, cfg) as outcome:
         result = run_switch(
@@ -280,7 +280,7 @@ def rollback(
     cfg = config_mod.load(deploy_root).with_flags(Flags(restart=restart, health_url=health_url))
     live = live_options(cfg)
     if as_json:  # as `switch --json`: stdout carries only the JSON
-        live = replace(live, echo=sys.stderr)
+        live = live._replace(echo=sys.stderr)
     reporter = progress.make_reporter(quiet, verbose, out=sys.stderr if as_json else None)
     with _notifying(deploy_root, cfg) as outcome:
         result = run_rollback(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import fields, replace
 from typing import TypeVar
 
 from releases_cli.config import values
@@ -15,7 +14,7 @@ T = TypeVar("T")
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]{1,60}")
 
-SECTIONS = tuple(f.name for f in fields(Config) if f.name != "keep")
+SECTIONS = tuple(name for name in Config._fields if name != "keep")
 
 
 def read_document(document: Mapping[str, object]) -> Config:
@@ -24,7 +23,7 @@ def read_document(document: Mapping[str, object]) -> Config:
     base = Config()
     keep = top.take("keep", values.keep, base.keep)
     sections = {name: top.section(name, _reader_of(name, getattr(base, name))) for name in SECTIONS}
-    config = replace(base, keep=keep, **sections)
+    config = base._replace(keep=keep, **sections)
     top.done()
     return config
 
@@ -35,8 +34,8 @@ def defaults() -> dict[str, object]:
     found: dict[str, object] = {"keep": base.keep}
     for section in SECTIONS:
         table = getattr(base, section)
-        for key in fields(table):
-            found[f"{section}.{key.name}"] = getattr(table, key.name)
+        for key in table._fields:
+            found[f"{section}.{key}"] = getattr(table, key)
     return found
 
 
@@ -101,7 +100,7 @@ READERS: dict[str, dict[str, Reader]] = {
         "interval": values.period,
         "check_build_id": values.boolean,
     },
-    "hooks": {point.name: values.commands for point in fields(HooksConfig)},
+    "hooks": dict.fromkeys(HooksConfig._fields, values.commands),
     "migrations": {"paths": values.release_paths, "rollback": values.migrations_policy},
     "notify": {
         "urls": values.urls,
@@ -134,13 +133,14 @@ READERS: dict[str, dict[str, Reader]] = {
 
 
 def _reader_of(name: str, base: T) -> Callable[[_Table], T]:
-    """Reads section `name` over its defaults `base` (a frozen dataclass)."""
+    """Reads section `name` over its defaults `base` (a section NamedTuple)."""
 
     def read(table: _Table) -> T:
         taken = {
             key: table.take(key, read, getattr(base, key)) for key, read in READERS[name].items()
         }
-        return replace(base, **taken)  # type: ignore[type-var]
+        section: T = getattr(base, "_replace")(**taken)  # noqa: B009 (any section's _replace)
+        return section
 
     return read
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import shlex
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from releases_cli.core.errors import InvalidInput, NotFound, UnsafeState
 from releases_cli.core.ids import is_valid_id, sort_key, validate_id
@@ -16,14 +16,13 @@ TEMP_LINK_PREFIX = ".current.tmp-"
 CONFIG_NAME = "releases.toml"
 
 
-@dataclass(frozen=True)
-class DeployRoot:
+class DeployRoot(NamedTuple):
     """The paths of one deploy root (see docs/design.md "On disk")."""
 
     path: Path
     # Named by --root or $RELEASES_ROOT (not found from the current directory): the hints we
     # print then name it too, so they work when pasted from anywhere.
-    named: bool = field(default=False, compare=False)
+    named: bool = False
 
     @classmethod
     def resolve(cls, root: Path | str | None, discover: bool = True) -> DeployRoot:
@@ -185,8 +184,7 @@ def _make_dirs(path: Path) -> list[Path]:
     return list(reversed(missing))
 
 
-@dataclass(frozen=True)
-class CurrentLink:
+class CurrentLink(NamedTuple):
     """What `current` is right now."""
 
     exists: bool

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple, TypedDict
@@ -118,8 +117,7 @@ def _status(value: jf.JsonValue) -> MetaStatus:
 CODEC = jf.Codec(jf.BASE_READERS | {MetaStatus: _status, SourceInfo: read_source})
 
 
-@dataclass(frozen=True)
-class ReleaseMeta:
+class ReleaseMeta(NamedTuple):
     """Everything recorded about one release. Built by `completed` / `failed` only."""
 
     id: ReleaseId
@@ -129,7 +127,7 @@ class ReleaseMeta:
     failed_at: datetime | None = None
     build_seconds: float | None = None
     size: int | None = None  # bytes, measured when it completed
-    source: SourceInfo = field(default_factory=SourceInfo)
+    source: SourceInfo = SourceInfo()
     deps: str | None = None  # "installed" / "reused from <id>" (Next.js preset), else None
     build: tuple[str, ...] = ()
     deployed_by: str | None = None
@@ -201,12 +199,12 @@ class ReleaseMeta:
 
     def pinned_as(self, pinned: bool, reason: str | None) -> ReleaseMeta:
         """This release, pinned (with why) or unpinned."""
-        return replace(self, pinned=pinned, pin_reason=reason if pinned else None)
+        return self._replace(pinned=pinned, pin_reason=reason if pinned else None)
 
     def marked_failed(self, clock: Clock, error: str) -> ReleaseMeta:
         """This release, failed after it was complete (its health check failed): the build
         facts stay."""
-        return replace(self, status=MetaStatus.FAILED, failed_at=clock(), error=error)
+        return self._replace(status=MetaStatus.FAILED, failed_at=clock(), error=error)
 
 
 def write_meta(root: DeployRoot, meta: ReleaseMeta) -> None:

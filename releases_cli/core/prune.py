@@ -7,7 +7,7 @@ import errno
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from releases_cli.core import cleaner, faults
 from releases_cli.core.clock import Clock, utc_now
@@ -27,8 +27,7 @@ log = logging.getLogger(__name__)
 BeforeRemove = Callable[[DeployRoot, str], object]
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """What the policy needs to know of one release."""
 
     id: str
@@ -36,8 +35,7 @@ class Candidate:
     protected_because: str | None = None  # current, previous, pinned, in use, being built
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     delete: tuple[tuple[str, str], ...]  # (id, reason), in deletion order
     keep: tuple[tuple[str, str], ...]  # (id, reason)
 
@@ -153,14 +151,13 @@ def empty_trash(root: DeployRoot) -> list[str]:
     return found
 
 
-@dataclass(frozen=True)
-class PruneResult:
+class PruneResult(NamedTuple):
     deleted: tuple[tuple[str, str], ...]
     kept: tuple[tuple[str, str], ...]
     dry_run: bool = False
     # The pruned trees, in the trash and held by this process: the caller deletes them once
     # the lock is released (cleaner.detach, or cleaner.delete_now).
-    trash: tuple[cleaner.Held, ...] = field(default=(), compare=False, repr=False)
+    trash: tuple[cleaner.Held, ...] = ()
 
 
 def delete_pruned(root: DeployRoot, result: PruneResult, detached: bool) -> int | None:

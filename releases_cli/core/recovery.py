@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from releases_cli.core import lock, reserve
 from releases_cli.core.clock import Clock, utc_now
@@ -31,8 +31,7 @@ from releases_cli.core.state import Snapshot, Status, snapshot
 _CLOSED_DEPLOY = (DeployFinished, DeployFailed, DeployInterrupted, StageFinished)
 
 
-@dataclass(frozen=True)
-class Recovered:
+class Recovered(NamedTuple):
     notes: tuple[str, ...]  # one per thing cleaned up (shown to the user)
     snapshot: Snapshot  # the root's state once recovery is done (valid while the lock is held)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from releases_cli.core.errors import InvalidInput, NotFound
 from releases_cli.core.events import (
@@ -96,8 +97,7 @@ def awaiting_switch(
 _OF_META = {MetaStatus.COMPLETE: Status.COMPLETE, MetaStatus.FAILED: Status.FAILED}
 
 
-@dataclass(frozen=True)
-class Release:
+class Release(NamedTuple):
     id: str
     path: Path
     meta: ReleaseMeta | None  # None: no usable meta file (the release is incomplete)
@@ -113,6 +113,7 @@ class Release:
         return self.meta is not None and self.meta.complete
 
 
+# A dataclass: `staged` is computed once per snapshot (a NamedTuple cannot cache it).
 @dataclass(frozen=True)
 class Snapshot:
     root: DeployRoot

@@ -18,6 +18,7 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from releases_cli.core import faults
 from releases_cli.core.safefs import DIR_FLAGS, NEW_FILE_FLAGS, READ_FLAGS, UnsafePath, dir_at
@@ -138,8 +139,7 @@ def _enter(entry: Entry, strict: bool) -> int | None:
         return None
 
 
-@dataclass(frozen=True)
-class Mirrored:
+class Mirrored(NamedTuple):
     """What `mirror` made."""
 
     files: int

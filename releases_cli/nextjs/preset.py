@@ -10,9 +10,8 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from releases_cli.core import safefs
 from releases_cli.core.tree import copy_file, mirror, tree_size
@@ -42,8 +41,7 @@ COMMANDS = {
 }
 
 
-@dataclass(frozen=True)
-class Detected:
+class Detected(NamedTuple):
     """What the preset decided for one release."""
 
     nextjs: bool

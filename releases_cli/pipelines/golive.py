@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from releases_cli.config import (
     Config,
@@ -57,13 +56,12 @@ from releases_cli.pipelines.restart import run_restart
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class LiveOptions:
+class LiveOptions(NamedTuple):
     """What happens around a switch. Empty: just the switch (the foundation's behaviour)."""
 
     restart: RestartConfig | None = None
     health: HealthConfig | None = None
-    hooks: HooksConfig = field(default_factory=HooksConfig)
+    hooks: HooksConfig = HooksConfig()
     echo: TextIO | None = None  # where restart/hook output goes (default: stdout)
     serve: ServeConfig | None = None  # blue-green serving (then no restart command)
 
@@ -291,8 +289,7 @@ def go_live(
     run_point(root, live, "after_switch", release_id, previous, report)
 
 
-@dataclass(frozen=True)
-class _Activation:
+class _Activation(NamedTuple):
     """A release going live, and what it needs to."""
 
     root: DeployRoot
@@ -341,7 +338,7 @@ def _interrupted(act: _Activation) -> str:
     if elsewhere is not None or previous is None:
         return f"{elsewhere or 'nothing is live'}; release {failed} is marked failed"
     try:
-        restart_only = replace(act.live, health=None)
+        restart_only = act.live._replace(health=None)
         again = verify_live(act.root, restart_only, previous, failed, act.report)
     except KeyboardInterrupt:
         again = "its restart was interrupted too"

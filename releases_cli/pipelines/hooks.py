@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from releases_cli.config import HookPoint, HooksConfig
 from releases_cli.core.layout import DeployRoot
@@ -32,8 +31,7 @@ def release_env(root: DeployRoot, release_id: str, previous: str | None) -> dict
     }
 
 
-@dataclass(frozen=True)
-class HookFailure:
+class HookFailure(NamedTuple):
     point: HookPoint
     command: str
     code: int | None  # None: timed out

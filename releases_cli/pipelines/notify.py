@@ -17,7 +17,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import NamedTuple, TypedDict
 
 from releases_cli.config import NotifyConfig, values
 from releases_cli.config.sections import NotifyFormat
@@ -55,8 +55,7 @@ class NoticeJson(TypedDict):
     root: str
 
 
-@dataclass(frozen=True)
-class Notice:
+class Notice(NamedTuple):
     body: NoticeJson
 
     def text(self) -> str:

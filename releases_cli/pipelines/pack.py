@@ -58,7 +58,7 @@ def pack(
     """Stage a release in `work`, write it to `out` as an artifact, and keep only it in `work`
     (the donor of the next pack's node_modules and build cache)."""
     started = time.monotonic()
-    options = replace(options, build=replace(options.build, share_static="false"))
+    options = replace(options, build=options.build._replace(share_static="false"))
     staged = stage(work, options, release_id, clock, report)
     release = work.release(staged.id)
     with tempfile.TemporaryFile(dir=work.state) as spool:

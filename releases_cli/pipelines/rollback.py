@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from releases_cli.config import MigrationsConfig
 from releases_cli.core import faults, interrupts
@@ -21,8 +21,7 @@ from releases_cli.pipelines.golive import LiveOptions, run_on_failure, run_point
 from releases_cli.pipelines.migrations import check_rollback
 
 
-@dataclass(frozen=True)
-class RollbackResult:
+class RollbackResult(NamedTuple):
     id: str
     previous: str | None
     seconds: float
