@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -100,6 +99,8 @@ def _work_root(work: Path | None) -> Iterator[DeployRoot]:
         work.mkdir(parents=True, exist_ok=True)
         yield DeployRoot.resolve(work)
         return
+    import tempfile  # pack only: not worth its import on every command
+
     with tempfile.TemporaryDirectory(prefix="releases-pack-") as scratch:
         yield DeployRoot.resolve(Path(scratch))
 
@@ -111,6 +112,8 @@ def _output(output: str) -> Iterator[IO[bytes]]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
+    import tempfile
+
     target = Path(output)
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")

@@ -119,14 +119,14 @@ def reap(
 def serve_lines(deploy_root: DeployRoot) -> list[str]:
     """For `status`: each release with a blue-green app, its role, port, memory (pm2 jlist)
     and when it stops; nothing in reload mode."""
+    cfg = config_mod.load(deploy_root)
+    if not cfg.serve.blue_green:
+        return []
     from releases_cli.core.units import human_size
     from releases_cli.nextjs import pm2
     from releases_cli.nextjs.servestate import read_state
     from releases_cli.pipelines.bluegreen import serving
 
-    cfg = config_mod.load(deploy_root)
-    if not cfg.serve.blue_green:
-        return []
     sv = serving(deploy_root, cfg.serve)
     state = read_state(deploy_root)
     running = pm2.jlist(sv.pm2) or {}

@@ -12,8 +12,7 @@ from typing import Literal, NamedTuple, TypeVar
 from releases_cli.config import values
 from releases_cli.config.values import ExecMode, ServeMode
 from releases_cli.core.errors import InvalidInput
-from releases_cli.nextjs.preset import Preset
-from releases_cli.nextjs.static_share import ShareStatic
+from releases_cli.nextjs.choices import Preset, ShareStatic
 
 T = TypeVar("T")
 

@@ -10,8 +10,7 @@ import math
 from pathlib import PurePosixPath
 from typing import Literal, TypeVar
 
-from releases_cli.nextjs.preset import PRESETS, Preset
-from releases_cli.nextjs.static_share import SETTINGS, ShareStatic
+from releases_cli.nextjs.choices import PRESETS, SHARE_STATIC, Preset, ShareStatic
 
 T = TypeVar("T")
 MigrationsPolicy = Literal["warn", "refuse"]  # the same as sections.py's (values imports nothing)
@@ -174,7 +173,7 @@ def preset(value: object) -> Preset:
 def share_static(value: object) -> ShareStatic:
     if isinstance(value, bool):
         value = str(value).lower()  # `share_static = true`: a TOML boolean among the words
-    return _choice(SETTINGS, value)
+    return _choice(SHARE_STATIC, value)
 
 
 def url(value: object) -> str:

@@ -11,15 +11,14 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from releases_cli.core import safefs
 from releases_cli.core.tree import copy_file, mirror, tree_size
+from releases_cli.nextjs.choices import Preset
 
 log = logging.getLogger(__name__)
 
-Preset = Literal["auto", "nextjs", "none"]  # build.preset (checked by config)
-PRESETS: tuple[Preset, ...] = ("auto", "nextjs", "none")
 PACKAGE_JSON_CAP = 8 << 20  # real ones are kilobytes
 
 # Lockfile -> package manager, in the order they are looked for (npm first: when a project has

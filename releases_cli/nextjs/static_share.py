@@ -20,17 +20,15 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Literal
 
 from releases_cli.core import faults, safefs
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.meta import read_meta
 from releases_cli.core.tree import regular_files
+from releases_cli.nextjs.choices import ShareStatic
 
 log = logging.getLogger(__name__)
 
-ShareStatic = Literal["auto", "true", "false"]  # build.share_static (checked by config)
-SETTINGS: tuple[ShareStatic, ...] = ("auto", "true", "false")
 MANIFEST = ".next/releases-static.json"
 STATIC = ".next/static"
 BUILD_ID = ".next/BUILD_ID"

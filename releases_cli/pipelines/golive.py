@@ -49,7 +49,6 @@ from releases_cli.core.events import (
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.meta import read_meta, write_meta
 from releases_cli.core.report import Report, Stage, echo_for, stage
-from releases_cli.nextjs import static_share
 from releases_cli.pipelines.hooks import release_env, run_hooks
 from releases_cli.pipelines.restart import run_restart
 
@@ -157,7 +156,9 @@ def _restart_and_check(
             return problem
     faults.point("after_restart")
     if live.health is not None and live.health.url:
-        from releases_cli.pipelines.health import check_health  # socket, urllib: only when set
+        # socket, urllib and the static walk: only when a health check is set
+        from releases_cli.nextjs import static_share
+        from releases_cli.pipelines.health import check_health
 
         with stage(report, Stage.HEALTH, live.health.url) as checking:
             proof = static_share.proof_url_path(root.release(release_id))

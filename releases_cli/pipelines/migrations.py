@@ -13,12 +13,14 @@ from pathlib import Path
 
 from releases_cli.config import MigrationsConfig
 from releases_cli.core.errors import UnsafeState, describe_os_error
-from releases_cli.core.fingerprint import DIR, entries, entry, file_digest
 from releases_cli.core.report import Report
 from releases_cli.core.state import Snapshot
 
 
 def _entries(release: Path, rel: str) -> dict[str, str]:
+    # At build time only: rollback loads this module for check_rollback and must start fast.
+    from releases_cli.core.fingerprint import DIR, entries, entry, file_digest
+
     try:
         top = entry(release, rel)
         if top is None:
@@ -36,7 +38,7 @@ def _entries(release: Path, rel: str) -> dict[str, str]:
 
 def digest(release: Path, paths: tuple[str, ...]) -> str | None:
     """A short digest of everything under `paths` in `release`; None when no paths are set."""
-    import hashlib  # not at import: rollback loads this module and must start fast
+    import hashlib
 
     if not paths:
         return None
