@@ -5,7 +5,8 @@ Two deploy roots, one per checkout. Five untimed deploys fill each to keep 5; th
 a one-file commit (untimed) and `releases deploy --repo URL --keep 5` (each prunes its oldest
 release) from both checkouts, then K rounds of `releases rollback --to` the release before,
 from both; the order alternates round by round. Before each timed command every detached
-cleaner has finished (untimed, see compare.py's settle): each command is timed alone.
+cleaner has finished (untimed, see compare.py's settle): each command is timed alone. Each
+checkout is timed as a regular install (bench/_installed.py), as compare.py does.
 
     python bench/capistrano/before_after.py --baseline /tmp/base [--runs 7] [--files 1200]
 """
@@ -19,8 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/: _timing, git_deploy
 
-from _timing import REPO, Samples, cli_argv, cli_env, measure, run, scratch, table
-from compare import CHANGED, KEEP, compiled, settle_trash
+from _installed import install
+from _timing import REPO, Samples, measure, run, scratch, table
+from compare import CHANGED, ENV, KEEP, settle_trash
 from git_deploy import git, make_upstream
 
 NOW, BEFORE = "now", "baseline"
@@ -38,16 +40,17 @@ def arguments() -> argparse.Namespace:
 def main() -> int:
     args = arguments()
     checkouts = {NOW: REPO, BEFORE: args.baseline.resolve()}
-    for checkout in checkouts.values():
-        compiled(checkout)
     with scratch("before-after") as work:
+        scripts = {
+            name: install(checkout, work / f"install-{name}")
+            for name, checkout in checkouts.items()
+        }
         upstream = work / "upstream"
         make_upstream(upstream, args.files, largest=7_650)
         roots = {name: work / name for name in checkouts}
 
         def releases(name: str, *words: str) -> None:
-            env = cli_env(PYTHONPATH=str(checkouts[name]))
-            run(cli_argv(*words, "--root", str(roots[name])), env=env)
+            run([str(scripts[name]), *words, "--root", str(roots[name])], env=ENV)
 
         def commit(number: int) -> None:
             (upstream / CHANGED).write_text(f"export const round = {number};\n")

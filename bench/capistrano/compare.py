@@ -7,6 +7,10 @@ Variants (each its own deploy root on the same filesystem; keep 5; no build step
   releases      `releases deploy --repo URL --keep 5` / `releases rollback`, run locally
   ssh releases  the same two commands as `ssh host 'releases ...'` (a fresh connection each)
 
+`releases` is a regular install of this checkout in a throwaway virtualenv, as `pipx install .`
+makes it (bench/_installed.py: the editable install of `make install` adds its import hook to
+every process start); `--from-checkout` times `python -m releases_cli` from the checkout instead.
+
 The repository is generated (seeded): 1,200 files, 4.8 MB, in 500 directories. First 5 untimed
 deploys put every root at `keep`, so from then on every deploy of either tool removes its
 oldest release, as production deploys do. Then K deploy rounds: commit a one-file
@@ -43,7 +47,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/: _timing, git_deploy
 
 import peer
-from _timing import REPO, Samples, cli_argv, cli_env, measure, median_ms, run, scratch
+from _installed import install
+from _timing import REPO, Samples, cli_argv, measure, median_ms, run, scratch
 from _timing import table as print_table
 from git_deploy import git, make_upstream
 from sshd import Endpoint, stop_on_sigterm, throwaway_sshd
@@ -54,6 +59,9 @@ CAPISTRANO, LOCAL, SSH, BASELINE = "capistrano", "releases", "ssh releases", "re
 VARIANTS = (CAPISTRANO, LOCAL, SSH)
 TARGETS = {"deploy": 5, "rollback": 10}  # releases (locally) at most 1/N of Capistrano's time
 CHANGED = Path("src/area00/mod000/file00000.ts")
+# No PYTHONPATH: an installed `releases` must import its own copy, not the checkout's.
+ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RELEASES_ROOT")}
+ENV["NO_COLOR"] = "1"
 
 
 def arguments() -> argparse.Namespace:
@@ -73,6 +81,12 @@ def arguments() -> argparse.Namespace:
         metavar="CHECKOUT",
         help="also time `releases` from this other checkout (e.g. `git worktree add /tmp/base "
         "main`), locally, interleaved: before/after in one run",
+    )
+    parser.add_argument(
+        "--from-checkout",
+        action="store_true",
+        help="time `python -m releases_cli` from the checkouts (their development install) "
+        "instead of a regular install of each",
     )
     parser.add_argument(
         "--login-rc",
@@ -105,25 +119,22 @@ class Bench:
     work: Path
     upstream: Path
     endpoint: Endpoint
-    baseline: Path | None = None
+    commands: dict[str, list[str]]  # variant -> the argv that runs its `releases`
 
     @property
     def variants(self) -> tuple[str, ...]:
-        return (*VARIANTS, BASELINE) if self.baseline is not None else VARIANTS
+        return (*VARIANTS, BASELINE) if BASELINE in self.commands else VARIANTS
 
     def root(self, variant: str) -> Path:
         return self.work / variant.replace(" ", "-")
 
     def releases(self, variant: str, *args: str) -> None:
-        """`releases ARGS --root ROOT`, locally or through ssh (same interpreter, same code)."""
-        argv = cli_argv(*args, "--root", str(self.root(variant)))
-        if variant == LOCAL:
-            run(argv)
-        elif variant == BASELINE:
-            run(argv, env=cli_env(PYTHONPATH=str(self.baseline)))
+        """`releases ARGS --root ROOT`, locally or through ssh (the same install)."""
+        argv = [*self.commands[variant], *args, "--root", str(self.root(variant))]
+        if variant == SSH:
+            run(self.endpoint.ssh_argv(["env", "NO_COLOR=1", *argv]))
         else:
-            env = ["env", f"PYTHONPATH={REPO}", "NO_COLOR=1"]
-            run(self.endpoint.ssh_argv([*env, *argv]))
+            run(argv, env=ENV)
 
     def settle(self) -> None:
         """Untimed: wait for every detached cleaner of the releases roots (settle_trash)."""
@@ -253,6 +264,22 @@ def report(samples: dict[str, Samples]) -> None:
         )
 
 
+def commands(work: Path, baseline: Path | None, from_checkout: bool) -> dict[str, list[str]]:
+    """Each variant's `releases`: a regular install of its checkout (or the checkout itself)."""
+    checkouts = {LOCAL: REPO, SSH: REPO} | ({BASELINE: baseline} if baseline else {})
+    if from_checkout:
+        for checkout in set(checkouts.values()):
+            compiled(checkout)
+        return {
+            variant: ["env", f"PYTHONPATH={checkout}", *cli_argv()]
+            for variant, checkout in checkouts.items()
+        }
+    installs = {REPO: install(REPO, work / "install-now")}
+    if baseline is not None:
+        installs[baseline] = install(baseline, work / "install-baseline")
+    return {variant: [str(installs[checkout])] for variant, checkout in checkouts.items()}
+
+
 def compiled(checkout: Path) -> None:
     """Compile the checkout's bytecode first, as an install does: with PYTHONDONTWRITEBYTECODE
     set (or a read-only tree) every run would otherwise compile every module it imports."""
@@ -268,19 +295,21 @@ def main() -> int:
     if why_not is not None:
         print(f"capistrano benchmark cannot run: {why_not}", file=sys.stderr)
         return 3
-    for checkout in filter(None, [REPO, args.baseline]):
-        compiled(checkout)
     with stop_on_sigterm(), scratch("capistrano") as work:
+        argvs = commands(work, args.baseline, args.from_checkout)
         upstream = work / "upstream"
         make_upstream(upstream, args.files, largest=7_650)  # 4.8 MB for 1,200 files
         size = sum(p.stat().st_size for p in (upstream / "src").rglob("*") if p.is_file())
         print(f"repository: {args.files} files, {size / 1e6:.1f} MB; keep {KEEP}; no build")
         print(f"machine: {machine()}; {versions()}")
+        how = "python -m releases_cli from" if args.from_checkout else "a regular install of"
+        baseline = f" (baseline: {args.baseline})" if args.baseline else ""
+        print(f"releases: {how} {REPO}{baseline}")
         with throwaway_sshd(work / "ssh", login_rc=args.login_rc) as endpoint:
             print(
                 f"sshd pid {endpoint.pid} on 127.0.0.1:{endpoint.port}; files in {work}", flush=True
             )
-            bench = Bench(work, upstream, endpoint, args.baseline)
+            bench = Bench(work, upstream, endpoint, argvs)
             for variant in bench.variants[1:]:
                 bench.root(variant).mkdir()
             samples = rounds(bench, args.runs)

@@ -86,7 +86,7 @@ KeepOption = Annotated[
     typer.Option(
         "--keep",
         metavar="N",
-        help=f"Complete releases to keep ([keep]; default: {config_mod.Config.keep}).",
+        help=f"Complete releases to keep ([keep]; default: {config_mod.Config().keep}).",
     ),
 ]
 ArtifactOption = Annotated[
