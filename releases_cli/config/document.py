@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
 from releases_cli.config import values
-from releases_cli.config.sections import Config, HooksConfig
+from releases_cli.config.sections import HOOK_POINTS, Config
 
 T = TypeVar("T")
 
@@ -100,7 +100,7 @@ READERS: dict[str, dict[str, Reader]] = {
         "interval": values.period,
         "check_build_id": values.boolean,
     },
-    "hooks": dict.fromkeys(HooksConfig._fields, values.commands),
+    "hooks": {**dict.fromkeys(HOOK_POINTS, values.commands), "timeout": values.limit},
     "migrations": {"paths": values.release_paths, "rollback": values.migrations_policy},
     "notify": {
         "urls": values.urls,

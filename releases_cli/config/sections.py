@@ -7,7 +7,7 @@ Values here are already checked (by `values`); code downstream uses them as they
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal, NamedTuple, TypeVar
+from typing import Literal, NamedTuple, TypeVar, get_args
 
 from releases_cli.config import values
 from releases_cli.config.values import ExecMode, ServeMode
@@ -19,6 +19,7 @@ T = TypeVar("T")
 HookPoint = Literal[
     "before_build", "after_build", "before_switch", "after_switch", "after_rollback", "on_failure"
 ]
+HOOK_POINTS: tuple[HookPoint, ...] = get_args(HookPoint)
 
 
 class SourceConfig(NamedTuple):
@@ -64,6 +65,7 @@ class HooksConfig(NamedTuple):
     after_switch: tuple[str, ...] = ()
     after_rollback: tuple[str, ...] = ()
     on_failure: tuple[str, ...] = ()
+    timeout: float = 0  # seconds per hook command (its process group is killed); 0: no limit
 
     def at(self, point: HookPoint) -> tuple[str, ...]:
         by_point: dict[HookPoint, tuple[str, ...]] = {

@@ -35,9 +35,14 @@ class HookFailure(NamedTuple):
     point: HookPoint
     command: str
     code: int | None  # None: timed out
+    timeout: float = 0
 
     def describe(self) -> str:
-        outcome = "timed out" if self.code is None else f"failed with exit code {self.code}"
+        outcome = (
+            f"timed out after {self.timeout:g}s (hooks.timeout) and was stopped"
+            if self.code is None
+            else f"failed with exit code {self.code}"
+        )
         return f"{self.point} hook {self.command!r} {outcome}"
 
 
@@ -49,9 +54,10 @@ def run_hooks(
     env: Mapping[str, str],
     report: Report,
     echo: TextIO | None = None,
-    timeout: float | None = None,
 ) -> HookFailure | None:
-    """Run the point's commands in order; stop at and return the first failure."""
+    """Run the point's commands in order; stop at and return the first failure (a command
+    still running after `hooks.timeout` seconds has its process group killed and fails)."""
+    timeout = hooks.timeout or None
     full_env = {**env, "RELEASES_HOOK": point}
     for command in hooks.at(point):
         with stage(report, f"hook {point}", f"$ {command}") as running:
@@ -62,7 +68,7 @@ def run_hooks(
             except subprocess.TimeoutExpired:
                 code = None
             if code != 0:
-                failure = HookFailure(point, command, code)
+                failure = HookFailure(point, command, code, hooks.timeout)
                 running.fail(failure.describe())
                 return failure
     return None
