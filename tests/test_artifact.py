@@ -72,7 +72,7 @@ def test_pack_then_deploy_gives_the_tree_a_direct_deploy_builds(
 ) -> None:
     """The round trip: a release installed from an artifact has the same content as one built
     on the server from the same source (the manifest stays outside the release), keeps the id it
-    was built as, and `list --json` shows the artifact's digest and build host."""
+    was built as, and `list --json` and `status` show the artifact's digest and build host."""
     artifact = tmp_path / "app.artifact"
     digest = pack(cli, built_app, artifact)
     direct = initialised(cli, tmp_path / "direct")
@@ -91,6 +91,8 @@ def test_pack_then_deploy_gives_the_tree_a_direct_deploy_builds(
     assert listed["artifact"]["digest"] == digest
     assert listed["artifact"]["built_on"] == os.uname().nodename
     assert listed["deps"] is None and listed["complete"]
+    status = cli("status", "--root", str(server)).stdout
+    assert f"artifact: {digest} (built on {os.uname().nodename} " in status
 
 
 def test_stage_artifact_takes_the_id_it_was_built_as(

@@ -240,6 +240,9 @@ def status_text(record: ReleaseJson, previous: str | None) -> str:
         lines.append(f"revision: {record['revision'][:7]}{subject}")
     elif record["source"]:
         lines.append(f"source: {record['source']}")
+    if artifact := record["artifact"]:
+        built = " ".join(filter(None, [artifact["built_on"], artifact["built_at"]]))
+        lines.append(f"artifact: {artifact['digest']}" + (f" (built on {built})" if built else ""))
     # Not humanize: `status` stays as light to start as `rollback` (tests/test_perf_paths.py).
     ago = age(record["age_seconds"])
     lines.append(f"deployed: {record['created_at']} ({ago} ago) by {record['deployed_by'] or '?'}")
