@@ -57,6 +57,7 @@ def _unplant(link: Path, outside: Path) -> None:
 LAYOUT = [
     *(".releases", "meta", "logs", "trash", "repo.git"),
     *("history.jsonl", "lock", "lock.info", "reserve", "freeze.json"),
+    *("cleaner.log", "cleaner.log.1"),
 ]
 
 

@@ -24,6 +24,7 @@ from releases_cli.cli.options import (
     say,
 )
 from releases_cli.config import Flags
+from releases_cli.core import faults, leftovers
 from releases_cli.core.errors import InvalidInput, SystemFailure
 from releases_cli.core.layout import DeployRoot
 
@@ -107,7 +108,9 @@ def _work_root(work: Path | None) -> Iterator[DeployRoot]:
 
 @contextmanager
 def _output(output: str) -> Iterator[IO[bytes]]:
-    """stdout, or FILE written atomically (a temp file beside it, renamed when complete)."""
+    """stdout, or FILE written atomically: a temp file beside it (`.FILE.tmp-<pid>-<hex>`,
+    flock'd while written), renamed when complete. Temps of FILE that an earlier pack killed
+    before its rename left are removed first; a live pack's temp is left to it (leftovers.py)."""
     if output == STDOUT:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
@@ -116,7 +119,8 @@ def _output(output: str) -> Iterator[IO[bytes]]:
 
     target = Path(output)
     try:
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+        leftovers.remove_stale_beside(target)
+        fd, temp = leftovers.create(target.parent, target.name)
     except OSError as error:
         raise SystemFailure.of(error, f"cannot write {output}") from None
     try:
@@ -124,10 +128,11 @@ def _output(output: str) -> Iterator[IO[bytes]]:
             yield out
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
+            faults.point("after_pack_write")
+            os.chmod(temp, 0o644)
+            os.replace(temp, target)  # before the close drops the flock
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
 
 

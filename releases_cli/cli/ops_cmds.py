@@ -17,6 +17,7 @@ from releases_cli.cli.options import (
     RootOption,
     WaitOption,
     deploy_root_of,
+    say,
 )
 from releases_cli.core.errors import InvalidInput
 
@@ -44,7 +45,7 @@ def freeze(
 
     if not message.strip():
         raise InvalidInput("freeze needs a message (-m): say why, and until when")
-    state = run_freeze(deploy_root_of(root), message, wait)
+    state = run_freeze(deploy_root_of(root), message, wait, report=say)
     print(frozen_text(state))
 
 
@@ -55,7 +56,7 @@ def unfreeze(root: RootOption = None, wait: WaitOption = 0) -> None:
     """
     from releases_cli.pipelines.freezing import unfreeze as run_unfreeze
 
-    lifted = run_unfreeze(deploy_root_of(root), wait)
+    lifted = run_unfreeze(deploy_root_of(root), wait, report=say)
     print(f"unfrozen (was {lifted.describe()})" if lifted else "not frozen: nothing to do")
 
 
@@ -71,7 +72,7 @@ def pin(
     """
     from releases_cli.pipelines.pins import set_pin
 
-    _meta, changed = set_pin(deploy_root_of(root), release_id, True, message, wait)
+    _meta, changed = set_pin(deploy_root_of(root), release_id, True, message, wait, report=say)
     why = f" ({message})" if message else ""
     print(f"pinned {release_id}{why}" if changed else f"{release_id} is already pinned{why}")
 
@@ -83,7 +84,7 @@ def unpin(release_id: IdArgument, root: RootOption = None, wait: WaitOption = 0)
     """
     from releases_cli.pipelines.pins import set_pin
 
-    _meta, changed = set_pin(deploy_root_of(root), release_id, False, None, wait)
+    _meta, changed = set_pin(deploy_root_of(root), release_id, False, None, wait, report=say)
     print(f"unpinned {release_id}" if changed else f"{release_id} is not pinned: nothing to do")
 
 

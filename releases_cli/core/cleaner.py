@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from subprocess import Popen
 
 LOG_NAME = "cleaner.log"  # in .releases/ (logs/ holds build logs): what the cleaner did
+LOG_CAP = 256 << 10  # then renamed to cleaner.log.1: the two stay near 512 KiB (statedir.py)
 NICENESS = 10  # background work: the app being served comes first
 _ENTRY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 

@@ -143,11 +143,13 @@ class PruneInterrupted(NamedTuple):
 
 class Freeze(NamedTuple):
     message: str
+    recovered: bool = False  # written by recovery: a crash came between the state and its line
 
 
 class Unfreeze(NamedTuple):
     frozen_by: str | None = None  # whose freeze this lifted
     freeze_message: str | None = None
+    recovered: bool = False
 
 
 class FreezeOverridden(NamedTuple):
@@ -160,10 +162,12 @@ class FreezeOverridden(NamedTuple):
 class Pin(NamedTuple):
     id: ReleaseId
     message: str | None = None
+    recovered: bool = False
 
 
 class Unpin(NamedTuple):
     id: ReleaseId
+    recovered: bool = False
 
 
 class AppStopped(NamedTuple):

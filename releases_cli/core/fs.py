@@ -6,7 +6,7 @@ import errno
 import os
 from pathlib import Path
 
-from releases_cli.core import faults
+from releases_cli.core import faults, leftovers
 from releases_cli.core.errors import UnsafeState
 
 
@@ -21,10 +21,11 @@ def fsync_dir(directory: Path) -> None:
 
 def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
     """Write `data` to `path` so readers see the old or the new content, never a torn file;
-    `durable`: and it survives a power cut (fsync of the file, then of the directory)."""
-    # os.urandom, not secrets: importing secrets loads hashlib/hmac on every command.
+    `durable`: and it survives a power cut (fsync of the file, then of the directory). Temp
+    files an earlier write of `path` left when killed before its rename are removed first."""
     faults.io_error(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
+    leftovers.remove_stale_beside(path)
+    tmp = path.with_name(leftovers.temp_name(path.name))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         try:

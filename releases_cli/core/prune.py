@@ -18,7 +18,7 @@ from releases_cli.core.inuse import release_users
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.safefs import remove_entry
 from releases_cli.core.state import Status, snapshot
-from releases_cli.core.statedir import StateFileError, open_append, open_dir, opened_dir
+from releases_cli.core.statedir import StateFileError, open_capped_log, open_dir, opened_dir
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +168,9 @@ def delete_pruned(root: DeployRoot, result: PruneResult, detached: bool) -> int 
         cleaner.delete_now(root.trash, result.trash)
         return None
     try:
-        log_fd: int | None = open_append(root.state / cleaner.LOG_NAME)
-    except (OSError, UnsafeState):
-        log_fd = None  # no log (a full disk, a link planted there): the cleaner runs anyway
+        log_fd: int | None = open_capped_log(root.state, cleaner.LOG_NAME, cleaner.LOG_CAP)
+    except (OSError, StateFileError):
+        log_fd = None  # no log (a full disk, a link swapped in there): the cleaner runs anyway
     try:
         return cleaner.detach(root.trash, log_fd, result.trash)
     finally:

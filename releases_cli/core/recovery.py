@@ -26,6 +26,8 @@ from releases_cli.core.ids import is_valid_id
 from releases_cli.core.layout import DeployRoot, read_current
 from releases_cli.core.prune import empty_trash, forget_records
 from releases_cli.core.state import Snapshot, Status, snapshot
+from releases_cli.core.statedir import remove_write_leftovers
+from releases_cli.core.unrecorded import record_unrecorded
 
 # What closes a deploy (a stage that stopped before the switch closes it too).
 _CLOSED_DEPLOY = (DeployFinished, DeployFailed, DeployInterrupted, StageFinished)
@@ -86,9 +88,14 @@ def recover(root: DeployRoot, clock: Clock = utc_now) -> Recovered:
     """Remove temp links and trash, close interrupted deploys in the history, and record a
     switch the history missed. Returns a note per thing done, and the state afterwards."""
     notes = [f"removed leftover temp link {name}" for name in remove_temp_links(root)]
+    notes += [
+        f"removed {p} (a write killed before its rename)"
+        for p in remove_write_leftovers(root.state)
+    ]
     notes += _finish_interrupted_prunes(root, clock)
     snap = snapshot(root)
     recorded = _close_interrupted_deploys(snap, clock) + _record_missed_switch(snap, clock)
+    recorded += record_unrecorded(snap, clock)  # freeze and pin lines a crash kept out
     if recorded:  # the history changed: read the state again rather than patch it
         snap = snapshot(root)
     return Recovered(tuple(notes + recorded), snap)

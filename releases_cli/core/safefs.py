@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path, PurePosixPath
 
+from releases_cli.core import leftovers
+
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -214,19 +216,22 @@ def write_new(base: Base, rel: Rel, data: bytes, mode: int = 0o644) -> None:
 def replace_file(base: Base, rel: Rel, data: bytes, mode: int = 0o644) -> None:
     """Atomically replace `base/rel` with `data` (temp file + fsync + rename + fsync of the
     directory), all relative to the verified parent: readers see the old or the new bytes,
-    and a symlink at that name is replaced, never written through."""
+    and a symlink at that name is replaced, never written through. Temp files an earlier
+    write of it left when killed before its rename are removed first."""
     with parent_of(base, rel) as (dir_fd, name):
-        tmp = f".{name}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+        leftovers.remove_stale(dir_fd, name)
+        tmp = leftovers.temp_name(name)
         fd = os.open(tmp, NEW_FILE_FLAGS, mode, dir_fd=dir_fd)
         try:
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
-            os.unlink(tmp, dir_fd=dir_fd)
+            with suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=dir_fd)  # a full disk must not also leave the temp
             raise
         os.fsync(dir_fd)
 

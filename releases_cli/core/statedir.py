@@ -21,7 +21,9 @@ swapped in for a directory between a check and a use is not followed either.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
 import stat
 import sys
@@ -30,15 +32,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
-from releases_cli.core import safefs
+from releases_cli.core import leftovers, safefs
 from releases_cli.core.errors import UnsafeState
 
 STATE_DIR = ".releases"
 # Entries of .releases/ the tool makes, and the kind each must be.
 LAYOUT_DIRS = ("meta", "logs", "trash", "repo.git", "serve")
-LAYOUT_FILES = ("history.jsonl", "lock", "lock.info", "reserve", "freeze.json")
+LAYOUT_FILES = (
+    *("history.jsonl", "lock", "lock.info", "reserve", "freeze.json"),
+    *("cleaner.log", "cleaner.log.1"),  # the detached cleaner's log, and the one rotated out
+)
+# Directories of .releases/ whose files are replaced atomically (temp + rename).
+_ATOMIC_DIRS = ((), ("meta",), ("serve",))
 # Entries that hold nothing worth keeping: the fix is to remove them.
-_DISPOSABLE = frozenset({"trash", "lock", "lock.info", "reserve"})
+_DISPOSABLE = frozenset({"trash", "lock", "lock.info", "reserve", "cleaner.log", "cleaner.log.1"})
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -178,3 +185,66 @@ def open_append(path: Path) -> int:
         os.set_blocking(fd, True)
         return fd
     raise UnsafeState(f"{path} keeps being replaced by a link; refusing to write to it")
+
+
+def remove_write_leftovers(state: Path) -> list[Path]:
+    """Remove the temp files that writes killed before their rename left in `state` (see
+    core/leftovers.py; the caller holds the lock); return them. A directory that is missing,
+    a link or not a directory is skipped: the layout check reports it."""
+    removed = []
+    for parts in _ATOMIC_DIRS:
+        try:
+            with opened_dir(state, *parts) as fd:
+                removed += [state.joinpath(*parts, name) for name in leftovers.remove_stale(fd)]
+        except (OSError, StateFileError):
+            continue
+    return removed
+
+
+def open_capped_log(state: Path, name: str, cap: int) -> int:
+    """An append descriptor of the log `state/name`, opened relative to a descriptor of
+    `state` and never through a link (StateFileError: a link or not a regular file there).
+    A log of `cap` bytes or more is first renamed to `name.1` (replacing the one before), so
+    the two together stay near 2 x `cap` (plus what writers that opened it before add).
+    Rotating is serialized by an flock on the log itself; the name is checked again under it,
+    so concurrent openers rotate once."""
+    with opened_dir(state) as dir_fd:
+        fd = _open_log_at(dir_fd, name, state / name)
+        if os.fstat(fd).st_size < cap:
+            return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if _same_file(fd, dir_fd, name) and os.fstat(fd).st_size >= cap:
+                try:
+                    os.rename(name, f"{name}.1", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                except OSError:
+                    os.truncate(fd, 0)  # `name.1` cannot be replaced: the cap holds all the same
+                    return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # its flock goes with it: someone who waited reopens the name too
+        return _open_log_at(dir_fd, name, state / name)
+
+
+def _open_log_at(dir_fd: int, name: str, shown: Path) -> int:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | _NOFOLLOW
+    try:
+        fd = os.open(name, flags, 0o644, dir_fd=dir_fd)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+            raise StateFileError(f"{shown} is not a regular file; not writing to it") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise StateFileError(f"{shown} is not a regular file; not writing to it")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _same_file(fd: int, dir_fd: int, name: str) -> bool:
+    with contextlib.suppress(OSError):
+        named = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        mine = os.fstat(fd)
+        return (named.st_dev, named.st_ino) == (mine.st_dev, mine.st_ino)
+    return False

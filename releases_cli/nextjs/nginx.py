@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from releases_cli.core import leftovers
 from releases_cli.core.errors import InvalidInput, SystemFailure, one_line
 from releases_cli.core.fs import atomic_write
 
@@ -138,7 +139,8 @@ def install(nginx: Nginx, text: str, ready: Callable[[], None]) -> None:
     if problem is not None:
         raise InvalidInput(f"blue-green: {problem}; nothing was changed")
     nginx.include.parent.mkdir(parents=True, exist_ok=True)
-    tmp = nginx.include.with_name(f".{nginx.include.name}.tmp-{os.getpid()}")
+    leftovers.remove_stale_beside(nginx.include)  # an install killed before its rename
+    tmp = nginx.include.with_name(leftovers.temp_name(nginx.include.name))
     test_conf = nginx.main_config.with_name(f".releases-test-{os.getpid()}.conf")
     try:
         atomic_write(tmp, text.encode())

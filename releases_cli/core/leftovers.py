@@ -1,0 +1,127 @@
+"""Temp files of atomic writes: one naming scheme, and the removal of those whose writer is gone.
+
+A file replaced atomically is first written to `.<name>.tmp-<pid>-<8 hex>` beside it, then
+renamed over it. A SIGKILL or power cut between the two leaves the temp file behind. Nothing
+reads one as state (readers open fixed names), and it is removed once its writer is gone: the
+writer's pid (in the name) is no live process, and no process holds an flock on the file (a
+writer in another pid namespace, or one that locks its temp as `releases pack` does, keeps
+it). Who removes: the next atomic write of the same file, and recovery for `.releases/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import stat
+from pathlib import Path
+
+_MARK = ".tmp-"
+_NONCE_LEN = 8  # hex digits
+_HEX = frozenset("0123456789abcdef")
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def temp_name(name: str) -> str:
+    """A fresh temp name for a write that replaces `name` (unique: pid and a random nonce)."""
+    # os.urandom, not secrets: importing secrets loads hashlib/hmac on every command.
+    return f".{name}{_MARK}{os.getpid()}-{os.urandom(_NONCE_LEN // 2).hex()}"
+
+
+def parse(entry: str) -> tuple[str, int] | None:
+    """(the name it was to replace, the writer's pid) of a temp name, else None."""
+    if not entry.startswith("."):
+        return None
+    name, mark, tail = entry[1:].rpartition(_MARK)
+    pid, dash, nonce = tail.partition("-")
+    if not (name and mark and dash and pid.isascii() and pid.isdigit()):
+        return None
+    if len(nonce) != _NONCE_LEN or not _HEX.issuperset(nonce):
+        return None
+    return name, int(pid)
+
+
+def create(directory: Path, name: str, mode: int = 0o600) -> tuple[int, Path]:
+    """Create a temp file for `directory/name` (never through a link), its flock held until
+    the descriptor is closed: while the writer lives nobody removes it, whatever its pid
+    looks like from where they are."""
+    while True:
+        path = directory / temp_name(name)
+        try:
+            fd = os.open(
+                path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode
+            )
+        except FileExistsError:
+            continue
+        fcntl.flock(fd, fcntl.LOCK_EX)  # a new file: nobody else can hold it
+        return fd, path
+
+
+def remove_stale(dir_fd: int, owner: str | None = None) -> list[str]:
+    """Remove the temp files in `dir_fd` whose writer is gone (only those of `owner`, the
+    file they were to replace, when given); return their names. Links there are removed
+    (never followed), directories are left alone."""
+    removed = []
+    for entry in os.listdir(dir_fd):
+        parsed = parse(entry)
+        if parsed is None or (owner is not None and parsed[0] != owner):
+            continue
+        if writer_alive(parsed[1]) or _held(dir_fd, entry):
+            continue
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            os.unlink(entry, dir_fd=dir_fd)
+            removed.append(entry)
+    return removed
+
+
+def remove_stale_beside(path: Path) -> list[str]:
+    """`remove_stale` for the temps of `path` in its directory (nothing when it is gone)."""
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return []
+    try:
+        return remove_stale(dir_fd, path.name)
+    finally:
+        os.close(dir_fd)
+
+
+def writer_alive(pid: int) -> bool:
+    """Whether `pid` is a running process (a zombie is not: it will never rename anything)."""
+    if pid <= 0:
+        return True  # not a pid a writer has: leave it to a person
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    except OverflowError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as proc:
+            fields = proc.read().rpartition(b")")[2].split()
+    except OSError:
+        return True
+    return fields[:1] != [b"Z"]
+
+
+def _held(dir_fd: int, entry: str) -> bool:
+    """Whether a live process holds an flock on `entry` (True when it is a directory, so it is
+    never removed as a temp file)."""
+    try:
+        fd = os.open(entry, _OPEN_FLAGS, dir_fd=dir_fd)
+    except OSError as error:
+        return error.errno not in (errno.ELOOP, errno.ENOENT, errno.ENXIO)
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            return True
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False
