@@ -83,7 +83,7 @@ def test_writes_killed_before_their_rename_leave_temps_that_are_never_state_and_
     each killed between write and rename: the temps hold complete new state, yet status is not
     frozen and the release is not pinned (temps are never read); the next state-changing
     command removes every one, naming each (the lock info's is removed by the rewrite of
-    lock.info as the lock is taken); the one after finds nothing to say."""
+    lock.info as the lock is taken); doctor lists them until then."""
     first = deploy_ok(cli, root, app)
     for _ in range(2):
         deploy_ok(cli, root, app)
@@ -110,6 +110,9 @@ def test_writes_killed_before_their_rename_leave_temps_that_are_never_state_and_
     (state / "reserve").unlink(missing_ok=True)
     reserve = _killed_write(state / "reserve", b"0" * 4096)
     left = [meta, serve, reserve]
+    doctor = json.loads(cli("doctor", "--root", str(root), "--json").stdout)
+    (found,) = [f for f in doctor["findings"] if f["check"] == "temp files"]
+    assert not found["ok"] and all(str(temp) in found["message"] for temp in [*left, info])
 
     pruned = cli("prune", "--root", str(root), "--keep", "1")
     assert pruned.returncode == 0, pruned.stderr
@@ -120,6 +123,8 @@ def test_writes_killed_before_their_rename_leave_temps_that_are_never_state_and_
     assert not (root / "releases" / first).exists()  # not pinned: the temp never counted
     again = cli("prune", "--root", str(root))
     assert again.returncode == 0 and "recovered" not in again.stderr
+    doctor = json.loads(cli("doctor", "--root", str(root), "--json").stdout)
+    assert [f["ok"] for f in doctor["findings"] if f["check"] == "temp files"] == [True]
 
 
 def test_a_live_writers_temp_is_never_removed(cli: Cli, root: Path, app: Path) -> None:

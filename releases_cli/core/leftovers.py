@@ -58,17 +58,24 @@ def create(directory: Path, name: str, mode: int = 0o600) -> tuple[int, Path]:
         return fd, path
 
 
-def remove_stale(dir_fd: int, owner: str | None = None) -> list[str]:
-    """Remove the temp files in `dir_fd` whose writer is gone (only those of `owner`, the
-    file they were to replace, when given); return their names. Links there are removed
-    (never followed), directories are left alone."""
-    removed = []
+def stale(dir_fd: int, owner: str | None = None) -> list[str]:
+    """The temp files in `dir_fd` whose writer is gone (only those of `owner`, the file they
+    were to replace, when given). Directories are never among them."""
+    found = []
     for entry in os.listdir(dir_fd):
         parsed = parse(entry)
         if parsed is None or (owner is not None and parsed[0] != owner):
             continue
-        if writer_alive(parsed[1]) or _held(dir_fd, entry):
-            continue
+        if not (writer_alive(parsed[1]) or _held(dir_fd, entry)):
+            found.append(entry)
+    return found
+
+
+def remove_stale(dir_fd: int, owner: str | None = None) -> list[str]:
+    """Remove the `stale` temp files in `dir_fd` (a link there is removed, never followed);
+    return their names."""
+    removed = []
+    for entry in stale(dir_fd, owner):
         with contextlib.suppress(FileNotFoundError, IsADirectoryError):
             os.unlink(entry, dir_fd=dir_fd)
             removed.append(entry)

@@ -26,7 +26,7 @@ from releases_cli.core.ids import is_valid_id
 from releases_cli.core.layout import DeployRoot, read_current
 from releases_cli.core.prune import empty_trash, forget_records
 from releases_cli.core.state import Snapshot, Status, snapshot
-from releases_cli.core.statedir import remove_write_leftovers
+from releases_cli.core.statedir import write_leftovers
 from releases_cli.core.unrecorded import record_unrecorded
 
 # What closes a deploy (a stage that stopped before the switch closes it too).
@@ -90,7 +90,7 @@ def recover(root: DeployRoot, clock: Clock = utc_now) -> Recovered:
     notes = [f"removed leftover temp link {name}" for name in remove_temp_links(root)]
     notes += [
         f"removed {p} (a write killed before its rename)"
-        for p in remove_write_leftovers(root.state)
+        for p in write_leftovers(root.state, remove=True)
     ]
     notes += _finish_interrupted_prunes(root, clock)
     snap = snapshot(root)

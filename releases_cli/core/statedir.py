@@ -187,18 +187,19 @@ def open_append(path: Path) -> int:
     raise UnsafeState(f"{path} keeps being replaced by a link; refusing to write to it")
 
 
-def remove_write_leftovers(state: Path) -> list[Path]:
-    """Remove the temp files that writes killed before their rename left in `state` (see
-    core/leftovers.py; the caller holds the lock); return them. A directory that is missing,
-    a link or not a directory is skipped: the layout check reports it."""
-    removed = []
+def write_leftovers(state: Path, remove: bool = False) -> list[Path]:
+    """The temp files that writes killed before their rename left in `state` (see
+    core/leftovers.py); with `remove` (the caller holds the lock), removed. A directory that is
+    missing, a link or not a directory is skipped: the layout check reports it."""
+    found = []
     for parts in _ATOMIC_DIRS:
         try:
             with opened_dir(state, *parts) as fd:
-                removed += [state.joinpath(*parts, name) for name in leftovers.remove_stale(fd)]
+                names = leftovers.remove_stale(fd) if remove else leftovers.stale(fd)
         except (OSError, StateFileError):
             continue
-    return removed
+        found += [state.joinpath(*parts, name) for name in names]
+    return found
 
 
 def open_capped_log(state: Path, name: str, cap: int) -> int:

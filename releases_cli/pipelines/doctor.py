@@ -21,7 +21,7 @@ from releases_cli.core.errors import InvalidInput
 from releases_cli.core.ids import is_valid_id
 from releases_cli.core.layout import DeployRoot, read_current
 from releases_cli.core.meta import read_meta
-from releases_cli.core.statedir import layout_problems
+from releases_cli.core.statedir import layout_problems, write_leftovers
 from releases_cli.core.units import human_size
 
 PM2_TIMEOUT = 30.0
@@ -152,6 +152,20 @@ def check_temp_links(root: DeployRoot) -> list[Finding]:
             )
         ]
     return [_ok("temp links", "no leftover temp links")]
+
+
+def check_temp_files(root: DeployRoot) -> list[Finding]:
+    found = write_leftovers(root.state)
+    if found:
+        names = " ".join(str(p) for p in found)
+        return [
+            _problem(
+                "temp files",
+                f"temp file(s) of a write killed before its rename (never read): {names}",
+                f"the next deploy/rollback/prune removes them, or: rm {names}",
+            )
+        ]
+    return [_ok("temp files", "no temp files of interrupted writes")]
 
 
 def disk_finding(free: int, largest_release: int) -> Finding:
@@ -310,7 +324,14 @@ def check_serve(root: DeployRoot) -> tuple[list[Finding], str | None]:
 def diagnose(root: DeployRoot) -> DoctorReport:
     findings = check_layout(root)
     if findings[0].ok:
-        checks = (check_permissions, check_state, check_current, check_temp_links, check_disk)
+        checks = (
+            check_permissions,
+            check_state,
+            check_current,
+            check_temp_links,
+            check_temp_files,
+            check_disk,
+        )
         for check in checks:
             findings += check(root)
     own_prefix = None
