@@ -141,31 +141,25 @@ def check_config(root: DeployRoot) -> list[Finding]:
 
 
 def check_temp_links(root: DeployRoot) -> list[Finding]:
-    leftovers = root.temp_links()
-    if leftovers:
-        names = " ".join(str(p) for p in leftovers)
-        return [
-            _problem(
-                "temp links",
-                f"leftover temp link(s) of an interrupted switch: {names}",
-                f"the next deploy/rollback/prune removes them, or: rm {names}",
-            )
-        ]
-    return [_ok("temp links", "no leftover temp links")]
+    found = root.temp_links()
+    what = "leftover temp link(s) of an interrupted switch"
+    return [_leftovers("temp links", what, found, "no leftover temp links")]
 
 
 def check_temp_files(root: DeployRoot) -> list[Finding]:
     found = write_leftovers(root.state)
-    if found:
-        names = " ".join(str(p) for p in found)
-        return [
-            _problem(
-                "temp files",
-                f"temp file(s) of a write killed before its rename (never read): {names}",
-                f"the next deploy/rollback/prune removes them, or: rm {names}",
-            )
-        ]
-    return [_ok("temp files", "no temp files of interrupted writes")]
+    what = "temp file(s) of a write killed before its rename (never read)"
+    return [_leftovers("temp files", what, found, "no temp files of interrupted writes")]
+
+
+def _leftovers(check: str, what: str, found: list[Path], none: str) -> Finding:
+    """What a crash left that the next state-changing command removes."""
+    if not found:
+        return _ok(check, none)
+    names = " ".join(str(p) for p in found)
+    return _problem(
+        check, f"{what}: {names}", f"the next deploy/rollback/prune removes them, or: rm {names}"
+    )
 
 
 def disk_finding(free: int, largest_release: int) -> Finding:
