@@ -266,33 +266,45 @@ def test_a_pin_change_killed_before_its_line_is_recorded_by_the_next_command(
 def test_a_pack_killed_before_its_rename_leaves_a_temp_the_next_pack_removes(
     cli: Cli, app: Path, tmp_path: Path
 ) -> None:
-    """SIGKILL after the artifact's temp is written, before the rename: no artifact, one temp.
-    The next pack to the same file removes it and writes the artifact; it leaves alone a live
-    pack's temp of that file (flock held, the pid alive or not), a temp whose pid is alive, and
-    a stale temp of another file."""
+    """SIGKILL after the artifact's temp is written, before the rename: no artifact, one temp
+    beside it, and the scratch build root left in $TMPDIR. The next pack to the same file
+    removes both and writes the artifact; it leaves alone a live pack's temp of that file
+    (flock held, the pid alive or not), a temp whose pid is alive, a stale temp of another
+    file, and a live pack's scratch root."""
     (app / "build.sh").write_text("echo built > out.txt\n")
     out = tmp_path / "shop.artifact"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {"TMPDIR": str(scratch)}
     pack = ["pack", "--source", str(app), "--build", "sh build.sh", "-o", str(out)]
-    killed = cli(*pack, env={"RELEASES_FAULT": "after_pack_write"})
+    killed = cli(*pack, env={**env, "RELEASES_FAULT": "after_pack_write"})
     assert killed.returncode == KILLED
     (stale,) = _temps(tmp_path, out.name)
     assert not out.exists() and stale.stat().st_size > 0
+    (left,) = scratch.iterdir()
+    assert left.name.startswith("releases-pack-")
+    assert (left / "releases").is_dir()
 
     other = _killed_write(tmp_path / "other.artifact", b"half")
     alive = tmp_path / f".{out.name}.tmp-{os.getpid()}-0123abcd"
     alive.write_bytes(b"being written")
     held = tmp_path / f".{out.name}.tmp-{_dead_pid()}-89abcdef"
     held.write_bytes(b"being written elsewhere")
-    fd = os.open(held, os.O_RDONLY)
+    busy = scratch / f"releases-pack-{_dead_pid()}-0123abcd"
+    busy.mkdir()
+    fd, busy_fd = os.open(held, os.O_RDONLY), os.open(busy, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        done = cli(*pack)
+        fcntl.flock(busy_fd, fcntl.LOCK_EX)
+        done = cli(*pack, env=env)
     finally:
         os.close(fd)
+        os.close(busy_fd)
     assert done.returncode == 0, done.stderr
     assert out.is_file() and not stale.exists()
     assert alive.read_bytes() == b"being written" and held.exists() and other.exists()
     assert _temps(tmp_path, out.name) == sorted([alive, held])
+    assert list(scratch.iterdir()) == [busy]
 
 
 # 4. The detached cleaner's log.

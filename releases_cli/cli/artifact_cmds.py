@@ -102,8 +102,9 @@ def _work_root(work: Path | None) -> Iterator[DeployRoot]:
         return
     import tempfile  # pack only: not worth its import on every command
 
-    with tempfile.TemporaryDirectory(prefix="releases-pack-") as scratch:
-        yield DeployRoot.resolve(Path(scratch))
+    # Named and held so that the next pack removes one a SIGKILL left (core/leftovers.py).
+    with leftovers.scratch_dir(Path(tempfile.gettempdir()), "releases-pack") as scratch:
+        yield DeployRoot.resolve(scratch)
 
 
 @contextmanager
@@ -115,8 +116,6 @@ def _output(output: str) -> Iterator[IO[bytes]]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    import tempfile
-
     target = Path(output)
     try:
         leftovers.remove_stale_beside(target)

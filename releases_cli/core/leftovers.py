@@ -6,6 +6,10 @@ reads one as state (readers open fixed names), and it is removed once its writer
 writer's pid (in the name) is no live process, and no process holds an flock on the file (a
 writer in another pid namespace, or one that locks its temp as `releases pack` does, keeps
 it). Who removes: the next atomic write of the same file, and recovery for `.releases/`.
+
+A scratch directory (`releases pack`'s build root in $TMPDIR) follows the same rule:
+`<prefix>-<pid>-<8 hex>`, flock'd while in use, and the next one made removes those whose
+process is gone.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import contextlib
 import errno
 import fcntl
 import os
+import shutil
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 _MARK = ".tmp-"
@@ -34,12 +40,16 @@ def parse(entry: str) -> tuple[str, int] | None:
     if not entry.startswith("."):
         return None
     name, mark, tail = entry[1:].rpartition(_MARK)
+    pid = _pid_of(tail)
+    return (name, pid) if name and mark and pid is not None else None
+
+
+def _pid_of(tail: str) -> int | None:
+    """The pid of a `<pid>-<8 hex>` name tail, else None."""
     pid, dash, nonce = tail.partition("-")
-    if not (name and mark and dash and pid.isascii() and pid.isdigit()):
+    if not (dash and pid.isascii() and pid.isdigit()):
         return None
-    if len(nonce) != _NONCE_LEN or not _HEX.issuperset(nonce):
-        return None
-    return name, int(pid)
+    return int(pid) if len(nonce) == _NONCE_LEN and _HEX.issuperset(nonce) else None
 
 
 def create(directory: Path, name: str, mode: int = 0o600) -> tuple[int, Path]:
@@ -132,3 +142,60 @@ def _held(dir_fd: int, entry: str) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+@contextlib.contextmanager
+def scratch_dir(parent: Path, prefix: str) -> Iterator[Path]:
+    """A new directory `parent/<prefix>-<pid>-<8 hex>`, held (flock on a descriptor of it)
+    until the block ends, then deleted. Made after removing the scratch directories of
+    `prefix` in `parent` that a killed process left: this user's, pid dead, nobody holding it."""
+    _remove_stale_dirs(parent, prefix)
+    while True:
+        path = parent / f"{prefix}-{os.getpid()}-{os.urandom(_NONCE_LEN // 2).hex()}"
+        try:
+            os.mkdir(path, 0o700)
+            break
+        except FileExistsError:
+            continue
+    fd = os.open(path, _DIR_FLAGS)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(fd)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _remove_stale_dirs(parent: Path, prefix: str) -> None:
+    try:
+        parent_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        for entry in os.listdir(parent_fd):
+            pid = _pid_of(entry[len(prefix) + 1 :]) if entry.startswith(f"{prefix}-") else None
+            if pid is not None and not writer_alive(pid) and _claim_dir(parent_fd, entry):
+                shutil.rmtree(entry, ignore_errors=True, dir_fd=parent_fd)
+    finally:
+        os.close(parent_fd)
+
+
+def _claim_dir(parent_fd: int, entry: str) -> bool:
+    """Whether `entry` is a real directory of this user that nobody holds (links and other
+    users' directories are never removed)."""
+    try:
+        fd = os.open(entry, _DIR_FLAGS, dir_fd=parent_fd)
+    except OSError:
+        return False
+    try:
+        if os.fstat(fd).st_uid != os.geteuid():
+            return False
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
