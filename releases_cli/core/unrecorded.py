@@ -9,10 +9,12 @@ and writes the missing line (`recovered: true`), as it does for a switch.
 
 from __future__ import annotations
 
+from releases_cli.core import jsonfields as jf
 from releases_cli.core.clock import Clock
 from releases_cli.core.events import Freeze, Pin, Unfreeze, Unpin, record
-from releases_cli.core.freeze import read_freeze
+from releases_cli.core.freeze import FREEZE_FILE, FREEZE_LIMIT, parse_freeze
 from releases_cli.core.state import Snapshot
+from releases_cli.core.statedir import StateFileError, read_state_file
 
 
 def record_unrecorded(snap: Snapshot, clock: Clock) -> list[str]:
@@ -29,13 +31,19 @@ def _freeze(snap: Snapshot, clock: Clock) -> list[str]:
         if isinstance(event.payload, Freeze | Unfreeze):
             last = event
             break
-    state = read_freeze(snap.root)
-    if state is not None and state.damaged is None:
-        if last is not None and getattr(last.payload, "message", None) == state.message:
+    try:
+        data = read_state_file(snap.root.state, FREEZE_FILE, limit=FREEZE_LIMIT)
+        message = parse_freeze(data).message
+    except FileNotFoundError:
+        message = None
+    except (OSError, StateFileError, jf.Malformed):
+        return []  # damaged: nothing to compare (deploys count it as a freeze, with a warning)
+    if message is not None:
+        if last is not None and getattr(last.payload, "message", None) == message:
             return []  # the last line is this freeze (an Unfreeze has no message field)
-        record(snap.root, Freeze(state.message, recovered=True), clock)
-        return [f"history did not record the freeze {state.message!r}; recorded it now"]
-    if state is None and last is not None and isinstance(last.payload, Freeze):
+        record(snap.root, Freeze(message, recovered=True), clock)
+        return [f"history did not record the freeze {message!r}; recorded it now"]
+    if last is not None and isinstance(last.payload, Freeze):
         record(snap.root, Unfreeze(last.user, last.payload.message, recovered=True), clock)
         return ["history did not record that the freeze was lifted; recorded it now"]
     return []
