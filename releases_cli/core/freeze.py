@@ -20,10 +20,9 @@ from releases_cli.core.errors import ExitCode, ReleasesError
 from releases_cli.core.events import FreezeOverridden, record
 from releases_cli.core.fs import atomic_write, fsync_dir
 from releases_cli.core.layout import DeployRoot
-from releases_cli.core.statedir import StateFileError, read_state_file
+from releases_cli.core.statedir import FREEZE_FILE, StateFileError, read_state_file
 from releases_cli.core.warn import warn_once
 
-FREEZE_FILE = "freeze.json"
 FREEZE_LIMIT = 64 << 10  # a note and three stamps; anything larger is not ours
 
 

@@ -36,10 +36,11 @@ from releases_cli.core import leftovers, safefs
 from releases_cli.core.errors import UnsafeState
 
 STATE_DIR = ".releases"
+FREEZE_FILE = "freeze.json"  # the deploy freeze (core/freeze.py)
 # Entries of .releases/ the tool makes, and the kind each must be.
 LAYOUT_DIRS = ("meta", "logs", "trash", "repo.git", "serve")
 LAYOUT_FILES = (
-    *("history.jsonl", "lock", "lock.info", "reserve", "freeze.json"),
+    *("history.jsonl", "lock", "lock.info", "reserve", FREEZE_FILE),
     *("cleaner.log", "cleaner.log.1"),  # the detached cleaner's log, and the one rotated out
 )
 # Directories of .releases/ whose files are replaced atomically (temp + rename).

@@ -9,12 +9,12 @@ and writes the missing line (`recovered: true`), as it does for a switch.
 
 from __future__ import annotations
 
-from releases_cli.core import jsonfields as jf
+import os
+
 from releases_cli.core.clock import Clock
 from releases_cli.core.events import Freeze, Pin, Unfreeze, Unpin, record
-from releases_cli.core.freeze import FREEZE_FILE, FREEZE_LIMIT, parse_freeze
 from releases_cli.core.state import Snapshot
-from releases_cli.core.statedir import StateFileError, read_state_file
+from releases_cli.core.statedir import FREEZE_FILE, StateFileError, read_state_file
 
 
 def record_unrecorded(snap: Snapshot, clock: Clock) -> list[str]:
@@ -32,11 +32,8 @@ def _freeze(snap: Snapshot, clock: Clock) -> list[str]:
             last = event
             break
     try:
-        data = read_state_file(snap.root.state, FREEZE_FILE, limit=FREEZE_LIMIT)
-        message = parse_freeze(data).message
-    except FileNotFoundError:
-        message = None
-    except (OSError, StateFileError, jf.Malformed):
+        message = _freeze_message(snap)
+    except (OSError, StateFileError, ValueError):
         return []  # damaged: nothing to compare (deploys count it as a freeze, with a warning)
     if message is not None:
         if last is not None and getattr(last.payload, "message", None) == message:
@@ -47,6 +44,18 @@ def _freeze(snap: Snapshot, clock: Clock) -> list[str]:
         record(snap.root, Unfreeze(last.user, last.payload.message, recovered=True), clock)
         return ["history did not record that the freeze was lifted; recorded it now"]
     return []
+
+
+def _freeze_message(snap: Snapshot) -> str | None:
+    """The message of the freeze in force, None when there is none; ValueError (Malformed),
+    StateFileError or OSError when it cannot be read."""
+    if not os.path.lexists(snap.root.state / FREEZE_FILE):
+        return None
+    # Only now: never frozen is the common case, and the module costs start-up time.
+    from releases_cli.core.freeze import FREEZE_LIMIT, parse_freeze
+
+    data = read_state_file(snap.root.state, FREEZE_FILE, limit=FREEZE_LIMIT)
+    return parse_freeze(data).message
 
 
 def _pins(snap: Snapshot, clock: Clock) -> list[str]:
