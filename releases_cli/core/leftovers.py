@@ -125,15 +125,19 @@ def writer_alive(pid: int) -> bool:
 
 
 def _held(dir_fd: int, entry: str) -> bool:
-    """Whether a live process holds an flock on `entry` (True when it is a directory, so it is
-    never removed as a temp file)."""
+    """Whether a live process holds an flock on `entry`. A directory counts as held (it is
+    never removed as a temp file); a link, FIFO or device is not opened at all."""
+    try:
+        mode = os.stat(entry, dir_fd=dir_fd, follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(mode):
+        return stat.S_ISDIR(mode)  # a link or FIFO is nobody's temp file: remove the name
     try:
         fd = os.open(entry, _OPEN_FLAGS, dir_fd=dir_fd)
     except OSError as error:
-        return error.errno not in (errno.ELOOP, errno.ENOENT, errno.ENXIO)
+        return error.errno not in (errno.ELOOP, errno.ENOENT)  # swapped for a link, or gone
     try:
-        if stat.S_ISDIR(os.fstat(fd).st_mode):
-            return True
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True

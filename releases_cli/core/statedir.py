@@ -220,7 +220,7 @@ def open_capped_log(state: Path, name: str, cap: int) -> int:
                 try:
                     os.rename(name, f"{name}.1", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
                 except OSError:
-                    os.truncate(fd, 0)  # `name.1` cannot be replaced: the cap holds all the same
+                    os.ftruncate(fd, 0)  # `name.1` cannot be replaced: the cap holds all the same
                     return fd
         except BaseException:
             os.close(fd)
