@@ -354,3 +354,25 @@ def test_the_cleaner_log_is_never_opened_through_a_swapped_link(
     after = run_cli("prune", "--root", str(root))
     assert after.returncode == 0, after.stderr
     assert list((state / "trash").iterdir()) == []
+
+
+def test_planted_entries_with_temp_names_are_never_opened_through(
+    cli: Cli, root: Path, app: Path, outside: Path
+) -> None:
+    """A link to a file outside, a FIFO (an open would block) and a directory, each named like
+    a dead writer's temp in .releases/: the next command unlinks the link and the FIFO (what the
+    link points at is unchanged) without hanging, and leaves the directory alone."""
+    deploy_ok(cli, root, app)
+    state = root / ".releases"
+    dead = _dead_pid()
+    link = state / f".freeze.json.tmp-{dead}-0123abcd"
+    link.symlink_to(outside / "precious.txt")
+    fifo = state / "meta" / f".x.json.tmp-{dead}-0123abcd"
+    os.mkfifo(fifo)
+    directory = state / f".reserve.tmp-{dead}-0123abcd"
+    directory.mkdir()
+    before = tree_state(outside)
+    done = cli("prune", "--root", str(root), timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert not os.path.lexists(link) and not os.path.lexists(fifo) and directory.is_dir()
+    assert tree_state(outside) == before
