@@ -1,6 +1,6 @@
 """`releases freeze` / `unfreeze`: deploy, stage and switch are refused while frozen (exit 5,
-nothing changed), rollback is not, `--force` overrides and is recorded; the freeze is state
-that status shows and that survives damage as a freeze."""
+nothing changed), rollback is not, `--override-freeze` (not `--force`) overrides and is
+recorded; the freeze is state that status shows and that survives damage as a freeze."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_frozen_root_refuses_changes_with_the_message_and_changes_nothing(
     assert refused.returncode == 5, refused.stderr
     (line,) = refused.stderr.splitlines()
     assert line.startswith("releases: error: deploys are frozen: 'release party, back at 3pm'")
-    assert f"{command} refused" in line and "--force" in line and "frozen by " in line
+    assert f"{command} refused" in line and "--override-freeze" in line and "frozen by " in line
     assert tree_state(root) == before
 
 
@@ -55,13 +55,15 @@ def test_rollback_works_while_frozen(cli: Cli, root: Path, app: Path) -> None:
     assert current_id(root) == first
 
 
-def test_force_overrides_the_freeze_and_the_override_is_recorded(
+def test_override_freeze_deploys_and_the_override_is_recorded(
     cli: Cli, root: Path, app: Path
 ) -> None:
-    """`deploy --force -m WHY` while frozen deploys, and the history records the override (the
-    command, the freeze's note, the override's message) before the deploy; the freeze stays."""
+    """`deploy --override-freeze -m WHY` while frozen deploys, and the history records the
+    override (the command, the freeze's note, the override's message) before the deploy; the
+    freeze stays."""
     _frozen_root(cli, root, app, "party")
-    result = cli("deploy", "--root", str(root), "--source", str(app), "--force", "-m", "hotfix")
+    override = ("--override-freeze", "-m", "hotfix")
+    result = cli("deploy", "--root", str(root), "--source", str(app), *override)
     assert result.returncode == 0, result.stderr
     names = [e["event"] for e in _events(root)]
     overridden = next(e for e in _events(root) if e["event"] == "freeze_overridden")
@@ -72,6 +74,18 @@ def test_force_overrides_the_freeze_and_the_override_is_recorded(
     kinds = [e["kind"] for e in json.loads(history.stdout)["events"]]
     assert kinds[:2] == ["deploy", "forced"]
     assert cli("deploy", "--root", str(root), "--source", str(app)).returncode == 5
+
+
+def test_force_alone_does_not_override_the_freeze(cli: Cli, root: Path, app: Path) -> None:
+    """`deploy --force` (redeploy even if unchanged), as automation often runs it, is still
+    refused while frozen (exit 5, nothing changed, no override recorded): only
+    --override-freeze overrides."""
+    _frozen_root(cli, root, app, "party")
+    before = tree_state(root)
+    refused = cli("deploy", "--root", str(root), "--source", str(app), "--force")
+    assert refused.returncode == 5, refused.stderr
+    assert "--override-freeze overrides it" in refused.stderr
+    assert tree_state(root) == before
 
 
 def test_status_shows_the_freeze_and_unfreeze_lifts_it(cli: Cli, root: Path, app: Path) -> None:

@@ -90,8 +90,8 @@ def test_pin_killed_at_each_point_keeps_the_release_complete(
 def test_forced_override_killed_after_recording_changes_nothing_else(
     cli: Cli, root: Path, app: Path
 ) -> None:
-    """A `deploy --force` killed right after it recorded the override made no release and left
-    current and the freeze as they were."""
+    """A `deploy --override-freeze` killed right after it recorded the override made no release
+    and left current and the freeze as they were."""
     live = deploy_ok(cli, root, app)
     assert cli("freeze", "--root", str(root), "-m", "party").returncode == 0
     releases = sorted(p.name for p in (root / "releases").iterdir())
@@ -101,7 +101,7 @@ def test_forced_override_killed_after_recording_changes_nothing_else(
         str(root),
         "--source",
         str(app),
-        "--force",
+        "--override-freeze",
         env={"RELEASES_FAULT": "after_freeze_override"},
     )
     assert killed.returncode == KILLED

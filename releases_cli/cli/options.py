@@ -122,8 +122,11 @@ MessageOption = Annotated[
         help="Why: recorded in the history (and meta), shown by history/list.",
     ),
 ]
-ForceFreezeOption = Annotated[
-    bool, typer.Option("--force", help="Run even while deploys are frozen (recorded).")
+OverrideFreezeOption = Annotated[
+    bool,
+    typer.Option(
+        "--override-freeze", help="Run even while deploys are frozen (recorded in the history)."
+    ),
 ]
 IdArgument = Annotated[
     str,

@@ -18,11 +18,11 @@ from releases_cli.cli import completion as complete
 from releases_cli.cli.options import (
     ArtifactOption,
     BuildOption,
-    ForceFreezeOption,
     HealthUrlOption,
     JsonOption,
     KeepOption,
     MessageOption,
+    OverrideFreezeOption,
     PresetOption,
     QuietOption,
     RefOption,
@@ -86,9 +86,10 @@ def deploy(
     force: Annotated[
         bool,
         typer.Option(
-            "--force", help="Deploy even if this commit is already live, or deploys are frozen."
+            "--force", help="Deploy even if this commit is already live (a new release of it)."
         ),
     ] = False,
+    override_freeze: OverrideFreezeOption = False,
     build: BuildOption = None,
     keep: KeepOption = None,
     preset: PresetOption = None,
@@ -125,7 +126,7 @@ def deploy(
         health_url=health_url,
     )
     options = deploy_options(deploy_root, flags, wait, artifact)
-    options = replace(options, force=force, message=message)
+    options = replace(options, force=force, override_freeze=override_freeze, message=message)
     with _notifying(deploy_root, config_mod.load(deploy_root)) as outcome:
         result = run_deploy(deploy_root, options, report=progress.make_reporter(quiet, verbose))
         if result.unchanged:
@@ -158,7 +159,7 @@ def stage(
     ] = None,
     wait: WaitOption = 0,
     message: MessageOption = None,
-    force: ForceFreezeOption = False,
+    override_freeze: OverrideFreezeOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -179,7 +180,7 @@ def stage(
     if artifact is not None and release_id is not None:
         raise InvalidInput("--id and --artifact are mutually exclusive: the artifact has its id")
     options = deploy_options(deploy_root, flags, wait, artifact)
-    options = replace(options, force=force, message=message)
+    options = replace(options, override_freeze=override_freeze, message=message)
     options = replace(options, live=options.live._replace(echo=sys.stderr))  # hooks' output
     # stdout carries only the id, for scripts: progress and build output go to stderr.
     reporter = progress.make_reporter(quiet, verbose, out=sys.stderr)
@@ -205,7 +206,7 @@ def switch(
     health_url: HealthUrlOption = None,
     as_json: JsonOption = False,
     message: MessageOption = None,
-    force: ForceFreezeOption = False,
+    override_freeze: OverrideFreezeOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -235,7 +236,7 @@ def switch(
             report=reporter,
             live=live,
             message=message,
-            force=force,
+            override_freeze=override_freeze,
         )
         pruned = [pruned_id for pruned_id, _ in result.pruned.deleted]
         meta = read_meta(deploy_root, result.id)

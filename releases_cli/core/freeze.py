@@ -1,5 +1,5 @@
 """The deploy freeze (.releases/freeze.json): while it exists, deploy, stage and switch are
-refused (exit 5) unless forced, and the override is recorded; rollback stays allowed.
+refused (exit 5) unless overridden (--override-freeze, recorded); rollback stays allowed.
 
 The file is state like the rest of `.releases/`: written atomically (tmp + rename, fsync'd),
 read as data (never through a link, at most FREEZE_LIMIT bytes). A file that exists but cannot
@@ -93,17 +93,17 @@ def remove_freeze(root: DeployRoot) -> None:
 
 
 def guard(
-    root: DeployRoot, command: str, force: bool, message: str | None, clock: Clock = utc_now
+    root: DeployRoot, command: str, override: bool, message: str | None, clock: Clock = utc_now
 ) -> FreezeState | None:
-    """Refuse `command` while frozen (Frozen, nothing changed), or with `force` record the
+    """Refuse `command` while frozen (Frozen, nothing changed), or with `override` record the
     override and return the freeze it overrode. The caller holds the lock."""
     state = read_freeze(root)
     if state is None:
         return None
-    if not force:
+    if not override:
         raise Frozen(
             f"deploys are frozen: {state.describe()}; {command} refused "
-            "(rollback still works; `releases unfreeze` lifts it, --force overrides it)"
+            "(rollback still works; `releases unfreeze` lifts it, --override-freeze overrides it)"
         )
     record(root, FreezeOverridden(command, state.by, state.message, message), clock)
     faults.point("after_freeze_override")

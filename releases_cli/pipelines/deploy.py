@@ -60,7 +60,8 @@ class DeployOptions:
     keep: int = 5
     wait: float = 0
     live: LiveOptions = field(default_factory=LiveOptions)  # hooks, restart, health
-    force: bool = False  # deploy even when the revision is already live, or while frozen
+    force: bool = False  # deploy even when the revision is already live
+    override_freeze: bool = False  # run while deploys are frozen (recorded)
     message: str | None = None  # -m: recorded in the history and the meta
     migrations: MigrationsConfig = field(default_factory=MigrationsConfig)
 
@@ -97,7 +98,7 @@ def deploy(
     preflight(root, options)
     started = time.monotonic()
     with exclusive(root, options.wait, clock, report):
-        freeze.guard(root, "deploy", options.force, options.message, clock)
+        freeze.guard(root, "deploy", options.override_freeze, options.message, clock)
         revision = options.source.prepare(root, report)
         live = None if options.force or revision is None else _live_with(root, revision)
         if live is not None:

@@ -65,13 +65,13 @@ def stage(
     report: Report = _quiet,
 ) -> StageResult:
     """Build a new complete release without switching `current` to it (refused while frozen
-    unless `options.force`)."""
+    unless `options.override_freeze`)."""
     if release_id is not None:
         validate_id(release_id)
     preflight(root, options)
     started = time.monotonic()
     with exclusive(root, options.wait, clock, report):
-        freeze.guard(root, "stage", options.force, options.message, clock)
+        freeze.guard(root, "stage", options.override_freeze, options.message, clock)
         if release_id is not None:
             check_new_id(release_id, known_ids(root))
         staged = stage_release(root, options, clock, report, started, release_id)
@@ -96,14 +96,14 @@ def switch(
     report: Report = _quiet,
     live: LiveOptions | None = None,
     message: str | None = None,
-    force: bool = False,
+    override_freeze: bool = False,
 ) -> SwitchResult:
     """Make a complete release current with the deploy's activation (before_switch hooks, atomic
     switch, restart, health check, after_switch hooks), then prune.
 
     When the restart or health check fails, `current` is switched back to the release live
     before, the release is marked failed and HealthFailed is raised; nothing is pruned.
-    Refused while frozen unless `force` (the override is recorded).
+    Refused while frozen unless `override_freeze` (the override is recorded).
     """
     validate_id(release_id)
     root.require_initialized()
@@ -111,7 +111,7 @@ def switch(
     with exclusive(root, wait, clock, report) as recovered:
         snap = recovered.snapshot
         snap.target(release_id, "switch to")
-        freeze.guard(root, "switch", force, message, clock)
+        freeze.guard(root, "switch", override_freeze, message, clock)
         activate_release(root, release_id, clock, report, live)
         seconds = time.monotonic() - started
         finished = SwitchFinished(release_id, snap.current_id, round(seconds, 3), message)
