@@ -6,41 +6,15 @@
 // Action, navigates client-side to the lazy page (an RSC request, then A's lazy chunk), and
 // prints {"action": ..., "lazy": ..., "chart": bool, "url": ..., "failed": [...]} with every
 // failed request and page error. Every wait is bounded.
-import { createInterface } from "node:readline";
-import { chromium } from "playwright-core";
+import { nextLine, openBrowser, say } from "./chromium.mjs";
 
 const [url, userDataDir] = process.argv.slice(2);
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-  ],
-});
-const failed = [];
-const page = context.pages()[0] ?? (await context.newPage());
-page.on("response", (r) => {
-  if (r.status() >= 400) failed.push(`${r.status()} ${new URL(r.url()).pathname}`);
-});
-// A request the page itself cancels (the router dropping a prefetch when it navigates) is
-// net::ERR_ABORTED: not an answer that failed. A reset, refused or empty answer still counts.
-page.on("requestfailed", (r) => {
-  const why = r.failure()?.errorText ?? "";
-  if (why !== "net::ERR_ABORTED") failed.push(`failed ${new URL(r.url()).pathname} ${why}`);
-});
-page.on("pageerror", (e) => failed.push(`pageerror ${e.name}: ${e.message.split("\n")[0]}`));
+const { context, page, failed } = await openBrowser(userDataDir);
 let navigations = 0; // full document loads (a hard navigation), not client-side ones
 page.on("load", () => {
   navigations += 1;
 });
 
-const say = (data) => process.stdout.write(`${JSON.stringify(data)}\n`);
 try {
   await page.goto(url, { waitUntil: "networkidle", timeout: 60000 });
   await page.waitForSelector("#action", { timeout: 30000 });
@@ -51,9 +25,7 @@ try {
     return marked ?? (src ? new URL(src).searchParams.get("dpl") : null);
   });
   say({ opened: await page.textContent("#version"), deploymentId: dpl });
-  const lines = createInterface({ input: process.stdin });
-  await new Promise((resolve) => lines.once("line", resolve));
-  lines.close();
+  await nextLine();
   const loadsBefore = navigations;
   await page.click("#action");
   let action = null;
