@@ -97,14 +97,6 @@ def ensure_pm2() -> Path:
     return pm2
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Stack:
     work: Path

@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -18,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers import REPO, Cli, current_id
+from helpers import REPO, Cli, current_id, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -28,12 +27,6 @@ BUILD = (
     "npm ci --prefer-offline --no-audit --no-fund --loglevel=error",
     "node node_modules/next/dist/bin/next build",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _status(url: str) -> tuple[int, str]:
@@ -63,7 +56,7 @@ def test_a_build_made_elsewhere_serves_from_its_release(cli: Cli, tmp_path: Path
     listed = json.loads(cli("list", "--root", str(server), "--json").stdout)["releases"][0]
     assert listed["artifact"]["digest"] == packed.stdout.split()[1]
 
-    port = _free_port()
+    port = free_port()
     next_bin = "node_modules/next/dist/bin/next"
     process = subprocess.Popen(
         ["node", next_bin, "start", "-H", "127.0.0.1", "-p", str(port)],

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bgstack import Stack, ensure_pm2, free_port, get, write_app
-from helpers import Cli, current_id
+from bgstack import Stack, ensure_pm2, get, write_app
+from helpers import Cli, current_id, free_port
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import free_port
 from nextjs_bluegreen import BlueGreen
-from test_bluegreen_e2e import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -13,26 +13,19 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import free_port
 from loadgen import Load, summarize
 from nextjs_bluegreen import BlueGreen
 
 pytestmark = pytest.mark.e2e
 
 GRACE = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

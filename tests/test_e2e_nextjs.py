@@ -9,23 +9,16 @@ of the user's is touched.
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import free_port
 from loadgen import Outcome, summarize  # examples/ is on pytest's pythonpath
 from nextjs_demo import releases_steps, run_under_load, setup_releases
 from nextjs_stack import App, Stack
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

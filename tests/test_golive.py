@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import Cli, current_id, deploy_ok, tree_state
+from helpers import Cli, current_id, deploy_ok, free_port, tree_state
 
 # The app's server: serves its own release's files on 127.0.0.1:PORT, writes its pid file
 # (atomically) once it listens, so the restart command and the test can stop it.
@@ -48,17 +47,11 @@ nohup python3 server.py "$port" "$pidfile" >>"$log" 2>&1 &
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class AppServer:
     """The paths and port the restart command uses, and an HTTP client for the test."""
 
     def __init__(self, tmp: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.pidfile = tmp / "server.pid"
         self.log = tmp / "server.log"
         self.script = tmp / "restart.sh"

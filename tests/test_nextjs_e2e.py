@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -16,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers import Cli, current_id
+from helpers import Cli, current_id, free_port
 
 FIXTURE = Path(__file__).parent / "fixtures" / "nextjs-app"
 ENV = {"NEXT_TELEMETRY_DISABLED": "1", "npm_config_fund": "false", "npm_config_audit": "false"}
@@ -33,12 +32,6 @@ def _tree_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _get(url: str) -> tuple[int, str]:
     with urllib.request.urlopen(url, timeout=10) as response:  # loopback only
         return response.status, response.read().decode()
@@ -47,7 +40,7 @@ def _get(url: str) -> tuple[int, str]:
 def _serve_and_fetch(cwd: Path, paths: list[str]) -> list[str]:
     """Run `next start` from `cwd` (the `current` symlink path, as PM2 would) on 127.0.0.1 and
     return the bodies of `paths`."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         ["node", "node_modules/next/dist/bin/next", "start", "-H", "127.0.0.1", "-p", str(port)],
         cwd=cwd,

@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from helpers import Cli, current_id
-from test_nextjs_e2e import ENV, FIXTURE, _free_port
+from helpers import Cli, current_id, free_port
+from test_nextjs_e2e import ENV, FIXTURE
 
 from releases_cli.nextjs.static_share import proof_url_path
 from releases_cli.pipelines.health import build_id_url, probe
@@ -114,7 +114,7 @@ def _skew_scenario(
         f"[build]\nshare_static = {str(share).lower()}\ncommands = {commands}\n"
     )
     build_a = _deploy(cli, root, app)
-    port = _free_port()
+    port = free_port()
     browser = subprocess.Popen(
         ["node", str(driver), f"http://127.0.0.1:{port}/skew", str(tmp_path / "profile")],
         stdin=subprocess.PIPE,
