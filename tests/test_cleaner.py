@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +136,29 @@ def test_two_cleaners_each_delete_their_own_tree(cli: Cli, root: Path, app: Path
     assert sorted(deleted) == ids[:3]
     assert _events(root, "prune_interrupted") == []
     assert sorted(p.name for p in (root / "releases").iterdir()) == ids[3:]
+
+
+def test_the_cleaner_never_imports_code_from_the_callers_directory(
+    root: Path, app: Path, tmp_path: Path
+) -> None:
+    """A deploy run from a directory holding a `releases_cli/` package (a release's content, when
+    the operator runs `releases` from inside `current`) starts a cleaner that runs our code, not
+    that package: nothing of it executes, and the pruned tree is deleted."""
+    here = tmp_path / "release-content"
+    fake = here / "releases_cli" / "core"
+    fake.mkdir(parents=True)
+    marker = tmp_path / "ran-the-fake-cleaner"
+    (here / "releases_cli" / "__init__.py").write_text("")
+    (fake / "__init__.py").write_text("")
+    (fake / "cleaner.py").write_text(f"open({str(marker)!r}, 'w').write('imported')\n")
+    for _ in range(2):  # the current and the previous release are always kept
+        deploy_ok(run_cli, root, app, "--keep", "1")
+    script = Path(sys.executable).parent / "releases"  # as installed: not `python -m`
+    argv = [str(script), "deploy", "--root", str(root), "--source", str(app), "--keep", "1"]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RELEASES_ROOT")}
+    result = subprocess.run(argv, cwd=here, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "pruned 1" in result.stdout
+    cleaner.wait_for_cleaners(root / ".releases" / "trash")
+    assert not marker.exists()
+    assert _trash(root) == []

@@ -168,6 +168,22 @@ def test_the_next_write_of_a_file_removes_its_stale_temps(tmp_path: Path) -> Non
     assert not stale.exists() and other.exists() and live.exists() and odd.is_dir()
 
 
+def test_a_stale_temp_that_cannot_be_removed_never_fails_the_write(tmp_path: Path) -> None:
+    """A stale temp the next write may not remove (here immutable, `chattr +i`; in a sticky
+    directory, another user's) is left where it is: the write of the file still succeeds."""
+    from releases_cli.core.fs import atomic_write
+
+    target = tmp_path / "nginx.conf"
+    stale = _killed_write(target, b"half")
+    subprocess.run(["chattr", "+i", str(stale)], check=True)
+    try:
+        atomic_write(target, b"whole")
+        assert target.read_bytes() == b"whole"
+        assert stale.exists()
+    finally:
+        subprocess.run(["chattr", "-i", str(stale)], check=True)
+
+
 @given(st.text(st.characters(exclude_characters="/\0"), min_size=1, max_size=40))
 def test_temp_names_parse_back_to_the_file_they_replace(name: str) -> None:
     """Any file name (dots, `.tmp-` and digits in it included) gives a temp name that parses

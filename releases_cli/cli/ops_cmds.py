@@ -36,7 +36,7 @@ def freeze(
     wait: WaitOption = 0,
 ) -> None:
     """Refuse deploy, stage and switch (exit 5, showing this message) until `releases unfreeze`.
-    Rollback still works; --force on a refused command overrides (recorded).
+    Rollback still works; --override-freeze on a refused command overrides it (recorded).
 
     Example: releases freeze -m "release party, back at 3pm"
     """

@@ -119,7 +119,10 @@ def detach(trash_dir: Path, log_fd: int | None, held: tuple[Held, ...]) -> int |
 
     package_parent = str(Path(__file__).resolve().parent.parent.parent)
     pythonpath = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
-    argv = [sys.executable, "-S", "-m", __name__, str(trash_dir)]
+    # -P and cwd "/": `-m` would otherwise put the caller's cwd first on sys.path, and a
+    # `releases_cli/` there (a release's content, when run from inside `current`) would be
+    # imported instead of ours. A cwd in a release would also mark that release in use.
+    argv = [sys.executable, "-S", "-P", "-m", __name__, str(trash_dir)]
     argv += [f"{entry.name}:{entry.fd}" for entry in held]
     try:
         if not sys.executable:
@@ -131,6 +134,7 @@ def detach(trash_dir: Path, log_fd: int | None, held: tuple[Held, ...]) -> int |
             stderr=log_fd if log_fd is not None else subprocess.DEVNULL,
             pass_fds=[entry.fd for entry in held],
             start_new_session=True,
+            cwd="/",
             env={**os.environ, "PYTHONPATH": pythonpath},
         )
     except OSError:

@@ -45,7 +45,7 @@ class EventName(StrEnum):
     PRUNE_INTERRUPTED = "prune_interrupted"  # recovery finished what a crash left in the trash
     FREEZE = "freeze"  # `releases freeze`: deploy, stage and switch refused until unfreeze
     UNFREEZE = "unfreeze"
-    FREEZE_OVERRIDDEN = "freeze_overridden"  # a command ran while frozen (--force)
+    FREEZE_OVERRIDDEN = "freeze_overridden"  # a command ran while frozen (--override-freeze)
     PIN = "pin"  # `releases pin`: prune keeps the release
     UNPIN = "unpin"
     APP_STOPPED = "app_stopped"  # blue-green: a release's app was drained and stopped

@@ -86,7 +86,9 @@ def remove_stale(dir_fd: int, owner: str | None = None) -> list[str]:
     return their names."""
     removed = []
     for entry in stale(dir_fd, owner):
-        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+        # Gone already, a directory, or not ours to remove (another user's, in a sticky
+        # directory): left alone; it must never fail the write or the recovery that called us.
+        with contextlib.suppress(OSError):
             os.unlink(entry, dir_fd=dir_fd)
             removed.append(entry)
     return removed

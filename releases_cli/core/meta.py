@@ -127,7 +127,7 @@ class ReleaseMeta(NamedTuple):
     failed_at: datetime | None = None
     build_seconds: float | None = None
     size: int | None = None  # bytes, measured when it completed
-    source: SourceInfo = SourceInfo()
+    source: SourceInfo = SourceInfo()  # one dict shared by every default: never mutate a source
     deps: str | None = None  # "installed" / "reused from <id>" (Next.js preset), else None
     build: tuple[str, ...] = ()
     deployed_by: str | None = None

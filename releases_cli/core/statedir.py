@@ -221,6 +221,8 @@ def open_capped_log(state: Path, name: str, cap: int) -> int:
                     os.rename(name, f"{name}.1", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
                 except OSError:
                     os.ftruncate(fd, 0)  # `name.1` cannot be replaced: the cap holds all the same
+                    # The descriptor outlives us (a cleaner's stderr): its flock must not.
+                    fcntl.flock(fd, fcntl.LOCK_UN)
                     return fd
         except BaseException:
             os.close(fd)
