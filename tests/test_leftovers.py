@@ -184,6 +184,41 @@ def test_a_stale_temp_that_cannot_be_removed_never_fails_the_write(tmp_path: Pat
         subprocess.run(["chattr", "-i", str(stale)], check=True)
 
 
+def test_an_nginx_change_killed_during_its_test_leaves_files_the_next_change_removes(
+    tmp_path: Path,
+) -> None:
+    """A blue-green nginx change SIGKILLed while `nginx -t` checks its copy of the main config
+    (the kill comes from the test command itself) leaves that copy beside nginx.conf and the new
+    include's temp; the next change removes both, and nginx.conf and the include are intact."""
+    from releases_cli.nextjs.nginx import Nginx, install
+
+    etc = tmp_path / "nginx"
+    etc.mkdir()
+    include = tmp_path / "serve" / "nginx.conf"
+    main = etc / "nginx.conf"
+    config = f"http {{\n    include {include};\n}}\n"
+    main.write_text(config)
+    code = (
+        "import sys; from pathlib import Path; "
+        "from releases_cli.nextjs.nginx import Nginx, install; "
+        "n = Nginx('app', Path(sys.argv[1]), Path(sys.argv[2]), "
+        "('sh', '-c', 'kill -9 $PPID; sleep 5'), ('true',)); "
+        "install(n, 'upstream a {}', lambda: None)"
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", code, str(include), str(main)], env=cli_env(None), check=False
+    )
+    assert killed.returncode == KILLED
+    left = sorted(p.name for p in etc.iterdir() if p.name != "nginx.conf")
+    assert len(left) == 1 and left[0].startswith(".nginx.conf.tmp-"), left
+    assert _temps(include.parent, include.name)
+    install(Nginx("app", include, main, ("true",), ("true",)), "upstream b {}", lambda: None)
+    assert sorted(p.name for p in etc.iterdir()) == ["nginx.conf"]
+    assert sorted(p.name for p in include.parent.iterdir()) == ["nginx.conf"]
+    assert include.read_text() == "upstream b {}"
+    assert main.read_text() == config
+
+
 @given(st.text(st.characters(exclude_characters="/\0"), min_size=1, max_size=40))
 def test_temp_names_parse_back_to_the_file_they_replace(name: str) -> None:
     """Any file name (dots, `.tmp-` and digits in it included) gives a temp name that parses

@@ -139,9 +139,12 @@ def install(nginx: Nginx, text: str, ready: Callable[[], None]) -> None:
     if problem is not None:
         raise InvalidInput(f"blue-green: {problem}; nothing was changed")
     nginx.include.parent.mkdir(parents=True, exist_ok=True)
-    leftovers.remove_stale_beside(nginx.include)  # an install killed before its rename
+    # What an install killed half-way left: its include temp, and its test copy of the main
+    # config (beside it, so that the copy's relative includes resolve as the original's do).
+    leftovers.remove_stale_beside(nginx.include)
+    leftovers.remove_stale_beside(nginx.main_config)
     tmp = nginx.include.with_name(leftovers.temp_name(nginx.include.name))
-    test_conf = nginx.main_config.with_name(f".releases-test-{os.getpid()}.conf")
+    test_conf = nginx.main_config.with_name(leftovers.temp_name(nginx.main_config.name))
     try:
         atomic_write(tmp, text.encode())
         main = nginx.main_config.read_text()
