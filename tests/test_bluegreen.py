@@ -43,6 +43,13 @@ def deploy(cli: Cli, s: Stack, *extra: str) -> str:
     return current_id(s.root)
 
 
+def deploy_killed_at(cli: Cli, s: Stack, fault: str) -> None:
+    """A deploy SIGKILLed at fault point `fault` (a real process: the fault kills it)."""
+    env = {**s.env(), "RELEASES_FAULT": fault}
+    result = cli("deploy", "--root", str(s.root), "--source", str(s.source), env=env)
+    assert result.returncode == -9, result.stderr
+
+
 def state(s: Stack) -> dict[str, object]:
     found: dict[str, object] = json.loads(
         (s.root / ".releases" / "serve" / "state.json").read_text()
@@ -178,15 +185,7 @@ def test_crash_during_the_flip_recovers_to_agreement(cli: Cli, stack: Stack, fau
     """SIGKILL at each step of the flip; the next command (`reap`) makes state, include,
     nginx and `current` agree: nginx serves exactly the release `current` names."""
     deploy(cli, stack)
-    result = cli(
-        "deploy",
-        "--root",
-        str(stack.root),
-        "--source",
-        str(stack.source),
-        env={**stack.env(), "RELEASES_FAULT": fault},
-    )
-    assert result.returncode == -9, result.stderr
+    deploy_killed_at(cli, stack, fault)
     recovered = cli("reap", "--root", str(stack.root), env=stack.env())
     assert recovered.returncode == 0, recovered.stderr
     live = current_id(stack.root)
@@ -220,15 +219,7 @@ def test_crash_after_starting_an_app_leaves_no_app_behind(cli: Cli, stack: Stack
     nothing was flipped, and the next command stops that app (it was in the state, expiring at
     once), so no app runs that no release owns."""
     a = deploy(cli, stack)
-    result = cli(
-        "deploy",
-        "--root",
-        str(stack.root),
-        "--source",
-        str(stack.source),
-        env={**stack.env(), "RELEASES_FAULT": "serve_after_start"},
-    )
-    assert result.returncode == -9, result.stderr
+    deploy_killed_at(cli, stack, "serve_after_start")
     assert current_id(stack.root) == a and stack.served() == a
     assert cli("reap", "--root", str(stack.root), env=stack.env()).returncode == 0
     assert set(apps(stack)) == {a}
@@ -240,15 +231,7 @@ def test_crash_while_draining_finishes_the_stop(cli: Cli, stack: Stack) -> None:
     reap stops it; the live release keeps serving throughout."""
     stack.config(grace="0")
     a = deploy(cli, stack)
-    result = cli(
-        "deploy",
-        "--root",
-        str(stack.root),
-        "--source",
-        str(stack.source),
-        env={**stack.env(), "RELEASES_FAULT": "serve_after_drain"},
-    )
-    assert result.returncode == -9, result.stderr
+    deploy_killed_at(cli, stack, "serve_after_drain")
     b = current_id(stack.root)
     assert b != a and stack.served() == b
     assert cli("reap", "--root", str(stack.root), env=stack.env()).returncode == 0
