@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from releases_cli.cli import completion as complete
+from releases_cli.cli import text
 from releases_cli.cli.options import (
     IdArgument,
     JsonOption,
@@ -137,9 +138,12 @@ def logs(
     from releases_cli.pipelines.logs import show
 
     out = sys.stdout.buffer
+    # On a terminal the log is shown like live output (colours kept, other escapes and control
+    # characters escaped: a build's output is the release's); into a pipe or file, as it is.
+    terminal = text.TerminalLog() if sys.stdout.isatty() else None
 
     def write(chunk: bytes) -> None:
-        out.write(chunk)
+        out.write(terminal.feed(chunk) if terminal else chunk)
         out.flush()
 
     sys.stdout.flush()
