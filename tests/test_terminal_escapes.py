@@ -55,7 +55,7 @@ def test_hostile_git_and_messages_are_escaped_everywhere_and_exact_in_json(
     )
     root = tmp_path / f"root{HOSTILE}"
     root.mkdir()
-    assert cli("init", "--root", str(root)).returncode == 0
+    check_all(cli, root, ("init",))
     first = cli("deploy", "--root", str(root), "--repo", str(upstream), "--ref", first_sha)
     assert first.returncode == 0, first.stderr
     old = current_id(root)
@@ -65,10 +65,11 @@ def test_hostile_git_and_messages_are_escaped_everywhere_and_exact_in_json(
     )  # fmt: skip
     assert deployed.returncode == 0, deployed.stderr
     assert not raw_controls(deployed), deployed.stdout + deployed.stderr
+    lines = (deployed.stdout + deployed.stderr).splitlines()
+    assert not [line for line in lines if line.startswith("fake: ok/")]  # the root in progress
     assert "\\x1b]52;c;" in deployed.stdout  # the build's output, shown escaped
     new = current_id(root)
-    assert cli("pin", old, "-m", HOSTILE, "--root", str(root)).returncode == 0
-    assert cli("freeze", "-m", HOSTILE, "--root", str(root)).returncode == 0
+    check_all(cli, root, ("pin", old, "-m", HOSTILE), ("freeze", "-m", HOSTILE))
 
     check_all(
         cli, root, ("list",), ("status",), ("history",), ("history", "--all"), ("doctor",),
@@ -93,6 +94,7 @@ def test_hostile_git_and_messages_are_escaped_everywhere_and_exact_in_json(
     assert status["frozen"]["message"] == HOSTILE
     diff = json.loads(cli("diff", old, new, "--json", "--root", str(root)).stdout)
     assert f"new{HOSTILE}.txt" in diff["added"]
+    check_all(cli, root, ("unfreeze",), ("pin", old, "-m", HOSTILE))
 
 
 def test_hostile_artifact_manifest_is_escaped_in_list_and_status(

@@ -58,7 +58,8 @@ def unfreeze(root: RootOption = None, wait: WaitOption = 0) -> None:
     from releases_cli.pipelines.freezing import unfreeze as run_unfreeze
 
     lifted = run_unfreeze(deploy_root_of(root), wait, report=say)
-    print(f"unfrozen (was {lifted.describe()})" if lifted else "not frozen: nothing to do")
+    was = text.shown(lifted.describe()) if lifted else ""
+    print(f"unfrozen (was {was})" if lifted else "not frozen: nothing to do")
 
 
 def pin(
@@ -74,7 +75,7 @@ def pin(
     from releases_cli.pipelines.pins import set_pin
 
     _meta, changed = set_pin(deploy_root_of(root), release_id, True, message, wait, report=say)
-    why = f" ({message})" if message else ""
+    why = f" ({text.shown(message)})" if message else ""
     print(f"pinned {release_id}{why}" if changed else f"{release_id} is already pinned{why}")
 
 

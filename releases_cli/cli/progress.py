@@ -80,7 +80,7 @@ class TimestampReporter:
         return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def _write(self, stream: TextIO, text: str) -> None:
-        stream.write(f"{self._stamp()} {strip_escapes(text)}\n")
+        stream.write(f"{self._stamp()} {shown(strip_escapes(text))}\n")
         stream.flush()
 
     def __call__(self, message: str) -> None:
@@ -152,7 +152,7 @@ class TerminalReporter:
         with self._lock:
             self._clear()
             self._out.flush()
-            self._err.write(message + "\n")
+            self._err.write(shown(message) + "\n")
             self._err.flush()
             self._redraw()
 
