@@ -19,6 +19,7 @@ from pathlib import Path
 
 from gitrepos import GIT_ENV, commit, git, init_repo
 from helpers import REPO, Cli, cli_env, current_id
+from hostile import no_hang
 from test_artifact import rewrite
 
 # An OSC 52 clipboard write, a colour, CR, backspace, a C1 CSI, a bidi override, a line break.
@@ -124,15 +125,20 @@ def in_a_terminal(argv: list[str], env: dict[str, str]) -> bytes:
     ) as process:  # fmt: skip
         os.close(follower)
         seen = b""
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # EIO: the process closed its end
-                break
-            if not chunk:
-                break
-            seen += chunk
-        process.wait()
+        try:
+            with no_hang(120):  # a stuck command fails the test instead of blocking the run
+                while True:
+                    try:
+                        chunk = os.read(leader, 65536)
+                    except OSError:  # EIO: the process closed its end
+                        break
+                    if not chunk:
+                        break
+                    seen += chunk
+                process.wait()
+        finally:
+            if process.poll() is None:
+                process.kill()
     os.close(leader)
     return seen
 
