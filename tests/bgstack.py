@@ -16,6 +16,8 @@ from pathlib import Path
 
 from helpers import REPO
 
+from releases_cli.nextjs.nginx import quoted
+
 TOOLS = REPO / ".venv" / "pm2-tools"  # gitignored, shared by test runs of this checkout
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -141,7 +143,8 @@ class Stack:
             f'pm2 = "{self.pm2}"\nurl = "http://127.0.0.1:{self.port}/"\n{extra}'
         )
 
-    def start_nginx(self, extra: str = "") -> None:
+    def write_main_conf(self, extra: str = "") -> None:
+        """The main config (`extra` in its http block), with its temp directories."""
         ngx = self.work / "nginx"
         for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (ngx / "tmp" / sub).mkdir(parents=True, exist_ok=True)
@@ -150,12 +153,15 @@ class Stack:
             MAIN_CONF.format(
                 user=user,
                 work=ngx,
-                include=self.include,
+                include=quoted(str(self.include)),
                 port=self.port,
                 app=self.app,
                 extra=extra,
             )
         )
+
+    def start_nginx(self, extra: str = "") -> None:
+        self.write_main_conf(extra)
         self.nginx_proc = subprocess.Popen(
             [*self.nginx_words(), "-c", str(self.main_conf), "-g", "daemon off;"],
             stdout=subprocess.DEVNULL,

@@ -48,11 +48,12 @@ def nginx(root: RootOption = None) -> None:
 
     deploy_root = deploy_root_of(root).require_initialized()
     sv = _serving(deploy_root, "nginx")
+    block = snippet(sv.nginx, deploy_root.path)  # a path nginx cannot name: refused first
     if not sv.nginx.include.exists():
         sv.nginx.include.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(sv.nginx.include, render_include(sv.nginx.app, None, {}).encode())
         say(f"wrote {sv.nginx.include} (nothing routed yet)")
-    print(snippet(sv.nginx, deploy_root.path), end="")
+    print(block, end="")
 
 
 def preview(

@@ -177,27 +177,44 @@ def share_static(value: object) -> ShareStatic:
 
 
 def url(value: object) -> str:
-    """ "" (no check) or an http(s) URL with a host and, if given, a port from 1 to 65535."""
+    """ "" (no check) or an http(s) URL with a host and, if given, a port from 1 to 65535. A
+    user or password in it (`https://user:pass@host/`) is refused: it would be sent to every
+    redirect and shown wherever the URL is; errors never show it."""
     import urllib.parse
 
     given = text(value)
     if not given:
         return given
+    shown = show(_without_userinfo(given))
     if any(ch.isspace() or not ch.isprintable() for ch in given):
-        raise Invalid(f"must be a URL without spaces or control characters, got {show(given)}")
+        raise Invalid(f"must be a URL without spaces or control characters, got {shown}")
     try:
         parts = urllib.parse.urlsplit(given)
     except ValueError as error:  # "Invalid IPv6 URL"
-        raise Invalid(f"is not a valid URL ({error}): {show(given)}") from None
+        raise Invalid(f"is not a valid URL ({error}): {shown}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Invalid(f"must be an http:// or https:// URL with a host, got {show(given)}")
+        raise Invalid(f"must be an http:// or https:// URL with a host, got {shown}")
+    if "@" in parts.netloc:
+        raise Invalid(
+            f"must not hold a user or password (user:pass@), got {shown}; put the secret in"
+            " the URL's path or query (notify: url_env or url_file keep it out of releases.toml)"
+        )
     try:
         port = parts.port  # ValueError when not a number, or out of range
     except ValueError:
         port = 0
     if port == 0:
-        raise Invalid(f"has a port that is not a number from 1 to 65535: {show(given)}")
+        raise Invalid(f"has a port that is not a number from 1 to 65535: {shown}")
     return given
+
+
+def _without_userinfo(given: str) -> str:
+    """`given` with anything between `//` and the host's `@` replaced by `***`."""
+    scheme, sep, rest = given.partition("//")
+    authority, slash, path = rest.partition("/")
+    if sep and "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return scheme + sep + authority + slash + path
 
 
 SERVE_MODES: tuple[ServeMode, ...] = ("reload", "blue-green")

@@ -135,6 +135,10 @@ def preflight(root: DeployRoot, options: DeployOptions) -> None:
     """Checks before the lock (bad input fails before anything is made), then the layout."""
     options.source.check(root.path)
     check_shared(root, options.shared)  # a missing shared file fails before anything is made
+    if options.live.serve is not None:  # a path nginx cannot name fails before the build
+        from releases_cli.pipelines import bluegreen
+
+        bluegreen.check_paths(root, options.live.serve)
     root.ensure_layout()
 
 
