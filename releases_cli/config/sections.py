@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal, NamedTuple, TypeVar, get_args
 
 from releases_cli.config import values
-from releases_cli.config.values import ExecMode, ServeMode
+from releases_cli.config.values import ExecMode, IoClass, ServeMode
 from releases_cli.core.errors import InvalidInput
 from releases_cli.nextjs.choices import Preset, ShareStatic
 
@@ -34,6 +34,10 @@ class BuildConfig(NamedTuple):
     preset: Preset = "auto"
     timeout: float = 0  # seconds per build command; 0: no limit
     share_static: ShareStatic = "auto"
+    # Builds share the cores and disk with the live app: by default they yield to it.
+    nice: int = 10  # added to our own nice level; 0: unchanged
+    io_class: IoClass = "best-effort"  # "best-effort": its lowest level (7); "idle"; "none"
+    cpu_limit: str = ""  # e.g. "50%" (100% is one core), via systemd-run; "": none
 
 
 class SharedConfig(NamedTuple):

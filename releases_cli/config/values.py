@@ -17,6 +17,7 @@ MigrationsPolicy = Literal["warn", "refuse"]  # the same as sections.py's (value
 NotifyFormat = Literal["auto", "slack", "discord", "json"]
 ServeMode = Literal["reload", "blue-green"]
 ExecMode = Literal["cluster", "fork"]
+IoClass = Literal["best-effort", "idle", "none"]
 
 MAX_SECONDS = 7 * 24 * 3600  # bounds every duration (time.sleep overflows far above it)
 
@@ -197,6 +198,31 @@ def url(value: object) -> str:
         port = 0
     if port == 0:
         raise Invalid(f"has a port that is not a number from 1 to 65535: {show(given)}")
+    return given
+
+
+IO_CLASSES: tuple[IoClass, ...] = ("best-effort", "idle", "none")
+
+
+def nice(value: object) -> int:
+    """A nice increment for build commands: 0 (as the caller) to 19 (the lowest priority)."""
+    level = integer(value)
+    if not 0 <= level <= 19:
+        raise Invalid(f"must be a nice level from 0 to 19, got {level}")
+    return level
+
+
+def io_class(value: object) -> IoClass:
+    return _choice(IO_CLASSES, value)
+
+
+def cpu_limit(value: object) -> str:
+    """ "" (none) or a CPU quota like "50%" or "150%" (100% is one core), for systemd-run."""
+    import re
+
+    given = text(value).strip()
+    if given and re.fullmatch(r"[1-9]\d{0,4}%", given) is None:
+        raise Invalid(f'must be "" or a CPU share like "50%" (100% is one core), got {show(value)}')
     return given
 
 
