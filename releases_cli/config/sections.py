@@ -117,6 +117,11 @@ class ServeConfig(NamedTuple):
     env: tuple[tuple[str, str], ...] = ()  # the app's environment (beside NODE_ENV, PORT)
     grace: float = 900  # seconds the previous release stays warm; 0: stop once drained
     health_path: str = "/"  # asked on the release's own port before any traffic goes there
+    # Before a flip, the target is sent these GETs on its own port (pipelines/warmup.py).
+    warmup_paths: tuple[str, ...] = ()  # beside health_path
+    warmup_requests: int = 40  # in all, spread over the paths; 0: no warm-up
+    warmup_seconds: float = 10  # at most, however many were sent
+    warmup_concurrency: int = 4
     start_timeout: float = 60  # seconds for a started app to answer health_path
     drain_timeout: float = 30  # seconds to wait for connections to an app to end
     include: str = ""  # the generated nginx include; "": .releases/serve/nginx.conf

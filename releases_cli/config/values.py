@@ -309,6 +309,28 @@ def environment(value: object) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs))
 
 
+def url_paths(value: object) -> tuple[str, ...]:
+    try:
+        return tuple(url_path(item) for item in commands(value))
+    except Invalid as error:
+        raise Invalid(f"must be a list of URL paths; an item {error.message}") from None
+
+
+def count(value: object, low: int, high: int) -> int:
+    number = integer(value)
+    if not low <= number <= high:
+        raise Invalid(f"must be an integer from {low} to {high}, got {number}")
+    return number
+
+
+def warmup_requests(value: object) -> int:
+    return count(value, 0, 10_000)
+
+
+def concurrency(value: object) -> int:
+    return count(value, 1, 64)
+
+
 def url_path(value: object) -> str:
     given = text(value)
     if not given.startswith("/") or any(ch.isspace() or not ch.isprintable() for ch in given):
