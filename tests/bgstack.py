@@ -5,12 +5,14 @@ the system nginx is touched; both are stopped by the fixture that starts them.""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import pwd
 import shutil
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -230,3 +232,28 @@ def get(port: int, path: str = "/", headers: dict[str, str] | None = None) -> tu
 def write_app(source: Path) -> None:
     source.mkdir(parents=True, exist_ok=True)
     (source / "server.py").write_text(APP_SERVER)
+
+
+@contextlib.contextmanager
+def running_stack(
+    work: Path, cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> Iterator[Stack]:
+    """A deploy root in blue-green mode under `work` with its own PM2 and nginx, the app of
+    APP_SERVER in its source (replace server.py to serve another); both stopped after."""
+    from helpers import free_port
+
+    if shutil.which("node") is None or not Path(NGINX).exists():
+        raise RuntimeError("blue-green tests need Node.js (for PM2) and nginx installed")
+    s = Stack(work, work / "root", work / "src", ensure_pm2(), free_port())
+    s.root.mkdir()
+    write_app(s.source)
+    assert cli("init", "--root", str(s.root)).returncode == 0
+    s.config()
+    (work / "nginx").mkdir()
+    result = cli("nginx", "--root", str(s.root))  # writes the first include
+    assert result.returncode == 0, result.stderr
+    s.start_nginx()
+    try:
+        yield s
+    finally:
+        s.stop()

@@ -17,6 +17,7 @@ MigrationsPolicy = Literal["warn", "refuse"]  # the same as sections.py's (value
 NotifyFormat = Literal["auto", "slack", "discord", "json"]
 ServeMode = Literal["reload", "blue-green"]
 ExecMode = Literal["cluster", "fork"]
+IoClass = Literal["best-effort", "idle", "none"]
 
 MAX_SECONDS = 7 * 24 * 3600  # bounds every duration (time.sleep overflows far above it)
 
@@ -217,6 +218,31 @@ def _without_userinfo(given: str) -> str:
     return scheme + sep + authority + slash + path
 
 
+IO_CLASSES: tuple[IoClass, ...] = ("best-effort", "idle", "none")
+
+
+def nice(value: object) -> int:
+    """A nice increment for build commands: 0 (as the caller) to 19 (the lowest priority)."""
+    level = integer(value)
+    if not 0 <= level <= 19:
+        raise Invalid(f"must be a nice level from 0 to 19, got {level}")
+    return level
+
+
+def io_class(value: object) -> IoClass:
+    return _choice(IO_CLASSES, value)
+
+
+def cpu_limit(value: object) -> str:
+    """ "" (none) or a CPU quota like "50%" or "150%" (100% is one core), for systemd-run."""
+    import re
+
+    given = text(value).strip()
+    if given and re.fullmatch(r"[1-9]\d{0,4}%", given) is None:
+        raise Invalid(f'must be "" or a CPU share like "50%" (100% is one core), got {show(value)}')
+    return given
+
+
 SERVE_MODES: tuple[ServeMode, ...] = ("reload", "blue-green")
 EXEC_MODES: tuple[ExecMode, ...] = ("cluster", "fork")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -298,6 +324,28 @@ def environment(value: object) -> tuple[tuple[str, str], ...]:
             raise Invalid(f"has an invalid variable name {show(name)}")
         pairs.append((str(name), text(item)))
     return tuple(sorted(pairs))
+
+
+def url_paths(value: object) -> tuple[str, ...]:
+    try:
+        return tuple(url_path(item) for item in commands(value))
+    except Invalid as error:
+        raise Invalid(f"must be a list of URL paths; an item {error.message}") from None
+
+
+def count(value: object, low: int, high: int) -> int:
+    number = integer(value)
+    if not low <= number <= high:
+        raise Invalid(f"must be an integer from {low} to {high}, got {number}")
+    return number
+
+
+def warmup_requests(value: object) -> int:
+    return count(value, 0, 10_000)
+
+
+def concurrency(value: object) -> int:
+    return count(value, 1, 64)
 
 
 def url_path(value: object) -> str:
