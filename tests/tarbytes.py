@@ -13,6 +13,7 @@ from releases_cli.sources.artifact import container
 from releases_cli.sources.artifact import manifest as mf
 
 BLOCK = 512
+RELEASE_ID = "20261101T000000Z"
 
 
 def octal(value: int, width: int) -> bytes:
@@ -104,12 +105,12 @@ class Endless(io.RawIOBase):
         return data
 
 
-def artifact(tar: bytes, release_id: str = "20261101T000000Z", **declared: int) -> bytes:
+def artifact(tar: bytes, **declared: int) -> bytes:
     """A sound artifact (digest right) whose content is `tar`, compressed; `declared` sets the
-    manifest's tree_size, files and entries."""
+    manifest's tree_size, files and entries. Its release id is RELEASE_ID."""
     payload = zstandard.ZstdCompressor().compress(tar)
     digest = "sha256:" + hashlib.sha256(payload).hexdigest()
-    manifest = mf.Manifest(mf.FORMAT, release_id, digest, len(payload), "zstd", **declared)  # type: ignore[arg-type]
+    manifest = mf.Manifest(mf.FORMAT, RELEASE_ID, digest, len(payload), "zstd", **declared)  # type: ignore[arg-type]
     out = io.BytesIO()
     container.write(out, manifest, io.BytesIO(payload))
     return out.getvalue()

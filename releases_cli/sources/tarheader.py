@@ -17,7 +17,7 @@ ZERO_BLOCK = bytes(BLOCK)
 MAX_PAX = 64 << 10  # pax data of one header: paths and link targets are at most PATH_MAX each
 MAX_PATH = 4096  # bytes of an entry's path or a link's target (Linux PATH_MAX)
 MAX_SIZE = 1 << 40  # one member's data: beyond what any release file is (and than 11 octal)
-MAX_MTIME = 1 << 34  # seconds (year 2514): what a filesystem timestamp can hold
+MAX_MTIME = 1 << 34  # seconds either side of 1970 (years 1425 to 2514): any real timestamp
 DIR, SYMLINK, PAX_LOCAL, PAX_GLOBAL = b"5", b"2", b"x", b"g"
 FILE = (b"0", b"\0", b"7")  # regular (7: contiguous, treated as regular by every tar)
 _MAGICS = (b"ustar\x0000", b"ustar  \0")  # POSIX, and GNU tar's
@@ -129,7 +129,7 @@ def _mtime(header: bytes, pax: dict[str, str]) -> int:
         mtime = int(text.split(".", 1)[0])
     else:
         raise BadArchive(f"bad mtime {_shown(text)} in a pax header")
-    if not 0 <= mtime < MAX_MTIME:
+    if not -MAX_MTIME < mtime < MAX_MTIME:
         raise BadArchive(f"a tar member has an mtime out of range ({_shown(str(mtime))})")
     return mtime
 
