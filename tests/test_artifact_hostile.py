@@ -199,3 +199,21 @@ def test_a_sound_artifact_within_its_declared_sizes_deploys(cli: Cli, tmp_path: 
     assert deploy_from_stdin(other, crafted.read_bytes()).returncode == 0
     assert (other / "current" / "b").read_text() == "!"
     assert bounds.MAX_ENTRIES >= 1_000_000  # the ceiling docs/artifacts.md states
+
+
+def test_pack_declares_exactly_what_the_tree_holds(cli: Cli, app: Path, tmp_path: Path) -> None:
+    """`pack` records the tree's bytes, files and entries, and the deploy holds the content to
+    them (a pack whose numbers were off would be refused by its own server)."""
+    from releases_cli.sources.artifact import container
+
+    packed = tmp_path / "app.artifact"
+    result = cli("pack", "--source", str(app), "-o", str(packed))
+    assert result.returncode == 0, result.stderr
+    with packed.open("rb") as stream:
+        manifest = container.check(stream).manifest
+    server = initialised(cli, tmp_path / "server")
+    assert cli("deploy", "--root", str(server), "--artifact", str(packed)).returncode == 0
+    tree = list((server / "current").resolve().rglob("*"))
+    files = [p for p in tree if p.is_file() and not p.is_symlink()]
+    assert manifest.files == len(files) and manifest.entries == len(tree)
+    assert manifest.tree_size == sum(p.stat().st_size for p in files)
