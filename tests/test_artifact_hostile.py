@@ -1,7 +1,8 @@
 """Hostile artifacts through the real CLI: sound containers (right digest) around tar bytes
 written by hand, streams that are no artifact, sizes beyond the disk. Each is refused with one
-line and its documented exit code before anything is created: the root is byte-for-byte as
-before (no release directory, no meta, no history line, no spool file)."""
+line and its documented exit code before anything is created: the root's snapshot
+(hostile.snapshot: every entry's kind, mode, mtime and content) is as before, so no release
+directory, meta, history line or spool file was left."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import Cli, cli_env, tree_state
+from helpers import Cli, cli_env
+from hostile import snapshot
 from mounts import tmpfs
 from tarbytes import END, artifact, header, member, pax, record
 
@@ -91,12 +93,12 @@ def test_hostile_content_with_a_valid_digest_is_refused_before_anything_is_made(
     crafted = tmp_path / "crafted.artifact"
     crafted.write_bytes(artifact(tar, **declared))
     server = initialised(cli, tmp_path / "server")
-    before = tree_state(server)
+    before = snapshot(server)
     result = cli("deploy", "--root", str(server), "--artifact", str(crafted))
     assert result.returncode == 3, result.stderr
     assert result.stderr.startswith("releases: error: ") and result.stderr.count("\n") == 1
     assert said in result.stderr
-    assert tree_state(server) == before
+    assert snapshot(server) == before
 
 
 def test_hostile_content_on_stdin_leaves_no_spool_and_nothing_else(
@@ -105,12 +107,12 @@ def test_hostile_content_on_stdin_leaves_no_spool_and_nothing_else(
     """The same refusal for an artifact arriving on stdin: nothing in the root, not even the
     spool the content was copied to while it was checked."""
     server = initialised(cli, tmp_path / "server")
-    before = tree_state(server)
+    before = snapshot(server)
     bomb = artifact(member("f", b"x") + END + bytes(64 << 20), **ONE_FILE)
     result = deploy_from_stdin(server, bomb)
     assert result.returncode == 3, result.stderr
     assert b"runs past" in result.stderr and result.stderr.count(b"\n") == 1
-    assert tree_state(server) == before
+    assert snapshot(server) == before
 
 
 @pytest.mark.parametrize(
@@ -128,7 +130,7 @@ def test_a_stream_that_is_no_artifact_is_refused_from_its_first_bytes(
     deploy exits 3 while the writer still has data (it sees a broken pipe), nothing was
     spooled, and the root is unchanged."""
     server = initialised(cli, tmp_path / "server")
-    before = tree_state(server)
+    before = snapshot(server)
     deployer = subprocess.Popen(
         [sys.executable, "-m", "releases_cli", "deploy", "--root", str(server), "--artifact", "-"],
         stdin=subprocess.PIPE,
@@ -148,7 +150,7 @@ def test_a_stream_that_is_no_artifact_is_refused_from_its_first_bytes(
     assert deployer.wait(timeout=120) == 3, err
     assert written < 16 << 20
     assert said in err and err.count("\n") == 1
-    assert tree_state(server) == before
+    assert snapshot(server) == before
 
 
 @pytest.fixture
@@ -164,11 +166,11 @@ def test_a_declared_tree_larger_than_the_free_disk_is_refused_from_the_manifest(
     instead of extracting until the disk is full."""
     crafted = tmp_path / "big.artifact"
     crafted.write_bytes(artifact(member("f") + END, tree_size=64 << 20, files=1, entries=1))
-    before = tree_state(small_root)
+    before = snapshot(small_root)
     result = cli("deploy", "--root", str(small_root), "--artifact", str(crafted))
     assert result.returncode == 11, result.stderr
     assert "needs 64.0 MiB for its tree" in result.stderr and result.stderr.count("\n") == 1
-    assert tree_state(small_root) == before
+    assert snapshot(small_root) == before
 
 
 def test_content_larger_than_the_free_disk_is_never_spooled(cli: Cli, small_root: Path) -> None:
@@ -177,11 +179,11 @@ def test_content_larger_than_the_free_disk_is_never_spooled(cli: Cli, small_root
     only the content's is known)."""
     noise = os.urandom(6 << 20)  # incompressible: the content stays 6 MiB
     data = artifact(member("noise", noise) + END)
-    before = tree_state(small_root)
+    before = snapshot(small_root)
     result = deploy_from_stdin(small_root, data)
     assert result.returncode == 11, result.stderr
     assert b"for its content" in result.stderr and result.stderr.count(b"\n") == 1
-    assert tree_state(small_root) == before
+    assert snapshot(small_root) == before
 
 
 def test_a_sound_artifact_within_its_declared_sizes_deploys(cli: Cli, tmp_path: Path) -> None:
