@@ -53,8 +53,10 @@ def check_block(header: bytes) -> None:
         raise BadArchive("the archive is not a ustar tar archive (no ustar magic in a header)")
     stored = number(header[148:156], "checksum")
     unsigned = sum(header[:148]) + 8 * 0x20 + sum(header[156:])
+    if stored == unsigned:
+        return
     signed = unsigned - 256 * sum(1 for b in header[:148] + header[156:] if b > 127)
-    if stored not in (unsigned, signed):
+    if stored != signed:  # some old tars summed signed bytes
         raise BadArchive("the archive has a tar header with a wrong checksum")
 
 
@@ -78,7 +80,9 @@ def entry(header: bytes, pax: dict[str, str], size: int) -> Entry:
     name = pax.get("path") or (f"{prefix}/" if prefix else "") + _text(header[0:100])
     linkname = pax.get("linkpath") or _text(header[157:257])
     for what, value in (("path", name), ("link target", linkname)):
-        if len(value.encode("utf-8", "surrogateescape")) > MAX_PATH or "\0" in value:
+        if "\0" in value or (
+            len(value) > MAX_PATH // 4 and len(value.encode("utf-8", "surrogateescape")) > MAX_PATH
+        ):
             raise BadArchive(f"a tar member's {what} is longer than {MAX_PATH} bytes or has NUL")
     return Entry(name, kind_of(header), _mode(header), size, _mtime(header, pax), linkname)
 

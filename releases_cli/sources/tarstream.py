@@ -75,16 +75,25 @@ class Totals:
         self.files += item.kind in FILE
         self.entries += 1
         self.names += len(item.name)
-        for what, count, most in (
-            ("bytes of data", self.bytes, self.limits.bytes),
-            ("files", self.files, self.limits.files),
-            ("entries", self.entries, self.limits.entries),
-            ("bytes of paths", self.names, self.limits.names),
+        most = self.limits
+        if (
+            self.bytes > most.bytes
+            or self.files > most.files
+            or self.entries > most.entries
+            or self.names > most.names
         ):
-            if count > most:
-                raise BadArchive(
-                    f"the archive holds more than {most} {what} ({self.limits.origin})"
-                )
+            self._refuse()
+
+    def _refuse(self) -> None:
+        most = self.limits
+        for what, count, bound in (
+            ("bytes of data", self.bytes, most.bytes),
+            ("files", self.files, most.files),
+            ("entries", self.entries, most.entries),
+            ("bytes of paths", self.names, most.names),
+        ):
+            if count > bound:
+                raise BadArchive(f"the archive holds more than {bound} {what} ({most.origin})")
 
 
 class _Metered:
