@@ -28,6 +28,7 @@ from releases_cli.sources.tarheader import BadArchive
 BLOCK = 512
 CHUNK = 1 << 20
 PAYLOAD = "release.tar.zst"
+_OCTAL_MAX = 0o77777777777
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,9 @@ def _header(name: str, size: int, manifest: mf.Manifest) -> bytes:
     info.size = size
     info.mode = 0o644
     info.mtime = int(manifest.built_at.timestamp()) if manifest.built_at else 0
-    return info.tobuf(tarfile.PAX_FORMAT)
+    # One plain header per member: a size past ustar's 11 octal digits (8 GiB) is written in
+    # GNU base-256, which every tar reads, rather than in a pax header the reader refuses.
+    return info.tobuf(tarfile.GNU_FORMAT if size > _OCTAL_MAX else tarfile.PAX_FORMAT)
 
 
 def check(
