@@ -1,19 +1,25 @@
-"""The tar reader (sources/tarstream.py, tarheader.py) on hostile bytes written by hand: every
-header either parses or is refused with BadArchive (one line), never a hang, an overflow or a
-read without bound; with Limits, extraction stops at the first excess."""
+"""The tar reader (sources/tarstream.py, tarheader.py) and the artifact container around it
+on hostile bytes written by hand: every header either parses or is refused with BadArchive
+(one line), never a hang, an overflow or a read without bound; with Limits, extraction stops
+at the first excess. Hypothesis varies header fields, pax data and any byte of an artifact."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 
 import pytest
+import zstandard
 from hostile import no_hang
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tarbytes import END, Endless, header, member, pax, record
+from tarbytes import END, RELEASE_ID, Endless, artifact, header, member, pax, record
 
+from releases_cli.core.errors import InvalidInput
 from releases_cli.sources import tarheader, tarstream
+from releases_cli.sources.artifact import container
+from releases_cli.sources.artifact import manifest as mf
 from releases_cli.sources.tarheader import BadArchive
 from releases_cli.sources.tarstream import Limits
 
@@ -203,3 +209,62 @@ def test_any_pax_data_parses_or_is_refused(data: bytes) -> None:
     except BadArchive:
         return
     assert all(isinstance(key, str) for key in records)
+
+
+# The container around the tree (sources/artifact/container.py), in process.
+
+
+def _sound(payload: bytes, **declared: int) -> bytes:
+    """An artifact whose content is `payload` as it is (not compressed here), digest right."""
+    digest = "sha256:" + hashlib.sha256(payload).hexdigest()
+    manifest = mf.Manifest(mf.FORMAT, RELEASE_ID, digest, len(payload), "zstd", **declared)  # type: ignore[arg-type]
+    out = io.BytesIO()
+    container.write(out, manifest, io.BytesIO(payload))
+    return out.getvalue()
+
+
+def _huge_window(tar: bytes) -> bytes:
+    """`tar` in a zstd frame that asks the decoder for a 1 GiB window."""
+    params = zstandard.ZstdCompressionParameters.from_level(
+        3, window_log=30, write_content_size=False
+    )
+    out = io.BytesIO()
+    with zstandard.ZstdCompressor(compression_params=params).stream_writer(
+        out, closefd=False
+    ) as sink:
+        sink.write(tar)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("payload", "said"),
+    [
+        pytest.param(b"not zstd at all" * 40, "cannot be decompressed", id="not-zstd"),
+        pytest.param(_huge_window(member("f") + END), "too much memory", id="1-GiB-window"),
+    ],
+)
+def test_content_that_cannot_be_decompressed_within_bounds_is_refused(
+    payload: bytes, said: str
+) -> None:
+    with no_hang(), pytest.raises(InvalidInput, match=said):
+        container.check(io.BytesIO(_sound(payload)))
+
+
+_VALID = artifact(member("d/", kind=b"5") + member("d/f", b"data") + END)
+
+
+@settings(max_examples=200, deadline=None)
+@given(at=st.integers(0, len(_VALID) - 1), value=st.integers(0, 255))
+def test_any_byte_changed_in_an_artifact_is_refused_in_one_line(at: int, value: int) -> None:
+    """One byte of a sound artifact changed anywhere (headers, manifest, content, end marker):
+    refused with InvalidInput in one line, or (the byte unchanged, or in padding nothing
+    reads) still the same artifact; never another exception."""
+    data = bytearray(_VALID)
+    data[at] = value
+    try:
+        with no_hang():
+            checked = container.check(io.BytesIO(bytes(data)))
+    except InvalidInput as error:
+        assert "\n" not in error.message
+    else:
+        assert checked.manifest == container.check(io.BytesIO(_VALID)).manifest
