@@ -114,3 +114,20 @@ def artifact(tar: bytes, **declared: int) -> bytes:
     out = io.BytesIO()
     container.write(out, manifest, io.BytesIO(payload))
     return out.getvalue()
+
+
+def bomb(head: bytes, zeros: int, **declared: int) -> bytes:
+    """A sound artifact whose content is `head` then `zeros` zero bytes, compressed as it is
+    made (the zeros are never held whole: gigabytes become a few hundred KiB)."""
+    compressed = io.BytesIO()
+    with zstandard.ZstdCompressor().stream_writer(compressed, closefd=False) as sink:
+        sink.write(head)
+        block = bytes(1 << 20)
+        for _ in range(zeros >> 20):
+            sink.write(block)
+    payload = compressed.getvalue()
+    digest = "sha256:" + hashlib.sha256(payload).hexdigest()
+    manifest = mf.Manifest(mf.FORMAT, RELEASE_ID, digest, len(payload), "zstd", **declared)  # type: ignore[arg-type]
+    out = io.BytesIO()
+    container.write(out, manifest, io.BytesIO(payload))
+    return out.getvalue()

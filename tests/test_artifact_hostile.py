@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from helpers import Cli, cli_env
-from hostile import snapshot
+from hostile import run_limited, snapshot
 from mounts import tmpfs
-from tarbytes import END, artifact, header, member, pax, record
+from tarbytes import END, artifact, bomb, header, member, pax, record
 
 from releases_cli.sources.artifact import container
 from releases_cli.sources.artifact import manifest as mf
@@ -231,3 +231,27 @@ def test_content_past_8_gib_gets_a_header_the_reader_takes() -> None:
     assert len(block) == 512
     assert container._Reader(io.BytesIO(block)).member() == (container.PAYLOAD, size)
     assert tarfile.TarInfo.frombuf(block, "utf-8", "strict").size == size  # `tar` reads it too
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        pytest.param(header(b"f", size=b"-0000000001\0"), id="negative-size"),
+        pytest.param(pax(record("comment", "x")) + header(b"f", size=4 << 30), id="4-GiB-file"),
+    ],
+)
+def test_a_decompression_bomb_is_refused_within_a_memory_cap(
+    cli: Cli, tmp_path: Path, head: bytes
+) -> None:
+    """3 GiB of zeros compressed to a few hundred KiB behind a header whose size was read as
+    "all of it" (negative) or that claims more than the declared tree: refused (exit 3) by a
+    deploy whose address space is capped at 1 GiB, so nothing was read whole."""
+    crafted = tmp_path / "bomb.artifact"
+    crafted.write_bytes(bomb(head, 3 << 30, **ONE_FILE))
+    server = initialised(cli, tmp_path / "server")
+    before = snapshot(server)
+    argv = [sys.executable, "-m", "releases_cli", "deploy", "--root", str(server)]
+    result = run_limited([*argv, "--artifact", str(crafted)], cli_env(None))
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.count("\n") == 1 and "artifact content refused" in result.stderr
+    assert snapshot(server) == before
