@@ -15,13 +15,16 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import zstandard
 from helpers import Cli, cli_env
 from hostile import run_limited, snapshot
 from mounts import tmpfs
 from tarbytes import END, artifact, bomb, header, member, pax, record
 
+from releases_cli.core.errors import SourceFailed
 from releases_cli.sources.artifact import container
 from releases_cli.sources.artifact import manifest as mf
+from releases_cli.sources.artifact.source import ArtifactSource
 
 ONE_FILE = {"tree_size": 1, "files": 1, "entries": 1}
 
@@ -255,3 +258,33 @@ def test_a_decompression_bomb_is_refused_within_a_memory_cap(
     assert result.returncode == 3, result.stderr
     assert result.stderr.count("\n") == 1 and "artifact content refused" in result.stderr
     assert snapshot(server) == before
+
+
+def _skippable(size: int) -> bytes:
+    """A zstd skippable frame of `size` bytes in all (decoders pass over it)."""
+    return (0x184D2A50).to_bytes(4, "little") + (size - 8).to_bytes(4, "little") + bytes(size - 8)
+
+
+def test_content_swapped_after_the_check_is_held_to_the_declared_size(tmp_path: Path) -> None:
+    """The artifact file is rewritten in place between the check and the extraction (same
+    length, a tree claiming 100 MiB where 64 KiB were declared): the extraction stops at the
+    declared size with nothing of the oversized file written, and fails (exit 8: the deploy
+    records the release failed, `current` unchanged)."""
+    noise = os.urandom(64 << 10)
+    path = tmp_path / "app.artifact"
+    path.write_bytes(artifact(member("f", noise) + END, tree_size=len(noise), files=1, entries=1))
+    source = ArtifactSource(str(path))
+    source.check(tmp_path)
+    with path.open("rb") as stream:
+        checked = container.check(stream)
+    swapped = zstandard.ZstdCompressor().compress(header(b"f", size=100 << 20) + b"x" * (1 << 20))
+    swapped += _skippable(checked.manifest.payload_size - len(swapped))
+    with path.open("r+b") as target:  # the same file the source holds open
+        target.seek(checked.offset)
+        target.write(swapped)
+    dest = tmp_path / "release"
+    dest.mkdir()
+    with pytest.raises(SourceFailed, match="more than 65536 bytes of data") as caught:
+        source.export(dest)
+    assert caught.value.exit_code == 8
+    assert list(dest.iterdir()) == []
