@@ -228,15 +228,17 @@ def _hostile_artifact(tmp_path: Path, name: str) -> Path:
 def test_unsafe_paths_in_a_sound_artifact_are_never_written(
     cli: Cli, tmp_path: Path, name: str
 ) -> None:
-    """The digest proves integrity, not intent: entries escaping the release are refused by the
-    path-safe reader (exit 8), nothing is written outside, and the release is failed, not live."""
+    """The digest proves integrity, not intent: entries escaping the release are found by the
+    path-safe reader's scan while the artifact is checked, so it is refused (exit 3) before
+    anything is made: the root is unchanged (no release, no meta, no history line)."""
     artifact = _hostile_artifact(tmp_path, name)
     server = initialised(cli, tmp_path / "server")
+    before = tree_state(server)
     result = cli("deploy", "--root", str(server), "--artifact", str(artifact))
-    assert result.returncode == 8, result.stderr
-    assert "refusing archive entry" in result.stderr
-    assert not (server / "releases" / "escaped").exists() and not (server / "escaped").exists()
-    assert not (server / "current").exists()
+    assert result.returncode == 3, result.stderr
+    assert "refusing archive entry" in result.stderr and result.stderr.count("\n") == 1
+    assert tree_state(server) == before
+    assert not (server / "escaped").exists() and not (tmp_path / "escaped").exists()
 
 
 def _releases(*args: str) -> list[str]:
@@ -363,8 +365,9 @@ def test_pack_from_git_in_a_kept_work_dir(cli: Cli, tmp_path: Path) -> None:
 def test_killed_while_reading_stdin_leaves_nothing(
     cli: Cli, built_app: Path, tmp_path: Path
 ) -> None:
-    """SIGKILL while the artifact is still arriving on stdin (spooled into an unnamed file in
-    .releases/): the root is exactly as before, no spool file, no release, no history line."""
+    """SIGKILL while the artifact's content is still arriving on stdin (spooled into an unnamed
+    file in .releases/ while it is checked): the root is exactly as before, no spool file, no
+    release, no history line."""
     artifact = tmp_path / "app.artifact"
     pack(cli, built_app, artifact)
     server = initialised(cli, tmp_path / "server")
@@ -376,7 +379,9 @@ def test_killed_while_reading_stdin_leaves_nothing(
         env=cli_env(None),
     )
     assert reader.stdin is not None
-    reader.stdin.write(artifact.read_bytes()[:2048])
+    with artifact.open("rb") as stream:
+        offset = container.check(stream).offset  # the spool is made once the content starts
+    reader.stdin.write(artifact.read_bytes()[: offset + 512])
     reader.stdin.flush()
     spool = str(server / ".releases") + "/"
     for _ in range(600):  # bounded: until the process has the spool open (30 s at most)

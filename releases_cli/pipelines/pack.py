@@ -112,6 +112,8 @@ def _manifest(
         nextjs_build_id=skew.read_build_id(release) if is_next else None,
         deployment_id=_deployment_id(release) if is_next else None,
         tree_size=packed.tree_size,
+        files=packed.files,
+        entries=packed.entries,
         built_at=clock(),
         built_on=host(),
         built_by=who(),

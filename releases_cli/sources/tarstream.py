@@ -6,6 +6,11 @@ relative path without `..`, inside a directory this extraction created itself, s
 written outside the release or through a symlink. Only directories, regular files and symlinks
 are made (all `git archive` produces); modes keep the executable bit (the umask applies, as
 with `tar -x` run by a normal user) and mtimes are the commit time, as `git archive` sets them.
+
+Headers are parsed strictly (tarheader.py). With Limits (an artifact's), the bytes, files,
+entries, path bytes and the stream's own length are counted as they are read and the read
+stops at the first excess, so an archive costs at most that much disk, memory and CPU;
+`scan` runs every check without writing, so a caller can refuse before it creates anything.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import os
 import posixpath
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,17 +26,19 @@ from typing import Protocol
 
 from releases_cli.core import faults
 from releases_cli.core.errors import SourceFailed
+from releases_cli.sources import tarheader
+from releases_cli.sources.tarheader import BadArchive, Entry
 
 WORKERS = 4
 _IN_FLIGHT_FILES = 256  # files read but not yet written: bounds memory...
 _IN_FLIGHT_BYTES = 64 << 20  # ...also in bytes
 _WHOLE_FILE = 8 << 20  # a file up to this size is read whole and written by a worker
 _CHUNK = 1 << 20  # a larger one is copied in chunks of this size, never held whole
-_MAX_PAX = 1 << 20  # a pax header beyond this is not something git or pack writes
-BLOCK = 512
-ZERO_BLOCK = bytes(BLOCK)
-DIR, SYMLINK, PAX_LOCAL, PAX_GLOBAL = b"5", b"2", b"x", b"g"
-FILE = (b"0", b"\0", b"7")  # regular (7: contiguous, treated as regular by every tar)
+BLOCK = tarheader.BLOCK
+DIR, SYMLINK, FILE = tarheader.DIR, tarheader.SYMLINK, tarheader.FILE
+MAX_DEPTH = 256  # directories an entry's path may go down (as the directory copy allows)
+MAX_COMPONENT = 255  # bytes of one path component (Linux NAME_MAX)
+_UNBOUNDED = 1 << 62
 
 
 class Readable(Protocol):
@@ -41,15 +48,70 @@ class Readable(Protocol):
 
 
 @dataclass(frozen=True)
-class Entry:
-    """One tar member: only what `git archive` writes (ustar, with pax for long values)."""
+class Limits:
+    """What one archive may hold; the read stops with BadArchive at the first excess, so an
+    archive costs at most this much disk, memory and CPU whatever its headers claim."""
 
-    name: str
-    kind: bytes  # DIR, FILE or SYMLINK (anything else is skipped)
-    mode: int
-    size: int
-    mtime: int
-    linkname: str
+    bytes: int = _UNBOUNDED  # data of all members together
+    files: int = _UNBOUNDED  # regular files
+    entries: int = _UNBOUNDED  # members (pax headers not counted)
+    names: int = _UNBOUNDED  # bytes of all paths together (directories' are held in memory)
+    stream: int = _UNBOUNDED  # bytes of the whole tar stream: data, headers, pax, padding
+    origin: str = "the limit"  # where the numbers come from, for the error line
+
+
+@dataclass
+class Totals:
+    """What an archive held, counted as it is read and checked against its Limits."""
+
+    limits: Limits
+    bytes: int = 0
+    files: int = 0
+    entries: int = 0
+    names: int = 0
+
+    def add(self, item: Entry) -> None:
+        self.bytes += item.size
+        self.files += item.kind in FILE
+        self.entries += 1
+        self.names += len(item.name)
+        most = self.limits
+        if (
+            self.bytes > most.bytes
+            or self.files > most.files
+            or self.entries > most.entries
+            or self.names > most.names
+        ):
+            self._refuse()
+
+    def _refuse(self) -> None:
+        most = self.limits
+        for what, count, bound in (
+            ("bytes of data", self.bytes, most.bytes),
+            ("files", self.files, most.files),
+            ("entries", self.entries, most.entries),
+            ("bytes of paths", self.names, most.names),
+        ):
+            if count > bound:
+                raise BadArchive(f"the archive holds more than {bound} {what} ({most.origin})")
+
+
+class _Metered:
+    """Reads through `read`, refusing beyond `most` bytes in all: bounds the time a stream
+    can take (endless headers, zero blocks, a decompression bomb)."""
+
+    def __init__(self, read: Callable[[int], bytes], limits: Limits) -> None:
+        self._read, self._limits, self.count = read, limits, 0
+
+    def read(self, size: int) -> bytes:
+        data = self._read(size)
+        self.count += len(data)
+        if self.count > self._limits.stream:
+            raise BadArchive(
+                f"the archive's tar stream runs past {self._limits.stream} bytes "
+                f"({self._limits.origin})"
+            )
+        return data
 
 
 class Body:
@@ -66,7 +128,7 @@ class Body:
         return data
 
     def chunks(self) -> Iterator[bytes]:
-        while self._left:
+        while self._left > 0:
             chunk = _exactly(self._read, min(self._left, _CHUNK))
             self._left -= len(chunk)
             yield chunk
@@ -76,54 +138,62 @@ class Body:
             pass
 
 
-def entries(read: Callable[[int], bytes]) -> Iterator[tuple[Entry, Body]]:
-    """Parse a tar stream: (entry, body) per member; the body must be used before the next
-    entry is asked for. tarfile.open("r|") does the same with a per-member cost that was most
-    of an export's CPU time."""
+def entries(read: Callable[[int], bytes], totals: Totals) -> Iterator[tuple[Entry, Body]]:
+    """Parse a tar stream: (entry, body) per member, counted into `totals` (BadArchive past its
+    limits or on a malformed header); the body must be used before the next entry is asked
+    for. tarfile.open("r|") does the same with a per-member cost that was most of an export's
+    CPU time."""
     pax: dict[str, str] = {}
     while True:
         header = _exactly(read, BLOCK)
-        if header == ZERO_BLOCK:
+        if header == tarheader.ZERO_BLOCK:
             return
-        if header[257:262] != b"ustar":
-            raise SourceFailed("the archive is not a ustar tar archive")
-        size = _size(pax.get("size")) if "size" in pax else _octal(header[124:136])
-        kind = header[156:157]
-        body = Body(read, size)
-        if kind in (PAX_GLOBAL, PAX_LOCAL):
-            if size > _MAX_PAX:
-                raise SourceFailed(f"a pax header of {size} bytes in the archive")
-            records = body.whole()
+        tarheader.check_block(header)
+        size = tarheader.data_size(header, pax)
+        kind = tarheader.kind_of(header)
+        if kind in (tarheader.PAX_GLOBAL, tarheader.PAX_LOCAL):
+            if size > tarheader.MAX_PAX:
+                raise BadArchive(f"a pax header of {size} bytes in the archive")
+            records = _exactly(read, size)
             _exactly(read, -size % BLOCK)
-            if kind == PAX_LOCAL:
-                pax = _pax_records(records)
+            if kind == tarheader.PAX_LOCAL:
+                pax = tarheader.pax_records(records)
             continue
-        prefix = _text(header[345:500])
-        name = pax.get("path") or (f"{prefix}/" if prefix else "") + _text(header[0:100])
-        yield (
-            Entry(
-                name=name,
-                kind=kind,
-                mode=_octal(header[100:108]),
-                size=size,
-                mtime=int(float(pax.get("mtime") or _octal(header[136:148]))),
-                linkname=pax.get("linkpath") or _text(header[157:257]),
-            ),
-            body,
-        )
+        item = tarheader.entry(header, pax, size)
+        totals.add(item)
+        body = Body(read, size)
+        yield item, body
         body.skip()
         _exactly(read, -size % BLOCK)
         pax = {}
 
 
-def _size(text: str | None) -> int:
-    try:
-        size = int(text or "")
-    except ValueError:
-        raise SourceFailed(f"bad size {text!r} in a pax header") from None
-    if size < 0:
-        raise SourceFailed(f"bad size {text!r} in a pax header")
-    return size
+def scan(stream: Readable, limits: Limits) -> Totals:
+    """Check a tar stream as extract_stream would extract it, writing nothing: every header,
+    every path (plain, relative, inside a directory the archive made, not twice), every limit,
+    and only zero bytes after its end. BadArchive says what is wrong."""
+    totals = Totals(limits)
+    metered = _Metered(stream.read, limits)
+    dirs: set[str] = {""}
+    others: set[int] = set()  # hashes: what is held stays small (a collision only refuses)
+    for item, body in entries(metered.read, totals):
+        name = _safe_name(item.name, dirs)
+        if name in dirs or hash(name) in others:
+            raise BadArchive(f"refusing archive entry {_shown(item.name)}: it appears twice")
+        if item.kind == DIR:
+            dirs.add(name)
+        else:
+            others.add(hash(name))
+        body.skip()
+    drain_zeros(metered.read)
+    return totals
+
+
+def drain_zeros(read: Callable[[int], bytes]) -> None:
+    """Read what follows the end-of-archive block: tar pads with zeros, nothing else."""
+    while chunk := read(_CHUNK):
+        if chunk.count(0) != len(chunk):
+            raise BadArchive("the archive has data after its end-of-archive block")
 
 
 def _exactly(read: Callable[[int], bytes], count: int) -> bytes:
@@ -131,38 +201,17 @@ def _exactly(read: Callable[[int], bytes], count: int) -> bytes:
     while len(data) < count:
         more = read(count - len(data))
         if not more:
-            raise SourceFailed("the archive ended early")
+            raise BadArchive("the archive ended early")
         data += more
     return data
 
 
-def _octal(field: bytes) -> int:
-    digits = field.strip(b"\0 ")
-    try:
-        return int(digits, 8) if digits else 0
-    except ValueError:
-        raise SourceFailed(f"bad number {field!r} in a tar header") from None
-
-
-def _text(field: bytes) -> str:
-    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-
-
-def _pax_records(data: bytes) -> dict[str, str]:
-    """`<length> <key>=<value>\\n` records (POSIX pax)."""
-    records = {}
-    at = 0
-    while at < len(data):
-        space = data.index(b" ", at)
-        length = int(data[at:space])
-        key, _, value = data[space + 1 : at + length - 1].partition(b"=")
-        records[key.decode()] = value.decode("utf-8", "surrogateescape")
-        at += length
-    return records
-
-
-def extract_stream(stream: Readable, dest: Path, workers: int = WORKERS) -> int:
-    """Extract the uncompressed tar read from `stream` into the existing directory `dest`.
+def extract_stream(
+    stream: Readable, dest: Path, workers: int = WORKERS, limits: Limits | None = None
+) -> int:
+    """Extract the uncompressed tar read from `stream` into the existing directory `dest`;
+    with `limits`, stop at the first excess (BadArchive) and read the stream to its end
+    (zeros only).
 
     The stream is parsed and checked in this thread; files are written by a few worker
     threads (file creation is syscall-bound and releases the GIL, so this beats `tar -x`,
@@ -171,11 +220,12 @@ def extract_stream(stream: Readable, dest: Path, workers: int = WORKERS) -> int:
     """
     made_dirs: dict[str, int] = {"": 0}  # relative dir -> mtime, so mtimes are set last
     files = 0
+    metered = _Metered(stream.read, limits or Limits())
     try:
         with ThreadPoolExecutor(workers, thread_name_prefix="extract") as pool:
             pending: deque[tuple[Future[None], int]] = deque()
             in_flight = 0
-            for entry, body in entries(stream.read):
+            for entry, body in entries(metered.read, Totals(limits or Limits())):
                 name = _safe_name(entry.name, made_dirs)
                 target = os.path.join(dest, name)
                 if entry.kind == DIR:
@@ -203,6 +253,8 @@ def extract_stream(stream: Readable, dest: Path, workers: int = WORKERS) -> int:
                 # hard links, devices and fifos never come out of `git archive`: skipped
             for done, _ in pending:
                 done.result()
+            if limits is not None:
+                drain_zeros(metered.read)
     except (OSError, ValueError) as error:
         raise SourceFailed(f"extracting the archive into {dest} failed: {error}") from error
     for name, mtime in sorted(made_dirs.items(), reverse=True):  # children before parents
@@ -231,11 +283,27 @@ def _write_chunks(target: str, chunks: Iterable[bytes], mode: int, mtime: int) -
         os.close(fd)
 
 
-def _safe_name(raw: str, made_dirs: dict[str, int]) -> str:
+def _safe_name(raw: str, made_dirs: Container[str]) -> str:
     name = raw.rstrip("/")
     parts = name.split("/")
     if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise SourceFailed(f"refusing archive entry {raw!r}: not a plain relative path")
+        raise BadArchive(f"refusing archive entry {_shown(raw)}: not a plain relative path")
+    if len(parts) > MAX_DEPTH or any(
+        len(p.encode(errors="surrogateescape")) > MAX_COMPONENT for p in parts
+    ):
+        raise BadArchive(
+            f"refusing archive entry {_shown(raw)}: deeper than {MAX_DEPTH} directories or a "
+            f"name longer than {MAX_COMPONENT} bytes"
+        )
     if posixpath.dirname(name) not in made_dirs:
-        raise SourceFailed(f"refusing archive entry {raw!r}: its directory is not in the archive")
+        raise BadArchive(
+            f"refusing archive entry {_shown(raw)}: its directory is not in the archive"
+        )
     return name
+
+
+def _shown(text: str) -> str:
+    """A path from the archive for an error line: escaped (no control characters reach the
+    terminal) and clipped."""
+    shown = repr(text)
+    return shown if len(shown) <= 120 else shown[:117] + "..."

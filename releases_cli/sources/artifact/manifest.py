@@ -89,7 +89,9 @@ class Manifest:
     native: tuple[str, ...] = ()  # the first NATIVE_SHOWN of their paths
     nextjs_build_id: str | None = None
     deployment_id: str | None = None  # NEXT_DEPLOYMENT_ID baked into the build
-    tree_size: int | None = None  # bytes of the release tree packed
+    tree_size: int | None = None  # bytes of the regular files packed (enforced: bounds.py)
+    files: int | None = None  # regular files packed (None: packed before it was recorded)
+    entries: int | None = None  # tar members: directories, files and links
     built_at: datetime | None = None
     built_on: str | None = None
     built_by: str | None = None

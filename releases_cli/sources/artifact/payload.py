@@ -22,9 +22,11 @@ from releases_cli.core import safefs
 from releases_cli.core.errors import SourceFailed
 from releases_cli.core.tree import Kind, walk
 from releases_cli.sources import tarstream
+from releases_cli.sources.tarheader import BadArchive
 
 LEVEL = 3
 CHUNK = 1 << 20
+MAX_WINDOW = 1 << 27  # zstd's default decoding limit; level 3 uses a few MiB
 LEFT_OUT = (".next/cache",)
 NATIVE_SUFFIX = ".node"  # a compiled Node addon
 NATIVE_BUILD = "binding.gyp"  # an addon built at install time
@@ -42,6 +44,7 @@ class Packed:
     size: int = 0  # compressed bytes
     tree_size: int = 0  # bytes of regular files packed
     files: int = 0
+    entries: int = 0  # tar members: directories, files and links
     native: list[str] = field(default_factory=list)  # paths of native modules
 
 
@@ -81,6 +84,7 @@ def write_payload(release: Path, out: IO[bytes]) -> Packed:
             info = tarfile.TarInfo(entry.rel)
             st = entry.lstat()
             info.mtime, info.mode = int(st.st_mtime), stat.S_IMODE(st.st_mode)
+            packed.entries += 1
             if entry.kind is Kind.DIR:
                 info.type = tarfile.DIRTYPE
                 sink.write(info.tobuf(tarfile.PAX_FORMAT))
@@ -119,18 +123,38 @@ def _write_file(sink: IO[bytes], parent: int, name: str, info: tarfile.TarInfo) 
         os.close(fd)
 
 
-def extract_payload(compressed: Readable, dest: Path) -> int:
-    """Decompress and extract into the empty directory `dest`; read `compressed` to its end
-    (so a hash over it covers everything). Returns the files written."""
+def _decompressed(compressed: Readable) -> IO[bytes]:
     import zstandard
 
-    reader = zstandard.ZstdDecompressor().stream_reader(
-        cast(IO[bytes], compressed), read_across_frames=True
+    # The window a frame may ask for is capped (the library's default, said here): a header
+    # cannot make us allocate more.
+    return cast(
+        IO[bytes],
+        zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW).stream_reader(
+            cast(IO[bytes], compressed), read_across_frames=True
+        ),
     )
+
+
+def scan_payload(compressed: Readable, limits: tarstream.Limits) -> tarstream.Totals:
+    """Decompress and check the tree as extraction would (tarstream.scan), writing nothing;
+    BadArchive on the first thing wrong or over `limits`."""
+    import zstandard
+
     try:
-        files = tarstream.extract_stream(reader, dest)
-        while reader.read(CHUNK):
-            pass
+        return tarstream.scan(_decompressed(compressed), limits)
+    except zstandard.ZstdError as error:
+        raise BadArchive(f"the content cannot be decompressed: {error}") from None
+
+
+def extract_payload(compressed: Readable, dest: Path, limits: tarstream.Limits) -> int:
+    """Decompress and extract into the empty directory `dest`, stopping at the first excess
+    over `limits`; read `compressed` to its end (so a hash over it covers everything). Returns
+    the files written."""
+    import zstandard
+
+    try:
+        files = tarstream.extract_stream(_decompressed(compressed), dest, limits=limits)
     except zstandard.ZstdError as error:
         raise SourceFailed(f"artifact content cannot be decompressed: {error}") from None
     while compressed.read(CHUNK):
