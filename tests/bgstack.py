@@ -5,16 +5,20 @@ the system nginx is touched; both are stopped by the fixture that starts them.""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import json
 import os
 import pwd
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import REPO
+import pytest
+from helpers import REPO, Cli, current_id, free_port
 
 TOOLS = REPO / ".venv" / "pm2-tools"  # gitignored, shared by test runs of this checkout
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -106,6 +110,7 @@ class Stack:
     port: int  # nginx
     app: str = "t"
     nginx_proc: subprocess.Popen[bytes] | None = None
+    reload_log: Path | None = None  # set by count_reloads()
 
     @property
     def include(self) -> Path:
@@ -127,6 +132,8 @@ class Stack:
         words = self.nginx_words()
         test = [*words, "-t", "-q", "-c", "{config}"]
         reload = [*words, "-c", str(self.main_conf), "-s", "reload"]
+        if self.reload_log is not None:
+            reload = [str(self._reload_wrapper(reload))]
         (self.root / "releases.toml").write_text(
             '[build]\ncommands = []\npreset = "none"\n'
             "[serve]\n"
@@ -139,6 +146,39 @@ class Stack:
             f'nginx_config = "{self.main_conf}"\n'
             f"nginx_test = {toml_list(test)}\nnginx_reload = {toml_list(reload)}\n"
             f'pm2 = "{self.pm2}"\nurl = "http://127.0.0.1:{self.port}/"\n{extra}'
+        )
+
+    def count_reloads(self, grace: str = "15m") -> Path:
+        """Rewrite releases.toml with serve.nginx_reload a wrapper that appends one line per
+        reload to the file returned, then reloads nginx."""
+        self.reload_log = self.work / "reloads.log"
+        self.config(grace)
+        return self.reload_log
+
+    def _reload_wrapper(self, reload: list[str]) -> Path:
+        import shlex
+
+        assert self.reload_log is not None
+        wrapper = self.work / "reload.sh"
+        log = shlex.quote(str(self.reload_log))
+        wrapper.write_text(f"#!/bin/sh\necho reload >> {log}\nexec {shlex.join(reload)}\n")
+        wrapper.chmod(0o755)
+        return wrapper
+
+    def reloads(self) -> int:
+        """nginx reloads so far (with count_reloads)."""
+        assert self.reload_log is not None
+        return len(self.reload_log.read_text().splitlines()) if self.reload_log.exists() else 0
+
+    def pm2_run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`pm2 ARGS` on this stack's PM2_HOME (`kill`, then `resurrect`: what a reboot does)."""
+        return subprocess.run(
+            [str(self.pm2), *args],
+            env={**os.environ, **self.env()},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
 
     def start_nginx(self, extra: str = "") -> None:
@@ -193,8 +233,6 @@ class Stack:
         return release
 
     def pm2_names(self) -> set[str]:
-        import json
-
         out = subprocess.run(
             [str(self.pm2), "jlist"],
             env={**os.environ, **self.env()},
@@ -224,3 +262,43 @@ def get(port: int, path: str = "/", headers: dict[str, str] | None = None) -> tu
 def write_app(source: Path) -> None:
     source.mkdir(parents=True, exist_ok=True)
     (source / "server.py").write_text(APP_SERVER)
+
+
+@contextlib.contextmanager
+def open_stack(tmp_path: Path, cli: Cli) -> Iterator[Stack]:
+    """A deploy root in blue-green mode with its own PM2 and nginx (both stopped after)."""
+    if shutil.which("node") is None or not Path("/usr/sbin/nginx").exists():
+        pytest.fail("blue-green tests need Node.js (for PM2) and nginx installed")
+    s = Stack(tmp_path, tmp_path / "root", tmp_path / "src", ensure_pm2(), free_port())
+    s.root.mkdir()
+    write_app(s.source)
+    assert cli("init", "--root", str(s.root)).returncode == 0
+    s.config()
+    (tmp_path / "nginx").mkdir()
+    result = cli("nginx", "--root", str(s.root))  # writes the first include
+    assert result.returncode == 0, result.stderr
+    assert "proxy_pass http://$t_upstream;" in result.stdout
+    s.start_nginx()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def deploy(cli: Cli, s: Stack, *extra: str) -> str:
+    result = cli("deploy", "--root", str(s.root), "--source", str(s.source), *extra, env=s.env())
+    assert result.returncode == 0, result.stderr
+    return current_id(s.root)
+
+
+def state(s: Stack) -> dict[str, object]:
+    found: dict[str, object] = json.loads(
+        (s.root / ".releases" / "serve" / "state.json").read_text()
+    )
+    return found
+
+
+def apps(s: Stack) -> dict[str, dict[str, object]]:
+    found = state(s)["apps"]
+    assert isinstance(found, dict)
+    return found

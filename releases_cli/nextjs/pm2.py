@@ -108,6 +108,7 @@ class Running:
     name: str
     online: int  # instances online
     memory: int  # bytes, RSS summed
+    status: str = "online"  # PM2's status: "online" when every instance is, else the first other
 
 
 def jlist(pm2: Pm2) -> dict[str, Running] | None:
@@ -128,9 +129,10 @@ def jlist(pm2: Pm2) -> dict[str, Running] | None:
         name = item.get("name") if isinstance(item, dict) else None
         if not isinstance(name, str) or not name.startswith(f"{pm2.app}-"):
             continue
-        status = (item.get("pm2_env") or {}).get("status")
+        status = str((item.get("pm2_env") or {}).get("status") or "unknown")[:40]
         memory = (item.get("monit") or {}).get("memory") or 0
         was = found.get(name, Running(name, 0, 0))
         online = was.online + (status == "online")
-        found[name] = Running(name, online, was.memory + int(memory))
+        shown = was.status if was.status != "online" else status
+        found[name] = Running(name, online, was.memory + int(memory), shown)
     return found

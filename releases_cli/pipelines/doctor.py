@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from releases_cli import config
 from releases_cli.core.errors import InvalidInput
@@ -23,6 +23,9 @@ from releases_cli.core.layout import DeployRoot, read_current
 from releases_cli.core.meta import read_meta
 from releases_cli.core.statedir import layout_problems, write_leftovers
 from releases_cli.core.units import human_size
+
+if TYPE_CHECKING:
+    from releases_cli.pipelines.bgapps import Serving
 
 PM2_TIMEOUT = 30.0
 MIN_FREE_BYTES = 256 * 1024 * 1024
@@ -287,7 +290,7 @@ def check_serve(root: DeployRoot) -> tuple[list[Finding], str | None]:
     """Blue-green mode: nginx's config includes the generated include, the serve state is
     readable. Also the PM2 name prefix of this root's apps (None in reload mode)."""
     from releases_cli.nextjs import nginx, servestate
-    from releases_cli.pipelines.bluegreen import serving
+    from releases_cli.pipelines.bgapps import serving
 
     try:
         cfg = config.load(root)
@@ -304,7 +307,8 @@ def check_serve(root: DeployRoot) -> tuple[list[Finding], str | None]:
         findings.append(
             _problem("nginx", problem, f"add the block `releases nginx --root {root.path}` prints")
         )
-    if servestate.read_state(root).damaged:
+    state = servestate.read_state(root)
+    if state.damaged:
         findings.append(
             _problem(
                 "serve",
@@ -312,7 +316,26 @@ def check_serve(root: DeployRoot) -> tuple[list[Finding], str | None]:
                 "move it away and run `releases reap` (then `pm2 ls` to check the apps)",
             )
         )
+    elif state.live is not None:
+        findings.append(_live_app(sv, state.live))
     return findings, f"{sv.pm2.app}-"
+
+
+def _live_app(sv: Serving, live: str) -> Finding:
+    """The live release's app runs in PM2 (after a reboot without `releases up` it does not,
+    and nginx answers 502)."""
+    from releases_cli.nextjs import pm2
+
+    name = sv.pm2.name(live)
+    fix = f"run `releases up --root {sv.root.path}`, and install its boot hook (--print-boot-hook)"
+    running = pm2.jlist(sv.pm2)
+    if running is None:
+        return _problem("serve", f"cannot ask PM2 whether {name} runs (pm2 jlist failed)", fix)
+    app = running.get(name)
+    if app is None or app.online == 0:
+        state = "is not in PM2" if app is None else f"is {app.status} in PM2"
+        return _problem("serve", f"the live release's app {name} {state}: nginx cannot serve", fix)
+    return _ok("serve", f"the live release's app {name} is online in PM2")
 
 
 def diagnose(root: DeployRoot) -> DoctorReport:
