@@ -302,3 +302,38 @@ def apps(s: Stack) -> dict[str, dict[str, object]]:
     found = state(s)["apps"]
     assert isinstance(found, dict)
     return found
+
+
+def reboot(s: Stack) -> None:
+    """What a reboot does to PM2: every app gone, then the daemon back with its saved list."""
+    assert s.pm2_run("kill").returncode == 0
+    s.pm2_run("resurrect")  # nothing was saved: it only starts the daemon again
+    assert s.pm2_names() == set()
+    assert get(s.port)[0] == 502
+
+
+def boot_hook(cli: Cli, s: Stack) -> tuple[list[str], dict[str, str], str]:
+    """ExecStart and the Environment= values of the systemd unit `up --print-boot-hook`
+    prints, and its cron line."""
+    import shlex
+
+    printed = cli("up", "--root", str(s.root), "--print-boot-hook", env=s.env())
+    assert printed.returncode == 0, printed.stderr
+    lines = printed.stdout.splitlines()
+    unit = {line.split("=", 1)[0]: line.split("=", 1)[1] for line in lines if "=" in line}
+    assert unit["Type"] == "oneshot" and unit["After"] == "network.target"
+    command = shlex.split(unit["ExecStart"].replace("$$", "$").replace("%%", "%"))
+    env = dict(
+        shlex.split(line.removeprefix("Environment="))[0].split("=", 1)
+        for line in lines
+        if line.startswith("Environment=")
+    )
+    (cron,) = [line for line in lines if line.startswith("@reboot ")]
+    return command, env, cron
+
+
+def run_hook(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The unit's command as systemd runs it: from /, with only the unit's environment."""
+    return subprocess.run(
+        command, cwd="/", env=env, capture_output=True, text=True, timeout=300, check=False
+    )

@@ -7,14 +7,12 @@ reloads nginx once."""
 from __future__ import annotations
 
 import json
-import shlex
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bgstack import Stack, apps, deploy, get, open_stack, state
+from bgstack import Stack, apps, boot_hook, deploy, get, open_stack, reboot, run_hook, state
 from helpers import Cli, current_id
 from jsonshapes import problems
 
@@ -25,38 +23,6 @@ from releases_cli.cli.render import ListJson, StatusJson
 def stack(tmp_path: Path, cli: Cli) -> Iterator[Stack]:
     with open_stack(tmp_path, cli) as s:
         yield s
-
-
-def reboot(s: Stack) -> None:
-    """What a reboot does to PM2: every app gone, then the daemon back with its saved list."""
-    assert s.pm2_run("kill").returncode == 0
-    s.pm2_run("resurrect")  # nothing was saved: it only starts the daemon again
-    assert s.pm2_names() == set()
-    assert get(s.port)[0] == 502
-
-
-def boot_hook(cli: Cli, s: Stack) -> tuple[list[str], dict[str, str], str]:
-    """ExecStart and the Environment= values of the printed systemd unit, and the cron line."""
-    printed = cli("up", "--root", str(s.root), "--print-boot-hook", env=s.env())
-    assert printed.returncode == 0, printed.stderr
-    lines = printed.stdout.splitlines()
-    unit = {line.split("=", 1)[0]: line.split("=", 1)[1] for line in lines if "=" in line}
-    assert unit["Type"] == "oneshot" and unit["After"] == "network.target"
-    command = shlex.split(unit["ExecStart"].replace("$$", "$").replace("%%", "%"))
-    env = dict(
-        shlex.split(line.removeprefix("Environment="))[0].split("=", 1)
-        for line in lines
-        if line.startswith("Environment=")
-    )
-    (cron,) = [line for line in lines if line.startswith("@reboot ")]
-    return command, env, cron
-
-
-def run_hook(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The unit's command as systemd runs it: from /, with only the unit's environment."""
-    return subprocess.run(
-        command, cwd="/", env=env, capture_output=True, text=True, timeout=300, check=False
-    )
 
 
 def pid(port: int) -> str:

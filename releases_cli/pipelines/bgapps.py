@@ -153,21 +153,30 @@ def _start_on(sv: Serving, state: ServeState, release_id: str, entry: AppEntry) 
     return replace(entry, port=port)
 
 
-def revive(sv: Serving, state: ServeState, now: datetime, report: Report) -> ServeState:
+def revive(
+    sv: Serving, state: ServeState, now: datetime, report: Report, thorough: bool = False
+) -> ServeState:
     """The state with every app it routes running again: the live app and warm apps within
     their grace are started when PM2 does not run them (same port when it is free); an app
     that is not routed (a preview, a start a crash cut short) and not running is forgotten.
     A warm app that does not start is dropped; the live one raises HealthFailed. Returns the
-    state unchanged when PM2 cannot be asked (nothing is started on a guess)."""
+    state unchanged when PM2 cannot be asked (nothing is started on a guess).
+
+    Unless `thorough` (`releases up`), PM2 is asked only when a routed app's port refuses a
+    connection: a deploy or rollback then pays a connect per app, not a `pm2 jlist`."""
+    needed = [e.port for r, e in state.apps.items() if r == state.live or _in_grace(e, now)]
+    if not thorough and all(ports.accepts(port) for port in needed):
+        return state
     running = pm.jlist(sv.pm2)
     if running is None:
         report("warning: could not list PM2 apps (pm2 jlist failed); no app was started")
         return state
-    for release_id, entry in sorted(state.apps.items()):
+    live_first = sorted(state.apps.items(), key=lambda item: (item[0] != state.live, item[0]))
+    for release_id, entry in live_first:
         app = running.get(sv.pm2.name(release_id))
         if app is not None and app.online > 0:
             continue
-        if release_id != state.live and (not entry.routed or entry.expired(now)):
+        if release_id != state.live and not _in_grace(entry, now):
             if not entry.routed:
                 state = state.without(release_id)
                 write_state(sv.root, state)
@@ -186,6 +195,11 @@ def revive(sv: Serving, state: ServeState, now: datetime, report: Report) -> Ser
             report(f"serve: {release_id} running again on port {started.port}")
         write_state(sv.root, state)
     return state
+
+
+def _in_grace(entry: AppEntry, now: datetime) -> bool:
+    """A warm app: routed and its grace not over."""
+    return entry.routed and not entry.expired(now)
 
 
 def include_stale(sv: Serving, state: ServeState) -> bool:

@@ -147,8 +147,9 @@ def go_live(sv: Serving, release_id: str, clock: Clock, report: Report) -> None:
 # -- recovery and reaping ----------------------------------------------------------------------
 
 
-def recover(sv: Serving, clock: Clock, report: Report) -> ServeState:
-    """Make state, include, nginx and `current` agree after a crash (`current` wins)."""
+def recover(sv: Serving, clock: Clock, report: Report, thorough: bool = False) -> ServeState:
+    """Make state, include, nginx and `current` agree after a crash (`current` wins), with
+    the apps the state routes running (bring_up)."""
     ensure_serve_dir(sv.root)
     state = read_state(sv.root)
     if state.damaged:
@@ -164,23 +165,27 @@ def recover(sv: Serving, clock: Clock, report: Report) -> ServeState:
     if not state.applied:
         report("recovered: applying the serve state to nginx (a change was interrupted)")
         state = apply(sv, state, report)
-    return bring_up(sv, state, clock, report)
+    return bring_up(sv, state, clock, report, thorough)
 
 
-def bring_up(sv: Serving, state: ServeState, clock: Clock, report: Report) -> ServeState:
+def bring_up(
+    sv: Serving, state: ServeState, clock: Clock, report: Report, thorough: bool
+) -> ServeState:
     """The live app and warm apps in their grace running (PM2 loses them at a reboot), and
     nginx given the state again when the include on disk no longer matches it."""
-    state = revive(sv, state, clock(), report)
+    state = revive(sv, state, clock(), report, thorough)
     if include_stale(sv, state):
         report("serve: the nginx include does not match the serve state; applying it")
         state = apply(sv, state, report)
     return state
 
 
-def settle(sv: Serving, clock: Clock, report: Report, orphans: bool = False) -> list[str]:
+def settle(
+    sv: Serving, clock: Clock, report: Report, orphans: bool = False, thorough: bool = False
+) -> list[str]:
     """Recovery, then drain and stop every app past its grace (and, with `orphans`, our PM2
     apps of releases the state does not know). Returns the ids stopped."""
-    state = recover(sv, clock, report)
+    state = recover(sv, clock, report, thorough)
     if state.damaged:
         report("warning: the serve state is damaged; no app is stopped until it is fixed")
         return []

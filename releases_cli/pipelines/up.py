@@ -39,7 +39,7 @@ class Up:
 def up_blue_green(sv: Serving, clock: Clock, report: Report) -> Up:
     """Recovery, revival and reaping (bluegreen.settle), then, with serve.url, a check that
     nginx routes to the live release."""
-    settle(sv, clock, report)
+    settle(sv, clock, report, thorough=True)
     state = read_state(sv.root)
     if sv.serve.url and state.live is not None:
         confirm(sv.serve.url, state.live, report)
