@@ -233,6 +233,10 @@ class Stack:
         return release
 
     def pm2_names(self) -> set[str]:
+        return set(self.pm2_list())
+
+    def pm2_list(self) -> list[str]:
+        """The name of every app PM2 runs (one per app: a duplicate shows twice)."""
         out = subprocess.run(
             [str(self.pm2), "jlist"],
             env={**os.environ, **self.env()},
@@ -241,7 +245,7 @@ class Stack:
             timeout=60,
             check=True,
         ).stdout
-        return {app["name"] for app in json.loads(out[out.find("[") :])}
+        return [app["name"] for app in json.loads(out[out.find("[") :])]
 
 
 def toml_list(words: list[str]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,9 @@ def pid(port: int) -> str:
 def test_after_a_reboot_the_boot_hook_brings_the_site_back(cli: Cli, stack: Stack) -> None:
     """Deploy A then B (A warm); PM2 killed and resurrected: nginx answers 502, status says
     not in PM2, doctor exits 10 naming `releases up`. The boot hook's command (run as the
-    printed unit runs it) starts B and A again on their ports without reloading nginx; B is
-    served, A's deployment id still reaches A; doctor is clean; a second run changes nothing."""
+    printed unit runs it, twice at once) starts B and A again, once each, on their ports
+    without reloading nginx; B is served, A's deployment id still reaches A; doctor is clean;
+    a later run changes nothing."""
     stack.count_reloads()
     a = deploy(cli, stack)
     b = deploy(cli, stack)
@@ -47,11 +49,13 @@ def test_after_a_reboot_the_boot_hook_brings_the_site_back(cli: Cli, stack: Stac
     command, env, cron = boot_hook(cli, stack)
     assert env["PM2_HOME"] == stack.env()["PM2_HOME"] and f"--root {stack.root}" in cron
     before = stack.reloads()
-    result = run_hook(command, env)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == f"up: {b} live on 127.0.0.1:{apps(stack)[b]['port']}; warm: {a}\n"
+    with ThreadPoolExecutor(2) as pool:  # a boot and an admin at once: the lock orders them
+        results = list(pool.map(lambda _: run_hook(command, env), range(2)))
+    for result in results:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == f"up: {b} live on 127.0.0.1:{apps(stack)[b]['port']}; warm: {a}\n"
     assert stack.served() == b and stack.served({"x-deployment-id": a}) == a
-    assert stack.pm2_names() == {f"t-{a}", f"t-{b}"}
+    assert sorted(stack.pm2_list()) == sorted([f"t-{a}", f"t-{b}"])  # each started once
     assert stack.reloads() == before  # same ports: nginx already routes there
     ok = cli("doctor", "--root", str(stack.root), env=stack.env())
     assert ok.returncode == 0, ok.stdout
@@ -142,3 +146,22 @@ def test_a_flip_reloads_nginx_once_also_with_grace_zero(cli: Cli, stack: Stack) 
     assert stack.reloads() == before + 1
     assert set(apps(stack)) == {b, c} and stack.pm2_names() == {f"t-{b}", f"t-{c}"}
     assert stack.served({"x-deployment-id": a}) == c  # a is no longer routed
+
+
+def test_status_and_doctor_never_start_pm2_and_reap_repairs(cli: Cli, stack: Stack) -> None:
+    """PM2 killed and not started again: status and doctor say so (doctor exit 10) without
+    starting a PM2 daemon; then `releases reap`, like every blue-green command, starts the
+    live app before its own work, and the site serves again."""
+    live = deploy(cli, stack)
+    assert stack.pm2_run("kill").returncode == 0
+    pid_file = Path(stack.env()["PM2_HOME"]) / "pm2.pid"
+    shown = cli("status", "--root", str(stack.root), env=stack.env()).stdout
+    assert f"serve: {live} live on 127.0.0.1:" in shown and "not in PM2" in shown
+    sick = cli("doctor", "--root", str(stack.root), env=stack.env())
+    assert sick.returncode == 10 and "PM2 is not running" in sick.stdout
+    assert not pid_file.exists()
+    assert get(stack.port)[0] == 502
+    reaped = cli("reap", "--root", str(stack.root), env=stack.env())
+    assert reaped.returncode == 0, reaped.stderr
+    assert stack.served() == live, reaped.stderr
+    assert stack.pm2_names() == {f"t-{live}"}

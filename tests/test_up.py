@@ -109,3 +109,34 @@ def test_boot_hook_is_a_oneshot_unit_and_a_cron_line(cli: Cli, tmp_path: Path) -
     assert cron.split()[2:4] == ["cd", "/"]
     assert shlex.split(cron.replace("\\%", "%"))[-4] == str(root)
     assert sorted(p.name for p in root.iterdir()) == before
+
+
+def test_reload_mode_up_fails_when_nothing_answers_and_nothing_can_restart(
+    cli: Cli, root: Path, app: Path
+) -> None:
+    """A health URL that does not answer and no restart command: exit 9 in one line (the
+    site is down and `up` cannot help), rather than a success that hides it."""
+    assert cli("init", "--root", str(root)).returncode == 0
+    live = deploy_ok(cli, root, app)
+    (root / "releases.toml").write_text(
+        f'[health]\nurl = "http://127.0.0.1:{free_port()}/"\ntimeout = 1\n'
+    )
+    result = cli("up", "--root", str(root))
+    assert result.returncode == 9
+    assert f"no [restart] command to start {live}" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_blue_green_up_refuses_a_damaged_serve_state(cli: Cli, root: Path) -> None:
+    """An unreadable serve state is not taken as "nothing runs": `up` starts nothing, exits 7
+    in one error line naming the file, and leaves the file as it was."""
+    assert cli("init", "--root", str(root)).returncode == 0
+    (root / "releases.toml").write_text('[serve]\nmode = "blue-green"\n')
+    serve = root / ".releases" / "serve"
+    serve.mkdir()
+    (serve / "state.json").write_text("{not json")
+    result = cli("up", "--root", str(root))
+    assert result.returncode == 7, result.stderr
+    errors = [x for x in result.stderr.splitlines() if x.startswith("releases: error:")]
+    assert len(errors) == 1 and "state.json is unreadable" in errors[0]
+    assert (serve / "state.json").read_text() == "{not json"

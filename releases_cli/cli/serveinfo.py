@@ -33,7 +33,9 @@ def serve_records(deploy_root: DeployRoot, now: datetime) -> list[ServeAppJson]:
 
     sv = serving(deploy_root, cfg.serve)
     state = read_state(deploy_root)
-    running = (pm2.jlist(sv.pm2) or {}) if state.apps else {}
+    # Never start a PM2 daemon just to look (all apps then show as not in PM2).
+    asked = bool(state.apps) and pm2.daemon_running()
+    running = (pm2.jlist(sv.pm2) or {}) if asked else {}
     records: list[ServeAppJson] = []
     for rid, entry in sorted(state.apps.items()):
         role = "live" if rid == state.live else "warm" if entry.routed else "not routed"

@@ -7,7 +7,6 @@ already running (`pm2 jlist` would otherwise start one).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -23,6 +22,8 @@ from releases_cli.core.layout import DeployRoot, read_current
 from releases_cli.core.meta import read_meta
 from releases_cli.core.statedir import layout_problems, write_leftovers
 from releases_cli.core.units import human_size
+from releases_cli.nextjs.pm2 import daemon_running as pm2_daemon_running
+from releases_cli.nextjs.pm2 import parse_jlist
 
 if TYPE_CHECKING:
     from releases_cli.pipelines.bgapps import Serving
@@ -242,38 +243,11 @@ def _pm2_problem(name: str, paths: list[str], root: DeployRoot) -> Finding:
     )
 
 
-def parse_jlist(output: str) -> list[dict[str, Any]]:
-    """The app list from `pm2 jlist` output; PM2 may print banner lines (`[PM2] ...`) first."""
-    for line in reversed(output.splitlines()):
-        if not line.lstrip().startswith("["):
-            continue
-        try:
-            value = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(value, list):
-            return [app for app in value if isinstance(app, dict)]
-    raise ValueError("no JSON app list in `pm2 jlist` output")
-
-
-def _pm2_home() -> Path:
-    return Path(os.environ.get("PM2_HOME") or Path.home() / ".pm2")
-
-
-def _daemon_running(home: Path) -> bool:
-    try:
-        pid = int((home / "pm2.pid").read_text().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return False
-    return True
-
-
 def check_pm2(root: DeployRoot, own_prefix: str | None = None) -> list[Finding]:
     pm2 = shutil.which("pm2")
     if pm2 is None:
         return [] if "PM2_HOME" not in os.environ else [_ok("pm2", "PM2_HOME set, no pm2 on PATH")]
-    if not _daemon_running(_pm2_home()):
+    if not pm2_daemon_running():
         return [_ok("pm2", "PM2 daemon not running: no apps to check")]
     try:
         done = subprocess.run(
@@ -328,6 +302,9 @@ def _live_app(sv: Serving, live: str) -> Finding:
 
     name = sv.pm2.name(live)
     fix = f"run `releases up --root {sv.root.path}`, and install its boot hook (--print-boot-hook)"
+    if not pm2.daemon_running():  # asking a stopped PM2 would start its daemon
+        problem = f"PM2 is not running, so the live release's app {name} is not either"
+        return _problem("serve", problem, fix)
     running = pm2.jlist(sv.pm2)
     if running is None:
         return _problem("serve", f"cannot ask PM2 whether {name} runs (pm2 jlist failed)", fix)

@@ -16,7 +16,7 @@ import shlex
 from dataclasses import dataclass
 
 from releases_cli.core.clock import Clock
-from releases_cli.core.errors import HealthFailed
+from releases_cli.core.errors import HealthFailed, UnsafeState
 from releases_cli.core.layout import DeployRoot, read_current
 from releases_cli.core.report import Report
 from releases_cli.nextjs.servestate import read_state
@@ -41,6 +41,11 @@ def up_blue_green(sv: Serving, clock: Clock, report: Report) -> Up:
     nginx routes to the live release."""
     settle(sv, clock, report, thorough=True)
     state = read_state(sv.root)
+    if state.damaged:
+        raise UnsafeState(
+            "the serve state .releases/serve/state.json is unreadable; nothing was started "
+            "(`releases doctor` says what to do)"
+        )
     if sv.serve.url and state.live is not None:
         confirm(sv.serve.url, state.live, report)
     entry = state.apps.get(state.live) if state.live else None
@@ -60,9 +65,14 @@ def up_reload(root: DeployRoot, live: LiveOptions, report: Report) -> Up:
         if answer == 200:
             report(f"up: {live.health.url} answers 200; nothing to start")
             return Up(release_id)
+        if live.restart is None:
+            raise HealthFailed(
+                f"{live.health.url} answers {answer} and there is no [restart] command to start "
+                f"{release_id} with"
+            )
         report(f"up: {live.health.url} answers {answer}; restarting")
     if live.restart is None:
-        report("up: no restart command ([restart] command); nothing to start")
+        report("up: no [restart] command; nothing to start")
         return Up(release_id)
     problem = _restart_and_check(root, live, release_id, None, report)
     if problem is not None:
