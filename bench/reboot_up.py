@@ -18,7 +18,7 @@ from _timing import REPO, arguments, scratch
 
 sys.path.insert(0, str(REPO / "tests"))
 
-from bgstack import Stack, boot_hook, deploy, get, open_stack
+from bgstack import Stack, boot_hook, deploy, get, running_stack
 from helpers import run_cli
 
 POLL = 0.01
@@ -54,7 +54,7 @@ def one_reboot(s: Stack, command: list[str], env: dict[str, str], live: str) -> 
 
 def main() -> None:
     args = arguments(5, __doc__ or "")
-    with scratch("reboot-up") as work, open_stack(work, run_cli) as s:
+    with scratch("reboot-up") as work, running_stack(work, run_cli) as s:
         deploy(run_cli, s)
         live = deploy(run_cli, s)  # the first one stays warm: two apps to bring back
         command, env, _ = boot_hook(run_cli, s)

@@ -13,12 +13,13 @@ import pwd
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-from helpers import REPO, Cli, current_id, free_port
+from helpers import REPO, Cli, current_id
+
+from releases_cli.nextjs.nginx import quoted
 
 TOOLS = REPO / ".venv" / "pm2-tools"  # gitignored, shared by test runs of this checkout
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -181,7 +182,8 @@ class Stack:
             check=False,
         )
 
-    def start_nginx(self, extra: str = "") -> None:
+    def write_main_conf(self, extra: str = "") -> None:
+        """The main config (`extra` in its http block), with its temp directories."""
         ngx = self.work / "nginx"
         for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (ngx / "tmp" / sub).mkdir(parents=True, exist_ok=True)
@@ -190,12 +192,15 @@ class Stack:
             MAIN_CONF.format(
                 user=user,
                 work=ngx,
-                include=self.include,
+                include=quoted(str(self.include)),
                 port=self.port,
                 app=self.app,
                 extra=extra,
             )
         )
+
+    def start_nginx(self, extra: str = "") -> None:
+        self.write_main_conf(extra)
         self.nginx_proc = subprocess.Popen(
             [*self.nginx_words(), "-c", str(self.main_conf), "-g", "daemon off;"],
             stdout=subprocess.DEVNULL,
@@ -269,19 +274,23 @@ def write_app(source: Path) -> None:
 
 
 @contextlib.contextmanager
-def open_stack(tmp_path: Path, cli: Cli) -> Iterator[Stack]:
-    """A deploy root in blue-green mode with its own PM2 and nginx (both stopped after)."""
-    if shutil.which("node") is None or not Path("/usr/sbin/nginx").exists():
-        pytest.fail("blue-green tests need Node.js (for PM2) and nginx installed")
-    s = Stack(tmp_path, tmp_path / "root", tmp_path / "src", ensure_pm2(), free_port())
+def running_stack(
+    work: Path, cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> Iterator[Stack]:
+    """A deploy root in blue-green mode under `work` with its own PM2 and nginx, the app of
+    APP_SERVER in its source (replace server.py to serve another); both stopped after."""
+    from helpers import free_port
+
+    if shutil.which("node") is None or not Path(NGINX).exists():
+        raise RuntimeError("blue-green tests need Node.js (for PM2) and nginx installed")
+    s = Stack(work, work / "root", work / "src", ensure_pm2(), free_port())
     s.root.mkdir()
     write_app(s.source)
     assert cli("init", "--root", str(s.root)).returncode == 0
     s.config()
-    (tmp_path / "nginx").mkdir()
+    (work / "nginx").mkdir()
     result = cli("nginx", "--root", str(s.root))  # writes the first include
     assert result.returncode == 0, result.stderr
-    assert "proxy_pass http://$t_upstream;" in result.stdout
     s.start_nginx()
     try:
         yield s

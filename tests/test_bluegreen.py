@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bgstack import Stack, apps, deploy, get, open_stack, state
+from bgstack import Stack, apps, deploy, get, running_stack, state
 from helpers import Cli, current_id
 
 
 @pytest.fixture
 def stack(tmp_path: Path, cli: Cli) -> Iterator[Stack]:
     """A deploy root in blue-green mode with its own PM2 and nginx (both stopped after)."""
-    with open_stack(tmp_path, cli) as s:
+    with running_stack(tmp_path, cli) as s:
         yield s
 
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from bgstack import Stack, apps, boot_hook, deploy, get, open_stack, reboot, run_hook, state
+from bgstack import Stack, apps, boot_hook, deploy, get, reboot, run_hook, running_stack, state
 from helpers import Cli, current_id
 from jsonshapes import problems
 
@@ -22,7 +22,7 @@ from releases_cli.cli.render import ListJson, StatusJson
 
 @pytest.fixture
 def stack(tmp_path: Path, cli: Cli) -> Iterator[Stack]:
-    with open_stack(tmp_path, cli) as s:
+    with running_stack(tmp_path, cli) as s:
         yield s
 
 

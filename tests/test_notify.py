@@ -5,6 +5,7 @@ a deadline a hanging server cannot stretch, and a failure that only warns."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +23,7 @@ class Hook:
 
     def __init__(self) -> None:
         self.received: list[tuple[str, dict[str, object]]] = []
+        self.gets: list[str] = []
         self.status = 200
         self.hang = False
         self.release = threading.Event()
@@ -35,10 +37,13 @@ class Hook:
                     hook.release.wait(120)
                     return
                 self.send_response(hook.status)
+                if 300 <= hook.status < 400:
+                    self.send_header("Location", f"{hook.url}/moved")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def do_GET(self) -> None:  # a health URL that always fails
+                hook.gets.append(self.path)
                 self.send_response(500)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -134,6 +139,46 @@ def test_a_failing_webhook_is_retried_once_then_only_warns(
     assert len(hook.received) == 2
     warning = next(line for line in result.stderr.splitlines() if "notification" in line)
     assert "HTTP 500" in warning and "SECRET" not in warning and "127.0.0.1" in warning
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_webhook_answering_a_redirect_is_not_delivered(
+    cli: Cli, root: Path, app: Path, hook: Hook, status: int
+) -> None:
+    """A 3xx is not a delivery: the redirect is not followed (no request reaches where it
+    points), and the deploy warns as for any failed notification."""
+    hook.status = status
+    _configure(root, f'[notify]\nurls = ["{hook.url}/hook"]\n')
+    result = cli("deploy", "--root", str(root), "--source", str(app))
+    assert result.returncode == 0, result.stderr
+    assert [path for path, _ in hook.received] == ["/hook", "/hook"]  # tried, retried once
+    assert hook.gets == []
+    assert f"failed (HTTP {status} (a redirect: not followed, not delivered))" in result.stderr
+
+
+def test_urls_with_credentials_are_refused_without_showing_them(
+    cli: Cli, root: Path, app: Path, hook: Hook
+) -> None:
+    """`https://user:pass@host/` in releases.toml: exit 3 when the config is read, nothing
+    made, the password nowhere; from the environment: skipped with a warning, never sent."""
+    port = hook.url.rsplit(":", 1)[1]
+    _configure(root, f'[notify]\nurls = ["http://ops:hunter2@127.0.0.1:{port}/hook"]\n')
+    refused = cli("deploy", "--root", str(root), "--source", str(app))
+    assert refused.returncode == 3
+    assert "user or password" in refused.stderr and "hunter2" not in refused.stderr
+    assert len(refused.stderr.splitlines()) == 1 and refused.stdout == ""
+    assert not (root / "releases").exists() or os.listdir(root / "releases") == []
+    _configure(root, '[notify]\nformat = "json"\n')
+    env = {"RELEASES_NOTIFY_URL": f"http://ops:hunter2@127.0.0.1:{port}/env"}
+    deployed = cli("deploy", "--root", str(root), "--source", str(app), env=env)
+    assert deployed.returncode == 0, deployed.stderr
+    assert "skipped http://127.0.0.1" in deployed.stderr and "user:pass@" in deployed.stderr
+    assert hook.received == []
+    for place in (root / ".releases" / "history.jsonl", *(root / ".releases" / "logs").iterdir()):
+        assert b"hunter2" not in place.read_bytes()
+    health = cli("deploy", "--root", str(root), "--source", str(app),
+                 "--health-url", "http://u:hunter2@127.0.0.1:9/")  # fmt: skip
+    assert health.returncode == 3 and "hunter2" not in health.stderr
 
 
 def test_a_hanging_webhook_cannot_hold_the_command_past_its_deadline(

@@ -17,7 +17,15 @@ from typing import Annotated, Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from releases_cli.cli import artifact_cmds, ops_cmds, outcome, release_cmds, serve_cmds, state_cmds
+from releases_cli.cli import (
+    artifact_cmds,
+    ops_cmds,
+    outcome,
+    release_cmds,
+    serve_cmds,
+    state_cmds,
+    text,
+)
 from releases_cli.core.errors import ExitCode, ReleasesError
 
 
@@ -144,8 +152,12 @@ def _app_for(argv: Sequence[str]) -> typer.Typer:
 
 def main() -> None:
     """Entry point: every way a command fails is one line on stderr and a documented exit code,
-    never a traceback (cli/outcome.py)."""
-    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    never a traceback (cli/outcome.py). Everything written to stdout and stderr passes the
+    one escaping of control characters (cli/text.py), warnings and errors included."""
+    sys.stdout, sys.stderr = text.guard(sys.stdout), text.guard(sys.stderr)
+    handler = logging.StreamHandler()
+    handler.setFormatter(text.OneLineFormatter("warning: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     outcome.stop_on_sigterm()
     try:
         _app_for(sys.argv[1:])(prog_name="releases")

@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, TypedDict
 
 from releases_cli.cli.render import JSON_VERSION
+from releases_cli.cli.text import shown
 
 if TYPE_CHECKING:
     from releases_cli.pipelines.diff import DiffResult
@@ -49,19 +50,19 @@ def as_text(result: DiffResult) -> str:
     )
     lines = [f"{result.a} -> {result.b}: {counts}"]
     for mark, paths in (("A", result.added), ("D", result.removed), ("M", result.changed)):
-        lines += [f"{mark} {path}" for path in paths[:SHOWN]]
+        lines += [f"{mark} {shown(path)}" for path in paths[:SHOWN]]
         if len(paths) > SHOWN:
             lines.append(f"{mark} … and {len(paths) - SHOWN} more (--json lists all)")
     if result.ignored:
-        lines.append(f"left out: {', '.join(result.ignored)} (--all includes them)")
+        lines.append(f"left out: {shown(', '.join(result.ignored))} (--all includes them)")
     if result.git is not None:
         lines.append(f"git: {len(result.git.added)} commit(s) in {result.b} not in {result.a}")
-        lines += [f"  {commit}" for commit in result.git.added]
+        lines += [f"  {shown(commit)}" for commit in result.git.added]
         if result.git.dropped:
             lines.append(
                 f"git: {len(result.git.dropped)} commit(s) in {result.a} not in {result.b}"
             )
-            lines += [f"  {commit}" for commit in result.git.dropped]
+            lines += [f"  {shown(commit)}" for commit in result.git.dropped]
     elif result.git_note:
-        lines.append(f"git: {result.git_note}")
+        lines.append(f"git: {shown(result.git_note)}")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from releases_cli.cli import completion as complete
+from releases_cli.cli import text
 from releases_cli.cli.options import (
     IdArgument,
     JsonOption,
@@ -57,7 +58,8 @@ def unfreeze(root: RootOption = None, wait: WaitOption = 0) -> None:
     from releases_cli.pipelines.freezing import unfreeze as run_unfreeze
 
     lifted = run_unfreeze(deploy_root_of(root), wait, report=say)
-    print(f"unfrozen (was {lifted.describe()})" if lifted else "not frozen: nothing to do")
+    was = text.shown(lifted.describe()) if lifted else ""
+    print(f"unfrozen (was {was})" if lifted else "not frozen: nothing to do")
 
 
 def pin(
@@ -73,7 +75,7 @@ def pin(
     from releases_cli.pipelines.pins import set_pin
 
     _meta, changed = set_pin(deploy_root_of(root), release_id, True, message, wait, report=say)
-    why = f" ({message})" if message else ""
+    why = f" ({text.shown(message)})" if message else ""
     print(f"pinned {release_id}{why}" if changed else f"{release_id} is already pinned{why}")
 
 
@@ -137,9 +139,12 @@ def logs(
     from releases_cli.pipelines.logs import show
 
     out = sys.stdout.buffer
+    # On a terminal the log is shown like live output (colours kept, other escapes and control
+    # characters escaped: a build's output is the release's); into a pipe or file, as it is.
+    terminal = text.TerminalLog() if sys.stdout.isatty() else None
 
     def write(chunk: bytes) -> None:
-        out.write(chunk)
+        out.write(terminal.feed(chunk) if terminal else chunk)
         out.flush()
 
     sys.stdout.flush()

@@ -10,6 +10,7 @@ import typer
 
 from releases_cli import config as config_mod
 from releases_cli.cli import completion as complete
+from releases_cli.cli.text import shown
 from releases_cli.core.layout import DeployRoot
 
 
@@ -150,8 +151,8 @@ def deploy_root_of(root: Path | None, discover: bool = True) -> DeployRoot:
 
 
 def say(message: str) -> None:
-    """A note for the person at the terminal (stderr: stdout is for results)."""
-    print(message, file=sys.stderr, flush=True)
+    """A note for the person at the terminal (stderr: stdout is for results), on one line."""
+    print(shown(message), file=sys.stderr, flush=True)
 
 
 def path_text(path: Path | None) -> str | None:

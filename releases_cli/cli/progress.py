@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from releases_cli.cli.summary import duration
+from releases_cli.cli.text import OneLineFormatter, shown, unguarded, with_colours
 from releases_cli.core.report import Reporter
 
 _CSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
@@ -79,7 +80,7 @@ class TimestampReporter:
         return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def _write(self, stream: TextIO, text: str) -> None:
-        stream.write(f"{self._stamp()} {strip_escapes(text)}\n")
+        stream.write(f"{self._stamp()} {shown(strip_escapes(text))}\n")
         stream.flush()
 
     def __call__(self, message: str) -> None:
@@ -102,7 +103,8 @@ class TerminalReporter:
     """A terminal: a live, redrawn line for the running stage; output streamed beneath."""
 
     def __init__(self, out: TextIO, err: TextIO, color: bool) -> None:
-        self._out = out
+        # Writes its own escape codes, so it escapes what it shows itself (shown, with_colours).
+        self._out = unguarded(out)
         self._err = err
         self._color = color
         utf8 = "utf" in (getattr(out, "encoding", "") or "").lower()
@@ -150,13 +152,13 @@ class TerminalReporter:
         with self._lock:
             self._clear()
             self._out.flush()
-            self._err.write(message + "\n")
+            self._err.write(shown(message) + "\n")
             self._err.flush()
             self._redraw()
 
     def stage_started(self, name: str, detail: str) -> None:
         with self._lock:
-            self._stage = (name, detail, time.monotonic())
+            self._stage = (shown(name), shown(detail), time.monotonic())
             self._header_shown = False
             self._redraw()
         self._stop = threading.Event()
@@ -170,10 +172,10 @@ class TerminalReporter:
             self._ticker = None
         with self._lock:
             self._flush_partial()
-            shown = self._stage[1] if self._stage else ""
+            earlier = self._stage[1] if self._stage else ""
             self._stage = None
             mark = self._sgr("32", self._ok) if ok else self._sgr("31", self._fail)
-            words = " ".join(part for part in (name, detail or shown) if part)
+            words = shown(" ".join(part for part in (name, detail or earlier) if part))
             self._clear()
             self._out.write(f"{mark} {words}  {self._sgr('2', duration(seconds))}\n")
             self._out.flush()
@@ -190,7 +192,9 @@ class TerminalReporter:
             self._partial = lines.pop()
             if not lines:
                 return
-            body = "".join("  " + self._sgr("2", line.rstrip("\r")) + "\n" for line in lines)
+            body = "".join(
+                "  " + self._sgr("2", with_colours(line.rstrip("\r"))) + "\n" for line in lines
+            )
             self._out.write("\r\x1b[K" + body)
             # A chatty build prints thousands of lines: redrawing the live line after each one
             # would double the terminal traffic, so leave that to the ticker (every 0.1 s).
@@ -199,7 +203,7 @@ class TerminalReporter:
     def _flush_partial(self) -> None:
         if self._partial:
             self._clear()
-            self._out.write("  " + self._sgr("2", self._partial) + "\n")
+            self._out.write("  " + self._sgr("2", with_colours(self._partial)) + "\n")
             self._partial = ""
 
 
@@ -217,7 +221,7 @@ def make_reporter(
     logging.getLogger("releases_cli").setLevel(logging.DEBUG if verbose else logging.WARNING)
     if verbose:  # name the level and the module: "DEBUG: releases_cli.core.prune: ..."
         for handler in logging.getLogger().handlers:
-            handler.setFormatter(logging.Formatter("%(levelname)s: %(name)s: %(message)s"))
+            handler.setFormatter(OneLineFormatter("%(levelname)s: %(name)s: %(message)s"))
             handler.setLevel(logging.DEBUG)
     if quiet:
         return QuietReporter()

@@ -37,6 +37,7 @@ from releases_cli.cli.options import (
     path_text,
     say,
 )
+from releases_cli.cli.text import shown
 from releases_cli.config import Flags
 from releases_cli.core import reserve
 from releases_cli.core.errors import InvalidInput, NotFound
@@ -74,7 +75,7 @@ def init(
     for path in created:
         say(f"created {path}")
     reserve.ensure(deploy_root)
-    print(f"deploy root ready: {deploy_root.path}")
+    print(f"deploy root ready: {shown(str(deploy_root.path))}")
 
 
 def deploy(
@@ -309,10 +310,11 @@ def _adopt(deploy_root: DeployRoot, path: Path, wait: float) -> None:
     from releases_cli.pipelines.adopt import adopt as run_adopt
 
     result = run_adopt(deploy_root, path, wait)
-    print(f"adopted {result.adopted} as release {result.id} in {result.seconds:.1f}s")
+    print(f"adopted {shown(str(result.adopted))} as release {result.id} in {result.seconds:.1f}s")
     print(f"current -> releases/{result.id}")
     if result.parked is not None:
-        print(f"the old directory is kept at {result.parked} (remove it once PM2 has reloaded)")
+        parked = shown(str(result.parked))
+        print(f"the old directory is kept at {parked} (remove it once PM2 has reloaded)")
     for line in result.instructions:
         print(line)
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, TypedDict
 
 from releases_cli.cli.summary import age, duration
-from releases_cli.cli.text import clip, table
+from releases_cli.cli.text import clip, shown, table
 from releases_cli.core.clock import iso
 from releases_cli.core.ids import id_time
 from releases_cli.core.meta import SourceInfo, source_location
@@ -254,25 +254,28 @@ def doctor_json(report: DoctorReport) -> str:
 
 
 def frozen_text(state: FreezeState) -> str:
-    return f"frozen: {state.describe()}; deploy, stage and switch are refused (rollback works)"
+    said = shown(state.describe())
+    return f"frozen: {said}; deploy, stage and switch are refused (rollback works)"
 
 
 def status_text(record: ReleaseJson, previous: str | None) -> str:
     """`status` for a person: what is live, from what, since when, and what rollback picks."""
-    lines = [f"current: {record['id']}", f"path: {record['path']}"]
+    lines = [f"current: {record['id']}", f"path: {shown(record['path'])}"]
     if record["revision"]:
         subject = f' "{clip(record["subject"], 60)}"' if record["subject"] else ""
-        lines.append(f"revision: {record['revision'][:7]}{subject}")
+        lines.append(f"revision: {shown(record['revision'][:7])}{subject}")
     elif record["source"]:
-        lines.append(f"source: {record['source']}")
+        lines.append(f"source: {shown(record['source'])}")
     if artifact := record["artifact"]:
-        built = " ".join(filter(None, [artifact["built_on"], artifact["built_at"]]))
-        lines.append(f"artifact: {artifact['digest']}" + (f" (built on {built})" if built else ""))
+        built = shown(" ".join(filter(None, [artifact["built_on"], artifact["built_at"]])))
+        digest = shown(artifact["digest"])
+        lines.append(f"artifact: {digest}" + (f" (built on {built})" if built else ""))
     # Not humanize: `status` stays as light to start as `rollback` (tests/test_perf_paths.py).
     ago = age(record["age_seconds"])
-    lines.append(f"deployed: {record['created_at']} ({ago} ago) by {record['deployed_by'] or '?'}")
+    who = shown(record["deployed_by"] or "?")
+    lines.append(f"deployed: {record['created_at']} ({ago} ago) by {who}")
     if record["message"]:
-        lines.append(f"message: {record['message']}")
+        lines.append(f"message: {shown(record['message'])}")
     lines.append(f"rollback target: {previous or 'none'}")
     return "\n".join(lines)
 

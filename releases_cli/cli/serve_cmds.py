@@ -97,8 +97,11 @@ def _boot_hook(deploy_root: DeployRoot) -> str:
         program = [sys.executable, "-P", "-m", "releases_cli"]
     env = {k: os.environ[k] for k in ("PATH", "PM2_HOME") if os.environ.get(k)}
     words = [*program, str(deploy_root.path), *env.values()]
-    if any("\n" in word or "\r" in word for word in words):
-        raise InvalidInput("a path for the boot hook holds a line break; nothing was printed")
+    if any(ch < " " or ch == "\x7f" for word in words for ch in word):
+        raise InvalidInput(
+            "a path for the boot hook holds a control character (a unit or crontab line "
+            "cannot carry it); nothing was printed"
+        )
     return boot_hook(deploy_root, program, getpass.getuser(), env)
 
 
@@ -114,11 +117,12 @@ def nginx(root: RootOption = None) -> None:
 
     deploy_root = deploy_root_of(root).require_initialized()
     sv = _serving(deploy_root, "nginx")
+    block = snippet(sv.nginx, deploy_root.path)  # a path nginx cannot name: refused first
     if not sv.nginx.include.exists():
         sv.nginx.include.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(sv.nginx.include, render_include(sv.nginx.app, None, {}).encode())
         say(f"wrote {sv.nginx.include} (nothing routed yet)")
-    print(snippet(sv.nginx, deploy_root.path), end="")
+    print(block, end="")
 
 
 def preview(

@@ -19,6 +19,7 @@ from releases_cli.cli.options import (
     say,
 )
 from releases_cli.cli.serveinfo import serve_lines, serve_records
+from releases_cli.cli.text import shown
 from releases_cli.config import Flags
 from releases_cli.core import reserve
 from releases_cli.core.clock import utc_now
@@ -124,9 +125,9 @@ def prune(
     if not quiet:
         verb = "would delete" if dry_run else "deleted"
         for release_id, reason in result.deleted:
-            print(f"{verb} {release_id} ({reason})")
+            print(f"{verb} {release_id} ({shown(reason)})")
         for release_id, reason in result.kept:
-            print(f"kept {release_id} ({reason})")
+            print(f"kept {release_id} ({shown(reason)})")
     deleted = [release_id for release_id, _ in result.deleted]
     print(summary.pruned(deleted, len(result.kept), dry_run, time.monotonic() - started))
     # After the lock is released and the result is shown; prune returns with the space free.
@@ -179,10 +180,11 @@ def doctor(root: RootOption = None, as_json: JsonOption = False) -> None:
         print(doctor_json(report))
     else:
         for finding in report.findings:
-            print(f"{'ok' if finding.ok else 'PROBLEM'}  {finding.check}: {finding.message}")
+            said = shown(finding.message)
+            print(f"{'ok' if finding.ok else 'PROBLEM'}  {finding.check}: {said}")
             if finding.fix:
-                print(f"    fix: {finding.fix}")
-        print(f"{len(report.problems)} problem(s) found in {report.root}")
+                print(f"    fix: {shown(finding.fix)}")
+        print(f"{len(report.problems)} problem(s) found in {shown(str(report.root))}")
     if report.problems:
         raise typer.Exit(ExitCode.PROBLEMS_FOUND)
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal, NamedTuple, TypeVar, get_args
 
 from releases_cli.config import values
-from releases_cli.config.values import ExecMode, ServeMode
+from releases_cli.config.values import ExecMode, IoClass, ServeMode
 from releases_cli.core.errors import InvalidInput
 from releases_cli.nextjs.choices import Preset, ShareStatic
 
@@ -34,6 +34,10 @@ class BuildConfig(NamedTuple):
     preset: Preset = "auto"
     timeout: float = 0  # seconds per build command; 0: no limit
     share_static: ShareStatic = "auto"
+    # Builds share the cores and disk with the live app: by default they yield to it.
+    nice: int = 10  # added to our own nice level; 0: unchanged
+    io_class: IoClass = "best-effort"  # "best-effort": its lowest level (7); "idle"; "none"
+    cpu_limit: str = ""  # e.g. "50%" (100% is one core), via systemd-run; "": none
 
 
 class SharedConfig(NamedTuple):
@@ -113,6 +117,11 @@ class ServeConfig(NamedTuple):
     env: tuple[tuple[str, str], ...] = ()  # the app's environment (beside NODE_ENV, PORT)
     grace: float = 900  # seconds the previous release stays warm; 0: stop once drained
     health_path: str = "/"  # asked on the release's own port before any traffic goes there
+    # Before a flip, the target is sent these GETs on its own port (pipelines/warmup.py).
+    warmup_paths: tuple[str, ...] = ()  # beside health_path
+    warmup_requests: int = 40  # in all, spread over the paths; 0: no warm-up
+    warmup_seconds: float = 10  # at most, however many were sent
+    warmup_concurrency: int = 4
     start_timeout: float = 60  # seconds for a started app to answer health_path
     drain_timeout: float = 30  # seconds to wait for connections to an app to end
     include: str = ""  # the generated nginx include; "": .releases/serve/nginx.conf

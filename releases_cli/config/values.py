@@ -17,6 +17,7 @@ MigrationsPolicy = Literal["warn", "refuse"]  # the same as sections.py's (value
 NotifyFormat = Literal["auto", "slack", "discord", "json"]
 ServeMode = Literal["reload", "blue-green"]
 ExecMode = Literal["cluster", "fork"]
+IoClass = Literal["best-effort", "idle", "none"]
 
 MAX_SECONDS = 7 * 24 * 3600  # bounds every duration (time.sleep overflows far above it)
 
@@ -177,26 +178,68 @@ def share_static(value: object) -> ShareStatic:
 
 
 def url(value: object) -> str:
-    """ "" (no check) or an http(s) URL with a host and, if given, a port from 1 to 65535."""
+    """ "" (no check) or an http(s) URL with a host and, if given, a port from 1 to 65535. A
+    user or password in it (`https://user:pass@host/`) is refused: it would be sent to every
+    redirect and shown wherever the URL is; errors never show it."""
     import urllib.parse
 
     given = text(value)
     if not given:
         return given
+    shown = show(_without_userinfo(given))
     if any(ch.isspace() or not ch.isprintable() for ch in given):
-        raise Invalid(f"must be a URL without spaces or control characters, got {show(given)}")
+        raise Invalid(f"must be a URL without spaces or control characters, got {shown}")
     try:
         parts = urllib.parse.urlsplit(given)
     except ValueError as error:  # "Invalid IPv6 URL"
-        raise Invalid(f"is not a valid URL ({error}): {show(given)}") from None
+        raise Invalid(f"is not a valid URL ({error}): {shown}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Invalid(f"must be an http:// or https:// URL with a host, got {show(given)}")
+        raise Invalid(f"must be an http:// or https:// URL with a host, got {shown}")
+    if "@" in parts.netloc:
+        raise Invalid(
+            f"must not hold a user or password (user:pass@), got {shown}; put the secret in"
+            " the URL's path or query (notify: url_env or url_file keep it out of releases.toml)"
+        )
     try:
         port = parts.port  # ValueError when not a number, or out of range
     except ValueError:
         port = 0
     if port == 0:
-        raise Invalid(f"has a port that is not a number from 1 to 65535: {show(given)}")
+        raise Invalid(f"has a port that is not a number from 1 to 65535: {shown}")
+    return given
+
+
+def _without_userinfo(given: str) -> str:
+    """`given` with anything between `//` and the host's `@` replaced by `***`."""
+    scheme, sep, rest = given.partition("//")
+    authority, slash, path = rest.partition("/")
+    if sep and "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return scheme + sep + authority + slash + path
+
+
+IO_CLASSES: tuple[IoClass, ...] = ("best-effort", "idle", "none")
+
+
+def nice(value: object) -> int:
+    """A nice increment for build commands: 0 (as the caller) to 19 (the lowest priority)."""
+    level = integer(value)
+    if not 0 <= level <= 19:
+        raise Invalid(f"must be a nice level from 0 to 19, got {level}")
+    return level
+
+
+def io_class(value: object) -> IoClass:
+    return _choice(IO_CLASSES, value)
+
+
+def cpu_limit(value: object) -> str:
+    """ "" (none) or a CPU quota like "50%" or "150%" (100% is one core), for systemd-run."""
+    import re
+
+    given = text(value).strip()
+    if given and re.fullmatch(r"[1-9]\d{0,4}%", given) is None:
+        raise Invalid(f'must be "" or a CPU share like "50%" (100% is one core), got {show(value)}')
     return given
 
 
@@ -281,6 +324,28 @@ def environment(value: object) -> tuple[tuple[str, str], ...]:
             raise Invalid(f"has an invalid variable name {show(name)}")
         pairs.append((str(name), text(item)))
     return tuple(sorted(pairs))
+
+
+def url_paths(value: object) -> tuple[str, ...]:
+    try:
+        return tuple(url_path(item) for item in commands(value))
+    except Invalid as error:
+        raise Invalid(f"must be a list of URL paths; an item {error.message}") from None
+
+
+def count(value: object, low: int, high: int) -> int:
+    number = integer(value)
+    if not low <= number <= high:
+        raise Invalid(f"must be an integer from {low} to {high}, got {number}")
+    return number
+
+
+def warmup_requests(value: object) -> int:
+    return count(value, 0, 10_000)
+
+
+def concurrency(value: object) -> int:
+    return count(value, 1, 64)
 
 
 def url_path(value: object) -> str:

@@ -11,6 +11,7 @@ over the include; the reload (`nginx -s reload`) is a separate step so the calle
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 from collections.abc import Callable
@@ -72,7 +73,7 @@ def render_include(app: str, live: str | None, routed: dict[str, int]) -> str:
 SNIPPET = """\
 # In the http {{}} block of {main} (releases tests a copy of that file before each change):
 include {include};
-
+{dollar}
 server {{
     listen 80;
     server_name example.com;
@@ -82,7 +83,7 @@ server {{
     # Content-hashed build output from disk (static sharing keeps earlier builds' files in
     # the live release); a file not there goes to the app its ?dpl= names.
     location ^~ /_next/static/ {{
-        alias {root}/current/.next/static/;
+        alias {alias};
         add_header Cache-Control "public, max-age=31536000, immutable";
         error_page 404 = @app;
         log_not_found off;
@@ -110,24 +111,64 @@ PROXY = """\
 
 
 def snippet(nginx: Nginx, root: Path) -> str:
-    """The server block the admin adds once (`releases nginx`)."""
+    """The server block the admin adds once (`releases nginx`); paths quoted for nginx, so
+    spaces, quotes, braces, `;`, `#` and `$` in the deploy root's path pass `nginx -t`."""
     proxy = PROXY.format(app=nginx.app, tries=TRIES)
+    alias = f"{root}/current/.next/static/"
+    if not str(root).isprintable():
+        raise InvalidInput(
+            f"blue-green: the deploy root {str(root)!r} has a control character in its path;"
+            " nginx cannot serve from it"
+        )
+    # nginx has no escape for `$` in a string that takes variables: a variable holding "$".
+    dollar = f'geo ${nginx.app}_dollar {{ default "$"; }}\n' if "$" in alias else ""
     return SNIPPET.format(
-        main=nginx.main_config, include=nginx.include, root=root, proxy=proxy, app=nginx.app
+        main=nginx.main_config,
+        include=quoted(include_path(nginx)),
+        dollar=dollar,
+        alias=quoted(alias).replace("$", f"${{{nginx.app}_dollar}}"),
+        proxy=proxy,
+        app=nginx.app,
     )
+
+
+def quoted(text: str) -> str:
+    """`text` as one nginx string: in double quotes, `\\` and `"` escaped."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def include_path(nginx: Nginx) -> str:
+    """The include's path, refused (InvalidInput) when nginx cannot name it: `include` reads
+    `*`, `?` and `[` as a glob, and a control character has no place in a config line."""
+    path = str(nginx.include)
+    if any(ch in "*?[" or not ch.isprintable() for ch in path):
+        raise InvalidInput(
+            f"blue-green: nginx cannot include {path!r} (a glob character or a control character"
+            " in the path); set [serve] include to a plain path"
+        )
+    return path
+
+
+def _spellings(path: Path) -> tuple[bytes, ...]:
+    """How a config names `path` in an include: bare, or quoted with escapes."""
+    bare = os.fsencode(path)
+    escaped = os.fsencode(quoted(str(path)))[1:-1]
+    return (escaped, bare) if escaped != bare else (bare,)
 
 
 def included(nginx: Nginx) -> str | None:
     """None when the main config includes the include, else the problem (for doctor and before
-    a change)."""
+    a change). The config is read as bytes: nginx takes any encoding, so must we."""
     try:
-        text = nginx.main_config.read_text(errors="replace")
+        text = nginx.main_config.read_bytes()
     except OSError as error:
         return f"cannot read {nginx.main_config}: {error.strerror}"
-    for line in text.splitlines():
-        words = line.split("#", 1)[0].replace(";", " ").split()
-        if words[:1] == ["include"] and str(nginx.include) in words[1:]:
-            return None
+    bare = re.escape(os.fsencode(nginx.include))
+    escaped = re.escape(_spellings(nginx.include)[0])
+    # A line of its own, the path bare or quoted: a commented-out line or a longer path is not it.
+    line = rb"^[ \t]*include[ \t]+(" + bare + rb'|"' + escaped + rb'")[ \t]*;'
+    if re.search(line, text, re.MULTILINE):
+        return None
     return f"{nginx.main_config} has no `include {nginx.include};` (run `releases nginx`)"
 
 
@@ -135,6 +176,7 @@ def install(nginx: Nginx, text: str, ready: Callable[[], None]) -> None:
     """Test `text` as the include inside a copy of the main config, call `ready` (the caller
     records what it is about to do), then rename it into place. A failed test raises
     InvalidInput and changes nothing."""
+    include_path(nginx)
     problem = included(nginx)
     if problem is not None:
         raise InvalidInput(f"blue-green: {problem}; nothing was changed")
@@ -147,8 +189,10 @@ def install(nginx: Nginx, text: str, ready: Callable[[], None]) -> None:
     test_conf = nginx.main_config.with_name(leftovers.temp_name(nginx.main_config.name))
     try:
         atomic_write(tmp, text.encode())
-        main = nginx.main_config.read_text()
-        test_conf.write_text(main.replace(str(nginx.include), str(tmp)))
+        main = nginx.main_config.read_bytes()
+        for name, temp in zip(_spellings(nginx.include), _spellings(tmp), strict=True):
+            main = main.replace(name, temp)
+        test_conf.write_bytes(main)
         failed = _run(nginx.test, {"config": str(test_conf)})
         if failed is not None:
             raise InvalidInput(f"nginx rejected the new include ({failed}); nothing was changed")

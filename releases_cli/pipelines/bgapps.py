@@ -50,8 +50,10 @@ def app_name(root: DeployRoot, serve: ServeConfig) -> str:
 
 def serving(root: DeployRoot, serve: ServeConfig) -> Serving:
     app = app_name(root, serve)
-    include = Path(serve.include) if serve.include else root.state / SERVE_DIR / "nginx.conf"
-    nginx = ngx.Nginx(app, include, Path(serve.nginx_config), serve.nginx_test, serve.nginx_reload)
+    # Relative paths are the deploy root's, never the cwd's (a cron job's is anywhere).
+    include = root.path / serve.include if serve.include else root.state / SERVE_DIR / "nginx.conf"
+    main = root.path / serve.nginx_config
+    nginx = ngx.Nginx(app, include, main, serve.nginx_test, serve.nginx_reload)
     tools = pm.Pm2(
         serve.pm2,
         app,
@@ -62,6 +64,12 @@ def serving(root: DeployRoot, serve: ServeConfig) -> Serving:
         serve.env,
     )
     return Serving(root, serve, nginx, tools)
+
+
+def check_paths(root: DeployRoot, serve: ServeConfig) -> None:
+    """InvalidInput when nginx could not include the include (a glob or control character in
+    its path, from the deploy root's own path by default)."""
+    ngx.include_path(serving(root, serve).nginx)
 
 
 # -- health ------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from releases_cli.nextjs.servestate import (
     read_state,
     write_state,
 )
+from releases_cli.pipelines import warmup
 from releases_cli.pipelines.bgapps import Serving, ensure_running, include_stale, revive, stop_app
 
 CONFIRM = 10.0  # seconds nginx gets to route through its new workers after a reload
@@ -136,6 +137,7 @@ def go_live(sv: Serving, release_id: str, clock: Clock, report: Report) -> None:
     if state.damaged:
         state = ServeState()  # rebuilt from here on: the new live app is in it
     state = ensure_running(sv, state, release_id, clock(), report)
+    _warm_up(sv, release_id, state.apps[release_id].port, report)
     flip(sv, state, release_id, clock(), report)
     report(f"serve: nginx routes to {release_id}")
     try:
@@ -210,7 +212,23 @@ def settle(
             stopped.append(release_id)
     if orphans:
         stopped += _stop_orphans(sv, state, clock, report)
+        _keep_warm(sv, state, stopped, report)
     return stopped
+
+
+def _warm_up(sv: Serving, release_id: str, port: int, report: Report) -> None:
+    if sv.serve.warmup_requests:
+        warmed = warmup.warm_up(port, sv.serve)
+        report(f"serve: warmed up {release_id} on port {port}: {warmed.summary()}")
+
+
+def _keep_warm(sv: Serving, state: ServeState, stopped: list[str], report: Report) -> None:
+    """One light round of the warm-up paths to each app waiting warm (reap runs every minute)."""
+    for release_id, entry in state.apps.items():
+        if release_id != state.live and release_id not in stopped:
+            warmed = warmup.keep_warm(entry.port, sv.serve)
+            if warmed.requests:
+                report(f"serve: kept {release_id} warm: {warmed.summary()}")
 
 
 def _drain(sv: Serving, drained: list[int]) -> None:

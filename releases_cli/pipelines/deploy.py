@@ -42,6 +42,7 @@ from releases_cli.pipelines.golive import LiveOptions, go_live, run_on_failure
 from releases_cli.pipelines.hooks import release_env, run_hooks
 from releases_cli.pipelines.newid import check_new_id, known_ids
 from releases_cli.pipelines.prepare import prepare_build
+from releases_cli.pipelines.priority import build_priority
 from releases_cli.pipelines.retention import prune_releases
 from releases_cli.pipelines.run import run_logged
 from releases_cli.pipelines.shared import check_shared
@@ -135,6 +136,10 @@ def preflight(root: DeployRoot, options: DeployOptions) -> None:
     """Checks before the lock (bad input fails before anything is made), then the layout."""
     options.source.check(root.path)
     check_shared(root, options.shared)  # a missing shared file fails before anything is made
+    if options.live.serve is not None:  # a path nginx cannot name fails before the build
+        from releases_cli.pipelines import bgapps
+
+        bgapps.check_paths(root, options.live.serve)
     root.ensure_layout()
 
 
@@ -290,11 +295,14 @@ def _build(
     echo = echo_for(report, None)
     timeout = options.build.timeout or None  # 0: no limit
     log.debug("build environment: %s", env)
+    priority = build_priority(options.build)
+    for skipped in priority.skipped if commands else ():
+        report(f"warning: {skipped}")
     for command in commands:
         with stage(report, Stage.BUILD, f"$ {command}"):
             faults.point("mid_build")
             try:
-                code = run_logged(command, release, log_path, env, echo, timeout)
+                code = run_logged(command, release, log_path, env, echo, timeout, priority.prefix)
             except subprocess.TimeoutExpired:
                 raise BuildFailed(
                     f"build command {command!r} timed out after {timeout:g}s (build.timeout) "

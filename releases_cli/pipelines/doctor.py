@@ -24,6 +24,8 @@ from releases_cli.core.statedir import layout_problems, write_leftovers
 from releases_cli.core.units import human_size
 from releases_cli.nextjs.pm2 import daemon_running as pm2_daemon_running
 from releases_cli.nextjs.pm2 import parse_jlist
+from releases_cli.pipelines.priority import build_priority
+from releases_cli.pipelines.priority import describe as describe_priority
 
 if TYPE_CHECKING:
     from releases_cli.pipelines.bgapps import Serving
@@ -142,6 +144,25 @@ def check_config(root: DeployRoot) -> list[Finding]:
     if not os.path.lexists(root.config_file):
         return [_ok("config", "no releases.toml: defaults and flags apply")]
     return [_ok("config", f"{root.config_file} is valid")]
+
+
+def check_build_priority(root: DeployRoot) -> list[Finding]:
+    """What priority build commands get here ([build] nice, io_class, cpu_limit)."""
+    try:
+        build = config.load(root).build
+    except InvalidInput:
+        return []  # check_config reports it
+    skipped = build_priority(build).skipped
+    if skipped:
+        return [
+            _problem(
+                "build priority",
+                "; ".join(skipped),
+                "install the missing tool, or set the key to its default in releases.toml "
+                "(docs/configuration.md, [build])",
+            )
+        ]
+    return [_ok("build priority", describe_priority(build))]
 
 
 def check_temp_links(root: DeployRoot) -> list[Finding]:
@@ -331,6 +352,7 @@ def diagnose(root: DeployRoot) -> DoctorReport:
     own_prefix = None
     if root.path.is_dir():
         findings += check_config(root)
+        findings += check_build_priority(root)
         serve_findings, own_prefix = check_serve(root)
         findings += serve_findings
     findings += check_pm2(root, own_prefix)

@@ -17,7 +17,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import NamedTuple, TypedDict
+from typing import TYPE_CHECKING, NamedTuple, TypedDict
 
 from releases_cli.config import NotifyConfig, values
 from releases_cli.config.sections import NotifyFormat
@@ -35,6 +35,9 @@ from releases_cli.core.events import (
 )
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.meta import read_meta
+
+if TYPE_CHECKING:
+    from urllib.request import OpenerDirector
 
 URL_FILE_LIMIT = 64 << 10
 Warn = Callable[[str], None]
@@ -163,12 +166,25 @@ def webhook_urls(
         try:
             found.append(values.url(url))
         except values.Invalid:
-            warn(f"warning: notify: skipped {shown(url)}: not an http(s) URL with a host")
+            why = "not an http(s) URL with a host, without user:pass@"
+            warn(f"warning: notify: skipped {shown(url)}: {why}")
     return list(dict.fromkeys(u for u in found if u))
 
 
+def _opener() -> OpenerDirector:
+    """urllib without redirects: a 3xx is an answer, not a delivery (urllib would re-send a
+    POST as a GET without its body, to a place nobody configured)."""
+    import urllib.request  # only when there is something to send: rollback starts fast
+
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *_args: object, **_kwargs: object) -> None:
+            return None
+
+    return urllib.request.build_opener(NoRedirects)
+
+
 def _post(url: str, data: bytes, deadline: float, errors: dict[str, str]) -> None:
-    import urllib.error  # only when there is something to send: rollback starts fast
+    import urllib.error
     import urllib.request
 
     for _attempt in range(2):  # one retry
@@ -182,12 +198,13 @@ def _post(url: str, data: bytes, deadline: float, errors: dict[str, str]) -> Non
             headers={"Content-Type": "application/json", "User-Agent": "releases"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=left) as answer:  # noqa: S310
+            with _opener().open(request, timeout=left) as answer:
                 answer.read(64 << 10)
             errors.pop(url, None)
             return
         except urllib.error.HTTPError as error:
-            errors[url] = f"HTTP {error.code}"
+            moved = " (a redirect: not followed, not delivered)" if 300 <= error.code < 400 else ""
+            errors[url] = f"HTTP {error.code}{moved}"
         except (OSError, ValueError) as error:
             errors[url] = str(getattr(error, "reason", error))
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, TextIO
 
@@ -23,8 +23,10 @@ def run_logged(
     env: Mapping[str, str],
     echo: TextIO | None = None,
     timeout: float | None = None,
+    prefix: Sequence[str] = (),
 ) -> int:
-    """Run `command` with /bin/sh in `cwd`, teeing its output to `echo` and `log_path`.
+    """Run `command` with /bin/sh in `cwd`, teeing its output to `echo` and `log_path`;
+    `prefix` is argv that execs the shell (nice, ionice: pipelines/priority.py).
 
     The child gets its own process group so an interrupt or timeout stops the whole build
     (npm spawns grandchildren), not just the shell. Output is read on a thread so `timeout`
@@ -39,7 +41,7 @@ def run_logged(
     with os.fdopen(open_append(log_path), "ab", buffering=0) as log:
         _append(log, f"$ {command}\n".encode())
         proc = subprocess.Popen(
-            ["/bin/sh", "-c", command],
+            [*prefix, "/bin/sh", "-c", command],
             cwd=cwd,
             env={**os.environ, **env},
             stdout=subprocess.PIPE,
