@@ -138,17 +138,21 @@ def stop_app(sv: Serving, release_id: str) -> None:
     sv.process_file(release_id).unlink(missing_ok=True)
 
 
-def _start_on(sv: Serving, state: ServeState, release_id: str, entry: AppEntry) -> AppEntry:
-    """Start `release_id`'s app again on its recorded port (another free one when something
-    else holds it now); its entry. HealthFailed (app deleted) when it does not answer."""
+def _restart(sv: Serving, state: ServeState, release_id: str) -> ServeState:
+    """Start `release_id`'s app again on its recorded port, or on another free one when
+    something else holds that port now (recorded before the start: the include is then
+    re-rendered from it even if this is killed half-way). HealthFailed (app deleted) when it
+    does not answer; the state, possibly with the new port, otherwise."""
     pm.delete(sv.pm2, release_id)  # a stopped or errored leftover of the same name
-    port = entry.port
-    if not ports.bindable(port):
+    entry = state.apps[release_id]
+    if not ports.bindable(entry.port):
         low, high = sv.serve.port_range
         found = ports.free_port(low, high, [e.port for e in state.apps.values()])
         if found is None:
             raise HealthFailed(f"no free port in serve.ports {sv.serve.ports} for {release_id}")
-        port = found
+        state = state.with_app(release_id, replace(entry, port=found))
+        write_state(sv.root, state)
+    port = state.apps[release_id].port
     release = sv.root.release(release_id)
     problem = None if release.is_dir() else f"{release} is not on disk"
     if problem is None:
@@ -158,7 +162,7 @@ def _start_on(sv: Serving, state: ServeState, release_id: str, entry: AppEntry) 
     if problem is not None:
         pm.delete(sv.pm2, release_id)
         raise HealthFailed(f"the app of {release_id} did not start on port {port}: {problem}")
-    return replace(entry, port=port)
+    return state
 
 
 def revive(
@@ -192,16 +196,15 @@ def revive(
         role = "live" if release_id == state.live else "warm"
         report(f"serve: {role} {release_id} is not running in PM2; starting it")
         try:
-            started = _start_on(sv, state, release_id, entry)
+            state = _restart(sv, state, release_id)
         except HealthFailed as error:
             if release_id == state.live:
                 raise HealthFailed(f"{error.message}; nginx cannot serve the live one") from None
             report(f"warning: {error.message}; no longer routed to it")
             state = state.without(release_id)
+            write_state(sv.root, state)
         else:
-            state = state.with_app(release_id, started)
-            report(f"serve: {release_id} running again on port {started.port}")
-        write_state(sv.root, state)
+            report(f"serve: {release_id} running again on port {state.apps[release_id].port}")
     return state
 
 
