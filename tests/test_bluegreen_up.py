@@ -67,9 +67,11 @@ def test_after_a_reboot_the_boot_hook_brings_the_site_back(cli: Cli, stack: Stac
     assert stack.reloads() == before
 
 
-def test_up_moves_an_app_whose_port_was_taken(cli: Cli, stack: Stack) -> None:
+@pytest.mark.parametrize("killed", [False, True], ids=["straight", "killed-after-start"])
+def test_up_moves_an_app_whose_port_was_taken(cli: Cli, stack: Stack, killed: bool) -> None:
     """After a reboot something else listens on the live app's port: `up` starts the app on
-    another free port of serve.ports, records it and routes nginx there (one reload)."""
+    another free port of serve.ports, records it and routes nginx there (one reload). Killed
+    (SIGKILL) right after that start, the next `up` finishes it: one app, nginx routed to it."""
     stack.count_reloads()
     live = deploy(cli, stack)
     old_port = int(str(apps(stack)[live]["port"]))
@@ -79,11 +81,16 @@ def test_up_moves_an_app_whose_port_was_taken(cli: Cli, stack: Stack) -> None:
         squatter.bind(("127.0.0.1", old_port))
         squatter.listen()
         before = stack.reloads()
+        if killed:
+            env = {**stack.env(), "RELEASES_FAULT": "serve_after_revive"}
+            dead = cli("up", "--root", str(stack.root), env=env)
+            assert dead.returncode == -9, dead.stderr
         result = cli("up", "--root", str(stack.root), env=stack.env())
         assert result.returncode == 0, result.stderr
         new_port = int(str(apps(stack)[live]["port"]))
         assert new_port != old_port
         assert stack.served() == live and stack.reloads() == before + 1
+        assert stack.pm2_list() == [f"t-{live}"]
 
 
 def test_blue_green_commands_repair_a_missing_live_app_first(cli: Cli, stack: Stack) -> None:

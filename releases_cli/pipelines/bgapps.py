@@ -157,6 +157,7 @@ def _restart(sv: Serving, state: ServeState, release_id: str) -> ServeState:
     problem = None if release.is_dir() else f"{release} is not on disk"
     if problem is None:
         problem = pm.start(sv.pm2, release_id, release, port, sv.process_file(release_id))
+        faults.point("serve_after_revive")
     if problem is None:
         problem = check_port(sv, release_id, port, sv.serve.start_timeout)
     if problem is not None:
