@@ -258,6 +258,8 @@ def test_the_callers_environment_does_not_reach_the_app(cli: Cli, stack: Stack) 
 def test_doctor_checks_that_nginx_includes_the_include(cli: Cli, stack: Stack) -> None:
     """doctor passes the blue-green apps (they run from their release by design) and reports,
     exit 10, a main nginx config that does not include the generated include."""
+    printed = cli("nginx", "--root", str(stack.root))  # the block the stack's config mirrors
+    assert "proxy_pass http://$t_upstream;" in printed.stdout
     deploy(cli, stack)
     ok = cli("doctor", "--root", str(stack.root), env=stack.env())
     assert ok.returncode == 0, ok.stdout
