@@ -156,9 +156,9 @@ def test_a_flip_reloads_nginx_once_also_with_grace_zero(cli: Cli, stack: Stack) 
 
 
 def test_status_and_doctor_never_start_pm2_and_reap_repairs(cli: Cli, stack: Stack) -> None:
-    """PM2 killed and not started again: status and doctor say so (doctor exit 10) without
-    starting a PM2 daemon; then `releases reap`, like every blue-green command, starts the
-    live app before its own work, and the site serves again."""
+    """PM2 killed and not started again: status, list --json and doctor say so (doctor exit
+    10) without starting a PM2 daemon; then `releases reap`, like every blue-green command,
+    starts the live app before its own work, and the site serves again."""
     live = deploy(cli, stack)
     assert stack.pm2_run("kill").returncode == 0
     pid_file = Path(stack.env()["PM2_HOME"]) / "pm2.pid"
@@ -166,6 +166,8 @@ def test_status_and_doctor_never_start_pm2_and_reap_repairs(cli: Cli, stack: Sta
     assert f"serve: {live} live on 127.0.0.1:" in shown and "not in PM2" in shown
     sick = cli("doctor", "--root", str(stack.root), env=stack.env())
     assert sick.returncode == 10 and "PM2 is not running" in sick.stdout
+    listed = cli("list", "--root", str(stack.root), "--json", env=stack.env())
+    assert json.loads(listed.stdout)["serving"][0]["pm2_status"] is None
     assert not pid_file.exists()
     assert get(stack.port)[0] == 502
     reaped = cli("reap", "--root", str(stack.root), env=stack.env())
