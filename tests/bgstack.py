@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import pwd
 import shutil
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import REPO
+from helpers import REPO, Cli, current_id
 
 from releases_cli.nextjs.nginx import quoted
 
@@ -110,6 +111,7 @@ class Stack:
     port: int  # nginx
     app: str = "t"
     nginx_proc: subprocess.Popen[bytes] | None = None
+    reload_log: Path | None = None  # set by count_reloads()
 
     @property
     def include(self) -> Path:
@@ -131,6 +133,8 @@ class Stack:
         words = self.nginx_words()
         test = [*words, "-t", "-q", "-c", "{config}"]
         reload = [*words, "-c", str(self.main_conf), "-s", "reload"]
+        if self.reload_log is not None:
+            reload = [str(self._reload_wrapper(reload))]
         (self.root / "releases.toml").write_text(
             '[build]\ncommands = []\npreset = "none"\n'
             "[serve]\n"
@@ -143,6 +147,39 @@ class Stack:
             f'nginx_config = "{self.main_conf}"\n'
             f"nginx_test = {toml_list(test)}\nnginx_reload = {toml_list(reload)}\n"
             f'pm2 = "{self.pm2}"\nurl = "http://127.0.0.1:{self.port}/"\n{extra}'
+        )
+
+    def count_reloads(self, grace: str = "15m") -> Path:
+        """Rewrite releases.toml with serve.nginx_reload a wrapper that appends one line per
+        reload to the file returned, then reloads nginx."""
+        self.reload_log = self.work / "reloads.log"
+        self.config(grace)
+        return self.reload_log
+
+    def _reload_wrapper(self, reload: list[str]) -> Path:
+        import shlex
+
+        assert self.reload_log is not None
+        wrapper = self.work / "reload.sh"
+        log = shlex.quote(str(self.reload_log))
+        wrapper.write_text(f"#!/bin/sh\necho reload >> {log}\nexec {shlex.join(reload)}\n")
+        wrapper.chmod(0o755)
+        return wrapper
+
+    def reloads(self) -> int:
+        """nginx reloads so far (with count_reloads)."""
+        assert self.reload_log is not None
+        return len(self.reload_log.read_text().splitlines()) if self.reload_log.exists() else 0
+
+    def pm2_run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`pm2 ARGS` on this stack's PM2_HOME (`kill`, then `resurrect`: what a reboot does)."""
+        return subprocess.run(
+            [str(self.pm2), *args],
+            env={**os.environ, **self.env()},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
 
     def write_main_conf(self, extra: str = "") -> None:
@@ -201,8 +238,10 @@ class Stack:
         return release
 
     def pm2_names(self) -> set[str]:
-        import json
+        return set(self.pm2_list())
 
+    def pm2_list(self) -> list[str]:
+        """The name of every app PM2 runs (one per app: a duplicate shows twice)."""
         out = subprocess.run(
             [str(self.pm2), "jlist"],
             env={**os.environ, **self.env()},
@@ -211,7 +250,7 @@ class Stack:
             timeout=60,
             check=True,
         ).stdout
-        return {app["name"] for app in json.loads(out[out.find("[") :])}
+        return [app["name"] for app in json.loads(out[out.find("[") :])]
 
 
 def toml_list(words: list[str]) -> str:
@@ -257,3 +296,57 @@ def running_stack(
         yield s
     finally:
         s.stop()
+
+
+def deploy(cli: Cli, s: Stack, *extra: str) -> str:
+    result = cli("deploy", "--root", str(s.root), "--source", str(s.source), *extra, env=s.env())
+    assert result.returncode == 0, result.stderr
+    return current_id(s.root)
+
+
+def state(s: Stack) -> dict[str, object]:
+    found: dict[str, object] = json.loads(
+        (s.root / ".releases" / "serve" / "state.json").read_text()
+    )
+    return found
+
+
+def apps(s: Stack) -> dict[str, dict[str, object]]:
+    found = state(s)["apps"]
+    assert isinstance(found, dict)
+    return found
+
+
+def reboot(s: Stack) -> None:
+    """What a reboot does to PM2: every app gone, then the daemon back with its saved list."""
+    assert s.pm2_run("kill").returncode == 0
+    s.pm2_run("resurrect")  # nothing was saved: it only starts the daemon again
+    assert s.pm2_names() == set()
+    assert get(s.port)[0] == 502
+
+
+def boot_hook(cli: Cli, s: Stack) -> tuple[list[str], dict[str, str], str]:
+    """ExecStart and the Environment= values of the systemd unit `up --print-boot-hook`
+    prints, and its cron line."""
+    import shlex
+
+    printed = cli("up", "--root", str(s.root), "--print-boot-hook", env=s.env())
+    assert printed.returncode == 0, printed.stderr
+    lines = printed.stdout.splitlines()
+    unit = {line.split("=", 1)[0]: line.split("=", 1)[1] for line in lines if "=" in line}
+    assert unit["Type"] == "oneshot" and unit["After"] == "network.target"
+    command = shlex.split(unit["ExecStart"].replace("$$", "$").replace("%%", "%"))
+    env = dict(
+        shlex.split(line.removeprefix("Environment="))[0].split("=", 1)
+        for line in lines
+        if line.startswith("Environment=")
+    )
+    (cron,) = [line for line in lines if line.startswith("@reboot ")]
+    return command, env, cron
+
+
+def run_hook(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The unit's command as systemd runs it: from /, with only the unit's environment."""
+    return subprocess.run(
+        command, cwd="/", env=env, capture_output=True, text=True, timeout=300, check=False
+    )

@@ -7,40 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bgstack import Stack, ensure_pm2, get, write_app
-from helpers import Cli, current_id, free_port
+from bgstack import Stack, apps, deploy, get, running_stack, state
+from helpers import Cli, current_id
 
 
 @pytest.fixture
 def stack(tmp_path: Path, cli: Cli) -> Iterator[Stack]:
     """A deploy root in blue-green mode with its own PM2 and nginx (both stopped after)."""
-    if shutil.which("node") is None or not Path("/usr/sbin/nginx").exists():
-        pytest.fail("blue-green tests need Node.js (for PM2) and nginx installed")
-    s = Stack(tmp_path, tmp_path / "root", tmp_path / "src", ensure_pm2(), free_port())
-    s.root.mkdir()
-    write_app(s.source)
-    assert cli("init", "--root", str(s.root)).returncode == 0
-    s.config()
-    (tmp_path / "nginx").mkdir()
-    result = cli("nginx", "--root", str(s.root))  # writes the first include
-    assert result.returncode == 0, result.stderr
-    assert "proxy_pass http://$t_upstream;" in result.stdout
-    s.start_nginx()
-    try:
+    with running_stack(tmp_path, cli) as s:
         yield s
-    finally:
-        s.stop()
-
-
-def deploy(cli: Cli, s: Stack, *extra: str) -> str:
-    result = cli("deploy", "--root", str(s.root), "--source", str(s.source), *extra, env=s.env())
-    assert result.returncode == 0, result.stderr
-    return current_id(s.root)
 
 
 def deploy_killed_at(cli: Cli, s: Stack, fault: str) -> None:
@@ -48,19 +27,6 @@ def deploy_killed_at(cli: Cli, s: Stack, fault: str) -> None:
     env = {**s.env(), "RELEASES_FAULT": fault}
     result = cli("deploy", "--root", str(s.root), "--source", str(s.source), env=env)
     assert result.returncode == -9, result.stderr
-
-
-def state(s: Stack) -> dict[str, object]:
-    found: dict[str, object] = json.loads(
-        (s.root / ".releases" / "serve" / "state.json").read_text()
-    )
-    return found
-
-
-def apps(s: Stack) -> dict[str, dict[str, object]]:
-    found = state(s)["apps"]
-    assert isinstance(found, dict)
-    return found
 
 
 def test_deploy_deploy_rollback_to_the_warm_release(cli: Cli, stack: Stack) -> None:
@@ -292,6 +258,8 @@ def test_the_callers_environment_does_not_reach_the_app(cli: Cli, stack: Stack) 
 def test_doctor_checks_that_nginx_includes_the_include(cli: Cli, stack: Stack) -> None:
     """doctor passes the blue-green apps (they run from their release by design) and reports,
     exit 10, a main nginx config that does not include the generated include."""
+    printed = cli("nginx", "--root", str(stack.root))  # the block the stack's config mirrors
+    assert "proxy_pass http://$t_upstream;" in printed.stdout
     deploy(cli, stack)
     ok = cli("doctor", "--root", str(stack.root), env=stack.env())
     assert ok.returncode == 0, ok.stdout

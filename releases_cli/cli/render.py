@@ -62,12 +62,27 @@ class ReleaseJson(TypedDict):
     error: str | None
 
 
+class ServeAppJson(TypedDict):
+    """One blue-green app, in `list --json` and `status --json` (`serving`: empty in reload
+    mode): what `status` prints about it."""
+
+    id: str
+    role: str  # live / warm / not routed (a preview, or one starting or draining)
+    port: int
+    pm2_status: str | None  # PM2's status (online, stopped, errored...); null: not in PM2
+    online: int  # instances online
+    memory: int | None  # bytes, summed over its instances; null: not in PM2
+    stops_at: str | None  # when its grace ends; null for the live app
+    stops_in_seconds: int | None
+
+
 class ListJson(TypedDict):
     version: int
     root: str
     current: str | None
     previous: str | None
     releases: list[ReleaseJson]
+    serving: list[ServeAppJson]
     warnings: list[str]
 
 
@@ -89,6 +104,7 @@ class StatusJson(TypedDict):
     previous: str | None
     release: ReleaseJson | None
     frozen: FreezeJson | None
+    serving: list[ServeAppJson]
     warnings: list[str]
 
 
@@ -163,13 +179,16 @@ def _dumps(document: object, indent: int | None = 2) -> str:
     return json.dumps(document, indent=indent)
 
 
-def list_json(snap: Snapshot, now: datetime, in_use: dict[str, list[int]]) -> str:
+def list_json(
+    snap: Snapshot, now: datetime, in_use: dict[str, list[int]], serving: list[ServeAppJson]
+) -> str:
     document: ListJson = {
         "version": JSON_VERSION,
         "root": str(snap.root.path),
         "current": snap.current_id,
         "previous": snap.previous,
         "releases": [release_record(snap, r, now, in_use) for r in reversed(snap.releases)],
+        "serving": serving,
         "warnings": warnings(snap),
     }
     return _dumps(document)
@@ -188,7 +207,12 @@ def freeze_record(state: FreezeState | None) -> FreezeJson | None:
     }
 
 
-def status_json(snap: Snapshot, record: ReleaseJson | None, frozen: FreezeState | None) -> str:
+def status_json(
+    snap: Snapshot,
+    record: ReleaseJson | None,
+    frozen: FreezeState | None,
+    serving: list[ServeAppJson],
+) -> str:
     live = snap.current_id
     document: StatusJson = {
         "version": JSON_VERSION,
@@ -198,6 +222,7 @@ def status_json(snap: Snapshot, record: ReleaseJson | None, frozen: FreezeState 
         "previous": snap.previous,
         "release": record,
         "frozen": freeze_record(frozen),
+        "serving": serving,
         "warnings": warnings(snap),
     }
     return _dumps(document)

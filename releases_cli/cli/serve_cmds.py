@@ -1,5 +1,6 @@
-"""The blue-green serving commands: nginx (the server block to add), preview (a staged
-release on its own port), reap (stop warm apps past their grace; for a timer)."""
+"""The serving commands: up (start what the state says runs; at boot), and for blue-green:
+nginx (the server block to add), preview (a staged release on its own port), reap (stop warm
+apps past their grace; for a timer)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,11 @@ from releases_cli.core.errors import InvalidInput
 
 if TYPE_CHECKING:
     from releases_cli.core.layout import DeployRoot
-    from releases_cli.pipelines.bluegreen import Serving
+    from releases_cli.pipelines.bgapps import Serving
 
 
 def _serving(deploy_root: DeployRoot, command: str) -> Serving:
-    from releases_cli.pipelines.bluegreen import serving
+    from releases_cli.pipelines.bgapps import serving
 
     cfg = config_mod.load(deploy_root)
     if not cfg.serve.blue_green:
@@ -34,6 +35,74 @@ def _serving(deploy_root: DeployRoot, command: str) -> Serving:
             f'`releases {command}` needs [serve] mode = "blue-green" in {deploy_root.config_file}'
         )
     return serving(deploy_root, cfg.serve)
+
+
+def up(
+    root: RootOption = None,
+    print_boot_hook: Annotated[
+        bool,
+        typer.Option(
+            "--print-boot-hook",
+            help="Print a systemd unit and an @reboot cron line that run `up` at boot; "
+            "change nothing.",
+        ),
+    ] = False,
+    wait: WaitOption = 0,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Start what the deploy root's state says runs, and nothing else: in blue-green mode the
+    live app and warm apps within their grace (nginx reloaded only if a port moved); in
+    reload mode the restart command, unless [health] url answers. Safe at boot and at any
+    time: a second run changes nothing.
+
+    Example: releases up --root /srv/shop --print-boot-hook
+    """
+    from releases_cli.cli import progress
+    from releases_cli.core.recovery import exclusive
+    from releases_cli.pipelines import up as run_up
+    from releases_cli.pipelines.bgapps import serving
+    from releases_cli.pipelines.golive import live_options
+
+    deploy_root = deploy_root_of(root).require_initialized()
+    cfg = config_mod.load(deploy_root)
+    if print_boot_hook:
+        print(_boot_hook(deploy_root), end="")
+        return
+    reporter = progress.make_reporter(quiet, verbose)
+    with exclusive(deploy_root, wait, utc_now, reporter):
+        if cfg.serve.blue_green:
+            done = run_up.up_blue_green(serving(deploy_root, cfg.serve), utc_now, reporter)
+        else:
+            done = run_up.up_reload(deploy_root, live_options(cfg), reporter)
+    if done.live is None:
+        print("up: nothing is live")
+        return
+    where = f" on 127.0.0.1:{done.port}" if done.port is not None else ""
+    warm = f"; warm: {', '.join(done.warm)}" if done.warm else ""
+    print(f"up: {done.live} live{where}{warm}")
+
+
+def _boot_hook(deploy_root: DeployRoot) -> str:
+    """The boot hook for this root, run as this user with this PATH and PM2_HOME."""
+    import getpass
+    import os
+    import sys
+    from pathlib import Path
+
+    from releases_cli.pipelines.up import boot_hook
+
+    program = [os.path.abspath(sys.argv[0])]
+    if Path(sys.argv[0]).name != "releases":  # python -m releases_cli, or in process
+        program = [sys.executable, "-P", "-m", "releases_cli"]
+    env = {k: os.environ[k] for k in ("PATH", "PM2_HOME") if os.environ.get(k)}
+    words = [*program, str(deploy_root.path), *env.values()]
+    if any(ch < " " or ch == "\x7f" for word in words for ch in word):
+        raise InvalidInput(
+            "a path for the boot hook holds a control character (a unit or crontab line "
+            "cannot carry it); nothing was printed"
+        )
+    return boot_hook(deploy_root, program, getpass.getuser(), env)
 
 
 def nginx(root: RootOption = None) -> None:
@@ -117,35 +186,8 @@ def reap(
     print(f"reaped {len(stopped)}")
 
 
-def serve_lines(deploy_root: DeployRoot) -> list[str]:
-    """For `status`: each release with a blue-green app, its role, port, memory (pm2 jlist)
-    and when it stops; nothing in reload mode."""
-    cfg = config_mod.load(deploy_root)
-    if not cfg.serve.blue_green:
-        return []
-    from releases_cli.core.units import human_size
-    from releases_cli.nextjs import pm2
-    from releases_cli.nextjs.servestate import read_state
-    from releases_cli.pipelines.bluegreen import serving
-
-    sv = serving(deploy_root, cfg.serve)
-    state = read_state(deploy_root)
-    running = pm2.jlist(sv.pm2) or {}
-    now = utc_now()
-    lines = []
-    for rid, entry in sorted(state.apps.items()):
-        role = "live" if rid == state.live else "warm" if entry.routed else "not routed"
-        app = running.get(sv.pm2.name(rid))
-        memory = f"{human_size(app.memory)} in {app.online} online" if app else "not in PM2"
-        stops = ""
-        if entry.until is not None:
-            left = max(0, int((entry.until - now).total_seconds()))
-            stops = f", stops in {left // 60}m{left % 60:02d}s" if left else ", stops now"
-        lines.append(f"serve: {rid} {role} on 127.0.0.1:{entry.port}, {memory}{stops}")
-    return lines
-
-
 COMMANDS = (
+    ("up", up),
     ("nginx", nginx),
     ("preview", preview),
     ("reap", reap),

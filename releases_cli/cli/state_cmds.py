@@ -18,6 +18,7 @@ from releases_cli.cli.options import (
     deploy_root_of,
     say,
 )
+from releases_cli.cli.serveinfo import serve_lines, serve_records
 from releases_cli.cli.text import shown
 from releases_cli.config import Flags
 from releases_cli.core import reserve
@@ -39,13 +40,12 @@ def list_(root: RootOption = None, as_json: JsonOption = False) -> None:
     snap = snapshot(deploy_root)
     in_use = release_users(deploy_root.releases)
     now = utc_now()
+    records = serve_records(deploy_root, now)
     if as_json:
-        print(render.list_json(snap, now, in_use))
+        print(render.list_json(snap, now, in_use, records))
         return
     print(render.list_table(snap, now, in_use))
-    from releases_cli.cli.serve_cmds import serve_lines
-
-    for line in serve_lines(deploy_root):
+    for line in serve_lines(records):
         print(line)
     for warning in render.warnings(snap):
         say(f"warning: {warning}")
@@ -74,13 +74,12 @@ def status(root: RootOption = None, as_json: JsonOption = False) -> None:
         if live
         else None
     )
+    records = serve_records(deploy_root, now)
     if as_json:
-        print(render.status_json(snap, record, frozen))
+        print(render.status_json(snap, record, frozen, records))
     elif record is not None:
         print(render.status_text(record, snap.previous))
-        from releases_cli.cli.serve_cmds import serve_lines
-
-        for line in serve_lines(deploy_root):
+        for line in serve_lines(records):
             print(line)
     if frozen is not None and not as_json:
         print(render.frozen_text(frozen))

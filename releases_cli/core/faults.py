@@ -42,6 +42,7 @@ POINTS = (
     "serve_after_include",  # blue-green: include renamed, `current` not switched
     "serve_after_current",  # blue-green: `current` switched, nginx not reloaded
     "serve_after_drain",  # blue-green: an expired app dropped from nginx, not yet stopped
+    "serve_after_revive",  # blue-green: `up` started an app PM2 had lost, not checked
     "after_pack_write",  # `releases pack` wrote and fsync'd its artifact's temp, not renamed
 )
 # `mid_write:<file name pattern>` (e.g. `mid_write:*.json`): an atomic write's temp file is

@@ -15,6 +15,7 @@ import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from releases_cli.core.errors import one_line
 from releases_cli.core.fs import atomic_write
@@ -67,6 +68,18 @@ def run_env() -> dict[str, str]:
     return {name: os.environ[name] for name in keep if name in os.environ}
 
 
+def daemon_running() -> bool:
+    """Whether the PM2 daemon of $PM2_HOME (default ~/.pm2) runs: every `pm2` command but
+    `ping` starts one when it does not, which a read-only command must not do."""
+    home = Path(os.environ.get("PM2_HOME") or Path.home() / ".pm2")
+    try:
+        pid = int((home / "pm2.pid").read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def _pm2(pm2: Pm2, *args: str) -> subprocess.CompletedProcess[str]:
     argv = [*shlex.split(pm2.command), *args]
     return subprocess.run(
@@ -101,6 +114,21 @@ def delete(pm2: Pm2, release_id: str) -> None:
         return
 
 
+def parse_jlist(output: str) -> list[dict[str, Any]]:
+    """The app list from `pm2 jlist` output; PM2 may print lines first (`[PM2] Spawning PM2
+    daemon ...` when it had to start its daemon)."""
+    for line in reversed(output.splitlines()):
+        if not line.lstrip().startswith("["):
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, list):
+            return [app for app in value if isinstance(app, dict)]
+    raise ValueError("no JSON app list in `pm2 jlist` output")
+
+
 @dataclass(frozen=True)
 class Running:
     """One PM2 app as `pm2 jlist` shows it (instances summed)."""
@@ -108,6 +136,7 @@ class Running:
     name: str
     online: int  # instances online
     memory: int  # bytes, RSS summed
+    status: str = "online"  # PM2's status: "online" when every instance is, else the first other
 
 
 def jlist(pm2: Pm2) -> dict[str, Running] | None:
@@ -116,21 +145,21 @@ def jlist(pm2: Pm2) -> dict[str, Running] | None:
         done = _pm2(pm2, "jlist")
     except (OSError, subprocess.TimeoutExpired):
         return None
-    start_at = done.stdout.find("[")
-    if done.returncode != 0 or start_at < 0:
+    if done.returncode != 0:
         return None
     try:
-        items = json.loads(done.stdout[start_at:])
+        items = parse_jlist(done.stdout)
     except ValueError:
         return None
     found: dict[str, Running] = {}
-    for item in items if isinstance(items, list) else []:
-        name = item.get("name") if isinstance(item, dict) else None
+    for item in items:
+        name = item.get("name")
         if not isinstance(name, str) or not name.startswith(f"{pm2.app}-"):
             continue
-        status = (item.get("pm2_env") or {}).get("status")
+        status = str((item.get("pm2_env") or {}).get("status") or "unknown")[:40]
         memory = (item.get("monit") or {}).get("memory") or 0
         was = found.get(name, Running(name, 0, 0))
         online = was.online + (status == "online")
-        found[name] = Running(name, online, was.memory + int(memory))
+        shown = was.status if was.status != "online" else status
+        found[name] = Running(name, online, was.memory + int(memory), shown)
     return found

@@ -24,6 +24,15 @@ def bindable(port: int) -> bool:
     return True
 
 
+def accepts(port: int, timeout: float = 0.5) -> bool:
+    """True when something accepts a TCP connection on 127.0.0.1:`port`."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def free_port(low: int, high: int, taken: Iterable[int]) -> int | None:
     """The lowest port of low..high not taken and bindable; None when every one is in use."""
     used = set(taken)

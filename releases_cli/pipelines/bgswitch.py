@@ -9,7 +9,7 @@ from releases_cli.core.errors import BuildFailed, HealthFailed
 from releases_cli.core.events import Switch, SwitchReason, record
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.report import Report, Stage, stage
-from releases_cli.pipelines import bluegreen
+from releases_cli.pipelines import bgapps, bluegreen
 from releases_cli.pipelines.golive import (
     LiveOptions,
     _best_effort,
@@ -31,7 +31,7 @@ def activate(
     """before_switch hooks, start + check the app on its port, flip, after_switch hooks.
     BuildFailed or HealthFailed: the release is marked failed and nothing was flipped."""
     assert live.serve is not None
-    sv = bluegreen.serving(root, live.serve)
+    sv = bgapps.serving(root, live.serve)
     try:
         before_switch(root, live, release_id, previous, report)
         with stage(report, Stage.SWITCH, f"blue-green: {release_id}"):
@@ -58,7 +58,7 @@ def roll_back(
     """Flip to `target` (warm: a health probe and the flip; cold: started first). A target
     that does not become healthy is not flipped to: HealthFailed, `current` unchanged."""
     assert live.serve is not None
-    sv = bluegreen.serving(root, live.serve)
+    sv = bgapps.serving(root, live.serve)
     try:
         with stage(report, Stage.SWITCH, f"blue-green: {target}"):
             bluegreen.go_live(sv, target, clock, report)

@@ -15,25 +15,21 @@ again (`current` wins: it is what the history and every other command trust).
 
 from __future__ import annotations
 
-import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from pathlib import Path
 
-from releases_cli.config import ServeConfig
 from releases_cli.core import faults, interrupts
 from releases_cli.core.clock import Clock
 from releases_cli.core.current import switch_to
-from releases_cli.core.errors import HealthFailed, NotFound, ReleasesError, SystemFailure
+from releases_cli.core.errors import NotFound, ReleasesError, SystemFailure
 from releases_cli.core.events import AppStopped, record
-from releases_cli.core.layout import DeployRoot, read_current
+from releases_cli.core.layout import read_current
 from releases_cli.core.report import Report
 from releases_cli.nextjs import nginx as ngx
 from releases_cli.nextjs import pm2 as pm
-from releases_cli.nextjs import ports, static_share
+from releases_cli.nextjs import ports
 from releases_cli.nextjs.servestate import (
-    SERVE_DIR,
     AppEntry,
     ServeState,
     ensure_serve_dir,
@@ -41,123 +37,10 @@ from releases_cli.nextjs.servestate import (
     write_state,
 )
 from releases_cli.pipelines import warmup
-from releases_cli.pipelines.health import build_id_url, wait_until
+from releases_cli.pipelines.bgapps import Serving, ensure_running, include_stale, revive, stop_app
 
-POLL = 0.05  # seconds between health probes of a starting app
-WARM_PROBE = 5.0  # seconds a warm app gets to prove itself before it counts as cold
 CONFIRM = 10.0  # seconds nginx gets to route through its new workers after a reload
 CONFIRM_STEADY = 0.1  # ... and how long every answer must name the new live release
-
-
-@dataclass(frozen=True)
-class Serving:
-    """One deploy root's blue-green setup: the settings and the tools they configure."""
-
-    root: DeployRoot
-    serve: ServeConfig
-    nginx: ngx.Nginx
-    pm2: pm.Pm2
-
-    def process_file(self, release_id: str) -> Path:
-        return self.root.state / SERVE_DIR / f"{release_id}.pm2.json"
-
-
-def app_name(root: DeployRoot, serve: ServeConfig) -> str:
-    """serve.app, else the root's directory name made a valid name (`shop-2` -> `shop_2`)."""
-    if serve.app:
-        return serve.app
-    name = re.sub(r"[^a-z0-9_]", "_", root.path.name.lower())[:40]
-    return name if re.match(r"[a-z]", name) else f"app_{name}"[:40]
-
-
-def serving(root: DeployRoot, serve: ServeConfig) -> Serving:
-    app = app_name(root, serve)
-    # Relative paths are the deploy root's, never the cwd's (a cron job's is anywhere).
-    include = root.path / serve.include if serve.include else root.state / SERVE_DIR / "nginx.conf"
-    main = root.path / serve.nginx_config
-    nginx = ngx.Nginx(app, include, main, serve.nginx_test, serve.nginx_reload)
-    tools = pm.Pm2(
-        serve.pm2,
-        app,
-        serve.instances,
-        serve.exec_mode,
-        serve.start,
-        serve.interpreter,
-        serve.env,
-    )
-    return Serving(root, serve, nginx, tools)
-
-
-def check_paths(root: DeployRoot, serve: ServeConfig) -> None:
-    """InvalidInput when nginx could not include the include (a glob or control character in
-    its path, from the deploy root's own path by default)."""
-    ngx.include_path(serving(root, serve).nginx)
-
-
-# -- health ------------------------------------------------------------------------------------
-
-
-def check_port(sv: Serving, release_id: str, port: int, seconds: float) -> str | None:
-    """None when the app on `port` answers serve.health_path with 200 and, for a Next.js
-    build, serves the file only this release's build has; else the problem."""
-    url = f"http://127.0.0.1:{port}{sv.serve.health_path}"
-    deadline = time.monotonic() + seconds
-    ok, last = wait_until(url, 200, deadline, POLL)
-    if not ok:
-        return f"{url} did not answer 200 within {seconds:g}s (last: {last})"
-    proof = build_id_url(url, static_share.proof_url_path(sv.root.release(release_id)))
-    if proof is not None:
-        ok, last = wait_until(proof, 200, deadline, POLL)
-        if not ok:
-            return f"{proof} did not answer 200 (last: {last}): not {release_id}'s build"
-    return None
-
-
-# -- starting and stopping apps ----------------------------------------------------------------
-
-
-def ensure_running(
-    sv: Serving, state: ServeState, release_id: str, until: datetime, report: Report
-) -> ServeState:
-    """The state with `release_id`'s app running and healthy on its port: a warm app that
-    proves itself is reused; otherwise one is started. Raises HealthFailed (its app deleted,
-    nothing routed to it) when it does not become healthy."""
-    entry = state.apps.get(release_id)
-    if entry is not None:
-        problem = check_port(sv, release_id, entry.port, WARM_PROBE)
-        if problem is None:
-            report(f"serve: {release_id} is warm on port {entry.port}")
-            return state
-        report(f"serve: {release_id} on port {entry.port} is not healthy ({problem}); restarting")
-        pm.delete(sv.pm2, release_id)
-        state = state.without(release_id)
-        write_state(sv.root, state)
-    low, high = sv.serve.port_range
-    port = ports.free_port(low, high, [e.port for e in state.apps.values()])
-    if port is None:
-        raise HealthFailed(f"no free port in serve.ports {sv.serve.ports}; nothing was changed")
-    # In the state before PM2 knows it, expiring at `until`: a crash before it is live leaves
-    # an app the next command reaps, never one nobody knows about.
-    state = state.with_app(release_id, AppEntry(port, until, routed=False))
-    write_state(sv.root, state)
-    started = time.monotonic()
-    report(f"serve: starting {sv.pm2.name(release_id)} on 127.0.0.1:{port}")
-    release = sv.root.release(release_id)
-    problem = pm.start(sv.pm2, release_id, release, port, sv.process_file(release_id))
-    faults.point("serve_after_start")
-    if problem is None:
-        problem = check_port(sv, release_id, port, sv.serve.start_timeout)
-    if problem is not None:
-        pm.delete(sv.pm2, release_id)
-        write_state(sv.root, state.without(release_id))
-        raise HealthFailed(f"the app of {release_id} on port {port} is not healthy: {problem}")
-    report(f"serve: {release_id} healthy on port {port} after {time.monotonic() - started:.1f}s")
-    return state
-
-
-def stop_app(sv: Serving, release_id: str) -> None:
-    pm.delete(sv.pm2, release_id)
-    sv.process_file(release_id).unlink(missing_ok=True)
 
 
 # -- the flip ----------------------------------------------------------------------------------
@@ -238,6 +121,11 @@ def flip(sv: Serving, state: ServeState, target: str, now: datetime, report: Rep
     if before is not None and before != target and before in apps:
         grace = timedelta(seconds=sv.serve.grace)
         apps[before] = AppEntry(apps[before].port, now + grace, routed=True)
+    # An app already past its grace (the one live before, with grace 0) leaves the include in
+    # this same change: settle then only drains and stops it, with no second reload.
+    for release_id, entry in apps.items():
+        if release_id != target and entry.routed and entry.expired(now):
+            apps[release_id] = replace(entry, routed=False)
     return apply(sv, ServeState(target, state.applied, apps), report, switch=target)
 
 
@@ -261,8 +149,9 @@ def go_live(sv: Serving, release_id: str, clock: Clock, report: Report) -> None:
 # -- recovery and reaping ----------------------------------------------------------------------
 
 
-def recover(sv: Serving, clock: Clock, report: Report) -> ServeState:
-    """Make state, include, nginx and `current` agree after a crash (`current` wins)."""
+def recover(sv: Serving, clock: Clock, report: Report, thorough: bool = False) -> ServeState:
+    """Make state, include, nginx and `current` agree after a crash (`current` wins), with
+    the apps the state routes running (bring_up)."""
     ensure_serve_dir(sv.root)
     state = read_state(sv.root)
     if state.damaged:
@@ -278,13 +167,27 @@ def recover(sv: Serving, clock: Clock, report: Report) -> ServeState:
     if not state.applied:
         report("recovered: applying the serve state to nginx (a change was interrupted)")
         state = apply(sv, state, report)
+    return bring_up(sv, state, clock, report, thorough)
+
+
+def bring_up(
+    sv: Serving, state: ServeState, clock: Clock, report: Report, thorough: bool
+) -> ServeState:
+    """The live app and warm apps in their grace running (PM2 loses them at a reboot), and
+    nginx given the state again when the include on disk no longer matches it."""
+    state = revive(sv, state, clock(), report, thorough)
+    if include_stale(sv, state):
+        report("serve: the nginx include does not match the serve state; applying it")
+        state = apply(sv, state, report)
     return state
 
 
-def settle(sv: Serving, clock: Clock, report: Report, orphans: bool = False) -> list[str]:
+def settle(
+    sv: Serving, clock: Clock, report: Report, orphans: bool = False, thorough: bool = False
+) -> list[str]:
     """Recovery, then drain and stop every app past its grace (and, with `orphans`, our PM2
     apps of releases the state does not know). Returns the ids stopped."""
-    state = recover(sv, clock, report)
+    state = recover(sv, clock, report, thorough)
     if state.damaged:
         report("warning: the serve state is damaged; no app is stopped until it is fixed")
         return []
@@ -361,6 +264,8 @@ def preview(sv: Serving, release_id: str, clock: Clock, report: Report) -> int:
         raise NotFound(f"release {release_id} is not on disk")
     settle(sv, clock, report)
     state = read_state(sv.root)
+    if release_id == state.live and release_id in state.apps:
+        return state.apps[release_id].port  # running (settle revived it); it never expires
     until = clock() + timedelta(seconds=sv.serve.grace)
     state = ensure_running(sv, state, release_id, until, report)
     entry = state.apps[release_id]

@@ -137,9 +137,9 @@ def preflight(root: DeployRoot, options: DeployOptions) -> None:
     options.source.check(root.path)
     check_shared(root, options.shared)  # a missing shared file fails before anything is made
     if options.live.serve is not None:  # a path nginx cannot name fails before the build
-        from releases_cli.pipelines import bluegreen
+        from releases_cli.pipelines import bgapps
 
-        bluegreen.check_paths(root, options.live.serve)
+        bgapps.check_paths(root, options.live.serve)
     root.ensure_layout()
 
 

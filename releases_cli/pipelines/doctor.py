@@ -7,14 +7,13 @@ already running (`pm2 jlist` would otherwise start one).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from releases_cli import config
 from releases_cli.core.errors import InvalidInput
@@ -23,8 +22,13 @@ from releases_cli.core.layout import DeployRoot, read_current
 from releases_cli.core.meta import read_meta
 from releases_cli.core.statedir import layout_problems, write_leftovers
 from releases_cli.core.units import human_size
+from releases_cli.nextjs.pm2 import daemon_running as pm2_daemon_running
+from releases_cli.nextjs.pm2 import parse_jlist
 from releases_cli.pipelines.priority import build_priority
 from releases_cli.pipelines.priority import describe as describe_priority
+
+if TYPE_CHECKING:
+    from releases_cli.pipelines.bgapps import Serving
 
 PM2_TIMEOUT = 30.0
 MIN_FREE_BYTES = 256 * 1024 * 1024
@@ -260,38 +264,11 @@ def _pm2_problem(name: str, paths: list[str], root: DeployRoot) -> Finding:
     )
 
 
-def parse_jlist(output: str) -> list[dict[str, Any]]:
-    """The app list from `pm2 jlist` output; PM2 may print banner lines (`[PM2] ...`) first."""
-    for line in reversed(output.splitlines()):
-        if not line.lstrip().startswith("["):
-            continue
-        try:
-            value = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(value, list):
-            return [app for app in value if isinstance(app, dict)]
-    raise ValueError("no JSON app list in `pm2 jlist` output")
-
-
-def _pm2_home() -> Path:
-    return Path(os.environ.get("PM2_HOME") or Path.home() / ".pm2")
-
-
-def _daemon_running(home: Path) -> bool:
-    try:
-        pid = int((home / "pm2.pid").read_text().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return False
-    return True
-
-
 def check_pm2(root: DeployRoot, own_prefix: str | None = None) -> list[Finding]:
     pm2 = shutil.which("pm2")
     if pm2 is None:
         return [] if "PM2_HOME" not in os.environ else [_ok("pm2", "PM2_HOME set, no pm2 on PATH")]
-    if not _daemon_running(_pm2_home()):
+    if not pm2_daemon_running():
         return [_ok("pm2", "PM2 daemon not running: no apps to check")]
     try:
         done = subprocess.run(
@@ -308,7 +285,7 @@ def check_serve(root: DeployRoot) -> tuple[list[Finding], str | None]:
     """Blue-green mode: nginx's config includes the generated include, the serve state is
     readable. Also the PM2 name prefix of this root's apps (None in reload mode)."""
     from releases_cli.nextjs import nginx, servestate
-    from releases_cli.pipelines.bluegreen import serving
+    from releases_cli.pipelines.bgapps import serving
 
     try:
         cfg = config.load(root)
@@ -325,7 +302,8 @@ def check_serve(root: DeployRoot) -> tuple[list[Finding], str | None]:
         findings.append(
             _problem("nginx", problem, f"add the block `releases nginx --root {root.path}` prints")
         )
-    if servestate.read_state(root).damaged:
+    state = servestate.read_state(root)
+    if state.damaged:
         findings.append(
             _problem(
                 "serve",
@@ -333,7 +311,29 @@ def check_serve(root: DeployRoot) -> tuple[list[Finding], str | None]:
                 "move it away and run `releases reap` (then `pm2 ls` to check the apps)",
             )
         )
+    elif state.live is not None:
+        findings.append(_live_app(sv, state.live))
     return findings, f"{sv.pm2.app}-"
+
+
+def _live_app(sv: Serving, live: str) -> Finding:
+    """The live release's app runs in PM2 (after a reboot without `releases up` it does not,
+    and nginx answers 502)."""
+    from releases_cli.nextjs import pm2
+
+    name = sv.pm2.name(live)
+    fix = f"run `releases up --root {sv.root.path}`, and install its boot hook (--print-boot-hook)"
+    if not pm2.daemon_running():  # asking a stopped PM2 would start its daemon
+        problem = f"PM2 is not running, so the live release's app {name} is not either"
+        return _problem("serve", problem, fix)
+    running = pm2.jlist(sv.pm2)
+    if running is None:
+        return _problem("serve", f"cannot ask PM2 whether {name} runs (pm2 jlist failed)", fix)
+    app = running.get(name)
+    if app is None or app.online == 0:
+        state = "is not in PM2" if app is None else f"is {app.status} in PM2"
+        return _problem("serve", f"the live release's app {name} {state}: nginx cannot serve", fix)
+    return _ok("serve", f"the live release's app {name} is online in PM2")
 
 
 def diagnose(root: DeployRoot) -> DoctorReport:

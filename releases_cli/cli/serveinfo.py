@@ -1,0 +1,78 @@
+"""What `status` and `list` show about blue-green apps: each app in the serve state with its
+role, port, PM2 status and memory (`pm2 jlist`) and when it stops; nothing in reload mode.
+The JSON records are the source of the text lines, so the two never disagree."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from releases_cli import config as config_mod
+from releases_cli.core.clock import iso
+
+if TYPE_CHECKING:
+    from releases_cli.cli.render import ServeAppJson
+    from releases_cli.core.layout import DeployRoot
+
+
+def serve_records(deploy_root: DeployRoot, now: datetime) -> list[ServeAppJson]:
+    """Every app in the serve state (empty in reload mode or before `init`)."""
+    from releases_cli.core.errors import InvalidInput
+
+    if not deploy_root.config_file.is_file():
+        return []
+    try:
+        cfg = config_mod.load(deploy_root)
+    except InvalidInput:
+        return []  # what is live is still shown; `doctor` reports the config
+    if not cfg.serve.blue_green:
+        return []
+    from releases_cli.nextjs import pm2
+    from releases_cli.nextjs.servestate import read_state
+    from releases_cli.pipelines.bgapps import serving
+
+    sv = serving(deploy_root, cfg.serve)
+    state = read_state(deploy_root)
+    # Never start a PM2 daemon just to look (all apps then show as not in PM2).
+    asked = bool(state.apps) and pm2.daemon_running()
+    running = (pm2.jlist(sv.pm2) or {}) if asked else {}
+    records: list[ServeAppJson] = []
+    for rid, entry in sorted(state.apps.items()):
+        role = "live" if rid == state.live else "warm" if entry.routed else "not routed"
+        app = running.get(sv.pm2.name(rid))
+        left = None
+        if entry.until is not None:
+            left = max(0, int((entry.until - now).total_seconds()))
+        records.append(
+            {
+                "id": rid,
+                "role": role,
+                "port": entry.port,
+                "pm2_status": app.status if app else None,
+                "online": app.online if app else 0,
+                "memory": app.memory if app else None,
+                "stops_at": iso(entry.until) if entry.until else None,
+                "stops_in_seconds": left,
+            }
+        )
+    return records
+
+
+def serve_lines(records: list[ServeAppJson]) -> list[str]:
+    """`serve: <id> <role> on 127.0.0.1:<port>, <memory> in <n> online, stops in 14m58s`."""
+    from releases_cli.core.units import human_size
+
+    lines = []
+    for r in records:
+        if r["pm2_status"] is None:
+            memory = "not in PM2"
+        else:
+            memory = f"{human_size(r['memory'] or 0)} in {r['online']} online"
+            if r["pm2_status"] != "online":
+                memory += f" (PM2: {r['pm2_status']})"
+        left = r["stops_in_seconds"]
+        stops = ""
+        if left is not None:
+            stops = f", stops in {left // 60}m{left % 60:02d}s" if left else ", stops now"
+        lines.append(f"serve: {r['id']} {r['role']} on 127.0.0.1:{r['port']}, {memory}{stops}")
+    return lines

@@ -1,0 +1,114 @@
+"""`releases up`: bring the processes back to what the deploy root's state says, at boot or at
+any time. Idempotent: what already runs is left alone, so a second run changes nothing.
+
+Blue-green: the serve state is the only truth across reboots (PM2's own list is never saved:
+app names change with every deploy). Crash recovery, then the live app and warm apps within
+their grace started again on their ports, nginx given the state again if a port moved, apps
+past their grace stopped. Reload mode: one app, named and configured by the user's own PM2
+setup; it is restarted with the restart command only when the health URL does not answer
+(without a health URL the restart command always runs: nothing else can tell).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from releases_cli.core.clock import Clock
+from releases_cli.core.errors import HealthFailed, UnsafeState
+from releases_cli.core.layout import DeployRoot, read_current
+from releases_cli.core.report import Report
+from releases_cli.nextjs.servestate import read_state
+from releases_cli.pipelines.bgapps import Serving
+from releases_cli.pipelines.bluegreen import confirm, settle
+from releases_cli.pipelines.golive import LiveOptions, _restart_and_check
+
+PROBE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Up:
+    """What `up` left running: the live release and (blue-green) its port and the warm ones."""
+
+    live: str | None
+    port: int | None = None
+    warm: tuple[str, ...] = ()
+
+
+def up_blue_green(sv: Serving, clock: Clock, report: Report) -> Up:
+    """Recovery, revival and reaping (bluegreen.settle), then, with serve.url, a check that
+    nginx routes to the live release."""
+    settle(sv, clock, report, thorough=True)
+    state = read_state(sv.root)
+    if state.damaged:
+        raise UnsafeState(
+            "the serve state .releases/serve/state.json is unreadable; nothing was started "
+            "(`releases doctor` says what to do)"
+        )
+    if sv.serve.url and state.live is not None:
+        confirm(sv.serve.url, state.live, report)
+    entry = state.apps.get(state.live) if state.live else None
+    warm = tuple(r for r, e in sorted(state.apps.items()) if r != state.live and e.routed)
+    return Up(state.live, entry.port if entry else None, warm)
+
+
+def up_reload(root: DeployRoot, live: LiveOptions, report: Report) -> Up:
+    """Reload mode: the restart command and health check, unless the health URL answers."""
+    from releases_cli.pipelines.health import probe
+
+    release_id = read_current(root).release_id
+    if release_id is None:
+        return Up(None)
+    if live.health is not None:
+        answer = probe(live.health.url, PROBE_SECONDS)
+        if answer == 200:
+            report(f"up: {live.health.url} answers 200; nothing to start")
+            return Up(release_id)
+        if live.restart is None:
+            raise HealthFailed(
+                f"{live.health.url} answers {answer} and there is no [restart] command to start "
+                f"{release_id} with"
+            )
+        report(f"up: {live.health.url} answers {answer}; restarting")
+    if live.restart is None:
+        report("up: no [restart] command; nothing to start")
+        return Up(release_id)
+    problem = _restart_and_check(root, live, release_id, None, report)
+    if problem is not None:
+        raise HealthFailed(f"{release_id} is not serving after the restart command: {problem}")
+    return Up(release_id)
+
+
+def boot_hook(root: DeployRoot, program: list[str], user: str, env: dict[str, str]) -> str:
+    """A systemd unit and an /etc/cron.d line that run `up` at boot as `user` (choose one).
+    `program`: how to run releases; `env`: PATH and PM2_HOME as the deploying user has them
+    (a boot has neither)."""
+    command = shlex.join([*program, "up", "--root", str(root.path), "--wait", "300", "--quiet"])
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", root.path.name) or "root"
+    unit_env = "".join(f"Environment={_unit(shlex.quote(f'{k}={v}'))}\n" for k, v in env.items())
+    cron_env = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
+    cron = f"@reboot {user} cd / && {cron_env} {command}".replace("%", "\\%")  # % is a newline
+    return (
+        f"# /etc/systemd/system/releases-up-{name}.service\n"
+        f"# then: systemctl daemon-reload && systemctl enable releases-up-{name}\n"
+        "[Unit]\n"
+        f"Description=releases up: start the apps {_unit(str(root.path))} serves\n"
+        "After=network.target\n"
+        "Wants=network.target\n\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        f"User={user}\n"
+        "WorkingDirectory=/\n"
+        f"{unit_env}"
+        f"ExecStart={_unit(command)}\n\n"
+        "[Install]\n"
+        "WantedBy=multi-user.target\n\n"
+        f"# Or instead of the unit, /etc/cron.d/releases-up-{name}:\n"
+        f"{cron}\n"
+    )
+
+
+def _unit(text: str) -> str:
+    """`text` in a systemd unit: `%` and `$` are specifiers and variables there."""
+    return text.replace("%", "%%").replace("$", "$$")
