@@ -81,6 +81,7 @@ def serving(root: DeployRoot, serve: ServeConfig) -> Serving:
         serve.start,
         serve.interpreter,
         serve.env,
+        str(root.path),
     )
     return Serving(root, serve, nginx, tools)
 
@@ -120,7 +121,7 @@ def ensure_running(
             report(f"serve: {release_id} is warm on port {entry.port}")
             return state
         report(f"serve: {release_id} on port {entry.port} is not healthy ({problem}); restarting")
-        pm.delete(sv.pm2, release_id)
+        _delete(sv, release_id, report)
         state = state.without(release_id)
         write_state(sv.root, state)
     low, high = sv.serve.port_range
@@ -139,16 +140,23 @@ def ensure_running(
     if problem is None:
         problem = check_port(sv, release_id, port, sv.serve.start_timeout)
     if problem is not None:
-        pm.delete(sv.pm2, release_id)
+        _delete(sv, release_id, report)
         write_state(sv.root, state.without(release_id))
         raise HealthFailed(f"the app of {release_id} on port {port} is not healthy: {problem}")
     report(f"serve: {release_id} healthy on port {port} after {time.monotonic() - started:.1f}s")
     return state
 
 
-def stop_app(sv: Serving, release_id: str) -> None:
-    pm.delete(sv.pm2, release_id)
+def stop_app(sv: Serving, release_id: str, report: Report) -> None:
+    _delete(sv, release_id, report)
     sv.process_file(release_id).unlink(missing_ok=True)
+
+
+def _delete(sv: Serving, release_id: str, report: Report) -> None:
+    """Delete the release's PM2 app if it is ours; say so when one of its name is not."""
+    left_alone = pm.delete(sv.pm2, release_id)
+    if left_alone is not None:
+        report(f"warning: {left_alone}")
 
 
 # -- the flip ----------------------------------------------------------------------------------
@@ -290,7 +298,7 @@ def settle(sv: Serving, clock: Clock, report: Report, orphans: bool = False) -> 
         faults.point("serve_after_drain")
         _drain(sv, [state.apps[r].port for r in expired])
         for release_id in expired:
-            stop_app(sv, release_id)
+            stop_app(sv, release_id, report)
             port = state.apps[release_id].port
             state = state.without(release_id)
             write_state(sv.root, state)
@@ -314,13 +322,12 @@ def _stop_orphans(sv: Serving, state: ServeState, clock: Clock, report: Report) 
     if running is None:
         report("warning: could not list PM2 apps (pm2 jlist failed); orphans not checked")
         return []
-    prefix = f"{sv.pm2.app}-"
     stopped = []
-    for name in running:
-        release_id = name.removeprefix(prefix)
-        if release_id not in state.apps:
+    for name in running:  # only apps we started (name and marker): see nextjs/pm2.py
+        release_id = sv.pm2.release_of(name)
+        if release_id is not None and release_id not in state.apps:
             report(f"serve: stopped {name}: its release has no app in the serve state")
-            pm.delete(sv.pm2, release_id)
+            pm.delete_ours(sv.pm2, release_id)
             stopped.append(release_id)
     return stopped
 
