@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from bgstack import Stack, ensure_pm2, get, write_app
-from helpers import Cli, current_id, free_port
+from helpers import Cli, current_id, free_port, later_id
 
 
 @pytest.fixture
@@ -175,7 +175,7 @@ def test_a_rejected_include_changes_nothing(cli: Cli, stack: Stack) -> None:
     upstream name the new release needs), the switch fails with exit 3 and the include on disk,
     `current` and what nginx serves are unchanged."""
     a = deploy(cli, stack)
-    new_id = "20991231T000000Z"
+    new_id = later_id()
     stack.stop_nginx_for_reconfig = None  # type: ignore[attr-defined]
     stack.main_conf.write_text(
         stack.main_conf.read_text().replace(

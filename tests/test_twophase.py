@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from gitrepos import commit, init_repo
-from helpers import Cli, argv, current_id, deploy_ok, tree_state
+from helpers import Cli, argv, current_id, deploy_ok, later_id, tree_state
 
-FUTURE_ID = "20991231T000000Z"
+FUTURE_ID = later_id()  # newer than every deploy of a test
 
 
 def _stage(cli: Cli, root: Path, app: Path, *extra: str) -> str:

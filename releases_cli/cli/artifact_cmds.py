@@ -75,6 +75,7 @@ def pack(
     from releases_cli.cli import progress
     from releases_cli.cli.release_cmds import deploy_options
     from releases_cli.core.units import human_size
+    from releases_cli.pipelines.pack import claim_work
     from releases_cli.pipelines.pack import pack as run_pack
 
     if output == STDOUT and sys.stdout.isatty():
@@ -82,7 +83,7 @@ def pack(
     reporter = progress.make_reporter(quiet, verbose, out=sys.stderr)
     flags = Flags(source=path_text(source), repo=repo, ref=ref, build=build, preset=preset)
     with _work_root(work) as work_root, _output(output) as out:
-        work_root.ensure_layout()
+        claim_work(work_root)
         options = deploy_options(work_root, flags, 0)
         result = run_pack(work_root, options, out, release_id, report=reporter)
     say(

@@ -156,7 +156,7 @@ def stage_release(
     built_as = options.source.fixed_id()  # an artifact's id: baked into its build
     if built_as is not None:
         again = f"the artifact was deployed here before (`releases switch {built_as}`)"
-        release_id = check_new_id(built_as, known_ids(root), again)
+        release_id = check_new_id(built_as, known_ids(root), clock(), again)
     release_id = _allocate(root, clock, release_id)
     source_info = options.source.describe()
     record(root, DeployStarted(release_id, source_info), clock)
