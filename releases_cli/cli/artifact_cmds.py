@@ -26,6 +26,7 @@ from releases_cli.cli.options import (
 from releases_cli.config import Flags
 from releases_cli.core import faults, leftovers
 from releases_cli.core.errors import InvalidInput, SystemFailure
+from releases_cli.core.fs import DIR_MODE, current_umask
 from releases_cli.core.layout import DeployRoot
 
 STDOUT = "-"
@@ -98,7 +99,7 @@ def pack(
 @contextmanager
 def _work_root(work: Path | None) -> Iterator[DeployRoot]:
     if work is not None:
-        work.mkdir(parents=True, exist_ok=True)
+        work.mkdir(DIR_MODE, parents=True, exist_ok=True)
         yield DeployRoot.resolve(work)
         return
     import tempfile  # pack only: not worth its import on every command
@@ -129,7 +130,7 @@ def _output(output: str) -> Iterator[IO[bytes]]:
             out.flush()
             os.fsync(out.fileno())
             faults.point("after_pack_write")
-            os.chmod(temp, 0o644)
+            os.chmod(temp, 0o666 & ~current_umask())  # as any new file: it may hold secrets
             os.replace(temp, target)  # before the close drops the flock
     except BaseException:
         temp.unlink(missing_ok=True)
