@@ -23,8 +23,10 @@ def run_logged(
     env: Mapping[str, str],
     echo: TextIO | None = None,
     timeout: float | None = None,
+    inherit: bool = True,
 ) -> int:
-    """Run `command` with /bin/sh in `cwd`, teeing its output to `echo` and `log_path`.
+    """Run `command` with /bin/sh in `cwd`, teeing its output to `echo` and `log_path`; its
+    environment is ours plus `env`, or with `inherit` False, `env` alone.
 
     The child gets its own process group so an interrupt or timeout stops the whole build
     (npm spawns grandchildren), not just the shell. Output is read on a thread so `timeout`
@@ -41,7 +43,7 @@ def run_logged(
         proc = subprocess.Popen(
             ["/bin/sh", "-c", command],
             cwd=cwd,
-            env={**os.environ, **env},
+            env={**os.environ, **env} if inherit else dict(env),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
