@@ -51,7 +51,8 @@ def pack(
             metavar="DIR",
             show_default=False,
             help="Build in this directory and keep it for the next pack's dependency reuse and "
-            "build cache (its releases.toml applies). Default: a temporary directory.",
+            "build cache (its releases.toml applies); a deploy root is refused. Default: a "
+            "temporary directory.",
         ),
     ] = None,
     release_id: Annotated[
