@@ -201,7 +201,10 @@ class Stack:
         # go there (the example's own env table is replaced).
         app = self.apps[0]
         config = (EXAMPLE / "releases.toml").read_text()
-        table = f'env = {{ APP_NAME = "{app.name}", APP_PORT = "{app.app_port}" }}'
+        table = (
+            f'env = {{ APP_NAME = "{app.name}", APP_PORT = "{app.app_port}", '
+            f'RELEASES_ROOT = "{self.root}" }}'
+        )
         config = config.replace('env = { APP_PORT = "3000" }', table)
         (self.root / "releases.toml").write_text(config)
 
