@@ -106,11 +106,11 @@ def start(pm2: Pm2, release_id: str, release: Path, port: int, file: Path) -> st
     return None
 
 
-def delete(pm2: Pm2, release_id: str) -> str | None:
-    """`pm2 delete <app>-<id>` when that app is ours (an app PM2 does not know is already
-    gone); None when done, else why it was left alone."""
+def delete(pm2: Pm2, release_id: str, listed: Listed | None = None) -> str | None:
+    """`pm2 delete <app>-<id>` when that app is ours (by `listed`, a fresh list_apps when None;
+    an app PM2 does not know is already gone); None when done, else why it was left alone."""
     name = pm2.name(release_id)
-    listed = _list(pm2)
+    listed = listed if listed is not None else list_apps(pm2)
     if listed is None:
         return f"could not list PM2 apps (pm2 jlist failed); {name} was left alone"
     if name in listed.foreign:
@@ -145,11 +145,12 @@ class Listed:
 
 def jlist(pm2: Pm2) -> dict[str, Running] | None:
     """Our apps PM2 runs, by name; None when PM2 cannot be asked."""
-    listed = _list(pm2)
+    listed = list_apps(pm2)
     return None if listed is None else listed.ours
 
 
-def _list(pm2: Pm2) -> Listed | None:
+def list_apps(pm2: Pm2) -> Listed | None:
+    """Our apps and the names of our shape that are not ours; None when PM2 cannot be asked."""
     try:
         done = _pm2(pm2, "jlist")
     except (OSError, subprocess.TimeoutExpired):

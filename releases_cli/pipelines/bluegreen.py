@@ -147,14 +147,14 @@ def ensure_running(
     return state
 
 
-def stop_app(sv: Serving, release_id: str, report: Report) -> None:
-    _delete(sv, release_id, report)
+def stop_app(sv: Serving, release_id: str, report: Report, listed: pm.Listed | None = None) -> None:
+    _delete(sv, release_id, report, listed)
     sv.process_file(release_id).unlink(missing_ok=True)
 
 
-def _delete(sv: Serving, release_id: str, report: Report) -> None:
+def _delete(sv: Serving, release_id: str, report: Report, listed: pm.Listed | None = None) -> None:
     """Delete the release's PM2 app if it is ours; say so when one of its name is not."""
-    left_alone = pm.delete(sv.pm2, release_id)
+    left_alone = pm.delete(sv.pm2, release_id, listed)
     if left_alone is not None:
         report(f"warning: {left_alone}")
 
@@ -297,8 +297,9 @@ def settle(sv: Serving, clock: Clock, report: Report, orphans: bool = False) -> 
             state = apply(sv, replace(state, apps=apps), report)
         faults.point("serve_after_drain")
         _drain(sv, [state.apps[r].port for r in expired])
+        listed = pm.list_apps(sv.pm2)  # one `pm2 jlist` tells which of them are ours
         for release_id in expired:
-            stop_app(sv, release_id, report)
+            stop_app(sv, release_id, report, listed)
             port = state.apps[release_id].port
             state = state.without(release_id)
             write_state(sv.root, state)
