@@ -177,6 +177,8 @@ def test_pack_refuses_a_work_dir_that_looks_like_a_deploy_root(
     for _ in range(2):
         pack(cli, built_app, out, "--work", str(empty))
     assert len(os.listdir(empty / "releases")) == 1
+    doctor = cli("doctor", "--root", str(empty))
+    assert doctor.returncode == 0 and "`releases pack` work directory" in doctor.stdout
 
 
 def test_artifact_refuses_build_options(cli: Cli, tmp_path: Path) -> None:

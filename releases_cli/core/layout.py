@@ -15,6 +15,7 @@ from releases_cli.core.statedir import STATE_DIR, require_sound_layout
 
 TEMP_LINK_PREFIX = ".current.tmp-"
 CONFIG_NAME = "releases.toml"
+PACK_WORK_MARK = "pack-work"  # in .releases/: a `releases pack` work root, never a live one
 
 
 class DeployRoot(NamedTuple):
@@ -119,6 +120,14 @@ class DeployRoot(NamedTuple):
             if make_dir(directory, exist_ok=True):
                 created.append(directory)
         return created
+
+    def is_pack_work(self) -> bool:
+        """Marked as `pack`'s work root (a regular file, never a link) and with no `current`."""
+        try:
+            mark = os.lstat(self.state / PACK_WORK_MARK)
+        except OSError:
+            return False
+        return stat.S_ISREG(mark.st_mode) and not os.path.lexists(self.current)
 
     def release_ids_on_disk(self) -> list[str]:
         """Ids of real directories in releases/ (links and odd names ignored), oldest first."""

@@ -90,6 +90,8 @@ def check_current(root: DeployRoot) -> list[Finding]:
     complete = [r for r in root.release_ids_on_disk() if _is_complete(root, r)]
     switch = f"releases rollback --root {root.path} --to {complete[-1]}" if complete else ""
     if not link.exists:
+        if root.is_pack_work():
+            return [_ok("current", "a `releases pack` work directory: nothing goes live here")]
         if complete:
             return [_problem("current", "no `current` link, but complete releases exist", switch)]
         return [_ok("current", "no release deployed yet")]

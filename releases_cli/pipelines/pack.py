@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import stat
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -28,7 +27,7 @@ from releases_cli.core import safefs
 from releases_cli.core.clock import Clock, host, utc_now, who
 from releases_cli.core.errors import InvalidInput, UnsafeState
 from releases_cli.core.fs import atomic_write
-from releases_cli.core.layout import DeployRoot
+from releases_cli.core.layout import PACK_WORK_MARK, DeployRoot
 from releases_cli.core.meta import SourceInfo, read_meta
 from releases_cli.core.report import Report
 from releases_cli.nextjs import deps
@@ -42,7 +41,6 @@ from releases_cli.sources.artifact.payload import Packed, write_payload
 
 log = logging.getLogger(__name__)
 ENV_CAP = 64 << 10
-WORK_MARK = "pack-work"  # in .releases/: this root is a pack work directory
 ROOT_SIGNS = (".releases", "releases", "current")
 
 
@@ -76,7 +74,7 @@ def pack(
         packed = write_payload(release, spool)
         manifest = _manifest(work, staged.id, staged.source, release, packed, options, clock)
         container.write(out, manifest, spool)
-    if not is_pack_work(work):  # checked again: what pack deletes must be its own
+    if not work.is_pack_work():  # checked again: what pack deletes must be its own
         raise UnsafeState(f"{work.path} is not a pack work directory; nothing was removed")
     _drop_older(work, staged.id)
     return PackResult(
@@ -169,7 +167,7 @@ def _drop_older(work: DeployRoot, keep: str) -> None:
 def claim_work(work: DeployRoot) -> None:
     """Make `work` pack's work root: refuse one that is (or looks like) a deploy root, else
     lay it out and mark it. InvalidInput when refused (nothing is changed)."""
-    if not is_pack_work(work):
+    if not work.is_pack_work():
         signs = [name for name in ROOT_SIGNS if os.path.lexists(work.path / name)]
         if signs:
             raise InvalidInput(
@@ -177,14 +175,5 @@ def claim_work(work: DeployRoot) -> None:
                 "pack deletes the releases of its work directory: pass a new or empty one"
             )
     work.ensure_layout()
-    if not is_pack_work(work):
-        atomic_write(work.state / WORK_MARK, b"a releases pack work directory\n")
-
-
-def is_pack_work(work: DeployRoot) -> bool:
-    """Marked by claim_work (a regular file, never a link), and with no `current`."""
-    try:
-        mark = os.lstat(work.state / WORK_MARK)
-    except OSError:
-        return False
-    return stat.S_ISREG(mark.st_mode) and not os.path.lexists(work.path / "current")
+    if not work.is_pack_work():
+        atomic_write(work.state / PACK_WORK_MARK, b"a releases pack work directory\n")
