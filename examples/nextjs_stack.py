@@ -197,7 +197,16 @@ class Stack:
         """A deploy root configured by the example's releases.toml (its build commands)."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.releases("init")
-        shutil.copy2(EXAMPLE / "releases.toml", self.root / "releases.toml")
+        # The restart command sees [serve] env, not our environment: the app's name and port
+        # go there (the example's own env table is replaced).
+        app = self.apps[0]
+        config = (EXAMPLE / "releases.toml").read_text()
+        table = (
+            f'env = {{ APP_NAME = "{app.name}", APP_PORT = "{app.app_port}", '
+            f'RELEASES_ROOT = "{self.root}" }}'
+        )
+        config = config.replace('env = { APP_PORT = "3000" }', table)
+        (self.root / "releases.toml").write_text(config)
 
     def releases_env(self) -> dict[str, str]:
         """What the `[restart] command` (pm2 startOrReload) needs: pm2 on PATH, our PM2_HOME."""

@@ -237,6 +237,24 @@ class Stack:
         assert status == 200, (status, release)
         return release
 
+    def start_other_app(
+        self, name: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
+        """Start a PM2 app releases did not start (a `sleep`), in this stack's PM2."""
+        import json
+
+        path = self.work / f"{name}.pm2.json"
+        app = {"name": name, "script": "/bin/sleep", "args": ["600"], "interpreter": "none"}
+        app |= {"cwd": str(cwd)} if cwd is not None else {}
+        path.write_text(json.dumps({"apps": [app | {"env": env or {}}]}))
+        subprocess.run(
+            [str(self.pm2), "start", str(path)],
+            env={**os.environ, **self.env()},
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+
     def pm2_names(self) -> set[str]:
         return set(self.pm2_list())
 

@@ -28,6 +28,7 @@ __all__ = [
     "argv",
     "current_id",
     "deploy_ok",
+    "later_id",
     "needs_real_process",
     "run_cli",
     "tree_state",
@@ -152,6 +153,14 @@ def deploy_ok(cli: Cli, root: Path, app: Path, *extra: str) -> str:
     result = cli("deploy", "--root", str(root), "--source", str(app), *extra)
     assert result.returncode == 0, result.stderr
     return current_id(root)
+
+
+def later_id(hours: float = 1) -> str:
+    """A release id `hours` ahead of the clock: newer than any id a deploy in this test makes,
+    and within the day ahead that a given id may be (pipelines/newid.py)."""
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.now(UTC) + timedelta(hours=hours)).strftime("%Y%m%dT%H%M%SZ")
 
 
 def current_id(root: Path) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from helpers import REPO, Cli, cli_env, current_id, tree_state
+from helpers import REPO, Cli, cli_env, current_id, deploy_ok, later_id, tree_state
 
 from releases_cli.sources.artifact import container
 from releases_cli.sources.artifact import manifest as mf
@@ -114,6 +114,71 @@ def test_stage_artifact_takes_the_id_it_was_built_as(
     pack(cli, built_app, older, "--id", "20261001T000000Z")
     refused = cli("stage", "--root", str(server), "--artifact", str(older))
     assert refused.returncode == 3 and "older than 20261101T000000Z" in refused.stderr
+
+
+def test_an_id_far_ahead_of_the_clock_is_refused_and_later_ids_stay_ordinary(
+    cli: Cli, built_app: Path, tmp_path: Path
+) -> None:
+    """An artifact built as 99991231T235959Z (the top of the id format) or two days ahead is
+    refused by deploy and stage (exit 3, one line, nothing changed): it would push every later
+    id past it. One an hour ahead (clock skew) is taken, and a later plain deploy still gets an
+    ordinary id that sorts after it."""
+    artifact = tmp_path / "app.artifact"
+    pack(cli, built_app, artifact)
+    server = initialised(cli, tmp_path / "server")
+    first = deploy_ok(cli, server, built_app, "--build", BUILD)
+    for far in ("99991231T235959Z", later_id(hours=48)):
+        forged = tmp_path / f"{far}.artifact"
+        rewrite(artifact, forged, id=far)
+        before = tree_state(server)
+        for command in ("deploy", "stage"):
+            result = cli(command, "--root", str(server), "--artifact", str(forged))
+            assert result.returncode == 3, result.stderr
+            assert "more than a day ahead of this host's clock" in result.stderr
+            assert len(result.stderr.strip().splitlines()) == 1
+        assert tree_state(server) == before and current_id(server) == first
+    refused = cli("pack", "--source", str(built_app), "-o", str(tmp_path / "x.artifact"),
+                  "--id", "99991231T235959Z")  # fmt: skip
+    assert refused.returncode == 3 and "ahead of this host's clock" in refused.stderr
+    skewed = tmp_path / "skewed.artifact"
+    near = later_id(hours=1)
+    rewrite(artifact, skewed, id=near)
+    assert cli("deploy", "--root", str(server), "--artifact", str(skewed)).returncode == 0
+    after = deploy_ok(cli, server, built_app, "--build", BUILD)
+    assert current_id(server) == after and after.startswith(near) and after != near
+    listed = json.loads(cli("list", "--root", str(server), "--json").stdout)
+    assert [r["id"] for r in listed["releases"]][:2] == [after, near]
+
+
+def test_pack_refuses_a_work_dir_that_looks_like_a_deploy_root(
+    cli: Cli, built_app: Path, tmp_path: Path
+) -> None:
+    """`pack --work DIR` deletes the other releases of DIR, so a live deploy root (current,
+    releases), or a directory with only releases/ or only .releases/, is refused with exit 3
+    and left byte-identical; an empty directory becomes a work directory."""
+    live = initialised(cli, tmp_path / "live")
+    deploy_ok(cli, live, built_app, "--build", BUILD)
+    deploy_ok(cli, live, built_app, "--build", BUILD)
+    only_releases = tmp_path / "only-releases"
+    (only_releases / "releases" / "20260101T000000Z").mkdir(parents=True)
+    only_state = tmp_path / "only-state"
+    (only_state / ".releases").mkdir(parents=True)
+    out = tmp_path / "out.artifact"
+    for work in (live, only_releases, only_state):
+        before = tree_state(work)
+        result = cli("pack", "--source", str(built_app), "--build", BUILD, "--work", str(work),
+                     "-o", str(out))  # fmt: skip
+        assert result.returncode == 3, result.stderr
+        assert "looks like a deploy root" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert tree_state(work) == before and not out.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for _ in range(2):
+        pack(cli, built_app, out, "--work", str(empty))
+    assert len(os.listdir(empty / "releases")) == 1
+    doctor = cli("doctor", "--root", str(empty))
+    assert doctor.returncode == 0 and "`releases pack` work directory" in doctor.stdout
 
 
 def test_artifact_refuses_build_options(cli: Cli, tmp_path: Path) -> None:

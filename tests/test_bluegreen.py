@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from bgstack import Stack, apps, deploy, get, running_stack, state
-from helpers import Cli, current_id
+from helpers import Cli, current_id, later_id
 
 
 @pytest.fixture
@@ -92,6 +92,35 @@ def test_reap_stops_warm_apps_after_their_grace(cli: Cli, stack: Stack) -> None:
     assert stack.served() == b
 
 
+def test_reap_touches_only_apps_releases_started(cli: Cli, stack: Stack) -> None:
+    """Reap (run every minute from cron) deletes an orphan app of ours (named `<app>-<id>`,
+    marked with this root; or, started before apps were marked, unmarked and running in this
+    root's releases/<id>) but never another app in the same PM2: one that merely shares the
+    prefix, one of our exact name shape without the marker, one marked for another root."""
+    stack.config(grace="1s")
+    a = deploy(cli, stack)
+    b = deploy(cli, stack)
+    foreign = {"t-worker", "t-cron", "t-20260101T000000Z", "t-20260101T000001Z"}
+    for name in ("t-worker", "t-cron", "t-20260101T000000Z"):
+        stack.start_other_app(name)
+    stack.start_other_app("t-20260101T000001Z", {"RELEASES_OWNER": str(stack.work / "other")})
+    stack.start_other_app("t-20250101T000000Z", {"RELEASES_OWNER": str(stack.root)})
+    legacy = stack.root / "releases" / "20240101T000000Z"
+    legacy.mkdir()
+    stack.start_other_app(f"t-{legacy.name}", cwd=legacy)
+    import time
+
+    time.sleep(1.2)  # past the one-second grace (not a timing assertion: a precondition)
+    result = cli("reap", "--root", str(stack.root), env=stack.env())
+    assert result.returncode == 0, result.stderr
+    assert "stopped 3 app(s)" in result.stderr and "20250101T000000Z" in result.stderr
+    assert legacy.name in result.stderr
+    assert stack.pm2_names() == {f"t-{b}"} | foreign
+    assert a not in apps(stack) and stack.served() == b
+    shown = cli("status", "--root", str(stack.root), env=stack.env()).stdout
+    assert "20260101T" not in shown
+
+
 def test_unhealthy_release_is_never_flipped_to(cli: Cli, stack: Stack) -> None:
     """A release whose app answers 500 on its own port fails the deploy (exit 9): nginx and
     `current` still serve the previous release, its app is deleted from PM2, it is marked
@@ -117,7 +146,7 @@ def test_a_rejected_include_changes_nothing(cli: Cli, stack: Stack) -> None:
     upstream name the new release needs), the switch fails with exit 3 and the include on disk,
     `current` and what nginx serves are unchanged."""
     a = deploy(cli, stack)
-    new_id = "20991231T000000Z"
+    new_id = later_id()
     stack.stop_nginx_for_reconfig = None  # type: ignore[attr-defined]
     stack.main_conf.write_text(
         stack.main_conf.read_text().replace(

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from gitrepos import commit, init_repo
-from helpers import Cli, argv, current_id, deploy_ok, tree_state
+from helpers import Cli, argv, current_id, deploy_ok, later_id, tree_state
 
-FUTURE_ID = "20991231T000000Z"
+FUTURE_ID = later_id()  # newer than every deploy of a test
 
 
 def _stage(cli: Cli, root: Path, app: Path, *extra: str) -> str:
@@ -134,6 +134,23 @@ def test_stage_with_id_uses_it_and_refuses_reuse_or_older(cli: Cli, root: Path, 
         assert result.returncode == 3, result.stderr
         assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
         assert _unchanged(before, tree_state(root))
+
+
+def test_a_root_whose_ids_ran_out_refuses_with_one_line(cli: Cli, root: Path, app: Path) -> None:
+    """A root that already holds the last id of the format (99991231T235959Z-9999, left from
+    before far-ahead ids were refused): a deploy exits 7 with one line naming it and `current`
+    stays, rather than making a release under a malformed id."""
+    first = deploy_ok(cli, root, app)
+    (root / "releases" / "99991231T235959Z-9999").mkdir()
+    result = cli("deploy", "--root", str(root), "--source", str(app))
+    assert result.returncode == 7, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert errors == [
+        "releases: error: no release id is left after 99991231T235959Z-9999: an id far ahead of "
+        "the clock used up the id format (artifact and --id ids are refused that far ahead)"
+    ]
+    assert current_id(root) == first
+    assert sorted(p.name for p in (root / "releases").iterdir()) == [first, "99991231T235959Z-9999"]
 
 
 def test_id_of_a_pruned_release_is_not_reused(cli: Cli, root: Path, app: Path) -> None:

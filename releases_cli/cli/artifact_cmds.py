@@ -26,6 +26,7 @@ from releases_cli.cli.options import (
 from releases_cli.config import Flags
 from releases_cli.core import faults, leftovers
 from releases_cli.core.errors import InvalidInput, SystemFailure
+from releases_cli.core.fs import DIR_MODE, current_umask
 from releases_cli.core.layout import DeployRoot
 
 STDOUT = "-"
@@ -50,7 +51,8 @@ def pack(
             metavar="DIR",
             show_default=False,
             help="Build in this directory and keep it for the next pack's dependency reuse and "
-            "build cache (its releases.toml applies). Default: a temporary directory.",
+            "build cache (its releases.toml applies); a deploy root is refused. Default: a "
+            "temporary directory.",
         ),
     ] = None,
     release_id: Annotated[
@@ -75,6 +77,7 @@ def pack(
     from releases_cli.cli import progress
     from releases_cli.cli.release_cmds import deploy_options
     from releases_cli.core.units import human_size
+    from releases_cli.pipelines.pack import claim_work
     from releases_cli.pipelines.pack import pack as run_pack
 
     if output == STDOUT and sys.stdout.isatty():
@@ -82,7 +85,7 @@ def pack(
     reporter = progress.make_reporter(quiet, verbose, out=sys.stderr)
     flags = Flags(source=path_text(source), repo=repo, ref=ref, build=build, preset=preset)
     with _work_root(work) as work_root, _output(output) as out:
-        work_root.ensure_layout()
+        claim_work(work_root)
         options = deploy_options(work_root, flags, 0)
         result = run_pack(work_root, options, out, release_id, report=reporter)
     say(
@@ -97,7 +100,7 @@ def pack(
 @contextmanager
 def _work_root(work: Path | None) -> Iterator[DeployRoot]:
     if work is not None:
-        work.mkdir(parents=True, exist_ok=True)
+        work.mkdir(DIR_MODE, parents=True, exist_ok=True)
         yield DeployRoot.resolve(work)
         return
     import tempfile  # pack only: not worth its import on every command
@@ -128,7 +131,7 @@ def _output(output: str) -> Iterator[IO[bytes]]:
             out.flush()
             os.fsync(out.fileno())
             faults.point("after_pack_write")
-            os.chmod(temp, 0o644)
+            os.chmod(temp, 0o666 & ~current_umask())  # as any new file: it may hold secrets
             os.replace(temp, target)  # before the close drops the flock
     except BaseException:
         temp.unlink(missing_ok=True)

@@ -112,14 +112,14 @@ def nginx(root: RootOption = None) -> None:
 
     Example: releases nginx --root /srv/shop > /etc/nginx/sites-available/shop
     """
-    from releases_cli.core.fs import atomic_write
+    from releases_cli.core.fs import DIR_MODE, atomic_write
     from releases_cli.nextjs.nginx import render_include, snippet
 
     deploy_root = deploy_root_of(root).require_initialized()
     sv = _serving(deploy_root, "nginx")
     block = snippet(sv.nginx, deploy_root.path)  # a path nginx cannot name: refused first
     if not sv.nginx.include.exists():
-        sv.nginx.include.parent.mkdir(parents=True, exist_ok=True)
+        sv.nginx.include.parent.mkdir(DIR_MODE, parents=True, exist_ok=True)
         atomic_write(sv.nginx.include, render_include(sv.nginx.app, None, {}).encode())
         say(f"wrote {sv.nginx.include} (nothing routed yet)")
     print(block, end="")

@@ -1,13 +1,65 @@
-"""Crash-safe file primitives: fsync'd atomic writes and appends."""
+"""Crash-safe file primitives: fsync'd atomic writes and appends; the modes state is made with.
+
+State (`.releases/`, the layout directories, the git mirror) is never group- or
+world-writable, whatever the umask: files are made 0644 and directories 0755, both less the
+umask, so a stricter umask still applies and a looser one (000) never opens them up.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from releases_cli.core import faults, leftovers
 from releases_cli.core.errors import UnsafeState
+
+DIR_MODE = 0o755  # every directory of state we make (less the umask)
+NO_GROUP_WRITE = 0o022
+
+
+def current_umask() -> int:
+    """This process's umask, read without changing it (/proc), else by setting it back."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o077)
+    os.umask(old)
+    return old
+
+
+def state_umask() -> int:
+    """The umask for children that write state (git in the mirror): ours, never looser than
+    022."""
+    return current_umask() | NO_GROUP_WRITE
+
+
+@contextlib.contextmanager
+def tightened_umask() -> Iterator[None]:
+    """Within the block, files and directories are made at most 0644/0755 (a library that
+    creates them with the default modes, e.g. gitpython's `init`, is then safe too)."""
+    old = os.umask(state_umask())
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def make_dir(path: Path, exist_ok: bool = False) -> bool:
+    """mkdir `path` with DIR_MODE; True when this call made it."""
+    try:
+        os.mkdir(path, DIR_MODE)
+    except FileExistsError:
+        if not exist_ok:
+            raise
+        return False
+    return True
 
 
 def fsync_dir(directory: Path) -> None:

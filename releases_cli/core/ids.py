@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated
 
-from releases_cli.core.errors import InvalidInput
+from releases_cli.core.errors import InvalidInput, UnsafeState
 
 _ID_RE = re.compile(r"(?P<ts>[0-9]{8}T[0-9]{6}Z)(?:-(?P<n>[2-9]|[1-9][0-9]{1,3}))?", re.ASCII)
 _TS_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -87,6 +87,11 @@ def new_id(now: datetime, existing: Iterable[str]) -> str:
         stamp, n = sort_key(latest)  # clock did not advance (or went back): bump the suffix
     while True:
         candidate = stamp if n == 1 else f"{stamp}-{n}"
+        if not is_valid_id(candidate):  # past -9999: only an id from the far future gets here
+            raise UnsafeState(
+                f"no release id is left after {latest}: an id far ahead of the clock used up "
+                "the id format (artifact and --id ids are refused that far ahead)"
+            )
         if candidate not in taken and sort_key(candidate) > sort_key(latest or "0"):
             return candidate
         n += 1

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 from releases_cli.core.errors import InvalidInput, NotFound, UnsafeState
+from releases_cli.core.fs import make_dir
 from releases_cli.core.ids import is_valid_id, sort_key, validate_id
 from releases_cli.core.statedir import STATE_DIR, require_sound_layout
 
 TEMP_LINK_PREFIX = ".current.tmp-"
 CONFIG_NAME = "releases.toml"
+PACK_WORK_MARK = "pack-work"  # in .releases/: a `releases pack` work root, never a live one
 
 
 class DeployRoot(NamedTuple):
@@ -114,12 +116,18 @@ class DeployRoot(NamedTuple):
             raise UnsafeState(f"deploy root {self.path} is not writable by this user")
         require_sound_layout(self.state)  # never mkdir through a planted .releases link
         for directory in (self.releases, self.shared, self.state, self.meta_dir, self.logs):
-            try:
-                directory.mkdir()  # no is_dir() pre-check: concurrent deploys race here
+            # no is_dir() pre-check: concurrent deploys race here
+            if make_dir(directory, exist_ok=True):
                 created.append(directory)
-            except FileExistsError:
-                continue
         return created
+
+    def is_pack_work(self) -> bool:
+        """Marked as `pack`'s work root (a regular file, never a link) and with no `current`."""
+        try:
+            mark = os.lstat(self.state / PACK_WORK_MARK)
+        except OSError:
+            return False
+        return stat.S_ISREG(mark.st_mode) and not os.path.lexists(self.current)
 
     def release_ids_on_disk(self) -> list[str]:
         """Ids of real directories in releases/ (links and odd names ignored), oldest first."""
@@ -179,8 +187,9 @@ def _holds_state_dir(directory: Path) -> bool:
 def _make_dirs(path: Path) -> list[Path]:
     """mkdir -p `path`; the directories it created, outermost first."""
     missing = [p for p in (path, *path.parents) if not os.path.lexists(p)]
-    if missing:  # something that is there (a file, a link) is left for the caller's check
-        path.mkdir(parents=True)
+    # Something that is there (a file, a link) is left for the caller's check.
+    for directory in reversed(missing):
+        make_dir(directory, exist_ok=True)
     return list(reversed(missing))
 
 

@@ -40,7 +40,7 @@ FREEZE_FILE = "freeze.json"  # the deploy freeze (core/freeze.py)
 # Entries of .releases/ the tool makes, and the kind each must be.
 LAYOUT_DIRS = ("meta", "logs", "trash", "repo.git", "serve")
 LAYOUT_FILES = (
-    *("history.jsonl", "lock", "lock.info", "reserve", FREEZE_FILE),
+    *("history.jsonl", "lock", "lock.info", "reserve", FREEZE_FILE, "pack-work"),
     *("cleaner.log", "cleaner.log.1"),  # the detached cleaner's log, and the one rotated out
 )
 # Directories of .releases/ whose files are replaced atomically (temp + rename).

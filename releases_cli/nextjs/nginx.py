@@ -20,7 +20,7 @@ from pathlib import Path
 
 from releases_cli.core import leftovers
 from releases_cli.core.errors import InvalidInput, SystemFailure, one_line
-from releases_cli.core.fs import atomic_write
+from releases_cli.core.fs import DIR_MODE, atomic_write
 
 TRIES = 4  # the one server listed TRIES times: proxy_next_upstream retries the *next* entry
 COMMAND_SECONDS = 60
@@ -180,7 +180,7 @@ def install(nginx: Nginx, text: str, ready: Callable[[], None]) -> None:
     problem = included(nginx)
     if problem is not None:
         raise InvalidInput(f"blue-green: {problem}; nothing was changed")
-    nginx.include.parent.mkdir(parents=True, exist_ok=True)
+    nginx.include.parent.mkdir(DIR_MODE, parents=True, exist_ok=True)
     # What an install killed half-way left: its include temp, and its test copy of the main
     # config (beside it, so that the copy's relative includes resolve as the original's do).
     leftovers.remove_stale_beside(nginx.include)

@@ -5,6 +5,11 @@ words. The app's cwd is the release directory itself (never the `current` link),
 by PM2 stays on that build. `pm2` runs with a minimal, explicit environment: PM2 copies the
 environment of whoever runs `pm2 start` into the app, and a deploy shell's variables must not
 leak into production processes.
+
+Ownership: the PM2 of a server also runs apps we did not start (`shop-worker`, `shop-cron`, or
+one an operator named like ours). An app is ours only when its name is exactly `<app>-<id>`
+(a valid release id) and its environment carries OWNER_VAR = this deploy root, which only our
+process files set; nothing else is ever listed as ours, stopped or deleted.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from typing import Any
 
 from releases_cli.core.errors import one_line
 from releases_cli.core.fs import atomic_write
+from releases_cli.core.ids import is_valid_id
 
 COMMAND_SECONDS = 120
 KILL_TIMEOUT_MS = 5000  # a straggler request gets this long after SIGINT
+OWNER_VAR = "RELEASES_OWNER"  # in every app we start: the deploy root it belongs to
 
 
 @dataclass(frozen=True)
@@ -35,10 +42,16 @@ class Pm2:
     start: tuple[str, ...]  # script (relative to the release) + args, {port} substituted
     interpreter: str
     env: tuple[tuple[str, str], ...]
+    owner: str  # the deploy root: OWNER_VAR's value in our apps
 
     def name(self, release_id: str) -> str:
         """`<app>-<id>`: never all digits (PM2 would read a number as a process id)."""
         return f"{self.app}-{release_id}"
+
+    def release_of(self, name: str) -> str | None:
+        """The release id when `name` is exactly `<app>-<id>`, else None."""
+        release_id = name.removeprefix(f"{self.app}-")
+        return release_id if release_id != name and is_valid_id(release_id) else None
 
 
 def process_file(pm2: Pm2, release_id: str, release: Path, port: int) -> dict[str, object]:
@@ -55,7 +68,7 @@ def process_file(pm2: Pm2, release_id: str, release: Path, port: int) -> dict[st
         "kill_timeout": KILL_TIMEOUT_MS,
         "autorestart": True,
         "max_restarts": 10,
-        "env": env | dict(pm2.env),
+        "env": env | dict(pm2.env) | {OWNER_VAR: pm2.owner},
     }
     if pm2.interpreter != "node":
         app["interpreter"] = pm2.interpreter
@@ -106,8 +119,22 @@ def start(pm2: Pm2, release_id: str, release: Path, port: int, file: Path) -> st
     return None
 
 
-def delete(pm2: Pm2, release_id: str) -> None:
-    """`pm2 delete <app>-<id>`; an app PM2 does not know is already gone."""
+def delete(pm2: Pm2, release_id: str, listed: Listed | None = None) -> str | None:
+    """`pm2 delete <app>-<id>` when that app is ours (by `listed`, a fresh list_apps when None;
+    an app PM2 does not know is already gone); None when done, else why it was left alone."""
+    name = pm2.name(release_id)
+    listed = listed if listed is not None else list_apps(pm2)
+    if listed is None:
+        return f"could not list PM2 apps (pm2 jlist failed); {name} was left alone"
+    if name in listed.foreign:
+        return f"PM2 app {name} was not started by releases for {pm2.owner}; left alone"
+    if name in listed.ours:
+        delete_ours(pm2, release_id)
+    return None
+
+
+def delete_ours(pm2: Pm2, release_id: str) -> None:
+    """`pm2 delete <app>-<id>` of an app `jlist` just listed as ours."""
     try:
         _pm2(pm2, "delete", pm2.name(release_id))
     except (OSError, subprocess.TimeoutExpired):
@@ -139,8 +166,20 @@ class Running:
     status: str = "online"  # PM2's status: "online" when every instance is, else the first other
 
 
+@dataclass(frozen=True)
+class Listed:
+    ours: dict[str, Running]  # by name
+    foreign: frozenset[str]  # names of our shape whose marker is missing or another root's
+
+
 def jlist(pm2: Pm2) -> dict[str, Running] | None:
     """Our apps PM2 runs, by name; None when PM2 cannot be asked."""
+    listed = list_apps(pm2)
+    return None if listed is None else listed.ours
+
+
+def list_apps(pm2: Pm2) -> Listed | None:
+    """Our apps and the names of our shape that are not ours; None when PM2 cannot be asked."""
     try:
         done = _pm2(pm2, "jlist")
     except (OSError, subprocess.TimeoutExpired):
@@ -152,14 +191,44 @@ def jlist(pm2: Pm2) -> dict[str, Running] | None:
     except ValueError:
         return None
     found: dict[str, Running] = {}
+    foreign: set[str] = set()
     for item in items:
         name = item.get("name")
-        if not isinstance(name, str) or not name.startswith(f"{pm2.app}-"):
+        release_id = pm2.release_of(name) if isinstance(name, str) else None
+        if not isinstance(name, str) or release_id is None:
             continue
-        status = str((item.get("pm2_env") or {}).get("status") or "unknown")[:40]
-        memory = (item.get("monit") or {}).get("memory") or 0
+        env = item.get("pm2_env")
+        env = env if isinstance(env, dict) else {}
+        if not ours(env, pm2, release_id):
+            foreign.add(name)  # an instance without our marker makes the whole name not ours
+            continue
+        status = str(env.get("status") or "unknown")[:40]
+        monit = item.get("monit")
+        memory = monit.get("memory") if isinstance(monit, dict) else 0
         was = found.get(name, Running(name, 0, 0))
         online = was.online + (status == "online")
         shown = was.status if was.status != "online" else status
-        found[name] = Running(name, online, was.memory + int(memory), shown)
-    return found
+        found[name] = Running(name, online, was.memory + _count(memory), shown)
+    return Listed({n: r for n, r in found.items() if n not in foreign}, frozenset(foreign))
+
+
+def ours(env: dict[str, object], pm2: Pm2, release_id: str) -> bool:
+    """Whether a PM2 app (its pm2_env) was started by releases for this deploy root: it
+    carries OWNER_VAR = the root; or, started before apps were marked, it carries no OWNER_VAR
+    at all and runs in exactly this root's releases/<its id> (so an upgrade strands no app)."""
+    inner = env.get("env")
+    inner = inner if isinstance(inner, dict) else env
+    if OWNER_VAR in inner or OWNER_VAR in env:
+        return marked(env, pm2.owner)
+    return env.get("pm_cwd") == str(Path(pm2.owner) / "releases" / release_id)
+
+
+def marked(env: dict[str, object], owner: str) -> bool:
+    """Whether a PM2 app's environment names `owner` as the deploy root that started it."""
+    inner = env.get("env")
+    value = inner.get(OWNER_VAR) if isinstance(inner, dict) else env.get(OWNER_VAR)
+    return value == owner
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

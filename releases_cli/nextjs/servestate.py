@@ -9,15 +9,13 @@ state flagged `damaged`: callers then never stop an app just because the state f
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from releases_cli.core import statedir
 from releases_cli.core.clock import iso, parse_iso
-from releases_cli.core.fs import atomic_write
+from releases_cli.core.fs import atomic_write, make_dir
 from releases_cli.core.ids import is_valid_id
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.warn import warn_once
@@ -123,8 +121,7 @@ def write_state(root: DeployRoot, state: ServeState) -> None:
 def ensure_serve_dir(root: DeployRoot) -> None:
     """Make `.releases/serve/` (a link or file there is refused by the layout check)."""
     statedir.require_sound_layout(root.state)
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(root.state / SERVE_DIR)
+    make_dir(root.state / SERVE_DIR, exist_ok=True)
 
 
 def serving(root: DeployRoot) -> dict[str, str]:

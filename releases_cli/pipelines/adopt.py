@@ -36,7 +36,7 @@ from releases_cli.core.events import (
     SwitchReason,
     record,
 )
-from releases_cli.core.fs import fsync_dir
+from releases_cli.core.fs import fsync_dir, make_dir
 from releases_cli.core.layout import TEMP_LINK_PREFIX, DeployRoot, read_current
 from releases_cli.core.meta import ReleaseMeta, SourceInfo, meta_ids, write_meta
 from releases_cli.core.recovery import recover
@@ -70,7 +70,7 @@ def adopt(root: DeployRoot, path: Path, wait: float = 0, clock: Clock = utc_now)
         release = root.release(release_id)
         source = SourceInfo(type="adopt", path=str(src))
         record(root, DeployStarted(release_id, source), clock)
-        release.mkdir()
+        make_dir(release)
         _copy(root, src, release_id, source, clock)
         _complete(root, release_id, source, clock)
         parked = _swap_in_place(root, release_id) if in_place else None

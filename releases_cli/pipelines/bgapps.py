@@ -62,6 +62,7 @@ def serving(root: DeployRoot, serve: ServeConfig) -> Serving:
         serve.start,
         serve.interpreter,
         serve.env,
+        str(root.path),
     )
     return Serving(root, serve, nginx, tools)
 
@@ -107,7 +108,7 @@ def ensure_running(
             report(f"serve: {release_id} is warm on port {entry.port}")
             return state
         report(f"serve: {release_id} on port {entry.port} is not healthy ({problem}); restarting")
-        pm.delete(sv.pm2, release_id)
+        _delete(sv, release_id, report)
         state = state.without(release_id)
         write_state(sv.root, state)
     low, high = sv.serve.port_range
@@ -126,24 +127,31 @@ def ensure_running(
     if problem is None:
         problem = check_port(sv, release_id, port, sv.serve.start_timeout)
     if problem is not None:
-        pm.delete(sv.pm2, release_id)
+        _delete(sv, release_id, report)
         write_state(sv.root, state.without(release_id))
         raise HealthFailed(f"the app of {release_id} on port {port} is not healthy: {problem}")
     report(f"serve: {release_id} healthy on port {port} after {time.monotonic() - started:.1f}s")
     return state
 
 
-def stop_app(sv: Serving, release_id: str) -> None:
-    pm.delete(sv.pm2, release_id)
+def stop_app(sv: Serving, release_id: str, report: Report, listed: pm.Listed | None = None) -> None:
+    _delete(sv, release_id, report, listed)
     sv.process_file(release_id).unlink(missing_ok=True)
 
 
-def _restart(sv: Serving, state: ServeState, release_id: str) -> ServeState:
+def _delete(sv: Serving, release_id: str, report: Report, listed: pm.Listed | None = None) -> None:
+    """Delete the release's PM2 app if it is ours; say so when one of its name is not."""
+    left_alone = pm.delete(sv.pm2, release_id, listed)
+    if left_alone is not None:
+        report(f"warning: {left_alone}")
+
+
+def _restart(sv: Serving, state: ServeState, release_id: str, report: Report) -> ServeState:
     """Start `release_id`'s app again on its recorded port, or on another free one when
     something else holds that port now (recorded before the start: the include is then
     re-rendered from it even if this is killed half-way). HealthFailed (app deleted) when it
     does not answer; the state, possibly with the new port, otherwise."""
-    pm.delete(sv.pm2, release_id)  # a stopped or errored leftover of the same name
+    _delete(sv, release_id, report)  # a stopped or errored leftover of ours of the same name
     entry = state.apps[release_id]
     if not ports.bindable(entry.port):
         low, high = sv.serve.port_range
@@ -161,7 +169,7 @@ def _restart(sv: Serving, state: ServeState, release_id: str) -> ServeState:
     if problem is None:
         problem = check_port(sv, release_id, port, sv.serve.start_timeout)
     if problem is not None:
-        pm.delete(sv.pm2, release_id)
+        _delete(sv, release_id, report)
         raise HealthFailed(f"the app of {release_id} did not start on port {port}: {problem}")
     return state
 
@@ -197,7 +205,7 @@ def revive(
         role = "live" if release_id == state.live else "warm"
         report(f"serve: {role} {release_id} is not running in PM2; starting it")
         try:
-            state = _restart(sv, state, release_id)
+            state = _restart(sv, state, release_id, report)
         except HealthFailed as error:
             if release_id == state.live:
                 raise HealthFailed(f"{error.message}; nginx cannot serve the live one") from None

@@ -202,8 +202,9 @@ def settle(
             state = apply(sv, replace(state, apps=apps), report)
         faults.point("serve_after_drain")
         _drain(sv, [state.apps[r].port for r in expired])
+        listed = pm.list_apps(sv.pm2)  # one `pm2 jlist` tells which of them are ours
         for release_id in expired:
-            stop_app(sv, release_id)
+            stop_app(sv, release_id, report, listed)
             port = state.apps[release_id].port
             state = state.without(release_id)
             write_state(sv.root, state)
@@ -243,13 +244,12 @@ def _stop_orphans(sv: Serving, state: ServeState, clock: Clock, report: Report) 
     if running is None:
         report("warning: could not list PM2 apps (pm2 jlist failed); orphans not checked")
         return []
-    prefix = f"{sv.pm2.app}-"
     stopped = []
-    for name in running:
-        release_id = name.removeprefix(prefix)
-        if release_id not in state.apps:
+    for name in running:  # only apps we started (name and marker): see nextjs/pm2.py
+        release_id = sv.pm2.release_of(name)
+        if release_id is not None and release_id not in state.apps:
             report(f"serve: stopped {name}: its release has no app in the serve state")
-            pm.delete(sv.pm2, release_id)
+            pm.delete_ours(sv.pm2, release_id)
             stopped.append(release_id)
     return stopped
 

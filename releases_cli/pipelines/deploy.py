@@ -19,7 +19,7 @@ from releases_cli.core import faults, freeze, ids, reserve
 from releases_cli.core.clock import Clock, utc_now
 from releases_cli.core.errors import BuildFailed, InvalidInput, ReleasesError, SystemFailure
 from releases_cli.core.events import DeployFailed, DeployFinished, DeployStarted, record
-from releases_cli.core.fs import sync_tree
+from releases_cli.core.fs import make_dir, sync_tree
 from releases_cli.core.layout import DeployRoot, require_current_is_link
 from releases_cli.core.meta import (
     ReleaseMeta,
@@ -161,7 +161,7 @@ def stage_release(
     built_as = options.source.fixed_id()  # an artifact's id: baked into its build
     if built_as is not None:
         again = f"the artifact was deployed here before (`releases switch {built_as}`)"
-        release_id = check_new_id(built_as, known_ids(root), again)
+        release_id = check_new_id(built_as, known_ids(root), clock(), again)
     release_id = _allocate(root, clock, release_id)
     source_info = options.source.describe()
     record(root, DeployStarted(release_id, source_info), clock)
@@ -275,7 +275,7 @@ def _allocate(root: DeployRoot, clock: Clock, wanted: str | None) -> str:
         release_id = ids.validate_id(wanted)
         if release_id in known or release_id in strays:
             raise InvalidInput(f"release {release_id} already exists")
-    root.release(release_id).mkdir()
+    make_dir(root.release(release_id))
     return release_id
 
 

@@ -96,6 +96,8 @@ def check_current(root: DeployRoot) -> list[Finding]:
     complete = [r for r in root.release_ids_on_disk() if _is_complete(root, r)]
     switch = f"releases rollback --root {root.path} --to {complete[-1]}" if complete else ""
     if not link.exists:
+        if root.is_pack_work():
+            return [_ok("current", "a `releases pack` work directory: nothing goes live here")]
         if complete:
             return [_problem("current", "no `current` link, but complete releases exist", switch)]
         return [_ok("current", "no release deployed yet")]
@@ -218,13 +220,14 @@ def pm2_findings(
     apps: Iterable[dict[str, Any]], root: DeployRoot, own_prefix: str | None = None
 ) -> list[Finding]:
     """Pure: PM2 apps (from `pm2 jlist`) inside the deploy root must use the `current` path,
-    except blue-green apps (`own_prefix` + id), which run from their release by design."""
+    except blue-green apps (`own_prefix` + id, with our marker), which run from their release
+    by design."""
     roots = {os.path.normpath(root.path), os.path.realpath(root.path)}
     findings = []
     for app in apps:
         env = app.get("pm2_env") or {}
         name = str(app.get("name") or env.get("name") or "?")
-        if own_prefix is not None and is_valid_id(name.removeprefix(own_prefix)):
+        if own_prefix is not None and _ours(name, env, own_prefix, root):
             findings.append(_ok("pm2", f"PM2 app {name!r} is a blue-green app of this root"))
             continue
         paths = {str(env[k]) for k in ("pm_cwd", "cwd", "pm_exec_path") if env.get(k)}
@@ -237,6 +240,14 @@ def pm2_findings(
         else:
             findings.append(_ok("pm2", f"PM2 app {name!r} uses the `current` path"))
     return findings
+
+
+def _ours(name: str, env: dict[str, Any], own_prefix: str, root: DeployRoot) -> bool:
+    """Named `<app>-<id>` and marked as started by releases for this root (nextjs/pm2.py)."""
+    from releases_cli.nextjs.pm2 import marked
+
+    rest = name.removeprefix(own_prefix)
+    return rest != name and is_valid_id(rest) and marked(env, str(root.path))
 
 
 def _under(path: str, root: str) -> bool:

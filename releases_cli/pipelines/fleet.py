@@ -73,7 +73,7 @@ def stage(
     with exclusive(root, options.wait, clock, report):
         freeze.guard(root, "stage", options.override_freeze, options.message, clock)
         if release_id is not None:
-            check_new_id(release_id, known_ids(root))
+            check_new_id(release_id, known_ids(root), clock())
         staged = stage_release(root, options, clock, report, started, release_id)
         seconds = time.monotonic() - started
         record(root, StageFinished(staged.id, round(seconds, 3), options.message), clock)

@@ -50,7 +50,7 @@ from releases_cli.core.layout import DeployRoot
 from releases_cli.core.meta import read_meta, write_meta
 from releases_cli.core.report import Report, Stage, echo_for, stage
 from releases_cli.pipelines.hooks import release_env, run_hooks
-from releases_cli.pipelines.restart import run_restart
+from releases_cli.pipelines.restart import restart_env, run_restart
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ class LiveOptions(NamedTuple):
     hooks: HooksConfig = HooksConfig()
     echo: TextIO | None = None  # where restart/hook output goes (default: stdout)
     serve: ServeConfig | None = None  # blue-green serving (then no restart command)
+    app_env: tuple[tuple[str, str], ...] = ()  # serve.env: for the restart command in reload mode
 
 
 def run_point(
@@ -147,7 +148,7 @@ def _restart_and_check(
                 live.restart,
                 root.path,
                 root.log(release_id),
-                release_env(root, release_id, previous),
+                restart_env(release_env(root, release_id, previous), live.app_env),
                 echo_for(report, live.echo),
             )
             if problem is not None:
@@ -357,4 +358,5 @@ def live_options(cfg: Config) -> LiveOptions:
         restart=cfg.restart if cfg.restart.command else None,
         health=cfg.health if cfg.health.url else None,
         hooks=cfg.hooks,
+        app_env=cfg.serve.env,
     )

@@ -6,12 +6,17 @@ The release keeps the id it is built as: Next.js bakes NEXT_DEPLOYMENT_ID (the r
 the build, so the server stages it under the same id (`stage --artifact` works like `--id`).
 Static sharing is off here: it links earlier builds' files into the new one, which belongs on
 the server (the server's stage does it against its own releases).
+
+Pack deletes every other release of its work root, so it works only in a root of its own: one
+marked `.releases/pack-work` when pack made it. A `--work DIR` that is (or looks like) a deploy
+root (`.releases/`, `releases/` or `current` there, without the mark) is refused untouched.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -20,7 +25,9 @@ from typing import IO
 
 from releases_cli.core import safefs
 from releases_cli.core.clock import Clock, host, utc_now, who
-from releases_cli.core.layout import DeployRoot
+from releases_cli.core.errors import InvalidInput, UnsafeState
+from releases_cli.core.fs import atomic_write
+from releases_cli.core.layout import PACK_WORK_MARK, DeployRoot
 from releases_cli.core.meta import SourceInfo, read_meta
 from releases_cli.core.report import Report
 from releases_cli.nextjs import deps
@@ -34,6 +41,7 @@ from releases_cli.sources.artifact.payload import Packed, write_payload
 
 log = logging.getLogger(__name__)
 ENV_CAP = 64 << 10
+ROOT_SIGNS = (".releases", "releases", "current")
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,8 @@ def pack(
         packed = write_payload(release, spool)
         manifest = _manifest(work, staged.id, staged.source, release, packed, options, clock)
         container.write(out, manifest, spool)
+    if not work.is_pack_work():  # checked again: what pack deletes must be its own
+        raise UnsafeState(f"{work.path} is not a pack work directory; nothing was removed")
     _drop_older(work, staged.id)
     return PackResult(
         staged.id,
@@ -154,3 +164,18 @@ def _drop_older(work: DeployRoot, keep: str) -> None:
         if other != keep:
             work.meta(other).unlink(missing_ok=True)
             safefs.remove_tree(work.releases, other)
+
+
+def claim_work(work: DeployRoot) -> None:
+    """Make `work` pack's work root: refuse one that is (or looks like) a deploy root, else
+    lay it out and mark it. InvalidInput when refused (nothing is changed)."""
+    if not work.is_pack_work():
+        signs = [name for name in ROOT_SIGNS if os.path.lexists(work.path / name)]
+        if signs:
+            raise InvalidInput(
+                f"--work {work.path} looks like a deploy root (it has {', '.join(signs)}); "
+                "pack deletes the releases of its work directory: pass a new or empty one"
+            )
+    work.ensure_layout()
+    if not work.is_pack_work():
+        atomic_write(work.state / PACK_WORK_MARK, b"a releases pack work directory\n")

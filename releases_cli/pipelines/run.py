@@ -24,9 +24,11 @@ def run_logged(
     echo: TextIO | None = None,
     timeout: float | None = None,
     prefix: Sequence[str] = (),
+    inherit: bool = True,
 ) -> int:
-    """Run `command` with /bin/sh in `cwd`, teeing its output to `echo` and `log_path`;
-    `prefix` is argv that execs the shell (nice, ionice: pipelines/priority.py).
+    """Run `command` with /bin/sh in `cwd`, teeing its output to `echo` and `log_path`; its
+    environment is ours plus `env`, or with `inherit` False, `env` alone; `prefix` is argv that
+    execs the shell (nice, ionice: pipelines/priority.py).
 
     The child gets its own process group so an interrupt or timeout stops the whole build
     (npm spawns grandchildren), not just the shell. Output is read on a thread so `timeout`
@@ -43,7 +45,7 @@ def run_logged(
         proc = subprocess.Popen(
             [*prefix, "/bin/sh", "-c", command],
             cwd=cwd,
-            env={**os.environ, **env},
+            env={**os.environ, **env} if inherit else dict(env),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

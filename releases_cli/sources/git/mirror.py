@@ -19,10 +19,15 @@ import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from releases_cli.core.errors import NotFound, SourceFailed
+from releases_cli.core.fs import state_umask, tightened_umask
 from releases_cli.sources.git.safety import git_env, looks_like_sha, redact
 from releases_cli.sources.tarstream import extract_stream
+
+if TYPE_CHECKING:
+    import git
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,7 @@ class Mirror:
             cwd=self.path,
             env={**os.environ, **git_env()},
             stdin=subprocess.DEVNULL,
+            umask=state_umask(),  # objects and refs are state: never group-writable
             capture_output=True,
             check=False,
         )
@@ -81,6 +87,7 @@ class Mirror:
             cwd=self.path,
             env={**os.environ, **git_env()},
             stdin=subprocess.DEVNULL,
+            umask=state_umask(),  # objects and refs are state: never group-writable
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -161,7 +168,12 @@ def _create(path: Path, url: str) -> None:
     import git  # gitpython: making and configuring a repository, once per mirror
 
     tmp = path.with_name(f"{_TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}")
-    repo = git.Repo.init(tmp, bare=True)
+    with tightened_umask():
+        _init(git.Repo.init(tmp, bare=True), url)
+    os.rename(tmp, path)
+
+
+def _init(repo: git.Repo, url: str) -> None:
     with repo.config_writer() as writer:
         # gc in the foreground: a detached one could still run when the next deploy fetches.
         writer.set_value("gc", "autoDetach", "false")
@@ -169,7 +181,6 @@ def _create(path: Path, url: str) -> None:
         writer.set_value(f'remote "{REMOTE}"', "url", url)
         writer.set_value(_KEY_SECTION, _KEY_OPTION, url)
     repo.close()
-    os.rename(tmp, path)
 
 
 def _remove_stale_locks(path: Path) -> None:
