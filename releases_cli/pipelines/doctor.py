@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from releases_cli import config
+from releases_cli.core import cleaner
+from releases_cli.core.erase import escaped
 from releases_cli.core.errors import InvalidInput
 from releases_cli.core.ids import is_valid_id
 from releases_cli.core.layout import DeployRoot, read_current
@@ -160,6 +163,28 @@ def _leftovers(check: str, what: str, found: list[Path], none: str) -> Finding:
     return _problem(
         check, f"{what}: {names}", f"the next deploy/rollback/prune removes them, or: rm {names}"
     )
+
+
+def check_trash(root: DeployRoot) -> list[Finding]:
+    """Pruned trees no cleaner is deleting: a crash left them (the next state-changing command
+    deletes them) or their deletion had to leave them (another user's files, a mount point)."""
+    try:
+        left = cleaner.unheld(root.trash)
+    except OSError as error:
+        fix = f"ls -la {shlex.quote(str(root.state))}"
+        return [_problem("trash", f"cannot read {root.trash}: {error.strerror}", fix)]
+    if not left:
+        return [_ok("trash", "no pruned tree left in .releases/trash")]
+    names = ", ".join(cleaner.shown(name) for name in left[:_SHOWN])
+    more = f" and {len(left) - _SHOWN} more" if len(left) > _SHOWN else ""
+    message = f"{len(left)} pruned tree(s) in .releases/trash no cleaner is deleting: {names}{more}"
+    paths = " ".join(shlex.quote(str(root.trash / escaped(name))) for name in left)
+    fix = f"releases prune --root {shlex.quote(str(root.path))} (it says what blocks one it"
+    fix += f" cannot delete; then as a user who may: rm -rf -- {paths})"
+    return [_problem("trash", message, fix)]
+
+
+_SHOWN = 3  # trash entries a finding names
 
 
 def disk_finding(free: int, largest_release: int) -> Finding:
@@ -324,6 +349,7 @@ def diagnose(root: DeployRoot) -> DoctorReport:
             check_current,
             check_temp_links,
             check_temp_files,
+            check_trash,
             check_disk,
         )
         for check in checks:
