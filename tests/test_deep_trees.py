@@ -25,19 +25,19 @@ from releases_cli.core import cleaner
 DEPTH = 5000
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
-# Run by a build (and by the non-root test): `python deep.py DEPTH [MODE]` makes `deep/d/d/...`
-# DEPTH levels down from the cwd, a file and a link out at every level, every 7th directory
-# given MODE once made (0o555: read-only, as some builds leave them).
+# Run by a build (and by the other tests): `python deep.py DEPTH OUT [MODE]` makes `deep/d/d/...`
+# DEPTH levels down from the cwd, with a file and a link to OUT at every level, every 7th
+# directory given MODE once made (0o555: read-only, as some builds leave them).
 DEEP_PY = """\
 import os, sys
-depth = int(sys.argv[1])
-mode = int(sys.argv[2], 8) if len(sys.argv) > 2 else None
+depth, out = int(sys.argv[1]), sys.argv[2]
+mode = int(sys.argv[3], 8) if len(sys.argv) > 3 else None
 flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 os.mkdir("deep")
 fd = os.open("deep", flags)
 for level in range(depth):
     os.close(os.open("f", os.O_WRONLY | os.O_CREAT, 0o444, dir_fd=fd))
-    os.symlink("/etc", "out", dir_fd=fd)
+    os.symlink(out, "out", dir_fd=fd)
     os.mkdir("d", dir_fd=fd)
     below = os.open("d", flags, dir_fd=fd)
     if mode is not None and level % 7 == 0:
@@ -88,13 +88,14 @@ def _doctor(cli: Cli, root: Path, status: int = 0) -> dict[str, dict[str, Any]]:
 
 
 def test_a_release_whose_build_left_a_5000_level_tree_is_pruned_and_all_commands_work(
-    cli: Cli, root: Path, app: Path
+    cli: Cli, root: Path, app: Path, outside: Path
 ) -> None:
     """A build leaves a 5,000-level directory. The deploy succeeds; `diff` against it refuses
     in one short line; once two newer deploys prune it, its tree is deleted by the detached
     cleaner, and deploy, rollback, prune, doctor, diff, list, status and history all work."""
     (app / "deep.py").write_text(DEEP_PY)
-    deep = deploy_ok(cli, root, app, "--build", f"{sys.executable} deep.py {DEPTH}")
+    build = f"{sys.executable} deep.py {DEPTH} {outside}"
+    deep = deploy_ok(cli, root, app, "--build", build)
     assert _depth_of(root / "releases" / deep / "deep") == DEPTH
     (app / "index.html").write_text("v2\n")
     second = deploy_ok(cli, root, app, "--keep", "1")
@@ -124,18 +125,19 @@ def test_a_release_whose_build_left_a_5000_level_tree_is_pruned_and_all_commands
     findings = _doctor(cli, root)
     assert findings["trash"]["ok"], findings["trash"]
     assert [f for f in findings.values() if not f["ok"]] == []
+    assert (outside / "precious.txt").exists() and (outside / "deep" / "also.txt").exists()
 
 
-def _plant_deep(parent: Path, name: str, mode: str | None = None) -> Path:
+def _plant_deep(parent: Path, name: str, out: Path, mode: str) -> Path:
     """`parent/name/deep/...` built by DEEP_PY (as a build would), returned."""
     (parent / name).mkdir(parents=True)
-    args = [sys.executable, "-c", DEEP_PY, str(DEPTH), *([mode] if mode else [])]
+    args = [sys.executable, "-c", DEEP_PY, str(DEPTH), str(out), mode]
     subprocess.run(args, cwd=parent / name, check=True)
     return parent / name
 
 
 def test_a_deep_read_only_tree_a_killed_prune_left_in_the_trash_never_blocks_rollback(
-    cli: Cli, root: Path, app: Path
+    cli: Cli, root: Path, app: Path, outside: Path
 ) -> None:
     """A prune killed after renaming a release into the trash left a 5,000-level tree with
     read-only directories there: the next `rollback` deletes it, says so, records
@@ -143,7 +145,7 @@ def test_a_deep_read_only_tree_a_killed_prune_left_in_the_trash_never_blocks_rol
     first = deploy_ok(cli, root, app)
     second = deploy_ok(cli, root, app, "--force")
     gone = "20200101T000000Z"
-    _plant_deep(root / ".releases" / "trash", f"{gone}-0badc0de", "555")
+    _plant_deep(root / ".releases" / "trash", f"{gone}-0badc0de", outside, "555")
 
     result = cli("rollback", "--root", str(root))
     assert result.returncode == 0, result.stderr
@@ -151,6 +153,7 @@ def test_a_deep_read_only_tree_a_killed_prune_left_in_the_trash_never_blocks_rol
     assert _trash(root) == []
     assert [e["id"] for e in _events(root, "prune_interrupted")] == [gone]
     assert current_id(root) == first != second
+    assert (outside / "precious.txt").exists() and (outside / "deep" / "also.txt").exists()
 
 
 def _as_nobody(
@@ -188,11 +191,11 @@ def test_a_deep_tree_of_read_only_directories_is_deleted_by_its_non_root_owner(
     fd = os.open(work, DIR_FLAGS)
     try:
         build = (
-            "os.fchdir(int(sys.argv[3])); os.mkdir('tree'); os.chdir('tree')\n"
+            "os.fchdir(int(sys.argv[4])); os.mkdir('tree'); os.chdir('tree')\n"
             f"exec({DEEP_PY!r})\n"
             "os.mkdir('closed'); os.mkdir('closed/inner'); os.chmod('closed', 0)\n"
         )
-        made = _as_nobody(build, str(DEPTH), "555", str(fd), pass_fds=(fd,))
+        made = _as_nobody(build, str(DEPTH), "/etc", "555", str(fd), pass_fds=(fd,))
         assert made.returncode == 0, made.stderr
         assert os.stat(work / "tree").st_uid == nobody.pw_uid
         assert os.stat(work / "tree" / "deep").st_mode & 0o777 == 0o555
