@@ -179,6 +179,20 @@ def _as_nobody(
     )
 
 
+def _nobodys_deep_tree(work: Path, fd: int) -> None:
+    """`work/tree`, made by `nobody`: DEEP_PY's tree with 0o555 directories, and `closed/`
+    (0o000) holding a directory."""
+    nobody = pwd.getpwnam("nobody")
+    os.chown(work, nobody.pw_uid, nobody.pw_gid)
+    build = (
+        "os.fchdir(int(sys.argv[4])); os.mkdir('tree'); os.chdir('tree')\n"
+        f"exec({DEEP_PY!r})\n"
+        "os.mkdir('closed'); os.mkdir('closed/inner'); os.chmod('closed', 0)\n"
+    )
+    made = _as_nobody(build, str(DEPTH), "/etc", "555", str(fd), pass_fds=(fd,))
+    assert made.returncode == 0, made.stderr
+
+
 def test_a_deep_tree_of_read_only_directories_is_deleted_by_its_non_root_owner(
     tmp_path: Path,
 ) -> None:
@@ -187,16 +201,9 @@ def test_a_deep_tree_of_read_only_directories_is_deleted_by_its_non_root_owner(
     work = tmp_path / "work"
     work.mkdir()
     nobody = pwd.getpwnam("nobody")
-    os.chown(work, nobody.pw_uid, nobody.pw_gid)
     fd = os.open(work, DIR_FLAGS)
     try:
-        build = (
-            "os.fchdir(int(sys.argv[4])); os.mkdir('tree'); os.chdir('tree')\n"
-            f"exec({DEEP_PY!r})\n"
-            "os.mkdir('closed'); os.mkdir('closed/inner'); os.chmod('closed', 0)\n"
-        )
-        made = _as_nobody(build, str(DEPTH), "/etc", "555", str(fd), pass_fds=(fd,))
-        assert made.returncode == 0, made.stderr
+        _nobodys_deep_tree(work, fd)
         assert os.stat(work / "tree").st_uid == nobody.pw_uid
         assert os.stat(work / "tree" / "deep").st_mode & 0o777 == 0o555
         assert os.stat(work / "tree" / "closed").st_mode & 0o777 == 0
@@ -205,6 +212,39 @@ def test_a_deep_tree_of_read_only_directories_is_deleted_by_its_non_root_owner(
         assert deleted.returncode == 0, deleted.stderr
         assert os.listdir(work) == []
         assert os.path.exists("/etc/passwd")
+    finally:
+        os.close(fd)
+
+
+def test_what_its_owner_cannot_delete_at_the_bottom_of_a_deep_tree_is_named_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """Not root: root's directory at the bottom of `nobody`'s 5,000-level tree stays (with the
+    path down to it); everything else goes, and the error is one short line naming both ends
+    of that path."""
+    work = tmp_path / "work"
+    work.mkdir()
+    fd = os.open(work, DIR_FLAGS)
+    try:
+        _nobodys_deep_tree(work, fd)
+        bottom = os.open(work / "tree" / "deep", DIR_FLAGS)
+        for _ in range(DEPTH):
+            below = os.open("d", DIR_FLAGS, dir_fd=bottom)
+            os.close(bottom)
+            bottom = below
+        os.mkdir("roots", dir_fd=bottom)
+        os.close(os.open("roots/file", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=bottom))
+        os.close(bottom)
+
+        script = "try: erase.remove(int(sys.argv[1]), 'tree')\nexcept OSError as e: print(e)"
+        result = _as_nobody(script, str(fd), pass_fds=(fd,))
+        assert result.returncode == 0, result.stderr
+        expected = f"tree/deep/d/d/...{DEPTH - 3} more levels.../d/roots/file: Permission denied"
+        assert result.stdout.startswith(expected), result.stdout
+        assert result.stdout.count("\n") == 1 and len(result.stdout) < 200, result.stdout
+        assert sorted(os.listdir(work / "tree")) == ["deep"]
+        assert _depth_of(work / "tree" / "deep") == DEPTH
+        assert os.listdir(work / "tree" / "deep" / "d") == ["d"]  # its file and link went
     finally:
         os.close(fd)
 

@@ -113,7 +113,11 @@ class _Eraser:
             except OSError as error:
                 self.failed(error, name)
                 continue
-            st = os.fstat(child)
+            try:
+                st = os.fstat(child)
+            except OSError:
+                os.close(child)
+                raise
             if st.st_dev != level.dev:
                 os.close(child)
                 self.failed(OSError(errno.EXDEV, "is a mount point (not deleted)"), name)

@@ -7,6 +7,7 @@ already running (`pm2 jlist` would otherwise start one).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shlex
@@ -171,6 +172,8 @@ def check_trash(root: DeployRoot) -> list[Finding]:
     try:
         left = cleaner.unheld(root.trash)
     except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENOTDIR):
+            return []  # not a real directory: check `state` reports it
         fix = f"ls -la {shlex.quote(str(root.state))}"
         return [_problem("trash", f"cannot read {root.trash}: {error.strerror}", fix)]
     if not left:
