@@ -278,7 +278,7 @@ def test_a_trash_entry_that_cannot_be_deleted_is_left_reported_and_blocks_nothin
         trash = _doctor(cli, root, status=10)["trash"]
         assert not trash["ok"]
         assert "trash/20200101T000000Z-0badc0de" in trash["message"]
-        assert f"rm -rf -- {entry}" in trash["fix"]
+        assert f"rm -rf --one-file-system -- {entry}" in trash["fix"]
         assert f"releases prune --root {root}" in trash["fix"]
         text = cli("doctor", "--root", str(root))
         assert text.returncode == 10 and "trash/20200101T000000Z-0badc0de" in text.stdout

@@ -183,7 +183,7 @@ def check_trash(root: DeployRoot) -> list[Finding]:
     message = f"{len(left)} pruned tree(s) in .releases/trash no cleaner is deleting: {names}{more}"
     paths = " ".join(shlex.quote(str(root.trash / escaped(name))) for name in left)
     fix = f"releases prune --root {shlex.quote(str(root.path))} (it says what blocks one it"
-    fix += f" cannot delete; then as a user who may: rm -rf -- {paths})"
+    fix += f" cannot delete; then as a user who may: rm -rf --one-file-system -- {paths})"
     return [_problem("trash", message, fix)]
 
 
