@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gitrepos import commit, init_repo
 from helpers import REPO, Cli, current_id, deploy_ok
 from mounts import tmpfs
 
@@ -311,3 +312,21 @@ def test_a_trash_entry_another_user_owns_is_left_by_a_non_root_prune(
     assert "could not delete trash/20200101T000000Z-0badc0de/roots/file: Permission denied" in line
     assert not (entry / "mine").exists()
     assert (entry / "roots" / "file").exists()
+
+
+def test_a_git_commit_nested_deeper_than_256_levels_is_refused_in_one_line(
+    cli: Cli, root: Path, tmp_path: Path
+) -> None:
+    """A commit holding a path 300 directories deep: the export refuses it up front (exit 8,
+    one short line naming both ends of the path), nothing goes live, and the failed release
+    is pruned like any other."""
+    repo = init_repo(tmp_path / "upstream")
+    commit(repo, {"index.html": "v1\n", "/".join(["d"] * 300) + "/f": "x\n"}, "deep")
+    result = cli("deploy", "--root", str(root), "--repo", str(repo))
+    assert result.returncode == 8, result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("releases: error:")]
+    assert "refusing archive entry d/d/d/...251 more levels.../d/d/d:" in line, line  # d 257
+    assert "nested deeper than 256 levels" in line and len(line) < 300, line
+    assert not (root / "current").exists()
+    _ok(cli("prune", "--root", str(root), "--keep", "1"))
+    assert os.listdir(root / "releases") == []

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Protocol
 
 from releases_cli.core import faults
+from releases_cli.core.erase import elided
 from releases_cli.core.errors import SourceFailed
+from releases_cli.core.tree import MAX_DEPTH
 
 WORKERS = 4
 _IN_FLIGHT_FILES = 256  # files read but not yet written: bounds memory...
@@ -234,6 +236,9 @@ def _write_chunks(target: str, chunks: Iterable[bytes], mode: int, mtime: int) -
 def _safe_name(raw: str, made_dirs: dict[str, int]) -> str:
     name = raw.rstrip("/")
     parts = name.split("/")
+    if len(parts) > MAX_DEPTH:  # the copy's limit; also keeps paths far from PATH_MAX
+        where = elided(parts)
+        raise SourceFailed(f"refusing archive entry {where}: nested deeper than {MAX_DEPTH} levels")
     if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise SourceFailed(f"refusing archive entry {raw!r}: not a plain relative path")
     if posixpath.dirname(name) not in made_dirs:
