@@ -289,6 +289,39 @@ def test_a_trash_entry_that_cannot_be_deleted_is_left_reported_and_blocks_nothin
     assert _doctor(cli, root)["trash"]["ok"]
 
 
+def test_a_cleaner_that_cannot_delete_all_of_a_pruned_release_logs_it_and_the_deploy_succeeds(
+    cli: Cli, root: Path, app: Path
+) -> None:
+    """A filesystem mounted inside a release that a deploy prunes: the detached cleaner
+    deletes the rest, leaves the mount and its files alone, and says so in cleaner.log; the
+    deploy exits 0 and `doctor` reports the entry."""
+    old = deploy_ok(cli, root, app)
+    (app / "index.html").write_text("v2\n")
+    deploy_ok(cli, root, app, "--keep", "1")
+    mountpoint = root / "releases" / old / "mnt"
+    with tmpfs(mountpoint, "1m") as mounted:
+        (mounted / "theirs.txt").write_text("not ours\n")
+        moved = None
+        try:
+            (app / "index.html").write_text("v3\n")
+            result = cli("deploy", "--root", str(root), "--source", str(app), "--keep", "1")
+            assert result.returncode == 0, result.stderr
+            cleaner.wait_for_cleaners(root / ".releases" / "trash")
+            (entry,) = _trash(root)
+            moved = root / ".releases" / "trash" / entry / "mnt"
+            assert entry.startswith(f"{old}-")
+            assert (moved / "theirs.txt").read_text() == "not ours\n"
+            assert sorted(os.listdir(root / ".releases" / "trash" / entry)) == ["mnt"]
+            log = (root / ".releases" / cleaner.LOG_NAME).read_text()
+            assert f"could not delete trash/{entry}/mnt: is a mount point (not deleted)" in log
+            assert not _doctor(cli, root, status=10)["trash"]["ok"]
+        finally:
+            if moved is not None:  # the mount moved with the release
+                subprocess.run(["umount", "-l", str(moved)], check=False)
+    _ok(cli("prune", "--root", str(root), "--keep", "1"))
+    assert _trash(root) == []
+
+
 def test_a_trash_entry_another_user_owns_is_left_by_a_non_root_prune(
     root: Path, app: Path, cli: Cli
 ) -> None:
