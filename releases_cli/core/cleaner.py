@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from releases_cli.core import faults
+from releases_cli.core import erase, faults
 
 if TYPE_CHECKING:
     from subprocess import Popen
+
+log = logging.getLogger(__name__)
 
 LOG_NAME = "cleaner.log"  # in .releases/ (logs/ holds build logs): what the cleaner did
 LOG_CAP = 256 << 10  # then renamed to cleaner.log.1: the two stay near 512 KiB (statedir.py)
@@ -59,27 +61,36 @@ def claim(trash: int, name: str) -> Held | None:
     return Held(name, fd)
 
 
-def delete_held(trash: int, held: Held) -> None:
-    """Delete the tree of a held entry (links inside are unlinked, never followed), then its
-    name; the flock goes with the descriptor, closed last."""
+def delete_held(trash: int, held: Held) -> OSError | None:
+    """Delete the tree of a held entry at any depth (core/erase.py: links inside are unlinked,
+    never followed), then its name; the flock goes with the descriptor, closed last.
+
+    What cannot be deleted stays, and the error naming it is returned (never raised: nothing
+    in the trash may fail the command that empties it). The next empty_trash retries it;
+    `releases doctor` reports it."""
     try:
-        with os.scandir(held.fd) as entries:
-            children = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
-        for index, (child, is_dir) in enumerate(children):
-            if is_dir:
-                shutil.rmtree(child, ignore_errors=True, dir_fd=held.fd)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(child, dir_fd=held.fd)
-            if index == 0:
-                faults.point("mid_clean")  # a cleaner killed with the tree half deleted
+        erase.clear(held.fd, shown(held.name), _mid_clean)
         with contextlib.suppress(FileNotFoundError):
             os.rmdir(held.name, dir_fd=trash)
-    except OSError:
-        # What could not go stays (and stays held until we close): the next empty_trash retries.
-        shutil.rmtree(held.name, ignore_errors=True, dir_fd=trash)
+    except OSError as error:
+        return error
     finally:
         os.close(held.fd)
+    return None
+
+
+def _mid_clean() -> None:
+    faults.point("mid_clean")  # a cleaner killed with the tree half deleted
+
+
+def shown(name: str) -> str:
+    """A trash entry as messages name it (escaped: its name may be anything)."""
+    return f"trash/{erase.escaped(name)}"
+
+
+def not_deleted(error: OSError) -> str:
+    """The one line saying a trash entry stays."""
+    return f"could not delete {error}; left in .releases/trash (see `releases doctor`)"
 
 
 def release(held: tuple[Held, ...]) -> None:
@@ -101,7 +112,9 @@ def delete_now(trash_dir: Path, held: tuple[Held, ...]) -> None:
         return
     try:
         for entry in held:
-            delete_held(trash, entry)
+            error = delete_held(trash, entry)
+            if error is not None:
+                log.warning("%s", not_deleted(error))
     finally:
         os.close(trash)
 
@@ -170,6 +183,36 @@ def wait_for_cleaners(trash_dir: Path) -> None:
         os.close(trash)
 
 
+def unheld(trash_dir: Path) -> list[str]:
+    """The trash entries no live process holds (read-only: `releases doctor`). Each is one a
+    crash left, which the next state-changing command deletes, or one a deletion had to leave.
+    Entries that are not real directories are never held, so they count too."""
+    try:
+        trash = os.open(trash_dir, _ENTRY_FLAGS)
+    except FileNotFoundError:
+        return []
+    try:
+        return sorted(name for name in os.listdir(trash) if not _held(trash, name))
+    finally:
+        os.close(trash)
+
+
+def _held(trash: int, name: str) -> bool:
+    try:
+        fd = os.open(name, _ENTRY_FLAGS, dir_fd=trash)
+    except FileNotFoundError:
+        return True  # gone meanwhile: its deleter finished
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def main(argv: list[str]) -> int:
     """The detached cleaner: `TRASH NAME:FD...`, the descriptors inherited already locked."""
     with contextlib.suppress(OSError):
@@ -180,11 +223,12 @@ def main(argv: list[str]) -> int:
     for entry in held:
         started = time.monotonic()
         done = os.dup(entry.fd)  # the flock stays held until the line below is written
-        delete_held(trash, entry)
+        error = delete_held(trash, entry)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         seconds = time.monotonic() - started
         who = f"cleaner pid {os.getpid()} (session {os.getsid(0)})"
-        print(f"{stamp} {who}: deleted trash/{entry.name} in {seconds:.2f}s", file=sys.stderr)
+        what = not_deleted(error) if error else f"deleted {shown(entry.name)} in {seconds:.2f}s"
+        print(f"{stamp} {who}: {what}", file=sys.stderr)
         sys.stderr.flush()
         os.close(done)
     return 0

@@ -17,11 +17,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
-import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+
+from releases_cli.core import erase
+
+log = logging.getLogger(__name__)
 
 _MARK = ".tmp-"
 _NONCE_LEN = 8  # hex digits
@@ -168,7 +172,7 @@ def scratch_dir(parent: Path, prefix: str) -> Iterator[Path]:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        _discard(parent, path.name)
         os.close(fd)
 
 
@@ -184,7 +188,22 @@ def _remove_stale_dirs(parent: Path, prefix: str) -> None:
         for entry in os.listdir(parent_fd):
             pid = _pid_of(entry[len(prefix) + 1 :]) if entry.startswith(f"{prefix}-") else None
             if pid is not None and not writer_alive(pid) and _claim_dir(parent_fd, entry):
-                shutil.rmtree(entry, ignore_errors=True, dir_fd=parent_fd)
+                with contextlib.suppress(OSError):  # what is left stays for the next one
+                    erase.remove(parent_fd, entry)
+    finally:
+        os.close(parent_fd)
+
+
+def _discard(parent: Path, name: str) -> None:
+    """Delete our scratch directory; what cannot go is left (a later one removes it)."""
+    try:
+        parent_fd = os.open(parent, _DIR_FLAGS)
+    except OSError:
+        return
+    try:
+        erase.remove(parent_fd, name)
+    except OSError as error:
+        log.warning("could not delete %s: %s", parent / name, error)
     finally:
         os.close(parent_fd)
 

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from releases_cli.core import cleaner, faults
 from releases_cli.core.clock import Clock, utc_now
+from releases_cli.core.erase import EraseError
 from releases_cli.core.errors import UnsafeState
 from releases_cli.core.events import Prune, record
 from releases_cli.core.fs import fsync_dir
@@ -123,32 +124,46 @@ def _trash_dir(root: DeployRoot) -> Iterator[int]:
 
 def empty_trash(root: DeployRoot) -> list[str]:
     """Delete whatever is in the trash that no live process holds (what a crash of a prune or
-    of a cleaner left there); return the ids of the release directories found there (a prune
-    the crash interrupted; anything else there is deleted without a word). Trusts nothing: the
-    trash is opened without following links (a linked trash is left alone, with a warning),
-    links in it are unlinked, and the deletion never follows one."""
+    of a cleaner left there); return the ids of the release directories deleted from there (a
+    prune the crash interrupted; anything else there is deleted without a word). Trusts
+    nothing: the trash is opened without following links (a linked trash is left alone, with a
+    warning), links in it are unlinked, and the deletion never follows one, at any depth.
+
+    Never fails the command that called it: an entry that cannot be deleted (another user's
+    files in it, a mount point) is left with a warning, and `releases doctor` reports it."""
     try:
         trash = open_dir(root.state, "trash")
+        names = os.listdir(trash)
     except FileNotFoundError:
         return []
-    except StateFileError as error:
+    except (StateFileError, OSError) as error:
         log.warning("%s; not emptying it", error)
         return []
-    found = []
     try:
-        for name in os.listdir(trash):
-            try:
-                held = cleaner.claim(trash, name)
-            except OSError:  # a link or a file: unlink the entry itself
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(name, dir_fd=trash)
-                continue
-            if held is not None:  # else a running cleaner (or prune) is deleting it
-                cleaner.delete_held(trash, held)
-                found.append(name.rpartition("-")[0])
+        return [name.rpartition("-")[0] for name in names if _empty_entry(trash, name)]
     finally:
         os.close(trash)
-    return found
+
+
+def _empty_entry(trash: int, name: str) -> bool:
+    """Delete one trash entry nobody holds; whether it was a directory and is gone now."""
+    try:
+        held = cleaner.claim(trash, name)
+    except OSError:  # a link or a file: unlink the entry itself
+        try:
+            os.unlink(name, dir_fd=trash)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            entry = EraseError(error.errno, error.strerror, cleaner.shown(name))
+            log.warning("%s", cleaner.not_deleted(entry))
+        return False
+    if held is None:  # a running cleaner (or prune) is deleting it
+        return False
+    left = cleaner.delete_held(trash, held)
+    if left is not None:
+        log.warning("%s", cleaner.not_deleted(left))
+    return left is None
 
 
 class PruneResult(NamedTuple):

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path, PurePosixPath
 
-from releases_cli.core import leftovers
+from releases_cli.core import erase, leftovers
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -257,16 +256,10 @@ def unlink_file(base: Base, rel: Rel) -> bool:
 
 
 def remove_entry(dir_fd: int, name: str) -> None:
-    """Remove whatever `name` is under `dir_fd`: a directory tree (rmtree with dir_fd never
-    descends into symlinks), or a file, symlink, FIFO or socket. Absent is fine."""
-    try:
-        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(name, dir_fd=dir_fd)
-    else:
-        os.unlink(name, dir_fd=dir_fd)
+    """Remove whatever `name` is under `dir_fd`: a directory tree (at any depth, read-only
+    directories included, never descending into a link: core/erase.py), or a file, symlink,
+    FIFO or socket. Absent is fine."""
+    erase.remove(dir_fd, name)
 
 
 def remove_tree(base: Base, rel: Rel) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from releases_cli.core import faults
+from releases_cli.core.erase import elided
 from releases_cli.core.safefs import DIR_FLAGS, NEW_FILE_FLAGS, READ_FLAGS, UnsafePath, dir_at
 
 log = logging.getLogger(__name__)
@@ -130,12 +131,13 @@ def _enter(entry: Entry, strict: bool) -> int | None:
     """The descriptor of a subdirectory, opened without following a link swapped in for it."""
     try:
         if entry.depth >= MAX_DEPTH:
-            raise UnsafePath(errno.ELOOP, f"is nested deeper than {MAX_DEPTH} levels", entry.rel)
+            where = elided(entry.rel.split("/"))
+            raise UnsafePath(errno.ELOOP, f"is nested deeper than {MAX_DEPTH} levels", where)
         return os.open(entry.name, DIR_FLAGS, dir_fd=entry.parent)
     except OSError as error:
         if strict:
             raise
-        log.warning("skipped %s: %s", entry.rel, error.strerror)
+        log.warning("skipped %s: %s", elided(entry.rel.split("/")), error.strerror)
         return None
 
 

@@ -19,12 +19,11 @@ import ctypes
 import errno
 import os
 import secrets
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from releases_cli.core import ids, lock
+from releases_cli.core import ids, lock, safefs
 from releases_cli.core.clock import Clock, utc_now
 from releases_cli.core.current import switch_to
 from releases_cli.core.errors import InvalidInput, NotFound, SourceFailed, UnsafeState
@@ -124,7 +123,7 @@ def _copy(root: DeployRoot, src: Path, release_id: str, source: SourceInfo, cloc
         message = f"copying {src} failed: {error}; {src} is unchanged"
         write_meta(root, ReleaseMeta.failed(release_id, clock, source, message))
         record(root, DeployFailed(release_id, message), clock)
-        shutil.rmtree(root.release(release_id), ignore_errors=True)
+        safefs.remove_tree(root.releases, release_id)
         raise SourceFailed(message) from error
 
 

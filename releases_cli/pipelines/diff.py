@@ -15,6 +15,7 @@ from releases_cli.core.fingerprint import entries, file_digest
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.meta import SourceInfo
 from releases_cli.core.state import Snapshot, snapshot
+from releases_cli.core.tree import Skip
 
 # Left out by default: any directory named like this, and these paths from the release's top.
 IGNORED_NAMES = frozenset({"node_modules"})
@@ -73,6 +74,13 @@ def _kept(rel: str) -> bool:
     return not any(rel == p or rel.startswith(p + "/") for p in IGNORED_PATHS)
 
 
+def _listing(root: DeployRoot, release_id: str, skip: Skip | None) -> dict[str, str]:
+    try:
+        return entries(root.release(release_id), skip=skip)
+    except OSError as error:
+        raise InvalidInput(f"cannot list release {release_id}: {error}") from None
+
+
 def diff(
     root: DeployRoot, a: str | None = None, b: str | None = None, everything: bool = False
 ) -> DiffResult:
@@ -81,11 +89,7 @@ def diff(
     snap = snapshot(root)
     a, b = pick(snap, a, b)
     skip = None if everything else (lambda name, _depth: name in IGNORED_NAMES)
-    try:
-        old = entries(root.release(a), skip=skip)
-        new = entries(root.release(b), skip=skip)
-    except OSError as error:
-        raise InvalidInput(f"cannot list a release: {error}") from None
+    old, new = (_listing(root, release_id, skip) for release_id in (a, b))
     if not everything:
         old = {k: v for k, v in old.items() if _kept(k)}
         new = {k: v for k, v in new.items() if _kept(k)}

@@ -7,7 +7,9 @@ already running (`pm2 jlist` would otherwise start one).
 
 from __future__ import annotations
 
+import errno
 import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from releases_cli import config
+from releases_cli.core import cleaner
+from releases_cli.core.erase import escaped
 from releases_cli.core.errors import InvalidInput
 from releases_cli.core.ids import is_valid_id
 from releases_cli.core.layout import DeployRoot, read_current
@@ -189,6 +193,30 @@ def _leftovers(check: str, what: str, found: list[Path], none: str) -> Finding:
     )
 
 
+def check_trash(root: DeployRoot) -> list[Finding]:
+    """Pruned trees no cleaner is deleting: a crash left them (the next state-changing command
+    deletes them) or their deletion had to leave them (another user's files, a mount point)."""
+    try:
+        left = cleaner.unheld(root.trash)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENOTDIR):
+            return []  # not a real directory: check `state` reports it
+        fix = f"ls -la {shlex.quote(str(root.state))}"
+        return [_problem("trash", f"cannot read {root.trash}: {error.strerror}", fix)]
+    if not left:
+        return [_ok("trash", "no pruned tree left in .releases/trash")]
+    names = ", ".join(cleaner.shown(name) for name in left[:_SHOWN])
+    more = f" and {len(left) - _SHOWN} more" if len(left) > _SHOWN else ""
+    message = f"{len(left)} pruned tree(s) in .releases/trash no cleaner is deleting: {names}{more}"
+    paths = " ".join(shlex.quote(str(root.trash / escaped(name))) for name in left)
+    fix = f"releases prune --root {shlex.quote(str(root.path))} (it says what blocks one it"
+    fix += f" cannot delete; then as a user who may: rm -rf --one-file-system -- {paths})"
+    return [_problem("trash", message, fix)]
+
+
+_SHOWN = 3  # trash entries a finding names
+
+
 def disk_finding(free: int, largest_release: int) -> Finding:
     """Pure: is there room for the next release? Asks for twice the largest release (a build
     writes caches and temporary files) and never less than MIN_FREE_BYTES."""
@@ -356,6 +384,7 @@ def diagnose(root: DeployRoot) -> DoctorReport:
             check_current,
             check_temp_links,
             check_temp_files,
+            check_trash,
             check_disk,
         )
         for check in checks:

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Protocol
 
 from releases_cli.core import faults
+from releases_cli.core.erase import elided
 from releases_cli.core.errors import SourceFailed
+from releases_cli.core.tree import MAX_DEPTH
 from releases_cli.sources import tarheader
 from releases_cli.sources.tarheader import BadArchive, Entry
 
@@ -36,7 +38,6 @@ _WHOLE_FILE = 8 << 20  # a file up to this size is read whole and written by a w
 _CHUNK = 1 << 20  # a larger one is copied in chunks of this size, never held whole
 BLOCK = tarheader.BLOCK
 DIR, SYMLINK, FILE = tarheader.DIR, tarheader.SYMLINK, tarheader.FILE
-MAX_DEPTH = 256  # directories an entry's path may go down (as the directory copy allows)
 MAX_COMPONENT = 255  # bytes of one path component (Linux NAME_MAX)
 _UNBOUNDED = 1 << 62
 
@@ -286,14 +287,14 @@ def _write_chunks(target: str, chunks: Iterable[bytes], mode: int, mtime: int) -
 def _safe_name(raw: str, made_dirs: Container[str]) -> str:
     name = raw.rstrip("/")
     parts = name.split("/")
+    if len(parts) > MAX_DEPTH:  # the copy's limit; also keeps paths far from PATH_MAX
+        where = elided(parts)
+        raise BadArchive(f"refusing archive entry {where}: nested deeper than {MAX_DEPTH} levels")
     if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise BadArchive(f"refusing archive entry {_shown(raw)}: not a plain relative path")
-    if len(parts) > MAX_DEPTH or any(
-        len(p.encode(errors="surrogateescape")) > MAX_COMPONENT for p in parts
-    ):
+    if any(len(p.encode(errors="surrogateescape")) > MAX_COMPONENT for p in parts):
         raise BadArchive(
-            f"refusing archive entry {_shown(raw)}: deeper than {MAX_DEPTH} directories or a "
-            f"name longer than {MAX_COMPONENT} bytes"
+            f"refusing archive entry {_shown(raw)}: a name longer than {MAX_COMPONENT} bytes"
         )
     if posixpath.dirname(name) not in made_dirs:
         raise BadArchive(

@@ -14,15 +14,16 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import shutil
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from releases_cli.core import safefs
 from releases_cli.core.errors import NotFound, SourceFailed
 from releases_cli.core.fs import state_umask, tightened_umask
+from releases_cli.core.tree import regular_files
 from releases_cli.sources.git.safety import git_env, looks_like_sha, redact
 from releases_cli.sources.tarstream import extract_stream
 
@@ -158,10 +159,9 @@ def _set_aside(path: Path) -> None:
 
 
 def _discard(path: Path) -> None:
-    if path.is_symlink() or not path.is_dir():
-        path.unlink(missing_ok=True)  # never follow a link planted here
-    else:
-        shutil.rmtree(path, ignore_errors=True)
+    # Never follows a link planted here; what cannot be deleted stays (a `.tmp-mirror-*` the
+    # next open tries again).
+    safefs.remove_tree(path.parent, path.name)
 
 
 def _create(path: Path, url: str) -> None:
@@ -184,7 +184,8 @@ def _init(repo: git.Repo, url: str) -> None:
 
 
 def _remove_stale_locks(path: Path) -> None:
-    stale = [*path.glob("*.lock"), *(path / "refs").rglob("*.lock")]
+    stale = [*path.glob("*.lock")]
+    stale += [path / "refs" / rel for rel in regular_files(path, "refs") if rel.endswith(".lock")]
     for lock_file in stale:
         log.warning("removing %s, left by an interrupted git command", lock_file)
         lock_file.unlink(missing_ok=True)
