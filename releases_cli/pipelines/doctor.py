@@ -18,9 +18,11 @@ from typing import Any
 
 from releases_cli import config
 from releases_cli.core.errors import InvalidInput
-from releases_cli.core.ids import is_valid_id
+from releases_cli.core.events import read_history
+from releases_cli.core.ids import is_valid_id, sort_key
 from releases_cli.core.layout import DeployRoot, read_current
 from releases_cli.core.meta import read_meta
+from releases_cli.core.state import awaiting_switch
 from releases_cli.core.statedir import layout_problems, write_leftovers
 from releases_cli.core.units import human_size
 
@@ -85,14 +87,23 @@ def check_permissions(root: DeployRoot) -> list[Finding]:
     return [_ok("permissions", "deploy root writable by this user")]
 
 
+def _no_current(root: DeployRoot, complete: list[str], switch: str) -> Finding:
+    """No `current`: normal before the first switch, even with releases staged for it."""
+    staged = awaiting_switch(complete, None, read_history(root).events)
+    if not complete:
+        return _ok("current", "no release deployed yet")
+    if set(complete) <= staged:
+        waiting = ", ".join(sorted(staged, key=sort_key))
+        return _ok("current", f"no release live yet; staged for `releases switch`: {waiting}")
+    return _problem("current", "no `current` link, but complete releases exist", switch)
+
+
 def check_current(root: DeployRoot) -> list[Finding]:
     link = read_current(root)
     complete = [r for r in root.release_ids_on_disk() if _is_complete(root, r)]
     switch = f"releases rollback --root {root.path} --to {complete[-1]}" if complete else ""
     if not link.exists:
-        if complete:
-            return [_problem("current", "no `current` link, but complete releases exist", switch)]
-        return [_ok("current", "no release deployed yet")]
+        return [_no_current(root, complete, switch)]
     if not link.is_symlink:
         return [
             _problem(
