@@ -8,16 +8,41 @@ fails here, not on a user's server."""
 from __future__ import annotations
 
 import json
+import os
+import random
 import re
+import shutil
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import REPO, Cli, deploy_ok
+from bgstack import Stack, ensure_pm2, write_app
+from helpers import REPO, Cli, deploy_ok, free_port
+from modelwalk import Walk, health_server, reload_config
 
 from releases_cli.core import events
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.meta import SourceInfo
+
+
+@pytest.fixture
+def stack(tmp_path: Path, cli: Cli) -> Iterator[Stack]:
+    """A blue-green deploy root with its own PM2 and nginx, both stopped after the test."""
+    if shutil.which("node") is None or not Path("/usr/sbin/nginx").exists():
+        pytest.fail("blue-green walks need Node.js (for PM2) and nginx installed")
+    s = Stack(tmp_path, tmp_path / "root", tmp_path / "src", ensure_pm2(), free_port())
+    s.root.mkdir()
+    write_app(s.source)
+    assert cli("init", "--root", str(s.root)).returncode == 0
+    s.config()
+    (tmp_path / "nginx").mkdir()
+    assert cli("nginx", "--root", str(s.root)).returncode == 0
+    s.start_nginx()
+    try:
+        yield s
+    finally:
+        s.stop()
 
 
 def writer_calls() -> set[str]:
@@ -101,3 +126,68 @@ VARIANTS = {
     "history": ((), ("--all",), ("--json",), ("--json", "--all")),
     "logs": ((),),  # no --json
 }
+
+
+# -- the walk ---------------------------------------------------------------------------------
+
+FIXED_SEED = 20261204
+RANDOM_SEEDS = 2  # besides the fixed one, new each run (printed on failure)
+
+
+def seeds(count: int) -> list[int]:
+    """The fixed seed, then `count` random ones; MODEL_WALK_SEED=N replays one walk."""
+    if os.environ.get("MODEL_WALK_SEED"):
+        return [int(os.environ["MODEL_WALK_SEED"])]
+    return [FIXED_SEED, *(random.SystemRandom().randrange(2**32) for _ in range(count))]
+
+
+def walk(w: Walk, steps: int, seed: int, opening: tuple[str, ...] = ()) -> None:
+    """The `opening` operations, then `steps` random ones, every check after each; the seed in
+    any failure."""
+    try:
+        w.check()
+        for name in opening:
+            w.step(getattr(w, name))
+        for _ in range(steps):
+            w.step()
+    except AssertionError as error:
+        raise AssertionError(f"model walk seed {seed} (MODEL_WALK_SEED={seed}): {error}") from None
+    finally:
+        w.close()
+    print(
+        f"model walk seed {seed}: {len(opening) + steps} steps, {len(w.steps)} commands; {w.counts}"
+    )
+
+
+@pytest.mark.parametrize("seed", seeds(RANDOM_SEEDS))
+def test_walk_reload_mode(cli: Cli, tmp_path: Path, seed: int) -> None:
+    """Reload mode (a restart command and a health URL on a stand-in app): deploy, stage,
+    switch, rollback, prune, pin, freeze, pack + deploy --artifact, failed builds and health
+    checks, processes holding releases open, in random order; every read command and every
+    invariant after each step."""
+    root, src = tmp_path / "root", tmp_path / "src"
+    root.mkdir()
+    src.mkdir()
+    (src / "index.html").write_text("hello\n")
+    assert cli("init", "--root", str(root)).returncode == 0
+    with health_server(root) as port:
+        reload_config(root, port)
+        walk(Walk(cli, root, tmp_path, random.Random(seed)), 40, seed)
+
+
+def blue_green_walks() -> list[tuple[int, str]]:
+    """Each seed with grace 8s (warm, then cold), the fixed one (or a replay) with grace 0 too."""
+    first, *others = seeds(1)
+    return [(first, "0"), (first, "8s"), *((seed, "8s") for seed in others)]
+
+
+@pytest.mark.parametrize(("seed", "grace"), blue_green_walks())
+def test_walk_blue_green(cli: Cli, stack: Stack, seed: int, grace: str) -> None:
+    """Blue-green mode with a real PM2 and nginx, grace 0 (the previous app stopped at once)
+    and a few seconds (warm, then stopped by a later command or reap: warm and cold
+    rollbacks): the same walk, and nginx serves what `current` names."""
+    stack.config(grace=grace)
+    toml = stack.root / "releases.toml"  # an unhealthy app fails its start check sooner
+    toml.write_text(toml.read_text().replace("start_timeout = 20", "start_timeout = 5"))
+    w = Walk(cli, stack.root, stack.work, random.Random(seed), stack=stack)
+    walk(w, 6, seed, opening=("deploy", "deploy", "rollback"))  # a warm or cold rollback first
