@@ -34,6 +34,7 @@ from releases_cli.pipelines.newid import known_ids
 Json = dict[str, Any]  # a --json document
 FROZEN = 5  # docs/reference.md: deploy, stage and switch are refused while frozen
 INVALID, NOT_FOUND, BUILD_FAILED, UNHEALTHY = 3, 4, 6, 9
+READ_VARIANTS = {"history": ((), ("--json",), ("--all",)), "logs": ((),)}  # default: text, --json
 
 
 @dataclass
@@ -272,6 +273,8 @@ class Walk:
             assert held in kept, self.why(f"{held} pruned while pid {proc.pid} has its cwd in it")
         for pinned in self.pinned:
             assert pinned in kept, self.why(f"pinned {pinned} was pruned")
+        shown = {r for r, release in kept.items() if release["pinned"]}
+        assert shown == self.pinned, self.why(f"list shows pins {shown}, pinned {self.pinned}")
         if listing["previous"] is not None:
             assert listing["previous"] in kept, self.why("the rollback target is gone")
         used = releases_in_use(self.root)
@@ -290,6 +293,9 @@ class Walk:
         parses, one line on stderr for a refusal, never a traceback."""
         listing = self.listing()
         live, previous = listing["current"], listing["previous"]
+        status = self.run("status", "--json")
+        frozen = json.loads(status.stdout)["frozen"]
+        assert (frozen is not None) == self.frozen, self.why(f"status --json frozen: {frozen}")
         for command, codes in (
             ("list", {0}),
             ("history", {0}),
@@ -298,12 +304,12 @@ class Walk:
             ("diff", {0} if live and previous else {0, NOT_FOUND}),
             ("logs", {0} if live else {0, NOT_FOUND}),
         ):
-            for extra in ((), ("--json",)) if command != "logs" else ((),):
+            for extra in READ_VARIANTS.get(command, ((), ("--json",))):
                 result = self.run(command, *extra)
                 what = f"`{command} {' '.join(extra)}` exit {result.returncode}"
                 assert result.returncode in codes, self.why(what, result)
                 assert "Traceback" not in result.stderr, self.why(what, result)
-                if extra and result.stdout.strip():
+                if "--json" in extra and result.stdout.strip():
                     json.loads(result.stdout)
         return listing
 
