@@ -48,6 +48,7 @@ class Walk:
     stack: Stack | None = None  # blue-green: the PM2 + nginx serving the root
     frozen: bool = False
     pinned: set[str] = field(default_factory=set)
+    broken: set[str] = field(default_factory=set)  # complete releases whose app answers 500
     held: dict[int, tuple[subprocess.Popen[bytes], str]] = field(default_factory=dict)
     steps: list[str] = field(default_factory=list)
     version: int = 0
@@ -112,7 +113,10 @@ class Walk:
 
     def deploy(self) -> None:
         before = self.current()
-        self.expect({FROZEN} if self.frozen else {0}, "deploy", "--source", str(self.source()))
+        keep = ("--keep", "2") if self.rng.random() < 0.3 else ()  # its prune deletes more
+        self.expect(
+            {FROZEN} if self.frozen else {0}, "deploy", *keep, "--source", str(self.source())
+        )
         if not self.frozen:
             assert self.current() != before, self.why("deploy did not change current")
 
@@ -128,38 +132,50 @@ class Walk:
         self.expect({code}, "deploy", "--source", str(self.source(broken=True)))
         assert self.current() == before, self.why("an unhealthy release stayed live")
 
-    def stage(self) -> None:
+    def stage(self, broken: bool = False) -> None:
         before = self.current()
-        result = self.expect(
-            {FROZEN} if self.frozen else {0}, "stage", "--source", str(self.source())
-        )
+        source = str(self.source(broken))
+        result = self.expect({FROZEN} if self.frozen else {0}, "stage", "--source", source)
         assert self.current() == before, self.why("stage changed current")
         if not self.frozen:
-            assert result.stdout.split()[-1] in self.releases("staged"), self.why("staged", result)
+            staged = result.stdout.split()[-1]
+            assert staged in self.releases("staged"), self.why("staged", result)
+            if broken:
+                self.broken.add(staged)
+
+    def stage_broken(self) -> None:
+        """A complete release whose app fails its health check: switching or rolling back to
+        it fails (exit 9)."""
+        self.stage(broken=True)
 
     def switch(self) -> None:
         target = self.pick("staged", "complete", "previous")
         if target is None:
             return
-        result = self.expect({FROZEN} if self.frozen else {0}, "switch", target)
-        expected = target if result.returncode == 0 else None
-        assert expected is None or self.current() == expected, self.why("switch", result)
+        before = self.current()
+        code = FROZEN if self.frozen else UNHEALTHY if target in self.broken else 0
+        self.expect({code}, "switch", target)
+        assert self.current() == (target if code == 0 else before), self.why("switch")
 
     def rollback(self) -> None:
         target = self.listing()["previous"]
-        warm = self.warm(target)
-        result = self.expect({0} if target else {NOT_FOUND}, "rollback")
-        if result.returncode == 0:
+        self.rollback_to(target, ())
+
+    def rollback_to(self, target: str | None = None, to: tuple[str, ...] | None = None) -> None:
+        """Rollback (to `target`, the rollback target) or `rollback --to` a random release."""
+        if to is None:
+            target = self.pick("complete", "previous", "staged")
+            if target is None:
+                return
+            to = ("--to", target)
+        before, warm = self.current(), self.warm(target)
+        code = NOT_FOUND if target is None else UNHEALTHY if target in self.broken else 0
+        self.expect({code}, "rollback", *to)
+        if code == 0:
             assert self.current() == target, self.why(f"rollback went elsewhere than {target}")
             self.count(warm)
-
-    def rollback_to(self) -> None:
-        target = self.pick("complete", "previous", "staged")
-        if target is not None:
-            warm = self.warm(target)
-            self.expect({0}, "rollback", "--to", target)
-            assert self.current() == target, self.why(f"rollback --to {target}")
-            self.count(warm)
+        else:  # reload mode stays on an unhealthy target; blue-green never flips to it
+            assert self.current() in (before, target), self.why("unhealthy rollback")
 
     def warm(self, target: object) -> str:
         """How a rollback to `target` goes: to an app still running (warm) or not (cold)."""
@@ -236,6 +252,7 @@ class Walk:
             (self.deploy_build_fails, 2),
             (self.deploy_unhealthy, 2),
             (self.stage, 2),
+            (self.stage_broken, 1),
             (self.switch, 2),
             (self.rollback, 4),
             (self.rollback_to, 1),

@@ -142,8 +142,9 @@ def seeds(count: int) -> list[int]:
 
 
 def walk(w: Walk, steps: int, seed: int, opening: tuple[str, ...] = ()) -> None:
-    """The `opening` operations, then `steps` random ones, every check after each; the seed in
-    any failure."""
+    """The `opening` operations, then `steps` random ones (MODEL_WALK_STEPS=N: N, for a longer
+    hunt), every check after each; the seed in any failure."""
+    steps = int(os.environ.get("MODEL_WALK_STEPS") or steps)
     try:
         w.check()
         for name in opening:
