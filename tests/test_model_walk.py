@@ -3,7 +3,12 @@
 First, every event the code can write, read back by every reader: a history holding one of
 each (with the ids of real releases) must render through history, list, status, doctor, diff
 and logs, as text and as --json. Adding an event kind without teaching every reader about it
-fails here, not on a user's server."""
+fails here, not on a user's server.
+
+Then the model walk (tests/modelwalk.py): seeded random sequences of every state-changing
+command in reload mode and in blue-green mode (real PM2 and nginx), every read command and
+invariant after each step. A failure names its seed; MODEL_WALK_SEED=N replays that walk and
+MODEL_WALK_STEPS=N makes walks longer, for a hunt."""
 
 from __future__ import annotations
 
