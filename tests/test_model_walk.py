@@ -16,38 +16,18 @@ import json
 import os
 import random
 import re
-import shutil
 import typing
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bgstack import Stack, ensure_pm2, write_app
-from helpers import REPO, Cli, deploy_ok, free_port
+from bgstack import Stack
+from helpers import REPO, Cli, deploy_ok
 from modelwalk import Walk, health_server, reload_config
+from test_bluegreen import stack  # noqa: F401  (the fixture: a root served by PM2 + nginx)
 
 from releases_cli.core import events
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.meta import SourceInfo
-
-
-@pytest.fixture
-def stack(tmp_path: Path, cli: Cli) -> Iterator[Stack]:
-    """A blue-green deploy root with its own PM2 and nginx, both stopped after the test."""
-    if shutil.which("node") is None or not Path("/usr/sbin/nginx").exists():
-        pytest.fail("blue-green walks need Node.js (for PM2) and nginx installed")
-    s = Stack(tmp_path, tmp_path / "root", tmp_path / "src", ensure_pm2(), free_port())
-    s.root.mkdir()
-    write_app(s.source)
-    assert cli("init", "--root", str(s.root)).returncode == 0
-    s.config()
-    (tmp_path / "nginx").mkdir()
-    assert cli("nginx", "--root", str(s.root)).returncode == 0
-    s.start_nginx()
-    try:
-        yield s
-    finally:
-        s.stop()
 
 
 def writer_calls() -> set[str]:
@@ -188,7 +168,7 @@ def blue_green_walks() -> list[tuple[int, str]]:
 
 
 @pytest.mark.parametrize(("seed", "grace"), blue_green_walks())
-def test_walk_blue_green(cli: Cli, stack: Stack, seed: int, grace: str) -> None:
+def test_walk_blue_green(cli: Cli, stack: Stack, seed: int, grace: str) -> None:  # noqa: F811
     """Blue-green mode with a real PM2 and nginx, grace 0 (the previous app stopped at once)
     and a few seconds (warm, then stopped by a later command or reap: warm and cold
     rollbacks): the same walk, and nginx serves what `current` names."""
