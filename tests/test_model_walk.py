@@ -87,12 +87,30 @@ def test_every_reader_renders_every_event(cli: Cli, root: Path, app: Path, kind:
     """One event of this kind after two deploys: every read command exits 0 with no
     traceback, its --json is JSON, and `history --all` shows the event's row (its kind in the
     table, its name in --json)."""
-    assert cli("init", "--root", str(root)).returncode == 0
-    first = deploy_ok(cli, root, app)
-    second = deploy_ok(cli, root, app)
+    first, second = two_deploys(cli, root, app)
     payload = sample(kind, [second, first])
     events.record(DeployRoot(root), payload)
-    name = events.name_of(payload).value
+    read_everything(cli, root, events.name_of(payload).value)
+
+
+def test_every_reader_renders_an_event_of_a_newer_version(cli: Cli, root: Path, app: Path) -> None:
+    """An event this version does not know (a newer writer's) breaks no reader: its row shows
+    the raw name."""
+    first, _ = two_deploys(cli, root, app)
+    line = {"v": 1, "ts": "2026-12-04T12:00:00.000Z", "event": "a_newer_event", "id": first}
+    with (root / ".releases" / "history.jsonl").open("a") as log:
+        log.write(json.dumps(line) + "\n")
+    assert read_everything(cli, root, "a_newer_event")["kind"] == "a_newer_event"
+
+
+def two_deploys(cli: Cli, root: Path, app: Path) -> tuple[str, str]:
+    assert cli("init", "--root", str(root)).returncode == 0
+    return deploy_ok(cli, root, app), deploy_ok(cli, root, app)
+
+
+def read_everything(cli: Cli, root: Path, name: str) -> dict[str, object]:
+    """Every read command, text and --json, exits 0; the `history --json --all` row of the
+    event `name`, which `history --all` shows too."""
     shown: dict[tuple[str, ...], str] = {}
     for command in ("history", "list", "status", "doctor", "diff", "logs"):
         for extra in VARIANTS.get(command, ((), ("--json",))):
@@ -103,8 +121,9 @@ def test_every_reader_renders_every_event(cli: Cli, root: Path, app: Path, kind:
                 json.loads(result.stdout)
             shown[(command, *extra)] = result.stdout
     rows = json.loads(shown[("history", "--json", "--all")])["events"]
-    row = next(r for r in rows if r["event"] == name)
+    row: dict[str, object] = next(r for r in rows if r["event"] == name)
     assert row["kind"] and f" {row['kind']} " in shown[("history", "--all")]
+    return row
 
 
 VARIANTS = {
