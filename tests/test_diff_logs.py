@@ -195,3 +195,19 @@ def test_logs_into_a_pipe_closed_early_ends_quietly(cli: Cli, root: Path, app: P
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "$ seq 1 200000\n" and done.stderr == ""
+
+
+def test_diff_after_a_failed_deploy_and_a_prune_compares_with_the_release_before(
+    cli: Cli, root: Path, app: Path
+) -> None:
+    """A deploy whose restart fails switches back and is pruned later: `diff` without ids still
+    compares the live release with the one live before it (not the failed, deleted one)."""
+    a = deploy_ok(cli, root, app)
+    (app / "index.html").write_text("v2\n")
+    b = deploy_ok(cli, root, app)
+    failed = cli("deploy", "--root", str(root), "--source", str(app), "--restart", "exit 1")
+    assert failed.returncode == 9, failed.stderr
+    assert cli("prune", "--root", str(root)).returncode == 0
+    document = _diff(cli, root)
+    assert (document["a"], document["b"]) == (a, b)
+    assert document["changed"] == ["index.html"]

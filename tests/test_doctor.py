@@ -166,3 +166,21 @@ def test_doctor_does_not_start_a_pm2_daemon(
     assert result.returncode == 0, result.stdout
     assert "PM2 daemon not running" in result.stdout
     assert not (Path(pm2_env["PM2_HOME"]) / "pm2.pid").exists()
+
+
+def test_releases_staged_before_the_first_switch_are_no_problem(
+    cli: Cli, root: Path, app: Path
+) -> None:
+    """`releases stage` before anything was live leaves no `current`: that is the normal
+    state of a fleet's first stage, not a problem (exit 0, the staged id named); a complete
+    release that was live once and no `current` still is one."""
+    assert cli("init", "--root", str(root)).returncode == 0
+    staged = cli("stage", "--root", str(root), "--source", str(app))
+    assert staged.returncode == 0, staged.stderr
+    report = _doctor(cli, root)
+    assert report["ok"] is True
+    current = next(f for f in report["findings"] if f["check"] == "current")  # type: ignore[attr-defined]
+    assert staged.stdout.split()[-1] in current["message"]
+    assert cli("switch", "--root", str(root), staged.stdout.split()[-1]).returncode == 0
+    (root / "current").unlink()
+    assert "current" in _problems(_doctor(cli, root))

@@ -19,6 +19,7 @@ from releases_cli.cli.render import JSON_VERSION
 from releases_cli.cli.summary import duration
 from releases_cli.core.clock import iso
 from releases_cli.core.events import (
+    AppStopped,
     CurrentRemoved,
     DeployFailed,
     DeployFinished,
@@ -59,6 +60,7 @@ _KINDS = {
     EventName.FREEZE_OVERRIDDEN: "forced",  # a deploy, stage or switch ran while frozen
     EventName.PIN: "pin",
     EventName.UNPIN: "unpin",
+    EventName.APP_STOPPED: "app stopped",  # blue-green: a warm release's app was stopped
 }
 _SWITCH_KINDS: dict[str, str] = {
     SwitchReason.ROLLBACK: "rollback",
@@ -206,8 +208,15 @@ def _change_facts(row: Row, width: int | None) -> str:
         ids = _ids(row.event) or [row.event.release_id or "?"]  # prune_interrupted names one
         shown = ids if width is None else ids[:3]
         return f"deleted {len(ids)}: " + ", ".join(shown) + (" …" if shown != ids else "")
+    return _note_facts(payload, width)
+
+
+def _note_facts(payload: Payload | None, width: int | None) -> str:
+    """What recovery found, or why a blue-green app was stopped."""
     if isinstance(payload, DeployInterrupted):
         return f"release was {payload.found or '?'}"
+    if isinstance(payload, AppStopped):
+        return f"port {payload.port or '?'}; {text.clip(payload.reason, width)}"
     return ""
 
 

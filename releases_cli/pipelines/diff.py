@@ -44,12 +44,15 @@ class DiffResult:
 
 
 def _live_before(snap: Snapshot, release_id: str) -> str | None:
-    """What was live right before `release_id` last went live (from the history), else the
-    rollback target."""
+    """What was live right before `release_id` last went live (from the history), else (none
+    before it, or pruned since) the rollback target. A failed deploy's switch back is skipped:
+    it names the failed release, which was never really in service."""
     for event in reversed(snap.history.events):
-        if isinstance(event.payload, Switch) and event.payload.id == release_id:
-            if event.payload.previous is not None:
-                return event.payload.previous
+        payload = event.payload
+        if isinstance(payload, Switch) and payload.id == release_id and not payload.automatic:
+            before = payload.previous
+            if before is not None and snap.get(before) is not None:
+                return before
             break
     return snap.previous
 

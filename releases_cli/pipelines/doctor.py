@@ -21,9 +21,11 @@ from releases_cli import config
 from releases_cli.core import cleaner
 from releases_cli.core.erase import escaped
 from releases_cli.core.errors import InvalidInput
-from releases_cli.core.ids import is_valid_id
+from releases_cli.core.events import read_history
+from releases_cli.core.ids import is_valid_id, sort_key
 from releases_cli.core.layout import DeployRoot, read_current
 from releases_cli.core.meta import read_meta
+from releases_cli.core.state import awaiting_switch
 from releases_cli.core.statedir import layout_problems, write_leftovers
 from releases_cli.core.units import human_size
 from releases_cli.nextjs.pm2 import daemon_running as pm2_daemon_running
@@ -95,6 +97,17 @@ def check_permissions(root: DeployRoot) -> list[Finding]:
     return [_ok("permissions", "deploy root writable by this user")]
 
 
+def _no_current(root: DeployRoot, complete: list[str], switch: str) -> Finding:
+    """No `current`: normal before the first switch, even with releases staged for it."""
+    staged = awaiting_switch(complete, None, read_history(root).events)
+    if not complete:
+        return _ok("current", "no release deployed yet")
+    if set(complete) <= staged:
+        waiting = ", ".join(sorted(staged, key=sort_key))
+        return _ok("current", f"no release live yet; staged for `releases switch`: {waiting}")
+    return _problem("current", "no `current` link, but complete releases exist", switch)
+
+
 def check_current(root: DeployRoot) -> list[Finding]:
     link = read_current(root)
     complete = [r for r in root.release_ids_on_disk() if _is_complete(root, r)]
@@ -102,9 +115,7 @@ def check_current(root: DeployRoot) -> list[Finding]:
     if not link.exists:
         if root.is_pack_work():
             return [_ok("current", "a `releases pack` work directory: nothing goes live here")]
-        if complete:
-            return [_problem("current", "no `current` link, but complete releases exist", switch)]
-        return [_ok("current", "no release deployed yet")]
+        return [_no_current(root, complete, switch)]
     if not link.is_symlink:
         return [
             _problem(
