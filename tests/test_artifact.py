@@ -116,6 +116,27 @@ def test_stage_artifact_takes_the_id_it_was_built_as(
     assert refused.returncode == 3 and "older than 20261101T000000Z" in refused.stderr
 
 
+def test_an_artifact_whose_id_is_taken_says_whether_it_was_deployed_before(
+    cli: Cli, built_app: Path, tmp_path: Path
+) -> None:
+    """The same artifact deployed twice points at `switch`; another artifact under the id of a
+    release already here (a deploy in the second the artifact was packed) asks for a new id."""
+    server = initialised(cli, tmp_path / "server")
+    artifact = tmp_path / "app.artifact"
+    pack(cli, built_app, artifact, "--id", "20261101T000000Z")
+    assert cli("deploy", "--root", str(server), "--artifact", str(artifact)).returncode == 0
+    again = cli("deploy", "--root", str(server), "--artifact", str(artifact))
+    assert again.returncode == 3
+    assert "deployed here before (`releases switch 20261101T000000Z`)" in again.stderr
+    (built_app / "other.txt").write_text("another build\n")
+    other = tmp_path / "other.artifact"
+    pack(cli, built_app, other, "--id", "20261101T000000Z")
+    taken = cli("deploy", "--root", str(server), "--artifact", str(other))
+    assert taken.returncode == 3
+    assert "another release's id here" in taken.stderr and "new --id" in taken.stderr
+    assert "deployed here before" not in taken.stderr
+
+
 def test_an_id_far_ahead_of_the_clock_is_refused_and_later_ids_stay_ordinary(
     cli: Cli, built_app: Path, tmp_path: Path
 ) -> None:

@@ -143,6 +143,18 @@ def preflight(root: DeployRoot, options: DeployOptions) -> None:
     root.ensure_layout()
 
 
+def _taken(root: DeployRoot, built_as: str, digest: str | None) -> str:
+    """What to do when an artifact's id is already used here: the same artifact deployed
+    before, or another release that got the same id (a deploy in the second it was packed)."""
+    meta = read_meta(root, built_as)
+    if meta is not None and digest is not None and meta.source.get("artifact") == digest:
+        return f"the artifact was deployed here before (`releases switch {built_as}`)"
+    return (
+        "it is another release's id here (one made in the same second as the artifact?); "
+        "pack again with a new --id"
+    )
+
+
 def stage_release(
     root: DeployRoot,
     options: DeployOptions,
@@ -160,7 +172,7 @@ def stage_release(
     options.source.prepare(root, report)  # a no-op when deploy() already did it
     built_as = options.source.fixed_id()  # an artifact's id: baked into its build
     if built_as is not None:
-        again = f"the artifact was deployed here before (`releases switch {built_as}`)"
+        again = _taken(root, built_as, options.source.describe().get("artifact"))
         release_id = check_new_id(built_as, known_ids(root), clock(), again)
     release_id = _allocate(root, clock, release_id)
     source_info = options.source.describe()
