@@ -30,6 +30,22 @@ def tmpfs(mountpoint: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
 
+@contextmanager
+def bind(source: Path, mountpoint: Path) -> Iterator[Path]:
+    """`source` bind-mounted at `mountpoint` (the same filesystem: the same device number);
+    skips the test where mounting is not allowed. Unmounted (lazily) afterwards."""
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "--bind", str(source), str(mountpoint)], capture_output=True, check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {mounted.stderr.decode().strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+
+
 def fill(directory: Path) -> Path:
     """Write a file in `directory` until its filesystem has not one byte left; return it."""
     filler = directory / "filler"

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from gitrepos import commit, init_repo
 from helpers import REPO, Cli, current_id, deploy_ok
-from mounts import tmpfs
+from mounts import bind, tmpfs
 
 from releases_cli.core import cleaner, erase
 
@@ -304,6 +304,33 @@ def test_a_trash_entry_that_cannot_be_deleted_is_left_reported_and_blocks_nothin
     _ok(cli("prune", "--root", str(root), "--keep", "5"))
     assert _trash(root) == []
     assert _doctor(cli, root)["trash"]["ok"]
+
+
+def test_a_bind_mount_inside_a_pruned_release_never_empties_its_source(
+    cli: Cli, root: Path, app: Path, tmp_path: Path
+) -> None:
+    """A directory bind-mounted into a release (uploads, from the same filesystem: the device
+    number is the same, only the mount differs) is never entered when the release is pruned:
+    what it shows lives outside the deploy root. The rest of the release goes."""
+    old = deploy_ok(cli, root, app)
+    uploads = tmp_path / "uploads"
+    (uploads / "u1").mkdir(parents=True)
+    (uploads / "u1" / "img.jpg").write_text("photo\n")
+    with bind(uploads, root / "releases" / old / "public" / "uploads"):
+        deploy_ok(cli, root, app, "--force")
+        deploy_ok(cli, root, app, "--force")  # `old` is no longer the rollback target
+        result = cli("prune", "--root", str(root), "--keep", "1")
+        assert result.returncode == 0, result.stderr
+        assert "is a mount point (not deleted)" in result.stderr
+        (entry,) = _trash(root)
+        for _ in range(2):  # every later command retries the trash: still never through it
+            deploy_ok(cli, root, app, "--force")
+        assert (uploads / "u1" / "img.jpg").read_text() == "photo\n"
+        in_trash = root / ".releases" / "trash" / entry / "public" / "uploads"
+        subprocess.run(["umount", "-l", str(in_trash)], check=True)
+    _ok(cli("prune", "--root", str(root), "--keep", "5"))
+    assert _trash(root) == []
+    assert (uploads / "u1" / "img.jpg").read_text() == "photo\n"
 
 
 def test_a_cleaner_that_cannot_delete_all_of_a_pruned_release_logs_it_and_the_deploy_succeeds(

@@ -6,8 +6,9 @@ keeps a descriptor open per level. Here the walk is a loop holding one directory
 it goes down by opening a child relative to its parent (O_NOFOLLOW), and back up through the
 child's `..`, checked to be the very directory it came from (device and inode), so a tree moved
 while we delete it stops the deletion instead of leading it elsewhere. No string path is ever
-built, so PATH_MAX does not apply. A directory on another filesystem (a mount point inside the
-tree) is never entered.
+built, so PATH_MAX does not apply. A mount point inside the tree is never entered: another
+filesystem (its device differs) nor a bind mount of this one (same device: the kernel's mount
+id, from /proc/self/fdinfo, differs), so nothing outside the tree is ever deleted through it.
 
 A directory we own but may not list or write (0o555, 0o000: some builds leave them so) is
 given u+rwx first: it is being deleted. What cannot be deleted (another user's files, a mount
@@ -45,6 +46,7 @@ class _Level:
     name: str
     dev: int
     ino: int
+    mount: int  # the kernel's mount id (-1: unknown)
     pending: list[str] = field(default_factory=list)
 
 
@@ -85,7 +87,7 @@ class _Eraser:
         except OSError as error:
             self.failed(error, name)
             children = []
-        level = _Level(name, st.st_dev, st.st_ino)
+        level = _Level(name, st.st_dev, st.st_ino, mount_id(fd))
         self.levels.append(level)
         for child, is_dir in children:
             if is_dir:
@@ -118,7 +120,7 @@ class _Eraser:
             except OSError:
                 os.close(child)
                 raise
-            if st.st_dev != level.dev:
+            if st.st_dev != level.dev or not same_mount(level.mount, child):
                 os.close(child)
                 self.failed(OSError(errno.EXDEV, "is a mount point (not deleted)"), name)
                 continue
@@ -209,6 +211,24 @@ def clear(fd: int, top: str = ".", on_first: Callable[[], object] | None = None)
         raise EraseError(error.errno, f"{error.strerror}{more}", error.filename)
 
 
+def mount_id(fd: int) -> int:
+    """The mount id of the file open on `fd` (/proc/self/fdinfo), -1 when unknown."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}", "rb") as info:
+            for line in info.read(4096).splitlines():
+                if line.startswith(b"mnt_id:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return -1
+
+
+def same_mount(parent: int, fd: int) -> bool:
+    """Whether `fd` is on the mount whose id is `parent` (True when either is unknown)."""
+    child = mount_id(fd)
+    return parent == -1 or child in (-1, parent)
+
+
 def remove(dir_fd: int, name: str, top: str | None = None) -> None:
     """Remove `name` under `dir_fd` whatever it is: a directory tree (as `clear`, then the
     directory), a file, a link (never followed), a FIFO or socket. Absent is fine. `top`
@@ -222,6 +242,8 @@ def remove(dir_fd: int, name: str, top: str | None = None) -> None:
         return
     fd = open_dir(dir_fd, name)
     try:
+        if not same_mount(mount_id(dir_fd), fd):
+            raise EraseError(errno.EXDEV, "is a mount point (not deleted)", top or name)
         clear(fd, top or name)
     finally:
         os.close(fd)
