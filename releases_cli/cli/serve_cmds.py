@@ -173,14 +173,12 @@ def reap(
     Example: releases reap --root /srv/shop --quiet
     """
     from releases_cli.cli import progress
-    from releases_cli.core.recovery import exclusive
-    from releases_cli.pipelines.bluegreen import settle
+    from releases_cli.pipelines import bluegreen
 
     deploy_root = deploy_root_of(root).require_initialized()
     sv = _serving(deploy_root, "reap")
     reporter = progress.make_reporter(quiet, verbose)
-    with exclusive(deploy_root, wait, utc_now, reporter):
-        stopped = settle(sv, utc_now, reporter, orphans=True)
+    stopped = bluegreen.reap(sv, wait, utc_now, reporter)
     if stopped:
         say(f"stopped {len(stopped)} app(s): {', '.join(stopped)}")
     print(f"reaped {len(stopped)}")

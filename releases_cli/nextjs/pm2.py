@@ -42,7 +42,7 @@ class Pm2:
     start: tuple[str, ...]  # script (relative to the release) + args, {port} substituted
     interpreter: str
     env: tuple[tuple[str, str], ...]
-    owner: str  # the deploy root: OWNER_VAR's value in our apps
+    owner: str  # the deploy root, symlinks resolved: OWNER_VAR's value in our apps
 
     def name(self, release_id: str) -> str:
         """`<app>-<id>`: never all digits (PM2 would read a number as a process id)."""
@@ -199,7 +199,7 @@ def list_apps(pm2: Pm2) -> Listed | None:
             continue
         env = item.get("pm2_env")
         env = env if isinstance(env, dict) else {}
-        if not ours(env, pm2, release_id):
+        if not ours(env, pm2.owner, release_id):
             foreign.add(name)  # an instance without our marker makes the whole name not ours
             continue
         status = str(env.get("status") or "unknown")[:40]
@@ -212,22 +212,28 @@ def list_apps(pm2: Pm2) -> Listed | None:
     return Listed({n: r for n, r in found.items() if n not in foreign}, frozenset(foreign))
 
 
-def ours(env: dict[str, object], pm2: Pm2, release_id: str) -> bool:
+def ours(env: dict[str, object], owner: str, release_id: str) -> bool:
     """Whether a PM2 app (its pm2_env) was started by releases for this deploy root: it
     carries OWNER_VAR = the root; or, started before apps were marked, it carries no OWNER_VAR
     at all and runs in exactly this root's releases/<its id> (so an upgrade strands no app)."""
     inner = env.get("env")
     inner = inner if isinstance(inner, dict) else env
     if OWNER_VAR in inner or OWNER_VAR in env:
-        return marked(env, pm2.owner)
-    return env.get("pm_cwd") == str(Path(pm2.owner) / "releases" / release_id)
+        return marked(env, owner)
+    cwd = env.get("pm_cwd")
+    return isinstance(cwd, str) and _same_path(cwd, str(Path(owner) / "releases" / release_id))
 
 
 def marked(env: dict[str, object], owner: str) -> bool:
-    """Whether a PM2 app's environment names `owner` as the deploy root that started it."""
+    """Whether a PM2 app's environment names `owner` (a resolved path) as the deploy root that
+    started it, however that root was spelled then (through a symlink, say)."""
     inner = env.get("env")
     value = inner.get(OWNER_VAR) if isinstance(inner, dict) else env.get(OWNER_VAR)
-    return value == owner
+    return isinstance(value, str) and _same_path(value, owner)
+
+
+def _same_path(given: str, resolved: str) -> bool:
+    return given == resolved or os.path.realpath(given) == resolved
 
 
 def _count(value: object) -> int:

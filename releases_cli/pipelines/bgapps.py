@@ -6,6 +6,7 @@ survives). See docs/blue-green.md, "After a reboot: releases up".
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass, replace
@@ -62,7 +63,7 @@ def serving(root: DeployRoot, serve: ServeConfig) -> Serving:
         serve.start,
         serve.interpreter,
         serve.env,
-        str(root.path),
+        os.path.realpath(root.path),  # one owner however the root is spelled (a symlink, cwd)
     )
     return Serving(root, serve, nginx, tools)
 
@@ -134,16 +135,20 @@ def ensure_running(
     return state
 
 
-def stop_app(sv: Serving, release_id: str, report: Report, listed: pm.Listed | None = None) -> None:
-    _delete(sv, release_id, report, listed)
+def stop_app(sv: Serving, release_id: str, report: Report, listed: pm.Listed | None = None) -> bool:
+    """Delete the release's app and its process file; False when an app of its name is not
+    ours (left running, and said so)."""
+    deleted = _delete(sv, release_id, report, listed)
     sv.process_file(release_id).unlink(missing_ok=True)
+    return deleted
 
 
-def _delete(sv: Serving, release_id: str, report: Report, listed: pm.Listed | None = None) -> None:
-    """Delete the release's PM2 app if it is ours; say so when one of its name is not."""
+def _delete(sv: Serving, release_id: str, report: Report, listed: pm.Listed | None = None) -> bool:
+    """Delete the release's PM2 app if it is ours; say so (False) when one of its name is not."""
     left_alone = pm.delete(sv.pm2, release_id, listed)
     if left_alone is not None:
         report(f"warning: {left_alone}")
+    return left_alone is None
 
 
 def _restart(sv: Serving, state: ServeState, release_id: str, report: Report) -> ServeState:
@@ -151,7 +156,8 @@ def _restart(sv: Serving, state: ServeState, release_id: str, report: Report) ->
     something else holds that port now (recorded before the start: the include is then
     re-rendered from it even if this is killed half-way). HealthFailed (app deleted) when it
     does not answer; the state, possibly with the new port, otherwise."""
-    _delete(sv, release_id, report)  # a stopped or errored leftover of ours of the same name
+    if not _delete(sv, release_id, report):  # a stopped or errored leftover of ours
+        raise HealthFailed(f"an app named {sv.pm2.name(release_id)} that is not ours runs in PM2")
     entry = state.apps[release_id]
     if not ports.bindable(entry.port):
         low, high = sv.serve.port_range

@@ -204,16 +204,29 @@ def settle(
         _drain(sv, [state.apps[r].port for r in expired])
         listed = pm.list_apps(sv.pm2)  # one `pm2 jlist` tells which of them are ours
         for release_id in expired:
-            stop_app(sv, release_id, report, listed)
+            deleted = stop_app(sv, release_id, report, listed)
             port = state.apps[release_id].port
-            state = state.without(release_id)
+            state = state.without(release_id)  # a foreign app of its name is not ours to track
             write_state(sv.root, state)
-            record(sv.root, AppStopped(release_id, port, "grace over"), clock)
-            report(f"serve: stopped {sv.pm2.name(release_id)} (port {port}): grace over")
-            stopped.append(release_id)
+            if deleted:
+                record(sv.root, AppStopped(release_id, port, "grace over"), clock)
+                report(f"serve: stopped {sv.pm2.name(release_id)} (port {port}): grace over")
+                stopped.append(release_id)
     if orphans:
         stopped += _stop_orphans(sv, state, clock, report)
-        _keep_warm(sv, state, stopped, report)
+    return stopped
+
+
+def reap(sv: Serving, wait: float, clock: Clock, report: Report) -> list[str]:
+    """`releases reap`: settle, orphans included, under the lock; then, the lock released (a
+    deploy or rollback never waits for it), one light warm-up round to each app waiting warm."""
+    from releases_cli.core.recovery import exclusive
+
+    with exclusive(sv.root, wait, clock, report):
+        stopped = settle(sv, clock, report, orphans=True)
+    state = read_state(sv.root)
+    if not state.damaged:
+        _keep_warm(sv, state, report)
     return stopped
 
 
@@ -223,10 +236,10 @@ def _warm_up(sv: Serving, release_id: str, port: int, report: Report) -> None:
         report(f"serve: warmed up {release_id} on port {port}: {warmed.summary()}")
 
 
-def _keep_warm(sv: Serving, state: ServeState, stopped: list[str], report: Report) -> None:
+def _keep_warm(sv: Serving, state: ServeState, report: Report) -> None:
     """One light round of the warm-up paths to each app waiting warm (reap runs every minute)."""
     for release_id, entry in state.apps.items():
-        if release_id != state.live and release_id not in stopped:
+        if release_id != state.live:
             warmed = warmup.keep_warm(entry.port, sv.serve)
             if warmed.requests:
                 report(f"serve: kept {release_id} warm: {warmed.summary()}")

@@ -282,11 +282,11 @@ def pm2_findings(
 
 
 def _ours(name: str, env: dict[str, Any], own_prefix: str, root: DeployRoot) -> bool:
-    """Named `<app>-<id>` and marked as started by releases for this root (nextjs/pm2.py)."""
-    from releases_cli.nextjs.pm2 import marked
+    """Named `<app>-<id>` and started by releases for this root (nextjs/pm2.py's rule)."""
+    from releases_cli.nextjs.pm2 import ours
 
     rest = name.removeprefix(own_prefix)
-    return rest != name and is_valid_id(rest) and marked(env, str(root.path))
+    return rest != name and is_valid_id(rest) and ours(env, os.path.realpath(root.path), rest)
 
 
 def _under(path: str, root: str) -> bool:
