@@ -296,3 +296,20 @@ def test_a_bug_is_one_line_with_the_traceback_saved(root: Path, tmp_path: Path) 
         run, env={**env, "RELEASES_DEBUG": "1"}, capture_output=True, text=True, check=False
     )
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+@pytest.mark.parametrize("closed", [">&-", "2>&-"])
+def test_a_closed_stdout_or_stderr_is_no_internal_error(deployed: Path, closed: str) -> None:
+    """A reading command run with stdout or stderr closed by its caller (a cron line, a
+    supervisor) writes nothing there and exits 0, as any program would (real processes: the
+    shell closes the descriptor before Python starts)."""
+    for command in ("list", "status", "history"):
+        line = f'exec "$0" -m releases_cli {command} --root "$1" {closed}'
+        done = subprocess.run(
+            ["/bin/sh", "-c", line, sys.executable, str(deployed)],
+            capture_output=closed != ">&-",
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, (command, closed, done.stderr)

@@ -3,7 +3,9 @@ boot hook it prints. Blue-green `up` with a real PM2 and nginx: tests/test_blueg
 
 from __future__ import annotations
 
+import os
 import shlex
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,8 +16,10 @@ from helpers import Cli, deploy_ok, free_port
 
 
 class _Ok(BaseHTTPRequestHandler):
+    status = 200
+
     def do_GET(self) -> None:
-        self.send_response(200)
+        self.send_response(self.status)
         self.send_header("content-length", "0")
         self.end_headers()
 
@@ -37,9 +41,9 @@ def answering() -> Iterator[int]:
         server.server_close()
 
 
-def configure(root: Path, health_port: int | None) -> Path:
+def configure(root: Path, health_port: int | None, status: int = 200) -> Path:
     """Reload mode with a restart command that appends a line to the file returned."""
-    health = f'[health]\nurl = "http://127.0.0.1:{health_port}/"\ntimeout = 2\n'
+    health = f'[health]\nurl = "http://127.0.0.1:{health_port}/"\ntimeout = 2\nstatus = {status}\n'
     (root / "releases.toml").write_text(
         '[restart]\ncommand = "echo restarted >> restarts.log"\n'
         + (health if health_port is not None else "")
@@ -71,6 +75,24 @@ def test_reload_mode_up_restarts_only_when_the_health_url_does_not_answer(
     assert len([x for x in failed.stderr.splitlines() if x.startswith("releases: error:")]) == 1
 
 
+def test_reload_mode_up_takes_the_configured_health_status_as_serving(
+    cli: Cli, root: Path, app: Path, answering: int
+) -> None:
+    """An app whose health URL answers `[health] status` (204 here) is serving: `up`, run at
+    every boot or from cron, must not restart production because the answer is not 200."""
+    assert cli("init", "--root", str(root)).returncode == 0
+    _Ok.status = 204
+    try:
+        log = configure(root, answering, status=204)
+        deploy_ok(cli, root, app)
+        done = restarts(log)
+        result = cli("up", "--root", str(root))
+        assert result.returncode == 0, result.stderr
+        assert restarts(log) == done
+    finally:
+        _Ok.status = 200
+
+
 def test_reload_mode_up_without_a_health_url_runs_the_restart_command(
     cli: Cli, root: Path, app: Path
 ) -> None:
@@ -95,12 +117,16 @@ def test_boot_hook_is_a_oneshot_unit_and_a_cron_line(cli: Cli, tmp_path: Path) -
     root.mkdir()
     assert cli("init", "--root", str(root)).returncode == 0
     before = sorted(p.name for p in root.iterdir())
-    printed = cli("up", "--root", str(root), "--print-boot-hook", env={"PM2_HOME": "/srv/pm2"})
+    path = f"/opt/my tools/bin:{os.environ['PATH']}"  # a PATH entry with a space (WSL has them)
+    env = {"PM2_HOME": "/srv/pm2", "PATH": path}
+    printed = cli("up", "--root", str(root), "--print-boot-hook", env=env)
     assert printed.returncode == 0, printed.stderr
     lines = printed.stdout.splitlines()
     for expected in ("Type=oneshot", "After=network.target", "WorkingDirectory=/"):
         assert expected in lines
     assert "Environment=PM2_HOME=/srv/pm2" in lines
+    assert f'Environment="PATH={path}"' in lines
+    assert any(x.startswith("# /etc/systemd/system/releases-up-") and "shop" in x for x in lines)
     assert any(line.startswith("User=") and len(line) > 5 for line in lines)
     (exec_start,) = [x for x in lines if x.startswith("ExecStart=")]
     words = shlex.split(exec_start.removeprefix("ExecStart=").replace("%%", "%").replace("$$", "$"))
@@ -108,6 +134,12 @@ def test_boot_hook_is_a_oneshot_unit_and_a_cron_line(cli: Cli, tmp_path: Path) -
     (cron,) = [x for x in lines if x.startswith("@reboot ")]
     assert cron.split()[2:4] == ["cd", "/"]
     assert shlex.split(cron.replace("\\%", "%"))[-4] == str(root)
+    # As cron runs it: /bin/sh, after `@reboot USER` (cron turns `\%` back into `%`).
+    shell = cron.split(" ", 2)[2].replace("\\%", "%")
+    ran = subprocess.run(
+        ["/bin/sh", "-c", shell], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert ran.returncode == 0, ran.stderr
     assert sorted(p.name for p in root.iterdir()) == before
 
 

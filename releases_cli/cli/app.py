@@ -154,7 +154,10 @@ def main() -> None:
     """Entry point: every way a command fails is one line on stderr and a documented exit code,
     never a traceback (cli/outcome.py). Everything written to stdout and stderr passes the
     one escaping of control characters (cli/text.py), warnings and errors included."""
-    sys.stdout, sys.stderr = text.guard(sys.stdout), text.guard(sys.stderr)
+    # A stream the caller closed (`>&-`) is None: what would go there goes nowhere instead,
+    # as with any program (a deploy must not stop half-way for want of somewhere to print).
+    sys.stdout = text.guard(sys.stdout or open(os.devnull, "w"))  # noqa: SIM115 (for the process)
+    sys.stderr = text.guard(sys.stderr or open(os.devnull, "w"))  # noqa: SIM115
     handler = logging.StreamHandler()
     handler.setFormatter(text.OneLineFormatter("warning: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])

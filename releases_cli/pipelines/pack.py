@@ -174,7 +174,8 @@ def claim_work(work: DeployRoot) -> None:
         if signs:
             raise InvalidInput(
                 f"--work {work.path} looks like a deploy root (it has {', '.join(signs)}); "
-                "pack deletes the releases of its work directory: pass a new or empty one"
+                "pack deletes the releases of its work directory: pass a new or empty one (a "
+                "work directory an older releases kept has no mark: delete it once)"
             )
     work.ensure_layout()
     if not work.is_pack_work():

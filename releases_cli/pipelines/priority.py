@@ -16,7 +16,8 @@ from typing import NamedTuple
 
 from releases_cli.config import BuildConfig
 
-_IONICE_ARGS = {"best-effort": ("-c", "2", "-n", "7"), "idle": ("-c", "3")}
+# -t: where the kernel or a sandbox refuses the I/O class, run the build without it.
+_IONICE_ARGS = {"best-effort": ("-t", "-c", "2", "-n", "7"), "idle": ("-t", "-c", "3")}
 
 
 class Priority(NamedTuple):
@@ -69,6 +70,8 @@ def _cpu_scope(quota: str) -> tuple[list[str], str]:
     scope = [tool, "--scope", "--quiet", "--collect", "-p", f"CPUQuota={quota}"]
     if os.geteuid() == 0:
         return scope, ""
-    if not os.path.exists(f"/run/user/{os.getuid()}/systemd/private"):
+    runtime = f"/run/user/{os.getuid()}"
+    if not os.path.exists(f"{runtime}/systemd/private"):
         return [], "this user has no systemd instance (run: loginctl enable-linger $(id -un))"
-    return [tool, "--user", *scope[1:]], ""
+    # From cron or `sudo -u`, XDG_RUNTIME_DIR is unset and systemd-run --user finds no bus.
+    return ["env", f"XDG_RUNTIME_DIR={runtime}", tool, "--user", *scope[1:]], ""

@@ -62,8 +62,8 @@ def up_reload(root: DeployRoot, live: LiveOptions, report: Report) -> Up:
         return Up(None)
     if live.health is not None:
         answer = probe(live.health.url, PROBE_SECONDS)
-        if answer == 200:
-            report(f"up: {live.health.url} answers 200; nothing to start")
+        if answer == live.health.status:
+            report(f"up: {live.health.url} answers {answer}; nothing to start")
             return Up(release_id)
         if live.restart is None:
             raise HealthFailed(
@@ -85,9 +85,11 @@ def boot_hook(root: DeployRoot, program: list[str], user: str, env: dict[str, st
     `program`: how to run releases; `env`: PATH and PM2_HOME as the deploying user has them
     (a boot has neither)."""
     command = shlex.join([*program, "up", "--root", str(root.path), "--wait", "300", "--quiet"])
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", root.path.name) or "root"
-    unit_env = "".join(f"Environment={_unit(shlex.quote(f'{k}={v}'))}\n" for k, v in env.items())
-    cron_env = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
+    # The whole path: two roots named `shop` in different directories get two units.
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(root.path).strip("/")) or "root"
+    unit_env = "".join(f"Environment={_unit_assignment(k, v)}\n" for k, v in env.items())
+    # env(1), not `NAME=value cmd`: a quoted `'PATH=/a b'` is not an assignment to sh.
+    cron_env = shlex.join(["env", *(f"{k}={v}" for k, v in env.items())])
     cron = f"@reboot {user} cd / && {cron_env} {command}".replace("%", "\\%")  # % is a newline
     return (
         f"# /etc/systemd/system/releases-up-{name}.service\n"
@@ -110,5 +112,14 @@ def boot_hook(root: DeployRoot, program: list[str], user: str, env: dict[str, st
 
 
 def _unit(text: str) -> str:
-    """`text` in a systemd unit: `%` and `$` are specifiers and variables there."""
+    """`text` in a systemd unit's ExecStart: `%` and `$` are specifiers and variables there."""
     return text.replace("%", "%%").replace("$", "$$")
+
+
+def _unit_assignment(name: str, value: str) -> str:
+    """NAME=value for Environment=: `%` is a specifier there (`$` is not expanded); quoted,
+    C-style, when it holds a space, a quote or a backslash."""
+    text = f"{name}={value}".replace("%", "%%")
+    if not any(ch.isspace() or ch in "\"'\\" for ch in text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
