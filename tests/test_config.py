@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 
 from releases_cli import config
 from releases_cli.config import Flags, values
+from releases_cli.core.compat import load_toml
 from releases_cli.core.errors import InvalidInput
 
 DOCS = REPO / "docs" / "configuration.md"
@@ -59,7 +59,7 @@ def test_every_docs_example_is_valid_and_together_they_set_every_key() -> None:
     seen: set[str] = set()
     for block in blocks:
         config.loads(block, "docs example")
-        for name, value in tomllib.loads(block).items():
+        for name, value in load_toml(block).items():
             inner = value.items() if isinstance(value, dict) else []
             seen |= {f"{name}.{key}" for key, _ in inner} if inner else {name}
     assert set(config.defaults()) <= seen, set(config.defaults()) - seen

@@ -8,7 +8,7 @@ import json
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from releases_cli.core import cleaner, ids, lock
+from releases_cli.core.compat import UTC
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.prune import delete_pruned, empty_trash, prune_releases
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from releases_cli.core import faults
+from releases_cli.core.compat import rmtree_at, run_module_argv
 
 if TYPE_CHECKING:
     from subprocess import Popen
@@ -67,7 +67,7 @@ def delete_held(trash: int, held: Held) -> None:
             children = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
         for index, (child, is_dir) in enumerate(children):
             if is_dir:
-                shutil.rmtree(child, ignore_errors=True, dir_fd=held.fd)
+                rmtree_at(child, held.fd, ignore_errors=True)
             else:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(child, dir_fd=held.fd)
@@ -77,7 +77,7 @@ def delete_held(trash: int, held: Held) -> None:
             os.rmdir(held.name, dir_fd=trash)
     except OSError:
         # What could not go stays (and stays held until we close): the next empty_trash retries.
-        shutil.rmtree(held.name, ignore_errors=True, dir_fd=trash)
+        rmtree_at(held.name, trash, ignore_errors=True)
     finally:
         os.close(held.fd)
 
@@ -119,10 +119,11 @@ def detach(trash_dir: Path, log_fd: int | None, held: tuple[Held, ...]) -> int |
 
     package_parent = str(Path(__file__).resolve().parent.parent.parent)
     pythonpath = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
-    # -P and cwd "/": `-m` would otherwise put the caller's cwd first on sys.path, and a
-    # `releases_cli/` there (a release's content, when run from inside `current`) would be
-    # imported instead of ours. A cwd in a release would also mark that release in use.
-    argv = [sys.executable, "-S", "-P", "-m", __name__, str(trash_dir)]
+    # No cwd on sys.path (run_module_argv) and cwd "/": `-m` would otherwise put the caller's
+    # cwd first on sys.path, and a `releases_cli/` there (a release's content, when run from
+    # inside `current`) would be imported instead of ours. A cwd in a release would also mark
+    # that release in use.
+    argv = [sys.executable, "-S", *run_module_argv(__name__), str(trash_dir)]
     argv += [f"{entry.name}:{entry.fd}" for entry in held]
     try:
         if not sys.executable:

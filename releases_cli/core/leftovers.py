@@ -23,6 +23,8 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from releases_cli.core.compat import rmtree_at
+
 _MARK = ".tmp-"
 _NONCE_LEN = 8  # hex digits
 _HEX = frozenset("0123456789abcdef")
@@ -184,7 +186,7 @@ def _remove_stale_dirs(parent: Path, prefix: str) -> None:
         for entry in os.listdir(parent_fd):
             pid = _pid_of(entry[len(prefix) + 1 :]) if entry.startswith(f"{prefix}-") else None
             if pid is not None and not writer_alive(pid) and _claim_dir(parent_fd, entry):
-                shutil.rmtree(entry, ignore_errors=True, dir_fd=parent_fd)
+                rmtree_at(entry, parent_fd, ignore_errors=True)
     finally:
         os.close(parent_fd)
 

@@ -17,9 +17,10 @@ import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
+from releases_cli.core.compat import UTC
 from releases_cli.core.errors import NotFound, SourceFailed
 from releases_cli.sources.git.safety import git_env, looks_like_sha, redact
 from releases_cli.sources.tarstream import extract_stream
