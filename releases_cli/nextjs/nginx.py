@@ -20,6 +20,7 @@ from pathlib import Path
 from releases_cli.core import leftovers
 from releases_cli.core.errors import InvalidInput, SystemFailure, one_line
 from releases_cli.core.fs import atomic_write
+from releases_cli.nextjs.nginxconf import placement
 
 TRIES = 4  # the one server listed TRIES times: proxy_next_upstream retries the *next* entry
 COMMAND_SECONDS = 60
@@ -70,8 +71,12 @@ def render_include(app: str, live: str | None, routed: dict[str, int]) -> str:
 
 
 SNIPPET = """\
-# In the http {{}} block of {main} (releases tests a copy of that file before each change):
+# 1. This line goes inside the `http {{ }}` block of {main} itself, not into a server block
+#    or a sites-available/conf.d file: releases tests a copy of that file before each change.
 include {include};
+
+# 2. This server block goes anywhere nginx reads server blocks (the http block, or a file it
+#    includes, such as sites-available/ + a link in sites-enabled/).
 
 server {{
     listen 80;
@@ -118,17 +123,9 @@ def snippet(nginx: Nginx, root: Path) -> str:
 
 
 def included(nginx: Nginx) -> str | None:
-    """None when the main config includes the include, else the problem (for doctor and before
-    a change)."""
-    try:
-        text = nginx.main_config.read_text(errors="replace")
-    except OSError as error:
-        return f"cannot read {nginx.main_config}: {error.strerror}"
-    for line in text.splitlines():
-        words = line.split("#", 1)[0].replace(";", " ").split()
-        if words[:1] == ["include"] and str(nginx.include) in words[1:]:
-            return None
-    return f"{nginx.main_config} has no `include {nginx.include};` (run `releases nginx`)"
+    """None when the http block of the main config includes the include, else the problem and
+    its fix (for doctor and before a change)."""
+    return placement(nginx.main_config, nginx.include)
 
 
 def install(nginx: Nginx, text: str, ready: Callable[[], None]) -> None:

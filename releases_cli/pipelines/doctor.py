@@ -283,39 +283,9 @@ def check_pm2(root: DeployRoot, own_prefix: str | None = None) -> list[Finding]:
     return found or [_ok("pm2", "no PM2 app runs inside the deploy root")]
 
 
-def check_serve(root: DeployRoot) -> tuple[list[Finding], str | None]:
-    """Blue-green mode: nginx's config includes the generated include, the serve state is
-    readable. Also the PM2 name prefix of this root's apps (None in reload mode)."""
-    from releases_cli.nextjs import nginx, servestate
-    from releases_cli.pipelines.bluegreen import serving
-
-    try:
-        cfg = config.load(root)
-    except InvalidInput:
-        return [], None  # check_config reports it
-    if not cfg.serve.blue_green:
-        return [], None
-    sv = serving(root, cfg.serve)
-    findings = []
-    problem = nginx.included(sv.nginx)
-    if problem is None:
-        findings.append(_ok("nginx", f"{sv.nginx.main_config} includes {sv.nginx.include}"))
-    else:
-        findings.append(
-            _problem("nginx", problem, f"add the block `releases nginx --root {root.path}` prints")
-        )
-    if servestate.read_state(root).damaged:
-        findings.append(
-            _problem(
-                "serve",
-                "the serve state .releases/serve/state.json is unreadable",
-                "move it away and run `releases reap` (then `pm2 ls` to check the apps)",
-            )
-        )
-    return findings, f"{sv.pm2.app}-"
-
-
 def diagnose(root: DeployRoot) -> DoctorReport:
+    from releases_cli.pipelines.doctor_serve import check_serve  # it imports Finding from here
+
     findings = check_layout(root)
     if findings[0].ok:
         checks = (

@@ -1,0 +1,101 @@
+"""Where the generated include sits in nginx's configuration: it must be an `include` line in
+the http block of serve.nginx_config itself (the include holds `upstream` and `map`, which
+only the http context accepts, and the test copy of that file is what `nginx -t` checks).
+
+Read-only and bounded: the admin's files, each read up to CAP bytes, at most FILES of them,
+through the main config's own `include` globs plus sites-available/ beside it (where a server
+block is often written before it is enabled).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from releases_cli.core.safefs import read_capped
+
+CAP = 1 << 20
+FILES = 200
+_TOKEN = re.compile(r"""#[^\n]*|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|[{};]|[^\s{};"'#]+""")
+
+
+def statements(text: str) -> Iterator[tuple[tuple[str, ...], list[str]]]:
+    """Each simple directive `words;` with the names of the blocks around it, outermost first."""
+    blocks: list[str] = []
+    words: list[str] = []
+    for word in _TOKEN.findall(text):
+        if word.startswith("#"):
+            continue
+        if word == "{":
+            blocks.append(words[0] if words else "")
+            words = []
+        elif word == "}":
+            if blocks:
+                blocks.pop()
+            words = []
+        elif word == ";":
+            if words:
+                yield tuple(blocks), words
+            words = []
+        else:
+            words.append(word.strip("\"'"))
+
+
+def contexts_of(text: str, include: Path) -> list[tuple[str, ...]]:
+    """The block paths of every `include <include>;` in `text` (`("http",)`: where it belongs)."""
+    wanted = str(include)
+    return [ctx for ctx, words in statements(text) if words[0] == "include" and wanted in words[1:]]
+
+
+def read(path: Path) -> str | None:
+    """The file's text, or None when it is not a regular file of at most CAP bytes we can read.
+    Links are followed: sites-enabled/ holds links, and these are the admin's files."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO never blocks
+    except OSError:
+        return None
+    try:
+        return read_capped(fd, str(path), CAP).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _included_files(main: Path, text: str) -> list[Path]:
+    """Files the main config's `include` lines name (relative ones from its directory), and the
+    files in sites-available/ beside it."""
+    found: list[Path] = []
+    for _, words in statements(text):
+        if words[0] != "include" or len(words) < 2:
+            continue
+        pattern = words[1] if os.path.isabs(words[1]) else str(main.parent / words[1])
+        found += [Path(p) for p in sorted(glob.glob(pattern))[:FILES]]
+    available = main.parent / "sites-available"
+    if available.is_dir():
+        found += sorted(p for p in available.iterdir() if p.is_file())[:FILES]
+    return found[:FILES]
+
+
+def placement(main: Path, include: Path) -> str | None:
+    """None when `main` has `include <include>;` in its http block; else what is wrong, naming
+    where the line is instead and how to fix it (doctor, and before every include change)."""
+    text = read(main)
+    if text is None:
+        return f"cannot read {main} (serve.nginx_config)"
+    line = f"`include {include};`"
+    fix = f"put {line} inside the `http {{ }}` block of {main} itself"
+    contexts = contexts_of(text, include)
+    if ("http",) in contexts:
+        return None
+    if contexts:
+        where = " > ".join(contexts[0]) or "the top level"
+        return f"{main} has {line} in {where}, not in the http block: move it; {fix}"
+    for other in _included_files(main, text):
+        other_text = read(other)
+        if other_text is not None and contexts_of(other_text, include):
+            return f"{line} is in {other}, not in {main}: remove it there and {fix}"
+    return f"{main} has no {line}: {fix} (`releases nginx` prints it)"

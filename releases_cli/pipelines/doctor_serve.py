@@ -1,0 +1,67 @@
+"""`releases doctor` in blue-green mode: nginx includes the generated include where it must
+(the http block of serve.nginx_config), the serve state is readable, and releases.toml sets
+nothing that this mode ignores ([restart] and [health] belong to reload mode)."""
+
+from __future__ import annotations
+
+from releases_cli import config
+from releases_cli.config.sections import HealthConfig, RestartConfig
+from releases_cli.core.errors import InvalidInput
+from releases_cli.core.layout import DeployRoot
+from releases_cli.pipelines.doctor import Finding, _ok, _problem
+
+IGNORED = {
+    "restart": "each release runs as its own PM2 app, started from serve.start",
+    "health": "serve.health_path is checked on the new release's own port before the flip",
+}
+
+
+def check_serve(root: DeployRoot) -> tuple[list[Finding], str | None]:
+    """The blue-green findings, and the PM2 name prefix of this root's apps (None in reload
+    mode, or when releases.toml is invalid: check_config reports that)."""
+    from releases_cli.nextjs import nginx, servestate
+    from releases_cli.pipelines.bluegreen import serving
+
+    try:
+        cfg = config.load(root)
+    except InvalidInput:
+        return [], None
+    if not cfg.serve.blue_green:
+        return [], None
+    sv = serving(root, cfg.serve)
+    findings = []
+    problem = nginx.included(sv.nginx)
+    if problem is None:
+        findings.append(_ok("nginx", f"{sv.nginx.main_config} includes {sv.nginx.include}"))
+    else:
+        fix = (
+            f"put `include {sv.nginx.include};` in the http block of {sv.nginx.main_config} "
+            f"and the server block elsewhere, as `releases nginx --root {root.path}` prints"
+        )
+        findings.append(_problem("nginx", problem, fix))
+    ignored = [
+        name
+        for name, value, default in (
+            ("restart", cfg.restart, RestartConfig()),
+            ("health", cfg.health, HealthConfig()),
+        )
+        if value != default
+    ]
+    findings += [_ignored(root, name) for name in ignored]
+    if servestate.read_state(root).damaged:
+        findings.append(
+            _problem(
+                "serve",
+                "the serve state .releases/serve/state.json is unreadable",
+                "move it away and run `releases reap` (then `pm2 ls` to check the apps)",
+            )
+        )
+    return findings, f"{sv.pm2.app}-"
+
+
+def _ignored(root: DeployRoot, section: str) -> Finding:
+    return _problem(
+        "config",
+        f"[{section}] in {root.config_file} is ignored in blue-green mode: {IGNORED[section]}",
+        f"remove [{section}] from {root.config_file} (docs/blue-green.md)",
+    )
