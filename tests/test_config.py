@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -281,7 +282,10 @@ def test_cli_hostile_file_content_is_one_line_exit_3(
     before = tree_state(root)
     result = cli("deploy", "--root", str(root), "--source", str(app))
     assert result.returncode == 3, result.stderr
-    assert expected in _one_error_line(result.stderr)
+    line = _one_error_line(result.stderr)
+    # Python 3.10 reads TOML with tomli, which gives up on a 20,000-part dotted key.
+    deep_key = content.startswith(b"[") and sys.version_info < (3, 11)
+    assert expected in line or (deep_key and line.endswith("is not valid TOML: nested too deeply"))
     assert tree_state(root) == before
 
 
