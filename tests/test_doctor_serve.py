@@ -6,9 +6,12 @@ nginx's configuration and runs nothing, so no nginx is started here."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from helpers import Cli
+
+from releases_cli.nextjs import nginxconf
 
 MAIN = """\
 events {{ worker_connections 64; }}
@@ -117,3 +120,19 @@ def test_restart_and_health_settings_are_reported_as_ignored(
     assert len(ignored) == 2, findings
     assert ignored[0].startswith("[restart] in ") and "ignored in blue-green mode" in ignored[0]
     assert ignored[1].startswith("[health] in ") and "ignored in blue-green mode" in ignored[1]
+
+
+def test_a_fifo_or_huge_file_among_nginx_files_is_not_read(
+    cli: Cli, root: Path, tmp_path: Path
+) -> None:
+    """nginx's files are read bounded: a FIFO that the main config's include glob matches is
+    skipped without blocking, a file over the cap is not read at all (the include line at its
+    start is not seen), and the check still reports."""
+    conf, include = _setup(cli, root, tmp_path)
+    (conf / "nginx.conf").write_text(MAIN.format(http="", conf=conf, top=""))
+    os.mkfifo(conf / "sites-enabled" / "fifo")  # no writer: a plain open would block forever
+    line = f"include {include};\n".encode()
+    (conf / "sites-enabled" / "huge").write_bytes(line + b"#" * nginxconf.CAP)
+    code, findings = _findings(cli, root)
+    assert code == 10
+    assert f"has no `include {include};`" in str(_nginx(findings)["message"])
