@@ -70,9 +70,10 @@ def test_include_in_a_sites_available_file_is_reported_with_the_fix(
     finding = _nginx(findings)
     assert finding["ok"] is False
     message, fix = str(finding["message"]), str(finding["fix"])
-    assert f"is in {conf}/sites-enabled/shop, not in {conf}/nginx.conf" in message
-    assert "inside the `http { }` block" in message
-    assert f"in the http block of {conf}/nginx.conf" in fix
+    assert (
+        message == f"`include {include};` is in {conf}/sites-enabled/shop, not in {conf}/nginx.conf"
+    )
+    assert f"inside the `http {{ }}` block of {conf}/nginx.conf itself" in fix
     printed = cli("nginx", "--root", str(root))
     assert printed.returncode == 0, printed.stderr
     assert f"inside the `http {{ }}` block of {conf}/nginx.conf itself" in printed.stdout

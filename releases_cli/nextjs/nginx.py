@@ -124,8 +124,9 @@ def snippet(nginx: Nginx, root: Path) -> str:
 
 def included(nginx: Nginx) -> str | None:
     """None when the http block of the main config includes the include, else the problem and
-    its fix (for doctor and before a change)."""
-    return placement(nginx.main_config, nginx.include)
+    its fix in one line (before a change; doctor shows the two apart)."""
+    misplaced = placement(nginx.main_config, nginx.include)
+    return None if misplaced is None else str(misplaced)
 
 
 def install(nginx: Nginx, text: str, ready: Callable[[], None]) -> None:

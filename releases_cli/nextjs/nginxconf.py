@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from releases_cli.core.safefs import read_capped
 
@@ -80,12 +81,20 @@ def _included_files(main: Path, text: str) -> list[Path]:
     return found[:FILES]
 
 
-def placement(main: Path, include: Path) -> str | None:
-    """None when `main` has `include <include>;` in its http block; else what is wrong, naming
-    where the line is instead and how to fix it (doctor, and before every include change)."""
+class Misplaced(NamedTuple):
+    problem: str  # where the include line is (or that there is none)
+    fix: str  # where it must go
+
+    def __str__(self) -> str:
+        return f"{self.problem}: {self.fix}"
+
+
+def placement(main: Path, include: Path) -> Misplaced | None:
+    """None when `main` has `include <include>;` in its http block; else where the line is
+    instead and how to fix it (doctor, and before every include change)."""
     text = read(main)
     if text is None:
-        return f"cannot read {main} (serve.nginx_config)"
+        return Misplaced(f"cannot read {main}", "check serve.nginx_config")
     line = f"`include {include};`"
     fix = f"put {line} inside the `http {{ }}` block of {main} itself"
     contexts = contexts_of(text, include)
@@ -93,9 +102,9 @@ def placement(main: Path, include: Path) -> str | None:
         return None
     if contexts:
         where = " > ".join(contexts[0]) or "the top level"
-        return f"{main} has {line} in {where}, not in the http block: move it; {fix}"
+        return Misplaced(f"{main} has {line} in {where}, not in the http block", f"move it: {fix}")
     for other in _included_files(main, text):
         other_text = read(other)
         if other_text is not None and contexts_of(other_text, include):
-            return f"{line} is in {other}, not in {main}: remove it there and {fix}"
-    return f"{main} has no {line}: {fix} (`releases nginx` prints it)"
+            return Misplaced(f"{line} is in {other}, not in {main}", f"remove it there and {fix}")
+    return Misplaced(f"{main} has no {line}", f"{fix} (`releases nginx` prints it)")

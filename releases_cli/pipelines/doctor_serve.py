@@ -19,7 +19,8 @@ IGNORED = {
 def check_serve(root: DeployRoot) -> tuple[list[Finding], str | None]:
     """The blue-green findings, and the PM2 name prefix of this root's apps (None in reload
     mode, or when releases.toml is invalid: check_config reports that)."""
-    from releases_cli.nextjs import nginx, servestate
+    from releases_cli.nextjs import servestate
+    from releases_cli.nextjs.nginxconf import placement
     from releases_cli.pipelines.bluegreen import serving
 
     try:
@@ -30,15 +31,11 @@ def check_serve(root: DeployRoot) -> tuple[list[Finding], str | None]:
         return [], None
     sv = serving(root, cfg.serve)
     findings = []
-    problem = nginx.included(sv.nginx)
-    if problem is None:
+    misplaced = placement(sv.nginx.main_config, sv.nginx.include)
+    if misplaced is None:
         findings.append(_ok("nginx", f"{sv.nginx.main_config} includes {sv.nginx.include}"))
     else:
-        fix = (
-            f"put `include {sv.nginx.include};` in the http block of {sv.nginx.main_config} "
-            f"and the server block elsewhere, as `releases nginx --root {root.path}` prints"
-        )
-        findings.append(_problem("nginx", problem, fix))
+        findings.append(_problem("nginx", misplaced.problem, misplaced.fix))
     ignored = [
         name
         for name, value, default in (
