@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps test test-fast test-e2e lint fmt demo demo-deps demo-static bench bench-capistrano clean
+.PHONY: install system-deps test test-fast test-e2e test-pythons lint fmt demo demo-deps demo-static bench bench-capistrano clean
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,11 @@ test-fast: install
 
 test-e2e: system-deps install
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+# The fast suite on each supported Python (3.10-3.13) found here, each in a throwaway venv with
+# the package installed as users install it (scripts/test-pythons.sh names any not found).
+test-pythons:
+	bash scripts/test-pythons.sh
 
 lint: install
 	$(VENV)/bin/ruff check .

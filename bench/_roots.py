@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from _timing import REPO
+
+from releases_cli.core.compat import UTC
 
 sys.path.insert(0, str(REPO))
 

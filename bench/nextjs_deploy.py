@@ -31,9 +31,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+from releases_cli.core.compat import load_toml
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "nextjs"
@@ -56,9 +57,7 @@ def app_and_config() -> tuple[Path, str]:
     """The app to deploy and the releases.toml for it (its build commands only)."""
     if not (EXAMPLE / "package.json").is_file():
         return FIXTURE, ""
-    commands = (
-        tomllib.loads((EXAMPLE / "releases.toml").read_text()).get("build", {}).get("commands")
-    )
+    commands = load_toml((EXAMPLE / "releases.toml").read_text()).get("build", {}).get("commands")
     if not commands:
         return EXAMPLE, ""
     # A JSON string is a valid TOML basic string.

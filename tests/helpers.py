@@ -158,9 +158,9 @@ def deploy_ok(cli: Cli, root: Path, app: Path, *extra: str) -> str:
 def later_id(hours: float = 1) -> str:
     """A release id `hours` ahead of the clock: newer than any id a deploy in this test makes,
     and within the day ahead that a given id may be (pipelines/newid.py)."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import datetime, timedelta, timezone
 
-    return (datetime.now(UTC) + timedelta(hours=hours)).strftime("%Y%m%dT%H%M%SZ")
+    return (datetime.now(timezone.utc) + timedelta(hours=hours)).strftime("%Y%m%dT%H%M%SZ")
 
 
 def current_id(root: Path) -> str:

@@ -297,3 +297,26 @@ def test_doctor_checks_that_nginx_includes_the_include(cli: Cli, stack: Stack) -
     bad = cli("doctor", "--root", str(stack.root), env=stack.env())
     assert bad.returncode == 10
     assert f"has no `include {stack.include};`" in bad.stdout
+
+
+def test_an_include_moved_out_of_the_main_config_refuses_the_switch(cli: Cli, stack: Stack) -> None:
+    """The include line moved into a file the http block includes (nginx itself accepts that,
+    but the test copy of the main config would not test the new include): the switch is
+    refused before anything changes, exit 3, naming that file and the fix; nginx serves the
+    live release as before."""
+    a = deploy(cli, stack)
+    line = f"include {stack.include};"
+    site = stack.main_conf.with_name("site.conf")
+    site.write_text(line + "\n")
+    stack.main_conf.write_text(stack.main_conf.read_text().replace(line, f"include {site};"))
+    new_id = "20991231T000000Z"
+    args = ["--root", str(stack.root), "--source", str(stack.source), "--id", new_id]
+    assert cli("stage", *args, env=stack.env()).returncode == 0
+    include_before = stack.include.read_bytes()
+    result = cli("switch", new_id, "--root", str(stack.root), env=stack.env())
+    assert result.returncode == 3, result.stderr
+    assert f"`{line}` is in {site}, not in {stack.main_conf}" in result.stderr
+    assert "inside the `http { }` block" in result.stderr
+    assert stack.include.read_bytes() == include_before
+    assert current_id(stack.root) == a
+    assert stack.served() == a

@@ -75,7 +75,9 @@ def _root(tmp_path: Path) -> DeployRoot:
 
 def test_state_round_trips(tmp_path: Path) -> None:
     """What is written is what is read back."""
-    from datetime import UTC, datetime
+    from datetime import datetime
+
+    from releases_cli.core.compat import UTC
 
     root = _root(tmp_path)
     until = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 import re
-import tomllib
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from releases_cli import config
 from releases_cli.config import Flags, values
+from releases_cli.core.compat import load_toml
 from releases_cli.core.errors import InvalidInput
 
 DOCS = REPO / "docs" / "configuration.md"
@@ -59,7 +60,7 @@ def test_every_docs_example_is_valid_and_together_they_set_every_key() -> None:
     seen: set[str] = set()
     for block in blocks:
         config.loads(block, "docs example")
-        for name, value in tomllib.loads(block).items():
+        for name, value in load_toml(block).items():
             inner = value.items() if isinstance(value, dict) else []
             seen |= {f"{name}.{key}" for key, _ in inner} if inner else {name}
     assert set(config.defaults()) <= seen, set(config.defaults()) - seen
@@ -281,7 +282,10 @@ def test_cli_hostile_file_content_is_one_line_exit_3(
     before = tree_state(root)
     result = cli("deploy", "--root", str(root), "--source", str(app))
     assert result.returncode == 3, result.stderr
-    assert expected in _one_error_line(result.stderr)
+    line = _one_error_line(result.stderr)
+    # Python 3.10 reads TOML with tomli, which gives up on a 20,000-part dotted key.
+    deep_key = content.startswith(b"[") and sys.version_info < (3, 11)
+    assert expected in line or (deep_key and line.endswith("is not valid TOML: nested too deeply"))
     assert tree_state(root) == before
 
 

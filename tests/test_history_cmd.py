@@ -91,10 +91,11 @@ def test_rows_name_every_event_the_tool_writes() -> None:
     """Pure: every event name the pipelines record maps to a row kind (bookkeeping hidden),
     an automatic switch-back is told apart from a rollback, and an event this version does not
     know is shown under its raw name instead of being dropped."""
-    from datetime import UTC, datetime
+    from datetime import datetime
 
     from releases_cli.cli.timeline import details, rows
     from releases_cli.core import events as ev
+    from releases_cli.core.compat import UTC
     from releases_cli.core.events import Event, Payload, SwitchReason, name_of
 
     when = datetime(2026, 11, 26, tzinfo=UTC)

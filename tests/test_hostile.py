@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 from helpers import Cli, current_id, deploy_ok, tree_state
 from mounts import tmpfs
 
+from releases_cli.core.compat import UTC
 from releases_cli.core.errors import InvalidInput
 from releases_cli.core.layout import DeployRoot
 from releases_cli.pipelines.deploy import DeployOptions, deploy

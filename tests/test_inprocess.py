@@ -4,6 +4,7 @@ leaves the test process as it found it."""
 
 from __future__ import annotations
 
+import linecache
 import logging
 import os
 import re
@@ -79,7 +80,14 @@ def _both_ways(
     if unbuffered:
         env["PYTHONUNBUFFERED"] = "1"
     args = ["first", "--second", "thïrd"]
-    inside = run_in_process(args, cwd=cwd, env=env, timeout=60, main=_program(code))
+    # Since 3.13 `python -c` shows its own lines in tracebacks and warnings (it registers the
+    # code with linecache): so does the in-process run, for as long as it runs.
+    if sys.version_info >= (3, 13):
+        linecache.cache["<string>"] = (len(code), None, code.splitlines(True), "<string>")
+    try:
+        inside = run_in_process(args, cwd=cwd, env=env, timeout=60, main=_program(code))
+    finally:
+        linecache.cache.pop("<string>", None)
     return inside, run_real(args, cwd=cwd, env=env, timeout=60, program=("-c", code))
 
 

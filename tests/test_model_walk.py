@@ -119,7 +119,8 @@ def read_everything(cli: Cli, root: Path, name: str) -> dict[str, object]:
             assert "Traceback" not in result.stderr
             if "--json" in extra:
                 json.loads(result.stdout)
-            shown[(command, *extra)] = result.stdout
+            key = (command, *extra)
+            shown[key] = result.stdout
     rows = json.loads(shown[("history", "--json", "--all")])["events"]
     row: dict[str, object] = next(r for r in rows if r["event"] == name)
     assert row["kind"] and f" {row['kind']} " in shown[("history", "--all")]

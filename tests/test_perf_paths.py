@@ -8,7 +8,7 @@ import json
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from releases_cli.core import cleaner, ids, lock
+from releases_cli.core.clock import parse_iso
+from releases_cli.core.compat import UTC
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.prune import delete_pruned, empty_trash, prune_releases
 
@@ -180,6 +182,4 @@ def test_a_git_deploy_into_an_existing_mirror_does_not_import_gitpython(
     assert meta["source"]["revision"] == sha
     assert meta["source"]["subject"] == "second line one"
     assert meta["source"]["author"] == shown[0]
-    assert datetime.fromisoformat(meta["source"]["committed_at"]) == datetime.fromisoformat(
-        shown[1]
-    )
+    assert parse_iso(meta["source"]["committed_at"]) == parse_iso(shown[1])

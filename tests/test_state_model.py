@@ -8,7 +8,7 @@ import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from helpers import Cli, current_id, deploy_ok
@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from releases_cli.core import events as ev
 from releases_cli.core import jsonfields as jf
+from releases_cli.core.compat import UTC
 from releases_cli.core.events import PAYLOADS, Payload, name_of, read_history, record
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.meta import (

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from helpers import Cli, current_id, deploy_ok, tree_state
 
 from releases_cli.config import BuildConfig
+from releases_cli.core.compat import UTC
 from releases_cli.core.layout import DeployRoot
 from releases_cli.pipelines.deploy import DeployOptions, deploy
 from releases_cli.sources.local import LocalSource

@@ -21,11 +21,12 @@ import shutil
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TextIO
 
 from releases_cli.cli.summary import duration
 from releases_cli.cli.text import OneLineFormatter, shown, unguarded, with_colours
+from releases_cli.core.compat import UTC
 from releases_cli.core.report import Reporter
 
 _CSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")

@@ -106,11 +106,13 @@ def _boot_hook(deploy_root: DeployRoot) -> str:
 
 
 def nginx(root: RootOption = None) -> None:
-    """Print the nginx server block for blue-green serving (add it once; releases writes the
-    upstreams and routing it names). Writes a first include (nothing routed) when there is
-    none yet, so `nginx -t` passes before the first deploy.
+    """Print the two parts nginx needs for blue-green serving, to add once: the `include`
+    line, which goes inside the http block of serve.nginx_config itself (releases tests a copy
+    of that file before each change; doctor checks it), and the server block, which may go in
+    any file nginx reads (e.g. sites-available/ + sites-enabled/). Writes a first include
+    (nothing routed) when there is none yet, so `nginx -t` passes before the first deploy.
 
-    Example: releases nginx --root /srv/shop > /etc/nginx/sites-available/shop
+    Example: releases nginx --root /srv/shop > shop.nginx  (then place its two parts)
     """
     from releases_cli.core.fs import DIR_MODE, atomic_write
     from releases_cli.nextjs.nginx import render_include, snippet

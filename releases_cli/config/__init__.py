@@ -30,6 +30,7 @@ from releases_cli.config.sections import (
     SourceConfig,
     flag,
 )
+from releases_cli.core.compat import TomlError, load_toml
 from releases_cli.core.errors import InvalidInput
 from releases_cli.core.layout import DeployRoot
 
@@ -72,11 +73,9 @@ def load(root: DeployRoot) -> Config:
 
 def loads(text: str, where: str = "releases.toml") -> Config:
     """Parse and check a configuration's text; `where` names it in messages."""
-    import tomllib  # only when there is a releases.toml
-
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
+        document = load_toml(text)
+    except TomlError as error:
         raise InvalidInput(f"{where} is not valid TOML: {error}") from None
     except RecursionError:
         raise InvalidInput(f"{where} is not valid TOML: nested too deeply") from None

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from releases_cli.core import erase, faults
+from releases_cli.core.compat import run_module_argv
 
 if TYPE_CHECKING:
     from subprocess import Popen
@@ -132,10 +133,11 @@ def detach(trash_dir: Path, log_fd: int | None, held: tuple[Held, ...]) -> int |
 
     package_parent = str(Path(__file__).resolve().parent.parent.parent)
     pythonpath = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
-    # -P and cwd "/": `-m` would otherwise put the caller's cwd first on sys.path, and a
-    # `releases_cli/` there (a release's content, when run from inside `current`) would be
-    # imported instead of ours. A cwd in a release would also mark that release in use.
-    argv = [sys.executable, "-S", "-P", "-m", __name__, str(trash_dir)]
+    # No cwd on sys.path (run_module_argv) and cwd "/": `-m` would otherwise put the caller's
+    # cwd first on sys.path, and a `releases_cli/` there (a release's content, when run from
+    # inside `current`) would be imported instead of ours. A cwd in a release would also mark
+    # that release in use.
+    argv = [sys.executable, "-S", *run_module_argv(__name__), str(trash_dir)]
     argv += [f"{entry.name}:{entry.fd}" for entry in held]
     try:
         if not sys.executable:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
+
+from releases_cli.core.compat import UTC
 
 Clock = Callable[[], datetime]
 
@@ -28,7 +30,8 @@ def parse_iso(text: str) -> datetime:
     A naive timestamp is refused rather than guessed: local time on one host is not local time
     on another, and order comes from the history, so a guessed offset would reorder it.
     """
-    moment = datetime.fromisoformat(text)  # 3.11 reads the `Z` suffix itself
+    # Python 3.10's fromisoformat reads only what isoformat writes: `Z` is `+00:00` there.
+    moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"timestamp {text!r:.40} has no UTC offset")
     return moment

@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime
-from enum import StrEnum
 from typing import NamedTuple, cast
 
 from releases_cli.core import faults
 from releases_cli.core import jsonfields as jf
 from releases_cli.core.clock import Clock, host, iso, utc_now, who
+from releases_cli.core.compat import StrEnum
 from releases_cli.core.fs import append_line
 from releases_cli.core.ids import ReleaseId, is_valid_id
 from releases_cli.core.layout import DeployRoot

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Annotated
 
+from releases_cli.core.compat import UTC
 from releases_cli.core.errors import InvalidInput, UnsafeState
 
 _ID_RE = re.compile(r"(?P<ts>[0-9]{8}T[0-9]{6}Z)(?:-(?P<n>[2-9]|[1-9][0-9]{1,3}))?", re.ASCII)

@@ -15,10 +15,10 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import fields
 from datetime import datetime
-from enum import StrEnum
 from typing import NamedTuple, TypeVar, cast, get_type_hints
 
 from releases_cli.core.clock import iso, parse_iso
+from releases_cli.core.compat import StrEnum
 from releases_cli.core.ids import ReleaseId, is_valid_id
 
 JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]

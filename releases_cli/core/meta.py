@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime
-from enum import StrEnum
 from typing import NamedTuple, TypedDict
 
 from releases_cli.core import jsonfields as jf
 from releases_cli.core.clock import Clock, host, who
+from releases_cli.core.compat import StrEnum
 from releases_cli.core.fs import atomic_write
 from releases_cli.core.ids import ReleaseId, id_time, is_valid_id, validate_id
 from releases_cli.core.layout import DeployRoot

@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol, TextIO, cast, runtime_checkable
+
+from releases_cli.core.compat import StrEnum
 
 Report = Callable[[str], None]
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple
 
+from releases_cli.core.compat import StrEnum
 from releases_cli.core.errors import InvalidInput, NotFound
 from releases_cli.core.events import (
     Event,

@@ -11,7 +11,6 @@ over the include; the reload (`nginx -s reload`) is a separate step so the calle
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import subprocess
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from pathlib import Path
 from releases_cli.core import leftovers
 from releases_cli.core.errors import InvalidInput, SystemFailure, one_line
 from releases_cli.core.fs import DIR_MODE, atomic_write
+from releases_cli.nextjs.nginxconf import placement, spellings_in
 
 TRIES = 4  # the one server listed TRIES times: proxy_next_upstream retries the *next* entry
 COMMAND_SECONDS = 60
@@ -71,9 +71,13 @@ def render_include(app: str, live: str | None, routed: dict[str, int]) -> str:
 
 
 SNIPPET = """\
-# In the http {{}} block of {main} (releases tests a copy of that file before each change):
+# 1. This line goes inside the `http {{ }}` block of {main} itself, not into a server block
+#    or a sites-available/conf.d file: releases tests a copy of that file before each change.
 include {include};
 {dollar}
+# 2. This server block goes anywhere nginx reads server blocks (the http block, or a file it
+#    includes, such as sites-available/ + a link in sites-enabled/).
+
 server {{
     listen 80;
     server_name example.com;
@@ -157,19 +161,10 @@ def _spellings(path: Path) -> tuple[bytes, ...]:
 
 
 def included(nginx: Nginx) -> str | None:
-    """None when the main config includes the include, else the problem (for doctor and before
-    a change). The config is read as bytes: nginx takes any encoding, so must we."""
-    try:
-        text = nginx.main_config.read_bytes()
-    except OSError as error:
-        return f"cannot read {nginx.main_config}: {error.strerror}"
-    bare = re.escape(os.fsencode(nginx.include))
-    escaped = re.escape(_spellings(nginx.include)[0])
-    # A line of its own, the path bare or quoted: a commented-out line or a longer path is not it.
-    line = rb"^[ \t]*include[ \t]+(" + bare + rb'|"' + escaped + rb'")[ \t]*;'
-    if re.search(line, text, re.MULTILINE):
-        return None
-    return f"{nginx.main_config} has no `include {nginx.include};` (run `releases nginx`)"
+    """None when the http block of the main config includes the include, else the problem and
+    its fix in one line (before a change; doctor shows the two apart)."""
+    misplaced = placement(nginx.main_config, nginx.include)
+    return None if misplaced is None else str(misplaced)
 
 
 def install(nginx: Nginx, text: str, ready: Callable[[], None]) -> None:
@@ -192,6 +187,9 @@ def install(nginx: Nginx, text: str, ready: Callable[[], None]) -> None:
         main = nginx.main_config.read_bytes()
         for name, temp in zip(_spellings(nginx.include), _spellings(tmp), strict=True):
             main = main.replace(name, temp)
+        # The config may name the include another way (through a symlink to the root, say).
+        for spelled in spellings_in(nginx.main_config, nginx.include):
+            main = main.replace(spelled, os.fsencode(quoted(str(tmp))))
         test_conf.write_bytes(main)
         failed = _run(nginx.test, {"config": str(test_conf)})
         if failed is not None:

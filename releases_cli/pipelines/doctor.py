@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from releases_cli import config
 from releases_cli.core import cleaner
@@ -32,9 +32,6 @@ from releases_cli.nextjs.pm2 import daemon_running as pm2_daemon_running
 from releases_cli.nextjs.pm2 import parse_jlist
 from releases_cli.pipelines.priority import build_priority
 from releases_cli.pipelines.priority import describe as describe_priority
-
-if TYPE_CHECKING:
-    from releases_cli.pipelines.bgapps import Serving
 
 PM2_TIMEOUT = 30.0
 MIN_FREE_BYTES = 256 * 1024 * 1024
@@ -331,62 +328,9 @@ def check_pm2(root: DeployRoot, own_prefix: str | None = None) -> list[Finding]:
     return found or [_ok("pm2", "no PM2 app runs inside the deploy root")]
 
 
-def check_serve(root: DeployRoot) -> tuple[list[Finding], str | None]:
-    """Blue-green mode: nginx's config includes the generated include, the serve state is
-    readable. Also the PM2 name prefix of this root's apps (None in reload mode)."""
-    from releases_cli.nextjs import nginx, servestate
-    from releases_cli.pipelines.bgapps import serving
-
-    try:
-        cfg = config.load(root)
-    except InvalidInput:
-        return [], None  # check_config reports it
-    if not cfg.serve.blue_green:
-        return [], None
-    sv = serving(root, cfg.serve)
-    findings = []
-    problem = nginx.included(sv.nginx)
-    if problem is None:
-        findings.append(_ok("nginx", f"{sv.nginx.main_config} includes {sv.nginx.include}"))
-    else:
-        findings.append(
-            _problem("nginx", problem, f"add the block `releases nginx --root {root.path}` prints")
-        )
-    state = servestate.read_state(root)
-    if state.damaged:
-        findings.append(
-            _problem(
-                "serve",
-                "the serve state .releases/serve/state.json is unreadable",
-                "move it away and run `releases reap` (then `pm2 ls` to check the apps)",
-            )
-        )
-    elif state.live is not None:
-        findings.append(_live_app(sv, state.live))
-    return findings, f"{sv.pm2.app}-"
-
-
-def _live_app(sv: Serving, live: str) -> Finding:
-    """The live release's app runs in PM2 (after a reboot without `releases up` it does not,
-    and nginx answers 502)."""
-    from releases_cli.nextjs import pm2
-
-    name = sv.pm2.name(live)
-    fix = f"run `releases up --root {sv.root.path}`, and install its boot hook (--print-boot-hook)"
-    if not pm2.daemon_running():  # asking a stopped PM2 would start its daemon
-        problem = f"PM2 is not running, so the live release's app {name} is not either"
-        return _problem("serve", problem, fix)
-    running = pm2.jlist(sv.pm2)
-    if running is None:
-        return _problem("serve", f"cannot ask PM2 whether {name} runs (pm2 jlist failed)", fix)
-    app = running.get(name)
-    if app is None or app.online == 0:
-        state = "is not in PM2" if app is None else f"is {app.status} in PM2"
-        return _problem("serve", f"the live release's app {name} {state}: nginx cannot serve", fix)
-    return _ok("serve", f"the live release's app {name} is online in PM2")
-
-
 def diagnose(root: DeployRoot) -> DoctorReport:
+    from releases_cli.pipelines.doctor_serve import check_serve  # it imports Finding from here
+
     findings = check_layout(root)
     if findings[0].ok:
         checks = (

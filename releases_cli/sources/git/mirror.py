@@ -16,11 +16,12 @@ import os
 import secrets
 import subprocess
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from releases_cli.core import safefs
+from releases_cli.core.compat import UTC
 from releases_cli.core.errors import NotFound, SourceFailed
 from releases_cli.core.fs import state_umask, tightened_umask
 from releases_cli.core.tree import regular_files
