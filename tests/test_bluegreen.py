@@ -121,6 +121,34 @@ def test_reap_touches_only_apps_releases_started(cli: Cli, stack: Stack) -> None
     assert "20260101T" not in shown
 
 
+def test_a_root_spelled_through_a_symlink_owns_its_apps(cli: Cli, stack: Stack) -> None:
+    """Apps deployed through a symlink to the root (`--root /srv/link`, or cd'ing there) are
+    the same root's as apps deployed through its real path: reap stops them after their grace
+    (never "not started by releases"), and doctor counts an unmarked app running in the
+    root's releases/<id> (started before apps were marked) as ours, not as a misconfigured one."""
+    link = stack.work / "link"
+    link.symlink_to(stack.root)
+    stack.config(grace="1s")
+    env = stack.env()
+    for _ in range(2):
+        done = cli("deploy", "--root", str(link), "--source", str(stack.source), env=env)
+        assert done.returncode == 0, done.stderr
+    live = current_id(stack.root)
+    import time
+
+    time.sleep(1.2)  # past the one-second grace (not a timing assertion: a precondition)
+    reaped = cli("reap", "--root", str(stack.root), env=env)
+    assert reaped.returncode == 0, reaped.stderr
+    assert "stopped 1 app(s)" in reaped.stderr and "left alone" not in reaped.stderr
+    assert stack.pm2_names() == {f"t-{live}"}
+    legacy = stack.root / "releases" / "20240101T000000Z"
+    legacy.mkdir()
+    stack.start_other_app(f"t-{legacy.name}", cwd=legacy)
+    doctor = cli("doctor", "--root", str(link), "--json", env=env)
+    pm2 = [f for f in json.loads(doctor.stdout)["findings"] if f["check"] == "pm2"]
+    assert pm2 and all(f["ok"] for f in pm2), pm2
+
+
 def test_unhealthy_release_is_never_flipped_to(cli: Cli, stack: Stack) -> None:
     """A release whose app answers 500 on its own port fails the deploy (exit 9): nginx and
     `current` still serve the previous release, its app is deleted from PM2, it is marked
