@@ -14,6 +14,8 @@ import pytest
 from bgstack import Stack, apps, deploy, get, running_stack, state
 from helpers import Cli, current_id, later_id
 
+from releases_cli.nextjs.nginx import quoted
+
 
 @pytest.fixture
 def stack(tmp_path: Path, cli: Cli) -> Iterator[Stack]:
@@ -336,8 +338,11 @@ def test_an_include_moved_out_of_the_main_config_refuses_the_switch(cli: Cli, st
     line = f"include {stack.include};"
     site = stack.main_conf.with_name("site.conf")
     site.write_text(line + "\n")
-    stack.main_conf.write_text(stack.main_conf.read_text().replace(line, f"include {site};"))
-    new_id = "20991231T000000Z"
+    main = stack.main_conf.read_text()
+    written = f"include {quoted(str(stack.include))};"  # as bgstack writes it
+    assert written in main
+    stack.main_conf.write_text(main.replace(written, f"include {site};"))
+    new_id = later_id()
     args = ["--root", str(stack.root), "--source", str(stack.source), "--id", new_id]
     assert cli("stage", *args, env=stack.env()).returncode == 0
     include_before = stack.include.read_bytes()
