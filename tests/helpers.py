@@ -19,6 +19,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from inprocess import REPO, run_in_process
 
@@ -180,3 +181,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def history_events(root: Path, name: str) -> list[dict[str, Any]]:
+    """The history lines of event `name`, as JSON."""
+    import json
+
+    lines = (root / ".releases" / "history.jsonl").read_text().splitlines()
+    return [e for e in map(json.loads, lines) if e["event"] == name]
+
+
+def trash_entries(root: Path) -> list[str]:
+    """The names in .releases/trash, sorted (none when it does not exist)."""
+    trash = root / ".releases" / "trash"
+    return sorted(p.name for p in trash.iterdir()) if trash.exists() else []

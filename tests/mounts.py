@@ -17,17 +17,8 @@ def tmpfs(mountpoint: Path, size: str) -> Iterator[Path]:
     """A tmpfs of `size` (e.g. "4m") at `mountpoint`; skips the test where mounting is not
     allowed. Unmounted (lazily) afterwards."""
     mountpoint.mkdir(exist_ok=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mountpoint)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with _mounted(["-t", "tmpfs", "-o", f"size={size}", "tmpfs"], mountpoint, "a tmpfs"):
         yield mountpoint
-    finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
 
 @contextmanager
@@ -35,13 +26,19 @@ def bind(source: Path, mountpoint: Path) -> Iterator[Path]:
     """`source` bind-mounted at `mountpoint` (the same filesystem: the same device number);
     skips the test where mounting is not allowed. Unmounted (lazily) afterwards."""
     mountpoint.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(
-        ["mount", "--bind", str(source), str(mountpoint)], capture_output=True, check=False
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot bind-mount here: {mounted.stderr.decode().strip()}")
-    try:
+    with _mounted(["--bind", str(source)], mountpoint, "a bind mount"):
         yield mountpoint
+
+
+@contextmanager
+def _mounted(args: list[str], mountpoint: Path, what: str) -> Iterator[None]:
+    """`mount ARGS MOUNTPOINT` for the block (the test skips where mounting is not allowed),
+    then a lazy unmount."""
+    mounted = subprocess.run(["mount", *args, str(mountpoint)], capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount {what} here: {mounted.stderr.decode().strip()}")
+    try:
+        yield
     finally:
         subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 

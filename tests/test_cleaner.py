@@ -4,27 +4,15 @@ process holds is never deleted by anyone else nor taken for an interrupted prune
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-from helpers import Cli, deploy_ok, run_cli
+from helpers import Cli, deploy_ok, history_events, run_cli, trash_entries
 
 from releases_cli.core import cleaner
-
-
-def _events(root: Path, name: str) -> list[dict[str, Any]]:
-    lines = (root / ".releases" / "history.jsonl").read_text().splitlines()
-    return [e for e in map(json.loads, lines) if e["event"] == name]
-
-
-def _trash(root: Path) -> list[str]:
-    trash = root / ".releases" / "trash"
-    return sorted(p.name for p in trash.iterdir()) if trash.exists() else []
 
 
 def _wide(app: Path) -> Path:
@@ -50,11 +38,11 @@ def test_a_deploy_hands_what_it_pruned_to_a_cleaner_in_its_own_session(
     assert "pruned 1" in result.stdout
     assert not (root / "releases" / first).exists()
     assert not (root / ".releases" / "meta" / f"{first}.json").exists()
-    assert [e["ids"] for e in _events(root, "prune")][-1] == [first]
-    deploy_pid = _events(root, "prune")[-1]["pid"]
+    assert [e["ids"] for e in history_events(root, "prune")][-1] == [first]
+    deploy_pid = history_events(root, "prune")[-1]["pid"]
 
     cleaner.wait_for_cleaners(root / ".releases" / "trash")
-    assert _trash(root) == []
+    assert trash_entries(root) == []
     log = (root / ".releases" / cleaner.LOG_NAME).read_text()
     found = re.findall(rf"cleaner pid (\d+) \(session (\d+)\): deleted trash/{first}-", log)
     assert len(found) == 1, log
@@ -78,7 +66,7 @@ def test_a_cleaner_killed_mid_way_is_finished_like_an_interrupted_prune(
     assert killed.returncode == 0, killed.stderr  # the deploy itself is done
     live = os.readlink(root / "current")
     cleaner.wait_for_cleaners(root / ".releases" / "trash")  # returns once the cleaner died
-    (left,) = _trash(root)
+    (left,) = trash_entries(root)
     assert left.startswith(f"{first}-")
     remaining = sorted(p.name for p in (root / ".releases" / "trash" / left).iterdir())
     whole = list((root / "current").iterdir())
@@ -88,8 +76,8 @@ def test_a_cleaner_killed_mid_way_is_finished_like_an_interrupted_prune(
     again = cli("prune", "--root", str(root), "--keep", "1")
     assert again.returncode == 0, again.stderr
     assert f"finished deleting {first} (an interrupted prune)" in again.stderr
-    assert [e["id"] for e in _events(root, "prune_interrupted")] == [first]
-    assert _trash(root) == []
+    assert [e["id"] for e in history_events(root, "prune_interrupted")] == [first]
+    assert trash_entries(root) == []
     assert os.readlink(root / "current") == live
 
 
@@ -112,15 +100,15 @@ def test_a_tree_held_by_a_live_cleaner_is_left_to_it(cli: Cli, root: Path, app: 
         assert busy.returncode == 0, busy.stderr
         assert "recovered" not in busy.stderr
         assert (trash / entry / "sub" / "file.txt").is_file()
-        assert _events(root, "prune_interrupted") == []
+        assert history_events(root, "prune_interrupted") == []
         cleaner.release((held,))
     finally:
         os.close(trash_fd)
     after = cli("prune", "--root", str(root))
     assert after.returncode == 0, after.stderr
     assert "finished deleting 20200101T000000Z" in after.stderr
-    assert _trash(root) == []
-    assert [e["id"] for e in _events(root, "prune_interrupted")] == ["20200101T000000Z"]
+    assert trash_entries(root) == []
+    assert [e["id"] for e in history_events(root, "prune_interrupted")] == ["20200101T000000Z"]
 
 
 def test_two_cleaners_each_delete_their_own_tree(cli: Cli, root: Path, app: Path) -> None:
@@ -130,11 +118,11 @@ def test_two_cleaners_each_delete_their_own_tree(cli: Cli, root: Path, app: Path
     _wide(app)
     ids = [deploy_ok(cli, root, app, "--keep", "1") for _ in range(5)]
     cleaner.wait_for_cleaners(root / ".releases" / "trash")
-    assert _trash(root) == []
+    assert trash_entries(root) == []
     log = (root / ".releases" / cleaner.LOG_NAME).read_text()
     deleted = re.findall(r"deleted trash/(\S+)-[0-9a-f]{8} ", log)
     assert sorted(deleted) == ids[:3]
-    assert _events(root, "prune_interrupted") == []
+    assert history_events(root, "prune_interrupted") == []
     assert sorted(p.name for p in (root / "releases").iterdir()) == ids[3:]
 
 
@@ -161,4 +149,4 @@ def test_the_cleaner_never_imports_code_from_the_callers_directory(
     assert "pruned 1" in result.stdout
     cleaner.wait_for_cleaners(root / ".releases" / "trash")
     assert not marker.exists()
-    assert _trash(root) == []
+    assert trash_entries(root) == []

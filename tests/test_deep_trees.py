@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from gitrepos import commit, init_repo
-from helpers import REPO, Cli, current_id, deploy_ok
+from helpers import REPO, Cli, current_id, deploy_ok, history_events, trash_entries
 from mounts import bind, tmpfs
 
 from releases_cli.core import cleaner, erase
@@ -82,16 +82,6 @@ def _depth_of(top: Path) -> int:
         os.close(fd)
 
 
-def _events(root: Path, name: str) -> list[dict[str, Any]]:
-    lines = (root / ".releases" / "history.jsonl").read_text().splitlines()
-    return [e for e in map(json.loads, lines) if e["event"] == name]
-
-
-def _trash(root: Path) -> list[str]:
-    trash = root / ".releases" / "trash"
-    return sorted(p.name for p in trash.iterdir()) if trash.exists() else []
-
-
 def _ok(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -126,9 +116,9 @@ def test_a_release_whose_build_left_a_5000_level_tree_is_pruned_and_all_commands
 
     (app / "index.html").write_text("v3\n")
     third = deploy_ok(cli, root, app, "--keep", "1")
-    assert [e["ids"] for e in _events(root, "prune")][-1] == [deep]
+    assert [e["ids"] for e in history_events(root, "prune")][-1] == [deep]
     cleaner.wait_for_cleaners(root / ".releases" / "trash")
-    assert _trash(root) == []
+    assert trash_entries(root) == []
     log = (root / ".releases" / cleaner.LOG_NAME).read_text()
     assert re.search(rf"deleted trash/{deep}-[0-9a-f]{{8}} in ", log), log
 
@@ -168,8 +158,8 @@ def test_a_deep_read_only_tree_a_killed_prune_left_in_the_trash_never_blocks_rol
     result = cli("rollback", "--root", str(root))
     assert result.returncode == 0, result.stderr
     assert f"finished deleting {gone} (an interrupted prune)" in result.stdout + result.stderr
-    assert _trash(root) == []
-    assert [e["id"] for e in _events(root, "prune_interrupted")] == [gone]
+    assert trash_entries(root) == []
+    assert [e["id"] for e in history_events(root, "prune_interrupted")] == [gone]
     assert current_id(root) == first != second
     assert (outside / "precious.txt").exists() and (outside / "deep" / "also.txt").exists()
 
@@ -302,7 +292,7 @@ def test_a_trash_entry_that_cannot_be_deleted_is_left_reported_and_blocks_nothin
         assert text.returncode == 10 and "trash/20200101T000000Z-0badc0de" in text.stdout
 
     _ok(cli("prune", "--root", str(root), "--keep", "5"))
-    assert _trash(root) == []
+    assert trash_entries(root) == []
     assert _doctor(cli, root)["trash"]["ok"]
 
 
@@ -322,14 +312,14 @@ def test_a_bind_mount_inside_a_pruned_release_never_empties_its_source(
         result = cli("prune", "--root", str(root), "--keep", "1")
         assert result.returncode == 0, result.stderr
         assert "is a mount point (not deleted)" in result.stderr
-        (entry,) = _trash(root)
+        (entry,) = trash_entries(root)
         for _ in range(2):  # every later command retries the trash: still never through it
             deploy_ok(cli, root, app, "--force")
         assert (uploads / "u1" / "img.jpg").read_text() == "photo\n"
         in_trash = root / ".releases" / "trash" / entry / "public" / "uploads"
         subprocess.run(["umount", "-l", str(in_trash)], check=True)
     _ok(cli("prune", "--root", str(root), "--keep", "5"))
-    assert _trash(root) == []
+    assert trash_entries(root) == []
     assert (uploads / "u1" / "img.jpg").read_text() == "photo\n"
 
 
@@ -351,7 +341,7 @@ def test_a_cleaner_that_cannot_delete_all_of_a_pruned_release_logs_it_and_the_de
             result = cli("deploy", "--root", str(root), "--source", str(app), "--keep", "1")
             assert result.returncode == 0, result.stderr
             cleaner.wait_for_cleaners(root / ".releases" / "trash")
-            (entry,) = _trash(root)
+            (entry,) = trash_entries(root)
             moved = root / ".releases" / "trash" / entry / "mnt"
             assert entry.startswith(f"{old}-")
             assert (moved / "theirs.txt").read_text() == "not ours\n"
@@ -363,7 +353,7 @@ def test_a_cleaner_that_cannot_delete_all_of_a_pruned_release_logs_it_and_the_de
             if moved is not None:  # the mount moved with the release
                 subprocess.run(["umount", "-l", str(moved)], check=False)
     _ok(cli("prune", "--root", str(root), "--keep", "1"))
-    assert _trash(root) == []
+    assert trash_entries(root) == []
 
 
 def test_a_trash_entry_another_user_owns_is_left_by_a_non_root_prune(

@@ -122,17 +122,24 @@ def ensure_running(
     write_state(sv.root, state)
     started = time.monotonic()
     report(f"serve: starting {sv.pm2.name(release_id)} on 127.0.0.1:{port}")
-    release = sv.root.release(release_id)
-    problem = pm.start(sv.pm2, release_id, release, port, sv.process_file(release_id))
-    faults.point("serve_after_start")
-    if problem is None:
-        problem = check_port(sv, release_id, port, sv.serve.start_timeout)
+    problem = _start(sv, release_id, port, "serve_after_start")
     if problem is not None:
         _delete(sv, release_id, report)
         write_state(sv.root, state.without(release_id))
         raise HealthFailed(f"the app of {release_id} on port {port} is not healthy: {problem}")
     report(f"serve: {release_id} healthy on port {port} after {time.monotonic() - started:.1f}s")
     return state
+
+
+def _start(sv: Serving, release_id: str, port: int, fault: str) -> str | None:
+    """Start the release's app on `port` and wait for its health check there; the problem, if
+    any (the caller deletes the app). `fault`: the fault point between the two."""
+    release = sv.root.release(release_id)
+    problem = pm.start(sv.pm2, release_id, release, port, sv.process_file(release_id))
+    faults.point(fault)
+    if problem is None:
+        problem = check_port(sv, release_id, port, sv.serve.start_timeout)
+    return problem
 
 
 def stop_app(sv: Serving, release_id: str, report: Report, listed: pm.Listed | None = None) -> bool:
@@ -170,10 +177,7 @@ def _restart(sv: Serving, state: ServeState, release_id: str, report: Report) ->
     release = sv.root.release(release_id)
     problem = None if release.is_dir() else f"{release} is not on disk"
     if problem is None:
-        problem = pm.start(sv.pm2, release_id, release, port, sv.process_file(release_id))
-        faults.point("serve_after_revive")
-    if problem is None:
-        problem = check_port(sv, release_id, port, sv.serve.start_timeout)
+        problem = _start(sv, release_id, port, "serve_after_revive")
     if problem is not None:
         _delete(sv, release_id, report)
         raise HealthFailed(f"the app of {release_id} did not start on port {port}: {problem}")
