@@ -94,7 +94,9 @@ def _boot_hook(deploy_root: DeployRoot) -> str:
 
     program = [os.path.abspath(sys.argv[0])]
     if Path(sys.argv[0]).name != "releases":  # python -m releases_cli, or in process
-        program = [sys.executable, "-P", "-m", "releases_cli"]
+        # -P (3.11+) keeps the cwd off sys.path; the hook also runs from /, which 3.10 relies on.
+        safe_path = ["-P"] if sys.version_info >= (3, 11) else []
+        program = [sys.executable, *safe_path, "-m", "releases_cli"]
     env = {k: os.environ[k] for k in ("PATH", "PM2_HOME") if os.environ.get(k)}
     words = [*program, str(deploy_root.path), *env.values()]
     if any(ch < " " or ch == "\x7f" for word in words for ch in word):
