@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -57,3 +60,27 @@ def outside(tmp_path: Path) -> Path:
     (path / "precious.txt").write_text("do not delete\n")
     (path / "deep" / "also.txt").write_text("nor this\n")
     return path
+
+
+class _Fixed(BaseHTTPRequestHandler):
+    """Answers every GET with the server's `status`."""
+
+    def do_GET(self) -> None:
+        self.send_response(getattr(self.server, "status", 200))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_args: object) -> None:
+        return
+
+
+@pytest.fixture
+def web() -> Iterator[ThreadingHTTPServer]:
+    """An HTTP server on 127.0.0.1 answering a settable status (`web.status`, 200 at first): a
+    stand-in for an app's health URL where only its answer is the point."""
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Fixed)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()

@@ -7,13 +7,10 @@ import re
 import select
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
 from helpers import REPO, Cli
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
@@ -179,29 +176,6 @@ def test_link_shared_is_a_stage_of_its_own(cli: Cli, root: Path, app: Path) -> N
     assert re.search(
         rf"^{STAMP} link shared: ok in {TOOK} \(\.env\.production\)$", result.stdout, re.M
     )
-
-
-class _Fixed(BaseHTTPRequestHandler):
-    """Answers every GET with the server's `status`."""
-
-    def do_GET(self) -> None:
-        self.send_response(getattr(self.server, "status", 200))
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *_args: object) -> None:
-        return
-
-
-@pytest.fixture
-def web() -> Iterator[ThreadingHTTPServer]:
-    """An HTTP server on 127.0.0.1 answering a settable status (200 at first)."""
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Fixed)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
 
 
 def _stages(stdout: str) -> list[tuple[str, str]]:

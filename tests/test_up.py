@@ -6,39 +6,10 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
 from helpers import Cli, deploy_ok, free_port
-
-
-class _Ok(BaseHTTPRequestHandler):
-    status = 200
-
-    def do_GET(self) -> None:
-        self.send_response(self.status)
-        self.send_header("content-length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def answering() -> Iterator[int]:
-    """A port where GET / answers 200: a stand-in for the app, since what `up` looks at in
-    reload mode is only whether the health URL answers."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def configure(root: Path, health_port: int | None, status: int = 200) -> Path:
@@ -56,12 +27,12 @@ def restarts(log: Path) -> int:
 
 
 def test_reload_mode_up_restarts_only_when_the_health_url_does_not_answer(
-    cli: Cli, root: Path, app: Path, answering: int
+    cli: Cli, root: Path, app: Path, web: ThreadingHTTPServer
 ) -> None:
     """With [health] url answering, `up` runs nothing; when nothing answers there, it runs the
     restart command, and the health check that follows fails with exit 9 in one line."""
     assert cli("init", "--root", str(root)).returncode == 0
-    log = configure(root, answering)
+    log = configure(root, web.server_address[1])
     live = deploy_ok(cli, root, app)
     done = restarts(log)
     result = cli("up", "--root", str(root))
@@ -76,21 +47,18 @@ def test_reload_mode_up_restarts_only_when_the_health_url_does_not_answer(
 
 
 def test_reload_mode_up_takes_the_configured_health_status_as_serving(
-    cli: Cli, root: Path, app: Path, answering: int
+    cli: Cli, root: Path, app: Path, web: ThreadingHTTPServer
 ) -> None:
     """An app whose health URL answers `[health] status` (204 here) is serving: `up`, run at
     every boot or from cron, must not restart production because the answer is not 200."""
     assert cli("init", "--root", str(root)).returncode == 0
-    _Ok.status = 204
-    try:
-        log = configure(root, answering, status=204)
-        deploy_ok(cli, root, app)
-        done = restarts(log)
-        result = cli("up", "--root", str(root))
-        assert result.returncode == 0, result.stderr
-        assert restarts(log) == done
-    finally:
-        _Ok.status = 200
+    web.status = 204  # type: ignore[attr-defined]
+    log = configure(root, web.server_address[1], status=204)
+    deploy_ok(cli, root, app)
+    done = restarts(log)
+    result = cli("up", "--root", str(root))
+    assert result.returncode == 0, result.stderr
+    assert restarts(log) == done
 
 
 def test_reload_mode_up_without_a_health_url_runs_the_restart_command(
