@@ -213,23 +213,16 @@ def list_apps(pm2: Pm2) -> Listed | None:
 
 
 def ours(env: dict[str, object], owner: str, release_id: str) -> bool:
-    """Whether a PM2 app (its pm2_env) was started by releases for this deploy root: it
-    carries OWNER_VAR = the root; or, started before apps were marked, it carries no OWNER_VAR
-    at all and runs in exactly this root's releases/<its id> (so an upgrade strands no app)."""
+    """Whether a PM2 app (its pm2_env) was started by releases for this deploy root: its
+    OWNER_VAR names the root (`owner`, resolved; however the root was spelled then); or,
+    started before apps were marked, it has no OWNER_VAR and runs in exactly this root's
+    releases/<its id> (so an upgrade strands no app)."""
     inner = env.get("env")
-    inner = inner if isinstance(inner, dict) else env
-    if OWNER_VAR in inner or OWNER_VAR in env:
-        return marked(env, owner)
+    mark = (inner if isinstance(inner, dict) else env).get(OWNER_VAR, env.get(OWNER_VAR))
+    if mark is not None:
+        return isinstance(mark, str) and _same_path(mark, owner)
     cwd = env.get("pm_cwd")
     return isinstance(cwd, str) and _same_path(cwd, str(Path(owner) / "releases" / release_id))
-
-
-def marked(env: dict[str, object], owner: str) -> bool:
-    """Whether a PM2 app's environment names `owner` (a resolved path) as the deploy root that
-    started it, however that root was spelled then (through a symlink, say)."""
-    inner = env.get("env")
-    value = inner.get(OWNER_VAR) if isinstance(inner, dict) else env.get(OWNER_VAR)
-    return isinstance(value, str) and _same_path(value, owner)
 
 
 def _same_path(given: str, resolved: str) -> bool:

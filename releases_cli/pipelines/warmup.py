@@ -48,7 +48,8 @@ def warm_up(port: int, serve: ServeConfig) -> Warmed:
 def keep_warm(port: int, serve: ServeConfig) -> Warmed:
     """One light round: each path once per PM2 instance (cluster mode spreads them)."""
     rounds = max(serve.instances, 1) if serve.warmup_requests else 0
-    return send(port, paths(serve), rounds * len(paths(serve)), serve)
+    targets = paths(serve)
+    return send(port, targets, rounds * len(targets), serve)
 
 
 def send(port: int, targets: Sequence[str], count: int, serve: ServeConfig) -> Warmed:
