@@ -59,10 +59,7 @@ def up(
     Example: releases up --root /srv/shop --print-boot-hook
     """
     from releases_cli.cli import progress
-    from releases_cli.core.recovery import exclusive
     from releases_cli.pipelines import up as run_up
-    from releases_cli.pipelines.bgapps import serving
-    from releases_cli.pipelines.golive import live_options
 
     deploy_root = deploy_root_of(root).require_initialized()
     cfg = config_mod.load(deploy_root)
@@ -70,11 +67,7 @@ def up(
         print(_boot_hook(deploy_root), end="")
         return
     reporter = progress.make_reporter(quiet, verbose)
-    with exclusive(deploy_root, wait, utc_now, reporter):
-        if cfg.serve.blue_green:
-            done = run_up.up_blue_green(serving(deploy_root, cfg.serve), utc_now, reporter)
-        else:
-            done = run_up.up_reload(deploy_root, live_options(cfg), reporter)
+    done = run_up.up(deploy_root, cfg, wait, utc_now, reporter)
     if done.live is None:
         print("up: nothing is live")
         return

@@ -15,6 +15,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from releases_cli.config import Config
 from releases_cli.core.clock import Clock
 from releases_cli.core.errors import HealthFailed, UnsafeState
 from releases_cli.core.layout import DeployRoot, read_current
@@ -34,6 +35,18 @@ class Up:
     live: str | None
     port: int | None = None
     warm: tuple[str, ...] = ()
+
+
+def up(root: DeployRoot, cfg: Config, wait: float, clock: Clock, report: Report) -> Up:
+    """`releases up`, under the lock: blue-green or reload mode, as releases.toml says."""
+    from releases_cli.core.recovery import exclusive
+    from releases_cli.pipelines.bgapps import serving
+    from releases_cli.pipelines.golive import live_options
+
+    with exclusive(root, wait, clock, report):
+        if cfg.serve.blue_green:
+            return up_blue_green(serving(root, cfg.serve), clock, report)
+        return up_reload(root, live_options(cfg), report)
 
 
 def up_blue_green(sv: Serving, clock: Clock, report: Report) -> Up:
