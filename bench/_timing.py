@@ -142,4 +142,16 @@ def scratch(prefix: str) -> Iterator[Path]:
     try:
         yield path
     finally:
+        _remove(path)
+
+
+def _remove(path: Path, patience: float = 10.0) -> None:
+    """Remove `path`, retrying for a while: after an interrupt, processes the benchmark started
+    detached (a prune cleaner, a remote command still finishing under sshd) may write into it
+    while it is being removed, and one pass then leaves the directory behind."""
+    deadline = time.monotonic() + patience
+    while True:
         shutil.rmtree(path, ignore_errors=True)
+        if not path.exists() or time.monotonic() > deadline:
+            return
+        time.sleep(0.2)
