@@ -1,7 +1,7 @@
 """Deploy roots and source trees for the bench scripts, made through the library API.
 
 Releases are staged and activated by the real pipeline stages (stage_release +
-activate_release), so their meta files and history lines are exactly what deploys write; only
+publish_new), so their meta files and history lines are exactly what deploys write; only
 the clock is fake (one minute apart), which makes 1,000 releases take seconds instead of hours.
 """
 
@@ -21,7 +21,8 @@ sys.path.insert(0, str(REPO))
 from releases_cli.core import lock
 from releases_cli.core.events import DeployFinished, record
 from releases_cli.core.layout import DeployRoot
-from releases_cli.pipelines.deploy import DeployOptions, activate_release, stage_release
+from releases_cli.pipelines.publish import LiveOptions, publish_new
+from releases_cli.pipelines.stage import DeployOptions, stage_release
 from releases_cli.sources.local import LocalSource
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -70,7 +71,7 @@ def root_with_releases(path: Path, source: Path, count: int) -> DeployRoot:
                 return moment
 
             staged = stage_release(root, options, clock, _quiet, 0.0)
-            activate_release(root, staged.id, clock, _quiet)
+            publish_new(root, staged.id, LiveOptions(), clock, _quiet, 0.0)
             record(root, DeployFinished(staged.id, staged.previous), clock)
     return root
 

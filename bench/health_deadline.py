@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _timing import arguments, interleaved, table
 
 from releases_cli.config import HealthConfig
-from releases_cli.pipelines.health import check_health
+from releases_cli.serving.health import check_health
 
 TIMEOUT = 1.0
 

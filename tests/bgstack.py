@@ -19,7 +19,7 @@ from pathlib import Path
 
 from helpers import REPO, Cli, current_id
 
-from releases_cli.nextjs.nginx import quoted
+from releases_cli.serving.nginx import quoted
 
 TOOLS = REPO / ".venv" / "pm2-tools"  # gitignored, shared by test runs of this checkout
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -14,7 +14,7 @@ import pytest
 from bgstack import Stack, apps, deploy, get, running_stack, state
 from helpers import Cli, current_id, later_id
 
-from releases_cli.nextjs.nginx import quoted
+from releases_cli.serving.nginx import quoted
 
 
 @pytest.fixture

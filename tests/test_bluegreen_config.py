@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from releases_cli import config
 from releases_cli.core.errors import InvalidInput
 from releases_cli.core.layout import DeployRoot
-from releases_cli.nextjs import nginx, servestate
+from releases_cli.serving import nginx, servestate
 
 
 @pytest.mark.parametrize(

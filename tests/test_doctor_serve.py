@@ -11,7 +11,7 @@ from pathlib import Path
 
 from helpers import Cli
 
-from releases_cli.nextjs import nginxconf
+from releases_cli.serving import nginxconf
 
 MAIN = """\
 events {{ worker_connections 64; }}

@@ -13,7 +13,7 @@ import pytest
 
 from releases_cli.config import HealthConfig
 from releases_cli.nextjs.static_share import proof_url_path
-from releases_cli.pipelines.health import build_id_url, check_health
+from releases_cli.serving.health import build_id_url, check_health
 
 
 class Scripted(BaseHTTPRequestHandler):

@@ -190,7 +190,7 @@ def test_an_nginx_change_killed_during_its_test_leaves_files_the_next_change_rem
     """A blue-green nginx change SIGKILLed while `nginx -t` checks its copy of the main config
     (the kill comes from the test command itself) leaves that copy beside nginx.conf and the new
     include's temp; the next change removes both, and nginx.conf and the include are intact."""
-    from releases_cli.nextjs.nginx import Nginx, install
+    from releases_cli.serving.nginx import Nginx, install
 
     etc = tmp_path / "nginx"
     etc.mkdir()
@@ -200,7 +200,7 @@ def test_an_nginx_change_killed_during_its_test_leaves_files_the_next_change_rem
     main.write_text(config)
     code = (
         "import sys; from pathlib import Path; "
-        "from releases_cli.nextjs.nginx import Nginx, install; "
+        "from releases_cli.serving.nginx import Nginx, install; "
         "n = Nginx('app', Path(sys.argv[1]), Path(sys.argv[2]), "
         "('sh', '-c', 'kill -9 $PPID; sleep 5'), ('true',)); "
         "install(n, 'upstream a {}', lambda: None)"

@@ -27,7 +27,7 @@ from helpers import Cli, current_id, free_port
 from test_nextjs_e2e import ENV, FIXTURE
 
 from releases_cli.nextjs.static_share import proof_url_path
-from releases_cli.pipelines.health import build_id_url, probe
+from releases_cli.serving.health import build_id_url, probe
 
 pytestmark = pytest.mark.e2e
 

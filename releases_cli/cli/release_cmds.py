@@ -45,8 +45,8 @@ from releases_cli.core.layout import DeployRoot
 
 if TYPE_CHECKING:
     from releases_cli.config import Config, SourceConfig
-    from releases_cli.pipelines.deploy import DeployOptions
     from releases_cli.pipelines.notify import Outcome
+    from releases_cli.pipelines.stage import DeployOptions
     from releases_cli.sources.base import Source
 
 
@@ -219,7 +219,7 @@ def switch(
     from releases_cli.cli import progress, render, summary
     from releases_cli.core.meta import read_meta
     from releases_cli.pipelines.fleet import switch as run_switch
-    from releases_cli.pipelines.golive import live_options
+    from releases_cli.pipelines.publish import live_options
 
     deploy_root = deploy_root_of(root)
     flags = Flags(keep=keep, restart=restart, health_url=health_url)
@@ -275,7 +275,7 @@ def rollback(
     """
     from releases_cli.cli import progress, render, summary
     from releases_cli.core.meta import read_meta
-    from releases_cli.pipelines.golive import live_options
+    from releases_cli.pipelines.publish import live_options
     from releases_cli.pipelines.rollback import rollback as run_rollback
 
     deploy_root = deploy_root_of(root)
@@ -361,8 +361,8 @@ def deploy_options(
     deploy_root: DeployRoot, flags: Flags, wait: float, artifact: str | None = None
 ) -> DeployOptions:
     """releases.toml + the flags that build a release (shared by deploy, stage and pack)."""
-    from releases_cli.pipelines.deploy import DeployOptions
-    from releases_cli.pipelines.golive import live_options
+    from releases_cli.pipelines.publish import live_options
+    from releases_cli.pipelines.stage import DeployOptions
 
     if flags.source is not None and flags.repo is not None:
         raise InvalidInput("--source and --repo are mutually exclusive: pass one of them")

@@ -23,11 +23,11 @@ from releases_cli.core.errors import InvalidInput
 
 if TYPE_CHECKING:
     from releases_cli.core.layout import DeployRoot
-    from releases_cli.pipelines.bgapps import Serving
+    from releases_cli.serving.bgapps import Serving
 
 
 def _serving(deploy_root: DeployRoot, command: str) -> Serving:
-    from releases_cli.pipelines.bgapps import serving
+    from releases_cli.serving.bgapps import serving
 
     cfg = config_mod.load(deploy_root)
     if not cfg.serve.blue_green:
@@ -110,7 +110,7 @@ def nginx(root: RootOption = None) -> None:
     Example: releases nginx --root /srv/shop > shop.nginx  (then place its two parts)
     """
     from releases_cli.core.fs import DIR_MODE, atomic_write
-    from releases_cli.nextjs.nginx import render_include, snippet
+    from releases_cli.serving.nginx import render_include, snippet
 
     deploy_root = deploy_root_of(root).require_initialized()
     sv = _serving(deploy_root, "nginx")
@@ -144,7 +144,7 @@ def preview(
     from releases_cli.cli import progress
     from releases_cli.core.ids import validate_id
     from releases_cli.core.recovery import exclusive
-    from releases_cli.pipelines.bluegreen import preview as run_preview
+    from releases_cli.serving.bluegreen import preview as run_preview
 
     validate_id(release_id)
     deploy_root = deploy_root_of(root).require_initialized()
@@ -170,7 +170,7 @@ def reap(
     Example: releases reap --root /srv/shop --quiet
     """
     from releases_cli.cli import progress
-    from releases_cli.pipelines import bluegreen
+    from releases_cli.serving import bluegreen
 
     deploy_root = deploy_root_of(root).require_initialized()
     sv = _serving(deploy_root, "reap")

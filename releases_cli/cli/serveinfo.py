@@ -27,9 +27,9 @@ def serve_records(deploy_root: DeployRoot, now: datetime) -> list[ServeAppJson]:
         return []  # what is live is still shown; `doctor` reports the config
     if not cfg.serve.blue_green:
         return []
-    from releases_cli.nextjs import pm2
-    from releases_cli.nextjs.servestate import read_state
-    from releases_cli.pipelines.bgapps import serving
+    from releases_cli.serving import pm2
+    from releases_cli.serving.bgapps import serving
+    from releases_cli.serving.servestate import read_state
 
     sv = serving(deploy_root, cfg.serve)
     state = read_state(deploy_root)

@@ -117,7 +117,7 @@ class ServeConfig(NamedTuple):
     env: tuple[tuple[str, str], ...] = ()  # the app's environment (beside NODE_ENV, PORT)
     grace: float = 900  # seconds the previous release stays warm; 0: stop once drained
     health_path: str = "/"  # asked on the release's own port before any traffic goes there
-    # Before a flip, the target is sent these GETs on its own port (pipelines/warmup.py).
+    # Before a flip, the target is sent these GETs on its own port (serving/warmup.py).
     warmup_paths: tuple[str, ...] = ()  # beside health_path
     warmup_requests: int = 40  # in all, spread over the paths; 0: no warm-up
     warmup_seconds: float = 10  # at most, however many were sent

@@ -22,35 +22,22 @@ from releases_cli.core import cleaner
 from releases_cli.core.erase import escaped
 from releases_cli.core.errors import InvalidInput
 from releases_cli.core.events import read_history
+from releases_cli.core.finding import Finding
+from releases_cli.core.finding import ok as _ok
+from releases_cli.core.finding import problem as _problem
 from releases_cli.core.ids import is_valid_id, sort_key
 from releases_cli.core.layout import DeployRoot, read_current
 from releases_cli.core.meta import read_meta
 from releases_cli.core.state import awaiting_switch
 from releases_cli.core.statedir import layout_problems, write_leftovers
 from releases_cli.core.units import human_size
-from releases_cli.nextjs.pm2 import daemon_running as pm2_daemon_running
-from releases_cli.nextjs.pm2 import parse_jlist
 from releases_cli.pipelines.priority import build_priority
 from releases_cli.pipelines.priority import describe as describe_priority
+from releases_cli.serving.pm2 import daemon_running as pm2_daemon_running
+from releases_cli.serving.pm2 import parse_jlist
 
 PM2_TIMEOUT = 30.0
 MIN_FREE_BYTES = 256 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Finding:
-    check: str
-    ok: bool
-    message: str
-    fix: str = ""
-
-
-def _ok(check: str, message: str) -> Finding:
-    return Finding(check, True, message)
-
-
-def _problem(check: str, message: str, fix: str) -> Finding:
-    return Finding(check, False, message, fix)
 
 
 @dataclass(frozen=True)
@@ -279,8 +266,8 @@ def pm2_findings(
 
 
 def _ours(name: str, env: dict[str, Any], own_prefix: str, root: DeployRoot) -> bool:
-    """Named `<app>-<id>` and started by releases for this root (nextjs/pm2.py's rule)."""
-    from releases_cli.nextjs.pm2 import ours
+    """Named `<app>-<id>` and started by releases for this root (serving/pm2.py's rule)."""
+    from releases_cli.serving.pm2 import ours
 
     rest = name.removeprefix(own_prefix)
     return rest != name and is_valid_id(rest) and ours(env, os.path.realpath(root.path), rest)
@@ -329,8 +316,6 @@ def check_pm2(root: DeployRoot, own_prefix: str | None = None) -> list[Finding]:
 
 
 def diagnose(root: DeployRoot) -> DoctorReport:
-    from releases_cli.pipelines.doctor_serve import check_serve  # it imports Finding from here
-
     findings = check_layout(root)
     if findings[0].ok:
         checks = (
@@ -352,3 +337,15 @@ def diagnose(root: DeployRoot) -> DoctorReport:
         findings += serve_findings
     findings += check_pm2(root, own_prefix)
     return DoctorReport(root.path, tuple(findings))
+
+
+def check_serve(root: DeployRoot) -> tuple[list[Finding], str | None]:
+    """The serving strategy's own findings, and the PM2 name prefix of the apps it runs for
+    this root (None when it runs none, or when releases.toml is invalid: check_config says)."""
+    from releases_cli.serving.strategies import for_config
+
+    try:
+        cfg = config.load(root)
+    except InvalidInput:
+        return [], None
+    return for_config(cfg).diagnose(root)

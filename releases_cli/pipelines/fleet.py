@@ -15,24 +15,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from releases_cli.core import freeze, reserve
 from releases_cli.core.clock import Clock, utc_now
 from releases_cli.core.events import StageFinished, SwitchFinished, record
 from releases_cli.core.ids import validate_id
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.meta import SourceInfo
-from releases_cli.core.prune import PruneResult, delete_pruned
-from releases_cli.core.recovery import exclusive
+from releases_cli.core.prune import PruneResult
 from releases_cli.core.report import Report
-from releases_cli.pipelines.deploy import (
-    DeployOptions,
-    activate_release,
-    preflight,
-    stage_release,
-)
-from releases_cli.pipelines.golive import LiveOptions
+from releases_cli.pipelines.finish import clean_up, finish, holding
 from releases_cli.pipelines.newid import check_new_id, known_ids
-from releases_cli.pipelines.retention import prune_releases
+from releases_cli.pipelines.publish import LiveOptions, publish_new
+from releases_cli.pipelines.stage import DeployOptions, preflight, stage_release
 
 
 @dataclass(frozen=True)
@@ -70,8 +63,9 @@ def stage(
         validate_id(release_id)
     preflight(root, options)
     started = time.monotonic()
-    with exclusive(root, options.wait, clock, report):
-        freeze.guard(root, "stage", options.override_freeze, options.message, clock)
+    with holding(
+        root, "stage", options.wait, clock, report, options.override_freeze, options.message
+    ):
         if release_id is not None:
             check_new_id(release_id, known_ids(root), clock())
         staged = stage_release(root, options, clock, report, started, release_id)
@@ -108,15 +102,12 @@ def switch(
     validate_id(release_id)
     root.require_initialized()
     started = time.monotonic()
-    with exclusive(root, wait, clock, report) as recovered:
+    with holding(root, "switch", wait, clock, report, override_freeze, message) as recovered:
         snap = recovered.snapshot
         snap.target(release_id, "switch to")
-        freeze.guard(root, "switch", override_freeze, message, clock)
-        activate_release(root, release_id, clock, report, live)
+        publish_new(root, release_id, live or LiveOptions(), clock, report, started)
         seconds = time.monotonic() - started
         finished = SwitchFinished(release_id, snap.current_id, round(seconds, 3), message)
-        record(root, finished, clock)
-        pruned = prune_releases(root, keep, clock=clock)
-    delete_pruned(root, pruned, detached=True)  # as deploy does
-    reserve.ensure(root)
+        pruned = finish(root, finished, keep, clock, report)
+    clean_up(root, pruned)
     return SwitchResult(release_id, snap.current_id, seconds, pruned)

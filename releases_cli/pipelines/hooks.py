@@ -16,19 +16,8 @@ from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from releases_cli.config import HookPoint, HooksConfig
-from releases_cli.core.layout import DeployRoot
 from releases_cli.core.report import Report, echo_for, stage
-from releases_cli.pipelines.run import run_logged
-
-
-def release_env(root: DeployRoot, release_id: str, previous: str | None) -> dict[str, str]:
-    """Variables every build command, hook and restart command sees."""
-    return {
-        "RELEASE_ID": release_id,
-        "RELEASE_PATH": str(root.release(release_id)),
-        "PREVIOUS_RELEASE_ID": previous or "",
-        "DEPLOY_ROOT": str(root.path),
-    }
+from releases_cli.core.run import run_logged
 
 
 class HookFailure(NamedTuple):

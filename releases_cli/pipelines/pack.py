@@ -30,11 +30,9 @@ from releases_cli.core.fs import atomic_write
 from releases_cli.core.layout import PACK_WORK_MARK, DeployRoot
 from releases_cli.core.meta import SourceInfo, read_meta
 from releases_cli.core.report import Report
-from releases_cli.nextjs import deps
-from releases_cli.nextjs import preset as nextjs
-from releases_cli.nextjs import static_share as skew
-from releases_cli.pipelines.deploy import DeployOptions
+from releases_cli.nextjs import deps, preset, static_share
 from releases_cli.pipelines.fleet import stage
+from releases_cli.pipelines.stage import DeployOptions
 from releases_cli.sources.artifact import container
 from releases_cli.sources.artifact import manifest as mf
 from releases_cli.sources.artifact.payload import Packed, write_payload
@@ -100,8 +98,8 @@ def _manifest(
     runtime = mf.this_runtime()
     meta = read_meta(work, release_id)
     lockfile = deps.lockfile_name(release)
-    is_next = nextjs.detect(release, options.build.preset).nextjs
-    name = nextjs.read_package_json(release).get("name")
+    is_next = preset.detect(release, options.build.preset).nextjs
+    name = preset.read_package_json(release).get("name")
     return mf.Manifest(
         format=mf.FORMAT,
         id=release_id,
@@ -119,7 +117,7 @@ def _manifest(
         libc=runtime.libc,
         native_count=len(packed.native),
         native=tuple(packed.native[: mf.NATIVE_SHOWN]),
-        nextjs_build_id=skew.read_build_id(release) if is_next else None,
+        nextjs_build_id=static_share.read_build_id(release) if is_next else None,
         deployment_id=_deployment_id(release) if is_next else None,
         tree_size=packed.tree_size,
         files=packed.files,
@@ -147,7 +145,7 @@ def _sha256(release: Path, name: str) -> str | None:
 def _deployment_id(release: Path) -> str | None:
     """NEXT_DEPLOYMENT_ID as the release's .env.production.local sets it (ours, or the app's)."""
     try:
-        text = safefs.read_file(release, skew.DEPLOYMENT_ENV_FILE, ENV_CAP).decode()
+        text = safefs.read_file(release, static_share.DEPLOYMENT_ENV_FILE, ENV_CAP).decode()
     except (OSError, UnicodeDecodeError):
         return None
     for line in text.splitlines():

@@ -16,8 +16,7 @@ from releases_cli.core.layout import DeployRoot
 from releases_cli.core.meta import read_meta
 from releases_cli.core.report import Report, Stage, stage
 from releases_cli.core.units import human_size
-from releases_cli.nextjs import deps
-from releases_cli.nextjs import preset as nextjs
+from releases_cli.nextjs import deps, preset
 from releases_cli.pipelines.shared import link_shared
 
 INSTALLED = "installed"
@@ -54,7 +53,7 @@ def prepare_build(
             linking.detail = ", ".join(linked)
     if prebuilt:
         return Prepared(())
-    detected = nextjs.detect(release, build_config.preset)
+    detected = preset.detect(release, build_config.preset)
     if not detected.nextjs:
         return Prepared(build or ())
     commands = detected.commands if build is None else build
@@ -75,7 +74,7 @@ def prepare_build(
         if source is not None and reuse_dependencies(root, source, release, report):
             commands, dependencies = commands[1:], f"reused from {source}"
     if source is not None:
-        copied = nextjs.reuse_build_cache(root.release(source), release)
+        copied = preset.reuse_build_cache(root.release(source), release)
         if copied:
             report(f"build cache: copied .next/cache from {source} ({human_size(copied)})")
     return Prepared(commands, dependencies)

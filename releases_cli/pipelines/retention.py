@@ -6,7 +6,8 @@ from __future__ import annotations
 from releases_cli.core import prune
 from releases_cli.core.clock import Clock, utc_now
 from releases_cli.core.layout import DeployRoot
-from releases_cli.nextjs import servestate, static_share
+from releases_cli.nextjs import static_share
+from releases_cli.serving import servestate
 
 
 def prune_releases(

@@ -13,84 +13,22 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
 
 from releases_cli.config import Config
 from releases_cli.core.clock import Clock
-from releases_cli.core.errors import HealthFailed, UnsafeState
-from releases_cli.core.layout import DeployRoot, read_current
+from releases_cli.core.layout import DeployRoot
+from releases_cli.core.recovery import exclusive
 from releases_cli.core.report import Report
-from releases_cli.nextjs.servestate import read_state
-from releases_cli.pipelines.bgapps import Serving
-from releases_cli.pipelines.bluegreen import confirm, settle
-from releases_cli.pipelines.golive import LiveOptions, _restart_and_check
+from releases_cli.serving.strategies import for_config
+from releases_cli.serving.strategy import Up
 
-PROBE_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class Up:
-    """What `up` left running: the live release and (blue-green) its port and the warm ones."""
-
-    live: str | None
-    port: int | None = None
-    warm: tuple[str, ...] = ()
+__all__ = ["Up", "boot_hook", "up"]
 
 
 def up(root: DeployRoot, cfg: Config, wait: float, clock: Clock, report: Report) -> Up:
-    """`releases up`, under the lock: blue-green or reload mode, as releases.toml says."""
-    from releases_cli.core.recovery import exclusive
-    from releases_cli.pipelines.bgapps import serving
-    from releases_cli.pipelines.golive import live_options
-
+    """`releases up`, under the lock: the serving strategy starts what its state says runs."""
     with exclusive(root, wait, clock, report):
-        if cfg.serve.blue_green:
-            return up_blue_green(serving(root, cfg.serve), clock, report)
-        return up_reload(root, live_options(cfg), report)
-
-
-def up_blue_green(sv: Serving, clock: Clock, report: Report) -> Up:
-    """Recovery, revival and reaping (bluegreen.settle), then, with serve.url, a check that
-    nginx routes to the live release."""
-    settle(sv, clock, report, thorough=True)
-    state = read_state(sv.root)
-    if state.damaged:
-        raise UnsafeState(
-            "the serve state .releases/serve/state.json is unreadable; nothing was started "
-            "(`releases doctor` says what to do)"
-        )
-    if sv.serve.url and state.live is not None:
-        confirm(sv.serve.url, state.live, report)
-    entry = state.apps.get(state.live) if state.live else None
-    warm = tuple(r for r, e in sorted(state.apps.items()) if r != state.live and e.routed)
-    return Up(state.live, entry.port if entry else None, warm)
-
-
-def up_reload(root: DeployRoot, live: LiveOptions, report: Report) -> Up:
-    """Reload mode: the restart command and health check, unless the health URL answers."""
-    from releases_cli.pipelines.health import probe
-
-    release_id = read_current(root).release_id
-    if release_id is None:
-        return Up(None)
-    if live.health is not None:
-        answer = probe(live.health.url, PROBE_SECONDS)
-        if answer == live.health.status:
-            report(f"up: {live.health.url} answers {answer}; nothing to start")
-            return Up(release_id)
-        if live.restart is None:
-            raise HealthFailed(
-                f"{live.health.url} answers {answer} and there is no [restart] command to start "
-                f"{release_id} with"
-            )
-        report(f"up: {live.health.url} answers {answer}; restarting")
-    if live.restart is None:
-        report("up: no [restart] command; nothing to start")
-        return Up(release_id)
-    problem = _restart_and_check(root, live, release_id, None, report)
-    if problem is not None:
-        raise HealthFailed(f"{release_id} is not serving after the restart command: {problem}")
-    return Up(release_id)
+        return for_config(cfg).up(root, clock, report)
 
 
 def boot_hook(root: DeployRoot, program: list[str], user: str, env: dict[str, str]) -> str:

@@ -16,6 +16,7 @@ again (`current` wins: it is what the history and every other command trust).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -26,18 +27,17 @@ from releases_cli.core.errors import NotFound, ReleasesError, SystemFailure
 from releases_cli.core.events import AppStopped, record
 from releases_cli.core.layout import read_current
 from releases_cli.core.report import Report
-from releases_cli.nextjs import nginx as ngx
-from releases_cli.nextjs import pm2 as pm
-from releases_cli.nextjs import ports
-from releases_cli.nextjs.servestate import (
+from releases_cli.serving import nginx as ngx
+from releases_cli.serving import pm2 as pm
+from releases_cli.serving import ports, warmup
+from releases_cli.serving.bgapps import Serving, ensure_running, include_stale, revive, stop_app
+from releases_cli.serving.servestate import (
     AppEntry,
     ServeState,
     ensure_serve_dir,
     read_state,
     write_state,
 )
-from releases_cli.pipelines import warmup
-from releases_cli.pipelines.bgapps import Serving, ensure_running, include_stale, revive, stop_app
 
 CONFIRM = 10.0  # seconds nginx gets to route through its new workers after a reload
 CONFIRM_STEADY = 0.1  # ... and how long every answer must name the new live release
@@ -129,10 +129,13 @@ def flip(sv: Serving, state: ServeState, target: str, now: datetime, report: Rep
     return apply(sv, ServeState(target, state.applied, apps), report, switch=target)
 
 
-def go_live(sv: Serving, release_id: str, clock: Clock, report: Report) -> None:
-    """Start (or reuse) `release_id`'s app, check it on its port, flip to it; then stop what
-    is past its grace (with grace 0, the release live before, once drained). Reaping comes
-    after the flip so a rollback to a warm release waits for nothing else."""
+def go_live(
+    sv: Serving, release_id: str, clock: Clock, report: Report, flipped: Callable[[], None]
+) -> None:
+    """Start (or reuse) `release_id`'s app, check it on its port, flip to it (then `flipped`,
+    which records it); then stop what is past its grace (with grace 0, the release live
+    before, once drained). Reaping comes after the flip so a rollback to a warm release waits
+    for nothing else."""
     state = recover(sv, clock, report)
     if state.damaged:
         state = ServeState()  # rebuilt from here on: the new live app is in it
@@ -140,6 +143,7 @@ def go_live(sv: Serving, release_id: str, clock: Clock, report: Report) -> None:
     _warm_up(sv, release_id, state.apps[release_id].port, report)
     flip(sv, state, release_id, clock(), report)
     report(f"serve: nginx routes to {release_id}")
+    flipped()
     try:
         settle(sv, clock, report)
     except (ReleasesError, OSError) as error:  # the flip is done: stopping old apps can wait
@@ -258,7 +262,7 @@ def _stop_orphans(sv: Serving, state: ServeState, clock: Clock, report: Report) 
         report("warning: could not list PM2 apps (pm2 jlist failed); orphans not checked")
         return []
     stopped = []
-    for name in running:  # only apps we started (name and marker): see nextjs/pm2.py
+    for name in running:  # only apps we started (name and marker): see serving/pm2.py
         release_id = sv.pm2.release_of(name)
         if release_id is not None and release_id not in state.apps:
             report(f"serve: stopped {name}: its release has no app in the serve state")

@@ -20,7 +20,7 @@ from pathlib import Path
 from releases_cli.core import leftovers
 from releases_cli.core.errors import InvalidInput, SystemFailure, one_line
 from releases_cli.core.fs import DIR_MODE, atomic_write
-from releases_cli.nextjs.nginxconf import placement, spellings_in
+from releases_cli.serving.nginxconf import placement, spellings_in
 
 TRIES = 4  # the one server listed TRIES times: proxy_next_upstream retries the *next* entry
 COMMAND_SECONDS = 60

@@ -13,7 +13,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, TextIO
 
+from releases_cli.core.layout import DeployRoot
 from releases_cli.core.statedir import open_append
+
+
+def release_env(root: DeployRoot, release_id: str, previous: str | None) -> dict[str, str]:
+    """Variables every build command, hook and restart command sees."""
+    return {
+        "RELEASE_ID": release_id,
+        "RELEASE_PATH": str(root.release(release_id)),
+        "PREVIOUS_RELEASE_ID": previous or "",
+        "DEPLOY_ROOT": str(root.path),
+    }
 
 
 def run_logged(

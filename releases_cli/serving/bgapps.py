@@ -18,11 +18,12 @@ from releases_cli.core import faults
 from releases_cli.core.errors import HealthFailed
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.report import Report
-from releases_cli.nextjs import nginx as ngx
-from releases_cli.nextjs import pm2 as pm
-from releases_cli.nextjs import ports, static_share
-from releases_cli.nextjs.servestate import SERVE_DIR, AppEntry, ServeState, write_state
-from releases_cli.pipelines.health import build_id_url, wait_until
+from releases_cli.nextjs import static_share
+from releases_cli.serving import nginx as ngx
+from releases_cli.serving import pm2 as pm
+from releases_cli.serving import ports
+from releases_cli.serving.health import build_id_url, wait_until
+from releases_cli.serving.servestate import SERVE_DIR, AppEntry, ServeState, write_state
 
 POLL = 0.05  # seconds between health probes of a starting app
 WARM_PROBE = 5.0  # seconds a warm app gets to prove itself before it counts as cold

@@ -6,7 +6,7 @@ DEPLOY_ROOT set, its output streamed and appended to the release's log. It delib
 run inside the release: a process manager that records its own cwd (PM2 does) would then record
 the resolved releases/<id> path and keep serving that release after later switches.
 
-Its environment is controlled, as a blue-green app's is (nextjs/pm2.py): `pm2 reload
+Its environment is controlled, as a blue-green app's is (serving/pm2.py): `pm2 reload
 --update-env` hands the environment of whoever runs it to the app, so the deploying shell's
 (a WEBHOOK_URL, a *_TOKEN) must not get there. It gets the allowlist below, NODE_ENV, the
 configured `serve.env` and the release's variables; nothing else of ours.
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TextIO
 
 from releases_cli.config import RestartConfig
-from releases_cli.nextjs.pm2 import run_env
-from releases_cli.pipelines.run import run_logged
+from releases_cli.core.run import run_logged
+from releases_cli.serving.pm2 import run_env
 
 # Beside what `pm2` itself gets (PATH, HOME, PM2_HOME, LANG, LC_ALL): who we are, the time
 # zone, and what `systemctl --user` needs to reach the user's service manager.

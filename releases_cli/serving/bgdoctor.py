@@ -1,19 +1,16 @@
 """`releases doctor` in blue-green mode: nginx includes the generated include where it must
-(the http block of serve.nginx_config), the serve state is readable, and releases.toml sets
-nothing that this mode ignores ([restart] and [health] belong to reload mode)."""
+(the http block of serve.nginx_config), the serve state is readable, the live release's app
+runs, and releases.toml sets nothing that this mode ignores ([restart] and [health] belong to
+reload mode)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from releases_cli import config
-from releases_cli.config.sections import HealthConfig, RestartConfig
-from releases_cli.core.errors import InvalidInput
-from releases_cli.core.layout import DeployRoot
-from releases_cli.pipelines.doctor import Finding, _ok, _problem
-
-if TYPE_CHECKING:
-    from releases_cli.pipelines.bgapps import Serving
+from releases_cli.core.finding import Finding
+from releases_cli.core.finding import ok as _ok
+from releases_cli.core.finding import problem as _problem
+from releases_cli.serving import pm2, servestate
+from releases_cli.serving.bgapps import Serving
+from releases_cli.serving.nginxconf import placement
 
 IGNORED = {
     "restart": "each release runs as its own PM2 app, started from serve.start",
@@ -21,36 +18,16 @@ IGNORED = {
 }
 
 
-def check_serve(root: DeployRoot) -> tuple[list[Finding], str | None]:
-    """The blue-green findings, and the PM2 name prefix of this root's apps (None in reload
-    mode, or when releases.toml is invalid: check_config reports that)."""
-    from releases_cli.nextjs import servestate
-    from releases_cli.nextjs.nginxconf import placement
-    from releases_cli.pipelines.bgapps import serving
-
-    try:
-        cfg = config.load(root)
-    except InvalidInput:
-        return [], None
-    if not cfg.serve.blue_green:
-        return [], None
-    sv = serving(root, cfg.serve)
+def diagnose(sv: Serving, ignored: tuple[str, ...]) -> list[Finding]:
+    """The blue-green findings; `ignored`: the reload-mode sections releases.toml sets."""
     findings = []
     misplaced = placement(sv.nginx.main_config, sv.nginx.include)
     if misplaced is None:
         findings.append(_ok("nginx", f"{sv.nginx.main_config} includes {sv.nginx.include}"))
     else:
         findings.append(_problem("nginx", misplaced.problem, misplaced.fix))
-    ignored = [
-        name
-        for name, value, default in (
-            ("restart", cfg.restart, RestartConfig()),
-            ("health", cfg.health, HealthConfig()),
-        )
-        if value != default
-    ]
-    findings += [_ignored(root, name) for name in ignored]
-    state = servestate.read_state(root)
+    findings += [_ignored(sv, name) for name in ignored]
+    state = servestate.read_state(sv.root)
     if state.damaged:
         findings.append(
             _problem(
@@ -61,14 +38,12 @@ def check_serve(root: DeployRoot) -> tuple[list[Finding], str | None]:
         )
     elif state.live is not None:
         findings.append(_live_app(sv, state.live))
-    return findings, f"{sv.pm2.app}-"
+    return findings
 
 
 def _live_app(sv: Serving, live: str) -> Finding:
     """The live release's app runs in PM2 (after a reboot without `releases up` it does not,
     and nginx answers 502)."""
-    from releases_cli.nextjs import pm2
-
     name = sv.pm2.name(live)
     fix = f"run `releases up --root {sv.root.path}`, and install its boot hook (--print-boot-hook)"
     if not pm2.daemon_running():  # asking a stopped PM2 would start its daemon
@@ -84,7 +59,8 @@ def _live_app(sv: Serving, live: str) -> Finding:
     return _ok("serve", f"the live release's app {name} is online in PM2")
 
 
-def _ignored(root: DeployRoot, section: str) -> Finding:
+def _ignored(sv: Serving, section: str) -> Finding:
+    root = sv.root
     return _problem(
         "config",
         f"[{section}] in {root.config_file} is ignored in blue-green mode: {IGNORED[section]}",

@@ -1,0 +1,88 @@
+"""Blue-green mode as a serving strategy (`[serve] mode = "blue-green"`): each release runs as
+its own PM2 app on its own port, and going live is bluegreen.go_live (start or reuse the app,
+check it on its port, warm it up, flip nginx and `current` together). Its health check comes
+before the flip, so a release that fails it never served a request and nothing has to be
+switched back. See docs/blue-green.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from releases_cli.config import ServeConfig
+from releases_cli.core.clock import Clock
+from releases_cli.core.errors import BuildFailed, HealthFailed, UnsafeState
+from releases_cli.core.finding import Finding
+from releases_cli.core.layout import DeployRoot
+from releases_cli.core.report import Report, Stage, stage
+from releases_cli.serving import bgapps, bgdoctor, bluegreen
+from releases_cli.serving.servestate import read_state
+from releases_cli.serving.strategy import Activation, Switched, Up, mark_failed_best_effort
+
+
+@dataclass(frozen=True)
+class BlueGreen:
+    """[serve] of releases.toml; the root's Serving (nginx, PM2) is made per call."""
+
+    serve: ServeConfig
+    ignored: tuple[str, ...] = ()  # reload-mode sections releases.toml sets (doctor warns)
+    name: str = "blue-green"
+
+    def serving(self, root: DeployRoot) -> bgapps.Serving:
+        return bgapps.serving(root, self.serve)
+
+    def check(self, root: DeployRoot) -> None:
+        """A path nginx cannot name fails before the build."""
+        bgapps.check_paths(root, self.serve)
+
+    def go_live(self, act: Activation, switched: Switched) -> None:
+        """Start + check the app on its port, flip. On BuildFailed or HealthFailed the release
+        is marked failed and nothing was flipped."""
+        try:
+            self._flip(act, switched)
+        except (BuildFailed, HealthFailed) as error:
+            message = f"{error.message}; nothing was flipped (current is still {act.previous})"
+            mark_failed_best_effort(act, message)
+            raise type(error)(message) from None
+
+    def roll_back(self, act: Activation, switched: Switched) -> None:
+        """Flip to the target (warm: a health probe and the flip; cold: started first). A
+        target that does not become healthy is not flipped to: HealthFailed, `current`
+        unchanged."""
+        try:
+            self._flip(act, switched)
+        except HealthFailed as error:
+            message = f"{error.message}; not rolled back (current is still {act.previous})"
+            raise HealthFailed(message) from None
+
+    def _flip(self, act: Activation, switched: Switched) -> None:
+        sv = self.serving(act.root)
+        with stage(act.report, Stage.SWITCH, f"blue-green: {act.release_id}"):
+            bluegreen.go_live(sv, act.release_id, act.clock, act.report, switched)
+
+    def up(self, root: DeployRoot, clock: Clock, report: Report) -> Up:
+        """Recovery, revival and reaping (bluegreen.settle), then, with serve.url, a check
+        that nginx routes to the live release."""
+        sv = self.serving(root)
+        bluegreen.settle(sv, clock, report, thorough=True)
+        state = read_state(root)
+        if state.damaged:
+            raise UnsafeState(
+                "the serve state .releases/serve/state.json is unreadable; nothing was started "
+                "(`releases doctor` says what to do)"
+            )
+        if self.serve.url and state.live is not None:
+            bluegreen.confirm(self.serve.url, state.live, report)
+        entry = state.apps.get(state.live) if state.live else None
+        warm = tuple(r for r, e in sorted(state.apps.items()) if r != state.live and e.routed)
+        return Up(state.live, entry.port if entry else None, warm)
+
+    def diagnose(self, root: DeployRoot) -> tuple[list[Finding], str | None]:
+        sv = self.serving(root)
+        return bgdoctor.diagnose(sv, self.ignored), f"{sv.pm2.app}-"
+
+    def preview(self, root: DeployRoot, release_id: str, clock: Clock, report: Report) -> int:
+        return bluegreen.preview(self.serving(root), release_id, clock, report)
+
+    def reap(self, root: DeployRoot, wait: float, clock: Clock, report: Report) -> list[str]:
+        return bluegreen.reap(self.serving(root), wait, clock, report)
