@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 
 from releases_cli.cli import (
     artifact_cmds,
+    canary_cmds,
     ops_cmds,
     outcome,
     release_cmds,
@@ -124,6 +125,7 @@ _COMMANDS = (
     *artifact_cmds.COMMANDS,
     *ops_cmds.COMMANDS,
     *serve_cmds.COMMANDS,
+    *canary_cmds.COMMANDS,
 )
 for _name, _command in _COMMANDS:
     app.command(_name)(_command)

@@ -21,6 +21,7 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import TextIO
 
@@ -166,6 +167,18 @@ class TerminalReporter:
         self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
         self._ticker.start()
 
+    def update(self, detail: str) -> None:
+        """The live line shows `detail` now (a watch's counts), redrawn in place."""
+        with self._lock:
+            if self._stage is None:
+                self._stage = ("watch", shown(detail), time.monotonic())
+                self._stop = threading.Event()
+                self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
+                self._ticker.start()
+            else:
+                self._stage = (self._stage[0], shown(detail), self._stage[2])
+            self._redraw()
+
     def stage_finished(self, name: str, seconds: float, ok: bool, detail: str) -> None:
         self._stop.set()
         if self._ticker is not None:
@@ -229,3 +242,10 @@ def make_reporter(
     if is_live_terminal(out):
         return TerminalReporter(out, err, color_wanted())
     return TimestampReporter(out, err)
+
+
+def live_line(reporter: Reporter) -> Callable[[str], None]:
+    """Where a watch's live counts go: the redrawn stage line on a terminal (`update`), a
+    plain line anywhere else."""
+    update = getattr(reporter, "update", None)
+    return update if callable(update) else reporter

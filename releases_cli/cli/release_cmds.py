@@ -98,11 +98,35 @@ def deploy(
     restart: RestartOption = None,
     health_url: HealthUrlOption = None,
     message: MessageOption = None,
+    canary: Annotated[
+        str | None,
+        typer.Option(
+            "--canary",
+            metavar="STAGES",
+            help='Blue-green: send this share of visitors to the new release first ("10%", '
+            'or stages "5%:2m,25%:5m"), promote or abort it by analysis; "0": none.',
+        ),
+    ] = None,
+    watch: Annotated[
+        str | None,
+        typer.Option(
+            "--watch",
+            metavar="DURATION",
+            help='Analysis window after the flip, and a stage without a duration ("2m"; 0: none).',
+        ),
+    ] = None,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach", help="Return once the canary runs: a detached watcher finishes the job."
+        ),
+    ] = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Copy (or export from git) the code into a new release, build it there, switch `current`,
-    restart, check health (switching back on failure), prune.
+    restart, check health (switching back on failure), prune. With --canary (blue-green), a
+    share of visitors gets it first; it is promoted or aborted (exit 12) by analysis.
 
     Example: releases deploy --source ~/shop --build "npm ci" --build "npx next build"
 
@@ -125,11 +149,21 @@ def deploy(
         preset=preset,
         restart=restart,
         health_url=health_url,
+        canary=canary,
+        watch=watch,
     )
     options = deploy_options(deploy_root, flags, wait, artifact)
     options = replace(options, force=force, override_freeze=override_freeze, message=message)
+    options = replace(options, detach=detach)
+    reporter = progress.make_reporter(quiet, verbose)
     with _notifying(deploy_root, config_mod.load(deploy_root)) as outcome:
-        result = run_deploy(deploy_root, options, report=progress.make_reporter(quiet, verbose))
+        result = run_deploy(
+            deploy_root, options, report=reporter, live_line=progress.live_line(reporter)
+        )
+        if result.canary:
+            outcome.summary = summary.canary(result.id, result.canary, result.previous)
+            print(outcome.summary)
+            return
         if result.unchanged:
             revision = str(result.source.get("revision", ""))[:12]
             print(
@@ -361,6 +395,7 @@ def deploy_options(
     deploy_root: DeployRoot, flags: Flags, wait: float, artifact: str | None = None
 ) -> DeployOptions:
     """releases.toml + the flags that build a release (shared by deploy, stage and pack)."""
+    from releases_cli.pipelines.canary import stages_of
     from releases_cli.pipelines.publish import live_options
     from releases_cli.pipelines.stage import DeployOptions
 
@@ -378,6 +413,8 @@ def deploy_options(
         wait=wait,
         live=live_options(cfg),
         migrations=cfg.migrations,
+        canary=stages_of(cfg.serve.canary, cfg.serve.watch),
+        analysis=cfg.analysis,
     )
 
 

@@ -96,6 +96,28 @@ class FreezeJson(TypedDict):
     damaged: str | None  # the freeze file could not be read (it still counts as a freeze)
 
 
+class FiguresJson(TypedDict):
+    """One release's figures over the canary's window (nginx's access log)."""
+
+    id: str
+    requests: int
+    errors_5xx: int
+    p95_ms: float
+
+
+class CanaryJson(TypedDict):
+    """`status --json`'s `canary`: the canary running (blue-green; null: none)."""
+
+    id: str
+    stable: str  # the live release, taking the rest of the visitors
+    share: int  # % of visitors routed to the canary
+    stage: int  # 1-based
+    stages: int
+    seconds_left: int  # in this stage (0: over, waiting for enough requests to pass)
+    watched: bool  # a watcher process owns it (false: the next blue-green command aborts it)
+    figures: list[FiguresJson]
+
+
 class StatusJson(TypedDict):
     version: int
     root: str
@@ -105,6 +127,7 @@ class StatusJson(TypedDict):
     release: ReleaseJson | None
     frozen: FreezeJson | None
     serving: list[ServeAppJson]
+    canary: CanaryJson | None
     warnings: list[str]
 
 
@@ -212,6 +235,7 @@ def status_json(
     record: ReleaseJson | None,
     frozen: FreezeState | None,
     serving: list[ServeAppJson],
+    canary: CanaryJson | None = None,
 ) -> str:
     live = snap.current_id
     document: StatusJson = {
@@ -223,6 +247,7 @@ def status_json(
         "release": record,
         "frozen": freeze_record(frozen),
         "serving": serving,
+        "canary": canary,
         "warnings": warnings(snap),
     }
     return _dumps(document)

@@ -18,7 +18,7 @@ from releases_cli.cli.options import (
     deploy_root_of,
     say,
 )
-from releases_cli.cli.serveinfo import serve_lines, serve_records
+from releases_cli.cli.serveinfo import canary_lines, canary_record, serve_lines, serve_records
 from releases_cli.cli.text import shown
 from releases_cli.config import Flags
 from releases_cli.core import reserve
@@ -75,11 +75,12 @@ def status(root: RootOption = None, as_json: JsonOption = False) -> None:
         else None
     )
     records = serve_records(deploy_root, now)
+    running = canary_record(deploy_root)
     if as_json:
-        print(render.status_json(snap, record, frozen, records))
+        print(render.status_json(snap, record, frozen, records, running))
     elif record is not None:
         print(render.status_text(record, snap.previous))
-        for line in serve_lines(records):
+        for line in serve_lines(records) + canary_lines(running):
             print(line)
     if frozen is not None and not as_json:
         print(render.frozen_text(frozen))

@@ -103,3 +103,13 @@ def pruned(deleted: Sequence[str], kept: int, dry_run: bool, seconds: float) -> 
         return f"{head}; would keep {kept} (dry run, nothing deleted)"
     head = f"pruned {len(deleted)}" + (f" ({_ids(deleted)})" if deleted else "")
     return f"{head} in {duration(seconds)}; kept {kept}"
+
+
+def canary(release_id: str, outcome: str, previous: str | None) -> str:
+    """The deploy's line once its canary was started (detached) or promoted."""
+    if outcome == "detached":
+        return (
+            f"canary {release_id} runs beside {previous or 'none'}; a detached watcher promotes"
+            " or aborts it (`releases status` shows it)"
+        )
+    return f"deployed {release_id} through a canary: {outcome} (previous: {previous or 'none'})"

@@ -20,6 +20,10 @@ from releases_cli.cli.summary import duration
 from releases_cli.core.clock import iso
 from releases_cli.core.events import (
     AppStopped,
+    CanaryAborted,
+    CanaryPromoted,
+    CanaryShare,
+    CanaryStarted,
     CurrentRemoved,
     DeployFailed,
     DeployFinished,
@@ -27,6 +31,7 @@ from releases_cli.core.events import (
     DeployStarted,
     Event,
     EventName,
+    Figures,
     Freeze,
     FreezeOverridden,
     History,
@@ -39,6 +44,7 @@ from releases_cli.core.events import (
     SwitchFinished,
     SwitchReason,
     Unfreeze,
+    WatchFailed,
     name_of,
 )
 from releases_cli.core.jsonfields import JsonObject
@@ -61,6 +67,11 @@ _KINDS = {
     EventName.PIN: "pin",
     EventName.UNPIN: "unpin",
     EventName.APP_STOPPED: "app stopped",  # blue-green: a warm release's app was stopped
+    EventName.CANARY_STARTED: "canary",  # a share of visitors sent to a new release
+    EventName.CANARY_SHARE: "canary",  # the next stage: a larger share
+    EventName.CANARY_PROMOTED: "promoted",  # the canary became live
+    EventName.CANARY_ABORTED: "aborted",  # all traffic back on the stable release
+    EventName.WATCH_FAILED: "watch failed",  # the watch after a flip switched back
 }
 _SWITCH_KINDS: dict[str, str] = {
     SwitchReason.ROLLBACK: "rollback",
@@ -151,6 +162,8 @@ def _seconds(event: Event) -> float | None:
 
 def _error(payload: Payload | None) -> str | None:
     """Why it failed, or what caused an automatic switch back."""
+    if isinstance(payload, CanaryAborted | WatchFailed):
+        return payload.reason
     if isinstance(payload, DeployFailed | SwitchBackUnhealthy | RollbackUnhealthy):
         return payload.error
     if isinstance(payload, CurrentRemoved):
@@ -217,7 +230,38 @@ def _note_facts(payload: Payload | None, width: int | None) -> str:
         return f"release was {payload.found or '?'}"
     if isinstance(payload, AppStopped):
         return f"port {payload.port or '?'}; {text.clip(payload.reason, width)}"
+    return _canary_facts(payload, width)
+
+
+def _canary_facts(payload: Payload | None, width: int | None) -> str:
+    """A canary's share and stable release, or why it ended, with the figures."""
+    if isinstance(payload, CanaryStarted):
+        return f"{payload.share or '?'}% of visitors; stable {payload.stable or 'none'}"
+    if isinstance(payload, CanaryShare):
+        return f"{payload.share or '?'}% of visitors"
+    if isinstance(payload, CanaryPromoted):
+        how = "by analysis" if payload.automatic else "by hand"
+        return f"{how}; {figures_text(payload.figures)}".removesuffix("; ")
+    if isinstance(payload, CanaryAborted | WatchFailed):
+        how = (
+            ""
+            if isinstance(payload, WatchFailed)
+            else "by analysis; "
+            if payload.automatic
+            else "by hand; "
+        )
+        why = text.clip(payload.reason or "", width)
+        return f"{how}{why}; {figures_text(payload.figures)}".strip("; ")
     return ""
+
+
+def figures_text(figures: Figures) -> str:
+    """`<id>: 120 req, 3 5xx, p95 40 ms` per release."""
+    return ", ".join(
+        f"{rid}: {int(f.get('requests', 0))} req, {int(f.get('errors_5xx', 0))} 5xx, "
+        f"p95 {int(f.get('p95_ms', 0))} ms"
+        for rid, f in sorted(figures.items())
+    )
 
 
 def _build_details(row: Row) -> str:

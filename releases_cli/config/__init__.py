@@ -16,6 +16,7 @@ from pathlib import Path
 from releases_cli.config import values
 from releases_cli.config.document import defaults, line_of, read_document
 from releases_cli.config.sections import (
+    AnalysisConfig,
     BuildConfig,
     Config,
     Flags,
@@ -35,6 +36,7 @@ from releases_cli.core.errors import InvalidInput
 from releases_cli.core.layout import DeployRoot
 
 __all__ = [
+    "AnalysisConfig",
     "BuildConfig",
     "Config",
     "Flags",

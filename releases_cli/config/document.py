@@ -135,6 +135,15 @@ READERS: dict[str, dict[str, Reader]] = {
         "nginx_reload": values.command_words,
         "pm2": values.text,
         "url": values.url,
+        "canary": values.canary,
+        "watch": values.duration,
+    },
+    "analysis": {
+        "max_error_rate": values.fraction,
+        "error_ratio": values.ratio,
+        "p95_ratio": values.ratio,
+        "min_requests": values.min_requests,
+        "interval": values.period,
     },
 }
 

@@ -130,6 +130,9 @@ class ServeConfig(NamedTuple):
     nginx_reload: tuple[str, ...] = ("nginx", "-s", "reload")
     pm2: str = "pm2"  # the PM2 command (PATH is searched)
     url: str = ""  # the site through nginx: after a reload, wait until it routes the new live
+    # Canary stages: (share of visitors in %, seconds; None: the stage lasts `watch`); (): none.
+    canary: tuple[tuple[int, float | None], ...] = ()
+    watch: float = 0  # seconds of analysis after any flip; 0: none
 
     @property
     def blue_green(self) -> bool:
@@ -139,6 +142,16 @@ class ServeConfig(NamedTuple):
     def port_range(self) -> tuple[int, int]:
         low, _, high = self.ports.partition("-")
         return int(low), int(high)
+
+
+class AnalysisConfig(NamedTuple):
+    """How a canary (and the watch after a flip) is judged from nginx's access log."""
+
+    max_error_rate: float = 0.01  # a 5xx share above this can fail the canary...
+    error_ratio: float = 2.0  # ... when it is also more than this times the stable's
+    p95_ratio: float = 1.5  # a p95 request time above this times the stable's fails it
+    min_requests: int = 50  # per release in the window before any decision
+    interval: float = 5  # seconds between looks at the log
 
 
 class Flags(NamedTuple):
@@ -152,6 +165,8 @@ class Flags(NamedTuple):
     preset: str | None = None
     restart: str | None = None
     health_url: str | None = None
+    canary: str | None = None
+    watch: str | None = None
 
 
 class Config(NamedTuple):
@@ -167,10 +182,12 @@ class Config(NamedTuple):
     migrations: MigrationsConfig = MigrationsConfig()
     notify: NotifyConfig = NotifyConfig()
     serve: ServeConfig = ServeConfig()
+    analysis: AnalysisConfig = AnalysisConfig()
 
     def with_flags(self, flags: Flags) -> Config:
         """The flags that were given, checked by the file's readers, replacing its values."""
         source, build, restart, health = self.source, self.build, self.restart, self.health
+        serve = self.serve
         if flags.source is not None or flags.repo is not None:
             # A flag picks the kind of source, so it also drops the other kind set in the file.
             source = source._replace(
@@ -189,6 +206,10 @@ class Config(NamedTuple):
             build=build._replace(commands=commands, preset=preset),
             restart=restart._replace(command=command),
             health=health._replace(url=url),
+            serve=self.serve._replace(
+                canary=flag("--canary (serve.canary)", values.canary, flags.canary, serve.canary),
+                watch=flag("--watch (serve.watch)", values.duration, flags.watch, serve.watch),
+            ),
         )
 
 

@@ -353,3 +353,48 @@ def url_path(value: object) -> str:
     if not given.startswith("/") or any(ch.isspace() or not ch.isprintable() for ch in given):
         raise Invalid(f"must be a URL path starting with /, got {show(value)}")
     return given
+
+
+def canary(value: object) -> tuple[tuple[int, float | None], ...]:
+    """Canary stages: "" or "0" (none), "10%", or "5%:2m, 25%:5m" (a stage without a duration
+    lasts serve.watch); shares from 1 to 99, each above the one before."""
+    import re
+
+    given = text(value).strip()
+    if given in ("", "0", "0%"):
+        return ()
+    stages: list[tuple[int, float | None]] = []
+    for part in given.split(","):
+        found = re.fullmatch(r"\s*(\d{1,2})%\s*(?::\s*(\S+))?\s*", part)
+        if found is None:
+            raise Invalid(f'must be stages like "10%" or "5%:2m, 25%:5m", got {show(value)}')
+        share = int(found.group(1))
+        if not 1 <= share <= 99 or (stages and share <= stages[-1][0]):
+            raise Invalid(
+                f"must have shares from 1% to 99%, each above the last, got {show(value)}"
+            )
+        seconds = duration(found.group(2)) if found.group(2) else None
+        stages.append((share, seconds))
+    return tuple(stages)
+
+
+def fraction(value: object) -> float:
+    """A share from 0 to 1 (0.01: 1%)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Invalid(f"must be a number from 0 to 1, got {show(value)}")
+    if not 0 <= float(value) <= 1:
+        raise Invalid(f"must be a number from 0 to 1, got {show(value)}")
+    return float(value)
+
+
+def ratio(value: object) -> float:
+    """A factor of at least 1 (a canary is compared with the stable release)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Invalid(f"must be a number from 1 to 1000, got {show(value)}")
+    if not 1 <= float(value) <= 1000:
+        raise Invalid(f"must be a number from 1 to 1000, got {show(value)}")
+    return float(value)
+
+
+def min_requests(value: object) -> int:
+    return count(value, 1, 1_000_000)

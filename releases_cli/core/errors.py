@@ -24,6 +24,7 @@ class ExitCode(IntEnum):
     HEALTH_FAILED = 9  # restart or health check failed; switched back to the previous release
     PROBLEMS_FOUND = 10  # `releases doctor` found problems (each printed with its fix)
     SYSTEM = 11  # the OS refused: disk full, I/O error, read-only filesystem, permission denied
+    ABORTED = 12  # aborted by analysis: traffic is back on the stable release
     INTERRUPTED = 130  # SIGINT / SIGTERM
 
 
@@ -63,6 +64,13 @@ class SourceFailed(ReleasesError):
 
 class HealthFailed(ReleasesError):
     exit_code = ExitCode.HEALTH_FAILED
+
+
+class Aborted(ReleasesError):
+    """A canary (or the watch after a flip) failed its analysis; traffic is back on the
+    stable release."""
+
+    exit_code = ExitCode.ABORTED
 
 
 class SystemFailure(ReleasesError):

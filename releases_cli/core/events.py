@@ -49,6 +49,11 @@ class EventName(StrEnum):
     PIN = "pin"  # `releases pin`: prune keeps the release
     UNPIN = "unpin"
     APP_STOPPED = "app_stopped"  # blue-green: a release's app was drained and stopped
+    CANARY_STARTED = "canary_started"  # a share of visitors goes to a new release
+    CANARY_SHARE = "canary_share"  # the canary's next stage: a larger share
+    CANARY_PROMOTED = "canary_promoted"  # the canary became live (a switch follows)
+    CANARY_ABORTED = "canary_aborted"  # all traffic back on the stable release
+    WATCH_FAILED = "watch_failed"  # the watch after a flip failed: switched back
 
 
 class SwitchReason(StrEnum):
@@ -176,6 +181,40 @@ class AppStopped(NamedTuple):
     reason: str  # "grace over", "not healthy", "orphan", ...
 
 
+# Per release: {"requests": n, "errors_5xx": n, "p95_ms": ms} over an analysis window.
+Figures = dict[ReleaseId, dict[str, float]]
+
+
+class CanaryStarted(NamedTuple):
+    id: ReleaseId
+    stable: ReleaseId | None
+    share: int | None  # % of visitors
+
+
+class CanaryShare(NamedTuple):
+    id: ReleaseId
+    share: int | None
+
+
+class CanaryPromoted(NamedTuple):
+    id: ReleaseId
+    automatic: bool  # the analysis passed every stage (False: `releases promote`)
+    figures: Figures
+
+
+class CanaryAborted(NamedTuple):
+    id: ReleaseId
+    automatic: bool  # the analysis failed it (False: `releases abort`, or recovery)
+    reason: str | None
+    figures: Figures
+
+
+class WatchFailed(NamedTuple):
+    id: ReleaseId  # the release the watch judged (switched back from)
+    reason: str
+    figures: Figures
+
+
 Payload = (
     DeployStarted
     | DeployFinished
@@ -195,6 +234,11 @@ Payload = (
     | Pin
     | Unpin
     | AppStopped
+    | CanaryStarted
+    | CanaryShare
+    | CanaryPromoted
+    | CanaryAborted
+    | WatchFailed
 )
 # The event name of each payload type: the one place the two meet.
 NAMES: dict[type[Payload], EventName] = {
@@ -216,6 +260,11 @@ NAMES: dict[type[Payload], EventName] = {
     Pin: EventName.PIN,
     Unpin: EventName.UNPIN,
     AppStopped: EventName.APP_STOPPED,
+    CanaryStarted: EventName.CANARY_STARTED,
+    CanaryShare: EventName.CANARY_SHARE,
+    CanaryPromoted: EventName.CANARY_PROMOTED,
+    CanaryAborted: EventName.CANARY_ABORTED,
+    WatchFailed: EventName.WATCH_FAILED,
 }
 PAYLOADS: dict[str, type[Payload]] = {name: kind for kind, name in NAMES.items()}
 
@@ -224,8 +273,32 @@ def name_of(payload: Payload) -> EventName:
     return NAMES[type(payload)]
 
 
+def read_figures(value: jf.JsonValue) -> Figures:
+    """Figures from JSON: release ids to objects of numbers (anything else is Malformed)."""
+    if not isinstance(value, dict):
+        raise jf.Malformed(f"expected an object of figures, got {str(value)[:40]}")
+    return {
+        jf.release_id(key): {
+            jf.text(name): jf.number(number) for name, number in _object(item).items()
+        }
+        for key, item in value.items()
+    }
+
+
+def _object(value: jf.JsonValue) -> dict[str, jf.JsonValue]:
+    if not isinstance(value, dict):
+        raise jf.Malformed(f"expected an object, got {str(value)[:40]}")
+    return value
+
+
 CODEC = jf.Codec(
-    jf.BASE_READERS | {SourceInfo: read_source, SourceInfo | None: jf.optional(read_source)}
+    jf.BASE_READERS
+    | {
+        SourceInfo: read_source,
+        SourceInfo | None: jf.optional(read_source),
+        Figures: read_figures,
+        int | None: jf.optional(jf.integer),
+    }
 )
 
 

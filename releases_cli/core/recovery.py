@@ -12,6 +12,7 @@ from releases_cli.core.clock import Clock, utc_now
 from releases_cli.core.current import remove_temp_links
 from releases_cli.core.errors import Interrupted
 from releases_cli.core.events import (
+    CanaryStarted,
     DeployFailed,
     DeployFinished,
     DeployInterrupted,
@@ -29,8 +30,9 @@ from releases_cli.core.state import Snapshot, Status, snapshot
 from releases_cli.core.statedir import write_leftovers
 from releases_cli.core.unrecorded import record_unrecorded
 
-# What closes a deploy (a stage that stopped before the switch closes it too).
-_CLOSED_DEPLOY = (DeployFinished, DeployFailed, DeployInterrupted, StageFinished)
+# What closes a deploy (a stage that stopped before the switch closes it too; a canary's
+# start hands the release to its watcher, which promotes or aborts it).
+_CLOSED_DEPLOY = (DeployFinished, DeployFailed, DeployInterrupted, StageFinished, CanaryStarted)
 
 
 class Recovered(NamedTuple):

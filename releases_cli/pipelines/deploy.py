@@ -6,8 +6,9 @@ and finish (finish.py: record it, prune). Fleet's `stage` and `switch` (fleet.py
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from releases_cli.core.clock import Clock, utc_now
 from releases_cli.core.events import DeployFinished
@@ -15,9 +16,10 @@ from releases_cli.core.layout import DeployRoot, require_current_is_link
 from releases_cli.core.meta import SourceInfo, read_meta
 from releases_cli.core.prune import PruneResult
 from releases_cli.core.report import PlainReporter, Report
+from releases_cli.pipelines import canary, watcher
 from releases_cli.pipelines.finish import clean_up, finish, holding
 from releases_cli.pipelines.publish import publish_new
-from releases_cli.pipelines.stage import DeployOptions, preflight, stage_release
+from releases_cli.pipelines.stage import DeployOptions, Staged, preflight, stage_release
 
 __all__ = ["DeployOptions", "DeployResult", "deploy"]
 
@@ -32,14 +34,23 @@ class DeployResult:
     source: SourceInfo
     pruned: PruneResult
     unchanged: bool = False  # the revision was already live: nothing was done
+    canary: str = ""  # with a canary: "promoted", or "detached" (a watcher finishes it)
 
 
 def deploy(
-    root: DeployRoot, options: DeployOptions, clock: Clock = utc_now, report: Report | None = None
+    root: DeployRoot,
+    options: DeployOptions,
+    clock: Clock = utc_now,
+    report: Report | None = None,
+    live_line: canary.Live | None = None,
 ) -> DeployResult:
-    """Build a new release from `options.source` and make it current."""
+    """Build a new release from `options.source` and make it current (with a canary: route a
+    share of the visitors to it, watch, then promote it or abort; `live_line` shows the
+    figures while it watches)."""
     report = report or PlainReporter()
     preflight(root, options)
+    if options.canary:
+        canary.check(root, options.live)
     started = time.monotonic()
     with holding(
         root, "deploy", options.wait, clock, report, options.override_freeze, options.message
@@ -49,17 +60,25 @@ def deploy(
         if live is not None:
             return _unchanged(root, live, time.monotonic() - started)
         staged = stage_release(root, options, clock, report, started)
-        publish_new(root, staged.id, options.live, clock, report, started)
-        seconds = time.monotonic() - started
-        finished = DeployFinished(
-            staged.id,
-            staged.previous,
-            round(seconds, 3),
-            staged.source,
-            staged.deps,
-            options.message,
-        )
-        pruned = finish(root, finished, options.keep, clock, report)
+        if options.canary:
+            fd = canary.start(
+                root, staged.id, staged.previous, options.canary, options.live, clock, report
+            )
+        else:
+            fd = None
+            publish_new(root, staged.id, options.live, clock, report, started)
+            seconds = time.monotonic() - started
+            finished = DeployFinished(
+                staged.id,
+                staged.previous,
+                round(seconds, 3),
+                staged.source,
+                staged.deps,
+                options.message,
+            )
+            pruned = finish(root, finished, options.keep, clock, report)
+    if fd is not None:  # the lock is released: the watch never holds it while it waits
+        return _canary(root, options, staged, fd, started, report, live_line or report)
     clean_up(root, pruned)
     return DeployResult(
         staged.id,
@@ -70,6 +89,43 @@ def deploy(
         staged.source,
         pruned,
     )
+
+
+def _canary(
+    root: DeployRoot,
+    options: DeployOptions,
+    staged: Staged,
+    fd: int,
+    started: float,
+    report: Report,
+    live_line: canary.Live,
+) -> DeployResult:
+    """After the split (the lock is released by the caller's `with` first: see deploy): hand
+    the canary to a detached watcher, or watch it here until it is promoted or aborted."""
+    result = DeployResult(
+        staged.id,
+        staged.previous,
+        time.monotonic() - started,
+        staged.build_seconds,
+        staged.size,
+        staged.source,
+        PruneResult((), ()),
+        canary="detached",
+    )
+    if options.detach:
+        try:
+            pid = watcher.detach(root, staged.id, fd)
+        except OSError as error:
+            report(f"warning: could not start a detached watcher ({error}); watching here")
+        else:
+            report(f"canary: watcher pid {pid} finishes the job (log: {watcher.log_path(root)})")
+            return result
+    settings = canary.Settings(options.live, options.analysis, options.keep)
+    try:
+        ended = canary.outcome(root, canary.watch(root, settings, staged.id, live_line, report))
+    finally:
+        os.close(fd)
+    return replace(result, seconds=time.monotonic() - started, canary=ended.outcome)
 
 
 def _live_with(root: DeployRoot, revision: str) -> str | None:

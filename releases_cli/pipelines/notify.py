@@ -24,6 +24,7 @@ from releases_cli.config.sections import NotifyFormat
 from releases_cli.core import safefs
 from releases_cli.core.errors import ReleasesError
 from releases_cli.core.events import (
+    CanaryAborted,
     DeployFailed,
     DeployFinished,
     Event,
@@ -31,6 +32,7 @@ from releases_cli.core.events import (
     Switch,
     SwitchFinished,
     SwitchReason,
+    WatchFailed,
     read_history,
 )
 from releases_cli.core.layout import DeployRoot
@@ -74,17 +76,23 @@ class Notice(NamedTuple):
 
 
 # What a command's events say, most telling first: one notice per command.
+_RANKED: tuple[tuple[type, int, str], ...] = (
+    (CanaryAborted, 0, "canary aborted"),
+    (WatchFailed, 0, "watch failed: switched back"),
+    (DeployFailed, 1, "deploy failed"),
+    (DeployFinished, 2, "deploy finished"),
+    (SwitchFinished, 4, "switch finished"),
+)
+
+
 def _kind(payload: Payload | None) -> tuple[int, str] | None:
-    if isinstance(payload, Switch) and payload.automatic:
-        return 0, "automatic switch-back"
-    if isinstance(payload, DeployFailed):
-        return 1, "deploy failed"
-    if isinstance(payload, DeployFinished):
-        return 2, "deploy finished"
-    if isinstance(payload, Switch) and payload.reason == SwitchReason.ROLLBACK:
-        return 3, "rollback"
-    if isinstance(payload, SwitchFinished):
-        return 4, "switch finished"
+    if isinstance(payload, Switch):
+        if payload.automatic:
+            return 0, "automatic switch-back"
+        return (3, "rollback") if payload.reason == SwitchReason.ROLLBACK else None
+    for kind, rank, name in _RANKED:
+        if isinstance(payload, kind):
+            return rank, name
     return None
 
 

@@ -26,6 +26,7 @@ from releases_cli.serving.reload import Reload
 from releases_cli.serving.strategies import for_config
 from releases_cli.serving.strategy import (
     Activation,
+    Stages,
     Strategy,
     describe,
     mark_failed_best_effort,
@@ -92,6 +93,31 @@ def publish(
         raise
     run_point(act, live, "after_switch" if deploying else "after_rollback")
     return moved[0] if moved else time.monotonic() - started
+
+
+def start_canary(
+    act: Activation, live: LiveOptions, stages: Stages, window: dict[str, int | str]
+) -> None:
+    """A new release takes the first stage's share of the visitors: before_switch hooks (the
+    first visitor reaches it now), then the strategy's split. Failures as for publish."""
+    act = act._replace(echo=live.echo)
+    _before_switch(act, live)
+    try:
+        live.strategy.start_canary(act, stages, window)
+    except (BuildFailed, HealthFailed) as error:
+        run_on_failure(act, live, error.message)
+        raise
+
+
+def promote(act: Activation, live: LiveOptions) -> None:
+    """The canary becomes live (the switch recorded as a deploy's), then after_switch hooks."""
+    act = act._replace(echo=live.echo)
+
+    def switched() -> None:
+        record(act.root, Switch(act.release_id, act.previous, SwitchReason.DEPLOY), act.clock)
+
+    live.strategy.promote(act, switched)
+    run_point(act, live, "after_switch")
 
 
 def _before_switch(act: Activation, live: LiveOptions) -> None:

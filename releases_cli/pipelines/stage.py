@@ -13,7 +13,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from releases_cli.config import BuildConfig, HookPoint, MigrationsConfig, SharedConfig
+from releases_cli.config import (
+    AnalysisConfig,
+    BuildConfig,
+    HookPoint,
+    MigrationsConfig,
+    SharedConfig,
+)
 from releases_cli.core import faults, ids
 from releases_cli.core.clock import Clock
 from releases_cli.core.errors import BuildFailed, InvalidInput, ReleasesError, SystemFailure
@@ -61,6 +67,9 @@ class DeployOptions:
     override_freeze: bool = False  # run while deploys are frozen (recorded)
     message: str | None = None  # -m: recorded in the history and the meta
     migrations: MigrationsConfig = field(default_factory=MigrationsConfig)
+    canary: tuple[tuple[int, float], ...] = ()  # (share %, seconds) stages; (): no canary
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)  # how a canary is judged
+    detach: bool = False  # return once the canary runs: a detached watcher finishes it
 
     @property
     def freeze_override(self) -> tuple[bool, str | None]:

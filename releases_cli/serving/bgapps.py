@@ -238,9 +238,15 @@ def include_stale(sv: Serving, state: ServeState) -> bool:
     dropped, the file is missing): nginx must be given the state again."""
     from releases_cli.core import safefs
 
-    text = ngx.render_include(sv.nginx.app, state.live, state.routed())
+    text = include_text(sv, state)
     try:
         found = safefs.read_file(sv.nginx.include.parent, sv.nginx.include.name, 1 << 20)
     except OSError:
         return True
     return found != text.encode()
+
+
+def include_text(sv: Serving, state: ServeState) -> str:
+    """The include `state` renders (with the canary's split while one runs)."""
+    canary = (state.canary.id, state.canary.share) if state.canary is not None else None
+    return ngx.render_include(sv.nginx.app, state.live, state.routed(), canary)

@@ -15,9 +15,15 @@ from releases_cli.core.errors import BuildFailed, HealthFailed, UnsafeState
 from releases_cli.core.finding import Finding
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.report import Report, Stage, stage
-from releases_cli.serving import bgapps, bgdoctor, bluegreen
+from releases_cli.serving import bgapps, bgcanary, bgdoctor, bluegreen
 from releases_cli.serving.servestate import read_state
-from releases_cli.serving.strategy import Activation, Switched, Up, mark_failed_best_effort
+from releases_cli.serving.strategy import (
+    Activation,
+    Stages,
+    Switched,
+    Up,
+    mark_failed_best_effort,
+)
 
 
 @dataclass(frozen=True)
@@ -86,3 +92,40 @@ class BlueGreen:
 
     def reap(self, root: DeployRoot, wait: float, clock: Clock, report: Report) -> list[str]:
         return bluegreen.reap(self.serving(root), wait, clock, report)
+
+    # -- the canary (serving/bgcanary.py) ----------------------------------------------------
+
+    def check_canary(self, root: DeployRoot) -> None:
+        self.check(root)
+
+    def start_canary(self, act: Activation, stages: Stages, window: dict[str, int | str]) -> None:
+        """Start + check + warm up the app, then split; on HealthFailed the release is marked
+        failed and nothing was routed to it."""
+        try:
+            with stage(act.report, Stage.SWITCH, f"canary: {act.release_id}"):
+                bgcanary.start(
+                    self.serving(act.root), act.release_id, stages, window, act.clock, act.report
+                )
+        except (BuildFailed, HealthFailed) as error:
+            message = f"{error.message}; no canary was started (all traffic is on {act.previous})"
+            mark_failed_best_effort(act, message)
+            raise type(error)(message) from None
+
+    def advance_canary(
+        self, root: DeployRoot, window: dict[str, int | str], clock: Clock, report: Report
+    ) -> int:
+        sv = self.serving(root)
+        canary = bgcanary.current(root).canary
+        assert canary is not None  # current() raised otherwise
+        return bgcanary.advance(sv, canary, window, clock()).share
+
+    def promote(self, act: Activation, switched: Switched) -> None:
+        with stage(act.report, Stage.SWITCH, f"blue-green: {act.release_id}"):
+            bgcanary.promote(self.serving(act.root), act.clock, act.report, switched)
+
+    def abort_canary(self, root: DeployRoot, clock: Clock, report: Report) -> tuple[str, str]:
+        canary = bgcanary.abort(self.serving(root), clock, report)
+        return canary.id, canary.stable
+
+    def traffic_ports(self, root: DeployRoot) -> dict[int, str]:
+        return bgcanary.port_map(read_state(root))

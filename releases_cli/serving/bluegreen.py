@@ -24,13 +24,20 @@ from releases_cli.core import faults, interrupts
 from releases_cli.core.clock import Clock
 from releases_cli.core.current import switch_to
 from releases_cli.core.errors import NotFound, ReleasesError, SystemFailure
-from releases_cli.core.events import AppStopped, record
+from releases_cli.core.events import AppStopped, CanaryAborted, record
 from releases_cli.core.layout import read_current
 from releases_cli.core.report import Report
 from releases_cli.serving import nginx as ngx
+from releases_cli.serving import owner, ports, warmup
 from releases_cli.serving import pm2 as pm
-from releases_cli.serving import ports, warmup
-from releases_cli.serving.bgapps import Serving, ensure_running, include_stale, revive, stop_app
+from releases_cli.serving.bgapps import (
+    Serving,
+    ensure_running,
+    include_stale,
+    include_text,
+    revive,
+    stop_app,
+)
 from releases_cli.serving.servestate import (
     AppEntry,
     ServeState,
@@ -51,7 +58,7 @@ def apply(sv: Serving, state: ServeState, report: Report, switch: str | None = N
     written (not yet applied), include renamed, `current` switched, nginx reloaded, state
     applied. A rejected include raises InvalidInput with nothing changed."""
     pending = replace(state, applied=False)
-    text = ngx.render_include(sv.nginx.app, state.live, state.routed())
+    text = include_text(sv, state)
     with interrupts.deferred():  # all of it, or recovery's starting point
         ngx.install(sv.nginx, text, lambda: _written(sv, pending))
         faults.point("serve_after_include")
@@ -126,6 +133,9 @@ def flip(sv: Serving, state: ServeState, target: str, now: datetime, report: Rep
     for release_id, entry in apps.items():
         if release_id != target and entry.routed and entry.expired(now):
             apps[release_id] = replace(entry, routed=False)
+    ended = state.canary.id if state.canary is not None else None
+    if ended is not None and ended != target and ended in apps:  # a flip ends any canary
+        apps[ended] = AppEntry(apps[ended].port, now, routed=False)
     return apply(sv, ServeState(target, state.applied, apps), report, switch=target)
 
 
@@ -140,7 +150,7 @@ def go_live(
     if state.damaged:
         state = ServeState()  # rebuilt from here on: the new live app is in it
     state = ensure_running(sv, state, release_id, clock(), report)
-    _warm_up(sv, release_id, state.apps[release_id].port, report)
+    warm_up(sv, release_id, state.apps[release_id].port, report)
     flip(sv, state, release_id, clock(), report)
     report(f"serve: nginx routes to {release_id}")
     flipped()
@@ -171,7 +181,23 @@ def recover(sv: Serving, clock: Clock, report: Report, thorough: bool = False) -
     if not state.applied:
         report("recovered: applying the serve state to nginx (a change was interrupted)")
         state = apply(sv, state, report)
+    if state.canary is not None and not owner.watched(sv.root):
+        state = _abandoned(sv, state, clock, report)
     return bring_up(sv, state, clock, report, thorough)
+
+
+def _abandoned(sv: Serving, state: ServeState, clock: Clock, report: Report) -> ServeState:
+    """A canary whose watcher is gone: all traffic back on the stable release (never left
+    half-split without an owner); its app is stopped once drained."""
+    canary = state.canary
+    assert canary is not None
+    apps = dict(state.apps)
+    apps[canary.id] = AppEntry(apps[canary.id].port, clock(), routed=False)
+    state = apply(sv, replace(state, apps=apps, canary=None), report)
+    why = "its watcher is gone (a crash or a reboot)"
+    record(sv.root, CanaryAborted(canary.id, False, why, {}), clock)
+    report(f"recovered: the canary {canary.id} was aborted: {why}; all traffic is on {state.live}")
+    return state
 
 
 def bring_up(
@@ -234,7 +260,7 @@ def reap(sv: Serving, wait: float, clock: Clock, report: Report) -> list[str]:
     return stopped
 
 
-def _warm_up(sv: Serving, release_id: str, port: int, report: Report) -> None:
+def warm_up(sv: Serving, release_id: str, port: int, report: Report) -> None:
     if sv.serve.warmup_requests:
         warmed = warmup.warm_up(port, sv.serve)
         report(f"serve: warmed up {release_id} on port {port}: {warmed.summary()}")

@@ -37,6 +37,7 @@ from releases_cli.core.run import release_env
 from releases_cli.serving.restart import restart_env, run_restart
 from releases_cli.serving.strategy import (
     Activation,
+    Stages,
     Switched,
     Up,
     best_effort,
@@ -123,6 +124,28 @@ class Reload:
         raise _blue_green_only(root, "reap")
 
     # -- restart and health ------------------------------------------------------------------
+
+    # -- no canary without nginx to split the traffic ---------------------------------------
+
+    def check_canary(self, root: DeployRoot) -> None:
+        raise _no_canary(root)
+
+    def start_canary(self, act: Activation, stages: Stages, window: dict[str, int | str]) -> None:
+        raise _no_canary(act.root)
+
+    def advance_canary(
+        self, root: DeployRoot, window: dict[str, int | str], clock: Clock, report: Report
+    ) -> int:
+        raise _no_canary(root)
+
+    def promote(self, act: Activation, switched: Switched) -> None:
+        raise _no_canary(act.root)
+
+    def abort_canary(self, root: DeployRoot, clock: Clock, report: Report) -> tuple[str, str]:
+        raise _no_canary(root)
+
+    def traffic_ports(self, root: DeployRoot) -> dict[int, str]:
+        return {}
 
     def verify(
         self,
@@ -281,6 +304,13 @@ def _undo_switch(act: Activation, problem: str) -> str | None:
             report,
         )
     return None
+
+
+def _no_canary(root: DeployRoot) -> InvalidInput:
+    return InvalidInput(
+        'a canary needs nginx to split the traffic: set [serve] mode = "blue-green" in '
+        f"{root.config_file} (docs/canary.md), or deploy with --canary 0"
+    )
 
 
 def _blue_green_only(root: DeployRoot, command: str) -> InvalidInput:

@@ -39,11 +39,30 @@ class AppEntry:
 
 
 @dataclass(frozen=True)
+class Canary:
+    """A release taking a share of the visitors while `live` (the stable one) takes the rest."""
+
+    id: str
+    stable: str
+    share: int  # % of visitors (bucket cookie below it)
+    stages: tuple[tuple[int, float], ...]  # (share, seconds) each; the last one ends in promotion
+    stage: int  # index into stages
+    stage_started: datetime
+    window: dict[str, int | str]  # the access log cursor where this stage's window began
+
+    def stage_left(self, now: datetime) -> float:
+        """Seconds until the current stage is over (0 once it is)."""
+        seconds = self.stages[self.stage][1]
+        return max(0.0, seconds - (now - self.stage_started).total_seconds())
+
+
+@dataclass(frozen=True)
 class ServeState:
     live: str | None = None  # the release nginx's `<app>_live` upstream points at
     applied: bool = True  # nginx was reloaded with the include rendered from this state
     apps: dict[str, AppEntry] = field(default_factory=dict)
     damaged: bool = False  # the file was unreadable: this is a safe empty value, not the truth
+    canary: Canary | None = None  # older readers of the file ignore the record
 
     def with_app(self, release_id: str, entry: AppEntry) -> ServeState:
         return replace(self, apps={**self.apps, release_id: entry})
@@ -87,7 +106,47 @@ def parse_state(data: bytes) -> ServeState:
         raise ValueError("live is not a release id")
     if not isinstance(applied, bool) or not isinstance(apps, dict):
         raise ValueError("applied or apps has the wrong type")
-    return ServeState(live, applied, {_id(k): _entry(v) for k, v in apps.items()})
+    entries = {_id(k): _entry(v) for k, v in apps.items()}
+    canary = _canary(obj["canary"]) if obj.get("canary") is not None else None
+    if canary is not None and (canary.id not in entries or canary.stable != live):
+        raise ValueError("the canary has no app, or its stable release is not the live one")
+    return ServeState(live, applied, entries, canary=canary)
+
+
+def _canary(value: object) -> Canary:
+    if not isinstance(value, dict):
+        raise ValueError("the canary is not an object")
+    rid, stable, share, stages = (value.get(k) for k in ("id", "stable", "share", "stages"))
+    stage, started, window = value.get("stage"), value.get("stage_started"), value.get("window")
+    if not (isinstance(rid, str) and isinstance(stable, str) and is_valid_id(rid)):
+        raise ValueError("the canary's id or stable release is not a release id")
+    if not isinstance(stages, list) or not stages or not all(_is_stage(s) for s in stages):
+        raise ValueError("the canary's stages are not [share, seconds] pairs")
+    if not isinstance(share, int) or not isinstance(stage, int) or not 1 <= share <= 99:
+        raise ValueError("the canary's share or stage is not a number")
+    if not 0 <= stage < len(stages) or not isinstance(started, str):
+        raise ValueError("the canary's stage is out of range")
+    if not isinstance(window, dict) or not all(
+        isinstance(v, str) or _is_int(v) for v in window.values()
+    ):
+        raise ValueError("the canary's window is not a log cursor")
+    pairs = tuple((int(a), float(b)) for a, b in stages)
+    return Canary(_id(rid), _id(stable), share, pairs, stage, parse_iso(started), dict(window))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_stage(value: object) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and _is_int(value[0])
+        and isinstance(value[1], int | float)
+        and not isinstance(value[1], bool)
+        and 0 <= value[1] <= 7 * 86400
+    )
 
 
 def _id(key: str) -> str:
@@ -114,7 +173,23 @@ def write_state(root: DeployRoot, state: ServeState) -> None:
         rid: {"port": e.port, "until": iso(e.until) if e.until else None, "routed": e.routed}
         for rid, e in sorted(state.apps.items())
     }
-    body = {"v": VERSION, "live": state.live, "applied": state.applied, "apps": apps}
+    body: dict[str, object] = {
+        "v": VERSION,
+        "live": state.live,
+        "applied": state.applied,
+        "apps": apps,
+    }
+    if state.canary is not None:
+        c = state.canary
+        body["canary"] = {
+            "id": c.id,
+            "stable": c.stable,
+            "share": c.share,
+            "stages": [list(pair) for pair in c.stages],
+            "stage": c.stage,
+            "stage_started": iso(c.stage_started),
+            "window": c.window,
+        }
     atomic_write(root.state / SERVE_DIR / STATE_NAME, json.dumps(body, indent=2).encode())
 
 
@@ -130,5 +205,6 @@ def serving(root: DeployRoot) -> dict[str, str]:
     found = {}
     for rid, entry in state.apps.items():
         role = "live" if rid == state.live else "warm" if entry.routed else "starting/draining"
+        role = "canary" if state.canary is not None and rid == state.canary.id else role
         found[rid] = f"blue-green app on port {entry.port} ({role})"
     return found

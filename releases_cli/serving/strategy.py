@@ -56,6 +56,7 @@ class Up:
 
 
 Switched = Callable[[], None]
+Stages = tuple[tuple[int, float], ...]  # a canary's (share %, seconds) stages
 
 
 class Strategy(Protocol):
@@ -86,6 +87,31 @@ class Strategy(Protocol):
 
     def reap(self, root: DeployRoot, wait: float, clock: Clock, report: Report) -> list[str]:
         """Stop what serves no more (past its grace); the release ids stopped."""
+
+    # -- the canary (docs/canary.md): a mode that cannot split traffic refuses each with
+    # InvalidInput naming the fix.
+
+    def check_canary(self, root: DeployRoot) -> None:
+        """Before anything is built: refuse (InvalidInput) a canary this mode cannot run."""
+
+    def start_canary(self, act: Activation, stages: Stages, window: dict[str, int | str]) -> None:
+        """Start the release warm and route the first stage's share of visitors to it;
+        `current` stays on the live (stable) release. HealthFailed: nothing was routed."""
+
+    def advance_canary(
+        self, root: DeployRoot, window: dict[str, int | str], clock: Clock, report: Report
+    ) -> int:
+        """Route the next stage's share to the canary; the new share."""
+
+    def promote(self, act: Activation, switched: Switched) -> None:
+        """All traffic to the canary now: it becomes live as a deploy's flip makes a release
+        live (`switched` at that moment)."""
+
+    def abort_canary(self, root: DeployRoot, clock: Clock, report: Report) -> tuple[str, str]:
+        """All traffic back on the stable release now (no restart); (canary, stable)."""
+
+    def traffic_ports(self, root: DeployRoot) -> dict[int, str]:
+        """Port -> release id of the apps the access log can name (empty: no log to judge)."""
 
 
 def describe(error: BaseException) -> str:

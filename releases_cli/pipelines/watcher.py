@@ -1,0 +1,84 @@
+"""The detached canary watcher (`deploy --canary ... --detach`): started as core/cleaner.py
+starts the prune cleaner (a session of its own, cwd "/", stdin and stdout on /dev/null, stderr
+on `.releases/serve/watcher.log`), inheriting the watcher flock so the canary never has a
+moment without an owner. It watches, promotes or aborts as the deploy would have, and sends
+the [notify] webhooks for what it recorded.
+
+Run as `python -m releases_cli.pipelines.watcher ROOT RELEASE_ID FD`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from releases_cli.core.compat import run_module_argv
+from releases_cli.core.layout import DeployRoot
+from releases_cli.serving.servestate import SERVE_DIR, ensure_serve_dir
+
+LOG_NAME = "watcher.log"
+
+
+def log_path(root: DeployRoot) -> Path:
+    return root.state / SERVE_DIR / LOG_NAME
+
+
+def detach(root: DeployRoot, release_id: str, fd: int) -> int:
+    """Start the watcher with the flock's descriptor `fd` (closed here once it has it); its
+    pid. OSError when it cannot be started (the caller still holds the flock then)."""
+    ensure_serve_dir(root)
+    package_parent = str(Path(__file__).resolve().parent.parent.parent)
+    pythonpath = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
+    argv = [sys.executable, *run_module_argv(__name__), str(root.path), release_id, str(fd)]
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    log = os.open(log_path(root), flags, 0o600)
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            pass_fds=[fd],
+            start_new_session=True,
+            cwd="/",
+            env={**os.environ, "PYTHONPATH": pythonpath},
+        )
+    finally:
+        os.close(log)
+    os.close(fd)
+    return process.pid
+
+
+def main(argv: list[str]) -> int:
+    """The watcher: ROOT RELEASE_ID FD (the flock, inherited already held)."""
+    from releases_cli import config as config_mod
+    from releases_cli.core.errors import ReleasesError
+    from releases_cli.pipelines import canary
+    from releases_cli.pipelines.notify import notifying
+
+    path, release_id, fd = argv
+    root = DeployRoot(Path(path))
+    os.set_inheritable(int(fd), False)  # the flock stays with this process alone
+
+    def say(line: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        print(f"{stamp} watcher pid {os.getpid()}: {line}", flush=True)
+
+    say(f"watching the canary {release_id}")
+    try:
+        cfg = config_mod.load(root)
+        with notifying(root, cfg.notify, dict(os.environ), say) as outcome:
+            ended = canary.watch(root, canary.settings_of(cfg), release_id, say, say)
+            outcome.summary = f"canary {ended.id}: {ended.outcome}"
+        say(outcome.summary)
+    except ReleasesError as error:
+        say(error.message)
+        return int(error.exit_code)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,101 @@
+"""A window of nginx's access log, judged: the one place the canary and the watch meet the
+analysis API (serving/accesslog.py reads the log, serving/analysis.py tallies and judges).
+
+The two modules are looked up when first used, by name: they are written and tested on their
+own, and a deploy without a canary or a watch never imports them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+from typing import NamedTuple
+
+from releases_cli.config import AnalysisConfig
+from releases_cli.core.events import Figures
+
+LOOK_BYTES = 8 << 20  # read at most this much of the log per look (the rest at the next one)
+MAX_HITS = 500_000  # a window keeps at most this many requests (the newest)
+
+
+def _api() -> tuple[ModuleType, ModuleType]:
+    return (
+        importlib.import_module("releases_cli.serving.accesslog"),
+        importlib.import_module("releases_cli.serving.analysis"),
+    )
+
+
+Cursor = dict[str, int | str]  # {"inode": n, "offset": n}: where a window began
+
+
+def log_end(path: str) -> Cursor:
+    """A cursor at the end of the log now (a window that starts now); at 0 when there is none."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return {"inode": 0, "offset": 0}
+    return {"inode": st.st_ino, "offset": st.st_size}
+
+
+class Verdict(NamedTuple):
+    decision: str  # "pass", "fail" or "wait" (too few requests yet)
+    reason: str
+    figures: Figures
+
+
+class Window:
+    """The requests of one window, read from `cursor` on, a bounded chunk per look."""
+
+    def __init__(self, path: str, cursor: Cursor) -> None:
+        self.path = path
+        self.cursor = dict(cursor)
+        self.hits: list[object] = []
+
+    def look(self) -> None:
+        """Read what nginx logged since the last look (rotation is the reader's business)."""
+        accesslog, _ = _api()
+        start = accesslog.Cursor(int(self.cursor["inode"]), int(self.cursor["offset"]))
+        hits, moved = accesslog.read_since(self.path, start, LOOK_BYTES)
+        self.hits.extend(hits)
+        del self.hits[:-MAX_HITS]
+        self.cursor = {"inode": int(moved.inode), "offset": int(moved.offset)}
+
+    def judge(
+        self, candidate: str, baseline: str, ports: dict[int, str], t: AnalysisConfig
+    ) -> Verdict:
+        """`candidate` (a canary, or the release live since a flip) against `baseline`."""
+        _, analysis = _api()
+        tallied = analysis.tally(self.hits, ports)
+        empty = analysis.Figures(0, 0, 0.0)
+        thresholds = analysis.Thresholds(
+            max_error_rate=t.max_error_rate,
+            error_ratio=t.error_ratio,
+            p95_ratio=t.p95_ratio,
+            min_requests=t.min_requests,
+        )
+        ruled = analysis.judge(
+            tallied.get(candidate, empty), tallied.get(baseline, empty), thresholds
+        )
+        figures: Figures = {
+            rid: {
+                "requests": float(f.requests),
+                "errors_5xx": float(f.errors_5xx),
+                "p95_ms": float(f.p95_ms or 0),
+            }
+            for rid, f in tallied.items()
+            if rid in (candidate, baseline)
+        }
+        return Verdict(str(ruled.decision), str(ruled.reason), figures)
+
+
+def figures_line(figures: Figures, order: tuple[str, ...]) -> str:
+    """`<id> 120 req 3 5xx p95 40ms | <id> ...` for a progress line."""
+    parts = []
+    for rid in order:
+        f = figures.get(rid, {})
+        parts.append(
+            f"{rid} {int(f.get('requests', 0))} req {int(f.get('errors_5xx', 0))} 5xx "
+            f"p95 {int(f.get('p95_ms', 0))}ms"
+        )
+    return " | ".join(parts)

@@ -1,0 +1,297 @@
+"""The canary in blue-green mode with a real PM2 and a real nginx (tests/bgstack.py; the
+released app is bgstack's small Python HTTP server, a stand-in for Next.js: what is tested is
+the routing, the state and the decisions, not the framework): a sticky share of visitors on
+the new release, requests with a deployment id routed as before, promote and abort by hand and
+by analysis, and recovery of a canary whose watcher is gone.
+
+The analysis API (serving/accesslog.py, serving/analysis.py) is another engineer's; until it
+lands, the decision-path tests install tests/canary_standin.py in its place and have nginx
+write the stand-in's log format."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import canary_standin
+import pytest
+from bgstack import APP_SERVER, Stack, deploy, running_stack, state
+from helpers import Cli, current_id, free_port
+
+from releases_cli import config
+from releases_cli.core.errors import Aborted
+from releases_cli.core.events import read_history
+from releases_cli.core.layout import DeployRoot
+from releases_cli.core.meta import read_meta
+from releases_cli.pipelines import canary
+from releases_cli.pipelines.publish import live_options
+
+SITE = """
+    log_format releases_t '{fmt}';
+    server {{
+        listen 127.0.0.1:{port};
+        access_log {log} releases_t;
+        add_header Set-Cookie $t_canary_cookie always;
+        add_header X-Releases-Live $t_live_id always;
+        location / {{
+            proxy_pass http://$t_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+"""
+
+
+class Site:
+    """The stack plus a server block as `releases nginx` prints it for a canary: the access
+    log and the bucket cookie."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.port = free_port()
+        self.log = stack.root / ".releases" / "serve" / "access.log"
+        fmt = canary_standin.LOG_FORMAT.replace("_t", "_t")
+        stack.write_main_conf(SITE.format(fmt=fmt, port=self.port, log=self.log))
+        reload = [*stack.nginx_words(), "-c", str(stack.main_conf), "-s", "reload"]
+        subprocess.run(reload, check=True, capture_output=True, timeout=60)
+        stack.start_nginx  # noqa: B018 (nginx keeps running: reloaded with the new block)
+        _wait_for(self.port)
+
+    @property
+    def root(self) -> DeployRoot:
+        return DeployRoot(self.stack.root)
+
+
+def _wait_for(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            visit(port, {})
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nginx did not take the new server block")
+
+
+def visit(port: int, jar: dict[str, str], headers: dict[str, str] | None = None) -> str:
+    """One page view of a visitor with cookie jar `jar`; the release that answered."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        sent = dict(headers or {})
+        if jar:
+            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
+        conn.request("GET", "/", headers=sent)
+        response = conn.getresponse()
+        response.read()
+        for value in response.headers.get_all("Set-Cookie") or []:
+            name, _, rest = value.partition("=")
+            jar[name] = rest.split(";")[0]
+        return response.getheader("x-release") or ""
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    with running_stack(tmp_path, cli) as s:
+        monkeypatch.setenv("PM2_HOME", s.env()["PM2_HOME"])  # in-process pipeline calls
+        yield Site(s)
+
+
+@pytest.fixture
+def standin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stand-in analysis API in place of the real modules (see the module docstring)."""
+    monkeypatch.setitem(sys.modules, "releases_cli.serving.accesslog", canary_standin.accesslog)
+    monkeypatch.setitem(sys.modules, "releases_cli.serving.analysis", canary_standin.analysis)
+
+
+def stage(cli: Cli, s: Stack) -> str:
+    staged = cli("stage", "--root", str(s.root), "--source", str(s.source), env=s.env())
+    assert staged.returncode == 0, staged.stderr
+    return staged.stdout.split()[-1]
+
+
+def start(site: Site, release_id: str, stable: str, stages: canary.Stages) -> int:
+    """The canary as `deploy --canary` starts it after staging; the watcher flock's fd."""
+    live = live_options(config.load(site.root))
+    fd = canary.start(site.root, release_id, stable, stages, live, canary.utc_now, print)
+    # nginx's old workers answer for a moment after the reload (without the split): the
+    # test's visitors start once the new ones do, as serve.url's confirm does for a flip.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        jar: dict[str, str] = {}
+        visit(site.port, jar)
+        if jar:
+            break
+        time.sleep(0.01)
+    return fd
+
+
+def settings(site: Site, **analysis: float) -> canary.Settings:
+    cfg = config.load(site.root)
+    return canary.Settings(live_options(cfg), cfg.analysis._replace(**analysis), cfg.keep)
+
+
+def events(site: Site) -> list[str]:
+    return [e.name for e in read_history(site.root).events]
+
+
+def test_a_canary_takes_a_sticky_share_and_abort_sends_everyone_back(cli: Cli, site: Site) -> None:
+    """30% of visitors land on the canary and stay there; requests carrying a deployment id
+    reach that build as before; `current` stays on the stable release. `releases abort` from
+    another process sends every visitor back at once, marks the canary failed and records it."""
+    s = site.stack
+    a = deploy(cli, s)
+    b = stage(cli, s)
+    fd = start(site, b, a, ((30, 600.0),))
+    try:
+        assert current_id(s.root) == a
+        jars: list[dict[str, str]] = [{} for _ in range(120)]
+        seen = [{visit(site.port, jar) for _ in range(3)} for jar in jars]
+        assert all(len(releases) == 1 for releases in seen), "a visitor saw two builds"
+        on_canary = sum(releases == {b} for releases in seen)
+        assert 12 <= on_canary <= 60, on_canary  # 30% of 120, loosely
+        stayed = next(jar for jar, releases in zip(jars, seen, strict=True) if releases == {a})
+        assert visit(site.port, stayed, {"x-deployment-id": b}) == b
+        moved = next(jar for jar, releases in zip(jars, seen, strict=True) if releases == {b})
+        assert visit(site.port, moved, {"x-deployment-id": a}) == a
+        shown = cli("status", "--root", str(s.root), "--json", env=s.env())
+        record = json.loads(shown.stdout)["canary"]
+        assert (record["id"], record["stable"], record["share"]) == (b, a, 30)
+
+        aborted = cli("abort", "--root", str(s.root), env=s.env())
+        assert aborted.returncode == 0, aborted.stderr
+        assert f"all traffic is back on {a}" in aborted.stdout
+    finally:
+        os.close(fd)
+    assert {visit(site.port, jar) for jar in jars} == {a}
+    assert "canary" not in state(s)
+    meta = read_meta(site.root, b)
+    assert meta is not None and meta.status == "failed"
+    assert events(site)[-2:] == ["deploy_failed", "canary_aborted"]
+    history = cli("history", "--root", str(s.root), env=s.env()).stdout
+    assert "aborted" in history and "by hand" in history
+
+
+def test_a_failing_canary_is_aborted_by_analysis(cli: Cli, site: Site, standin: None) -> None:
+    """A canary answering 500 is aborted by the watch once it has enough requests: Aborted
+    (exit 12), all traffic on the stable release, the canary failed with its figures."""
+    s = site.stack
+    a = deploy(cli, s)
+    # Healthy on its health path (it passes the start check), 500 on the pages visitors see.
+    broken = APP_SERVER.replace("500 if BROKEN", '500 if BROKEN and self.path != "/health"')
+    (s.source / "server.py").write_text(broken)
+    (s.source / "BROKEN").write_text("")
+    s.config(extra='health_path = "/health"\n')
+    b = stage(cli, s)
+    fd = start(site, b, a, ((50, 600.0),))
+    stop = threading.Event()
+    load = threading.Thread(target=_visitors, args=(site.port, stop), daemon=True)
+    load.start()
+    try:
+        with pytest.raises(Aborted, match="aborted by analysis"):
+            canary.watch(site.root, settings(site, min_requests=5, interval=0.2), b, print, print)
+    finally:
+        stop.set()
+        load.join()
+        os.close(fd)
+    assert {visit(site.port, {}) for _ in range(10)} == {a}
+    last = read_history(site.root).events[-1]
+    assert last.name == "canary_aborted" and last.raw["automatic"] is True
+    assert last.raw["figures"][b]["errors_5xx"] >= 5
+    meta = read_meta(site.root, b)
+    assert meta is not None and meta.status == "failed"
+
+
+def test_a_healthy_canary_goes_through_its_stages_and_is_promoted(
+    cli: Cli, site: Site, standin: None
+) -> None:
+    """Each stage passed moves to the next share; after the last the canary becomes live as
+    a deploy's flip makes a release live (switch + deploy_finished), the stable one warm."""
+    s = site.stack
+    a = deploy(cli, s)
+    b = stage(cli, s)
+    fd = start(site, b, a, ((20, 0.5), (60, 0.5)))
+    stop = threading.Event()
+    load = threading.Thread(target=_visitors, args=(site.port, stop), daemon=True)
+    load.start()
+    try:
+        ended = canary.watch(
+            site.root, settings(site, min_requests=5, interval=0.2), b, print, print
+        )
+    finally:
+        stop.set()
+        load.join()
+        os.close(fd)
+    assert ended.outcome == "promoted"
+    assert current_id(s.root) == b
+    assert {visit(site.port, {}) for _ in range(10)} == {b}
+    names = events(site)
+    assert names.index("canary_share") < names.index("canary_promoted")
+    assert names[-3:] == ["canary_promoted", "deploy_finished", "prune"] or names[-2:] == [
+        "canary_promoted",
+        "deploy_finished",
+    ]
+    assert "switch" in names[names.index("canary_share") :]
+    assert state(s)["apps"][a]["until"] is not None  # type: ignore[index]
+
+
+def test_a_canary_whose_watcher_is_gone_is_aborted_by_recovery(cli: Cli, site: Site) -> None:
+    """The watcher flock released (a crash, a reboot): the next blue-green command (here the
+    timer's `releases reap`) sends everyone back to the stable release and records why."""
+    s = site.stack
+    a = deploy(cli, s)
+    b = stage(cli, s)
+    os.close(start(site, b, a, ((50, 600.0),)))
+    reaped = cli("reap", "--root", str(s.root), env=s.env())
+    assert reaped.returncode == 0, reaped.stderr
+    assert "watcher is gone" in reaped.stdout + reaped.stderr
+    assert "canary" not in state(s)
+    assert {visit(site.port, {}) for _ in range(10)} == {a}
+    assert events(site)[-1] == "canary_aborted" or "canary_aborted" in events(site)
+
+
+def test_promote_by_hand_makes_the_canary_live(cli: Cli, site: Site) -> None:
+    """`releases promote --json` from another shell: the canary is live, `current` with it."""
+    s = site.stack
+    a = deploy(cli, s)
+    b = stage(cli, s)
+    fd = start(site, b, a, ((10, 600.0),))
+    try:
+        promoted = cli("promote", "--root", str(s.root), "--json", env=s.env())
+    finally:
+        os.close(fd)
+    assert promoted.returncode == 0, promoted.stderr
+    assert json.loads(promoted.stdout)["id"] == b
+    assert current_id(s.root) == b and s.served() == b
+    again = cli("abort", "--root", str(s.root), env=s.env())
+    assert again.returncode == 4 and "no canary runs" in again.stderr
+
+
+def test_reload_mode_refuses_a_canary_before_building(cli: Cli, tmp_path: Path) -> None:
+    """Without nginx there is no split: one line naming the fix, exit 3, nothing built."""
+    root = tmp_path / "root"
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "index.html").write_text("v1\n")
+    assert cli("init", "--root", str(root)).returncode == 0
+    result = cli("deploy", "--root", str(root), "--source", str(source), "--canary", "10%")
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.count("\n") == 1 and 'mode = \\"blue-green\\"' not in result.stderr
+    assert "blue-green" in result.stderr
+    assert not any((root / "releases").iterdir())
+
+
+def _visitors(port: int, stop: threading.Event) -> None:
+    """New visitors one after another (each its own cookie jar) until `stop`."""
+    while not stop.is_set():
+        with contextlib.suppress(OSError):
+            visit(port, {})
