@@ -295,3 +295,90 @@ def _visitors(port: int, stop: threading.Event) -> None:
     while not stop.is_set():
         with contextlib.suppress(OSError):
             visit(port, {})
+
+
+STANDIN = {"PYTHONPATH": str(Path(__file__).parent / "standin_site")}
+FAST = "[analysis]\nmin_requests = 5\ninterval = 0.2\n"
+
+
+def analysis_config(s: Stack, extra: str = "") -> None:
+    """Blue-green with the fast analysis settings the decision tests use."""
+    s.config(extra=extra)
+    with (s.root / "releases.toml").open("a") as toml:
+        toml.write(FAST)
+
+
+@pytest.mark.real_process
+def test_deploy_with_canary_stages_watches_then_promotes(cli: Cli, site: Site) -> None:
+    """`deploy --canary "30%:1s,60%:1s"` under load: the deploy shows the live counts as plain
+    lines (not a terminal), moves through both stages and ends with the canary live."""
+    s = site.stack
+    a = deploy(cli, s)
+    analysis_config(s)
+    stop = threading.Event()
+    load = threading.Thread(target=_visitors, args=(site.port, stop), daemon=True)
+    load.start()
+    try:
+        result = cli(
+            "deploy",
+            "--root",
+            str(s.root),
+            "--source",
+            str(s.source),
+            "--canary",
+            "30%:1s,60%:1s",
+            env={**s.env(), **STANDIN},
+        )
+    finally:
+        stop.set()
+        load.join()
+    assert result.returncode == 0, result.stderr
+    b = current_id(s.root)
+    assert b != a and s.served() == b
+    assert "canary 30% stage 1/2" in result.stdout and "canary 60% stage 2/2" in result.stdout
+    assert "through a canary: promoted" in result.stdout
+
+
+@pytest.mark.real_process
+def test_a_detached_watcher_aborts_a_failing_canary(cli: Cli, site: Site) -> None:
+    """`deploy --canary 50% --detach` returns once the canary runs; the watcher it leaves (its
+    own session, its log under .releases/serve/) aborts the failing canary and ends."""
+    s = site.stack
+    a = deploy(cli, s)
+    broken = APP_SERVER.replace("500 if BROKEN", '500 if BROKEN and self.path != "/health"')
+    (s.source / "server.py").write_text(broken)
+    (s.source / "BROKEN").write_text("")
+    analysis_config(s, 'health_path = "/health"\n')
+    env = {**s.env(), **STANDIN}
+    args = ("deploy", "--root", str(s.root), "--source", str(s.source))
+    result = cli(*args, "--canary", "50%", "--detach", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "a detached watcher promotes or aborts it" in result.stdout
+    assert current_id(s.root) == a
+    status = json.loads(cli("status", "--root", str(s.root), "--json", env=s.env()).stdout)
+    assert status["canary"]["watched"] is True
+    stop = threading.Event()
+    load = threading.Thread(target=_visitors, args=(site.port, stop), daemon=True)
+    load.start()
+    try:
+        deadline = time.monotonic() + 60
+        while "canary_aborted" not in events(site) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        load.join()
+    log = (s.root / ".releases" / "serve" / "watcher.log").read_text()
+    assert "canary_aborted" in events(site), log
+    assert "aborted by analysis" in log
+    assert {visit(site.port, {}) for _ in range(10)} == {a}
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not _watcher_gone(s):
+        time.sleep(0.1)
+    assert _watcher_gone(s), "the watcher is still running"
+
+
+def _watcher_gone(s: Stack) -> bool:
+    """No live process holds the watcher flock any more."""
+    from releases_cli.serving import owner
+
+    return not owner.watched(DeployRoot(s.root))

@@ -91,6 +91,10 @@ class TimestampReporter:
     def stage_started(self, name: str, detail: str) -> None:
         self._write(self._out, f"{name}: {detail}" if detail else f"{name}: started")
 
+    def update(self, detail: str) -> None:
+        """A watch's live counts: one progress line each time."""
+        self._write(self._out, detail)
+
     def stage_finished(self, name: str, seconds: float, ok: bool, detail: str) -> None:
         outcome = "ok" if ok else "FAILED"
         extra = f" ({detail})" if detail else ""

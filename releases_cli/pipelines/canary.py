@@ -47,6 +47,7 @@ from releases_cli.serving import bgcanary, owner, traffic
 from releases_cli.serving.servestate import Canary, read_state
 from releases_cli.serving.strategy import Activation, Stages, mark_failed
 
+TICK = 0.5  # seconds between looks at the serve state while waiting for the next analysis
 LOCK_WAIT = 120.0  # seconds a watcher waits for the lock to change state (a deploy holds it)
 Live = Callable[[str], None]  # the live counts: a redrawn line on a terminal, else a line
 
@@ -130,9 +131,8 @@ def watch(
     window = traffic.Window(bgcanary.access_log(root), state.canary.window)
     ports = cfg.live.strategy.traffic_ports(root)
     while True:
-        time.sleep(t.interval)
-        canary = read_state(root).canary
-        if canary is None or canary.id != release_id:
+        canary = _wait(root, release_id, t.interval)
+        if canary is None:
             report(f"canary: {release_id} was promoted or aborted elsewhere; watch ends")
             return Ended(release_id, "gone", {})
         window.look()
@@ -150,6 +150,20 @@ def watch(
                 promoted(root, cfg, clock, report, True, verdict.figures)
                 return Ended(release_id, "promoted", verdict.figures)
             window = _next_stage(root, cfg, canary, window, clock, report)
+
+
+def _wait(root: DeployRoot, release_id: str, seconds: float) -> Canary | None:
+    """Sleep `seconds`, looking at the serve state every TICK: the canary, or None as soon as
+    it is gone (promoted or aborted elsewhere: the watcher then ends promptly)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        canary = read_state(root).canary
+        if canary is None or canary.id != release_id:
+            return None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return canary
+        time.sleep(min(TICK, left))
 
 
 def _line(canary: Canary, verdict: traffic.Verdict, left: float) -> str:
