@@ -230,6 +230,30 @@ class Walk:
     def reap(self) -> None:
         self.expect({0} if self.stack else {INVALID}, "reap")  # needs blue-green
 
+    def canary(self) -> None:
+        """`deploy --canary 50% --detach` (blue-green; reload mode refuses it), the reads while
+        it runs, then `promote` or `abort` by hand from another process; the detached watcher
+        sees its canary gone and ends."""
+        before = self.current()
+        args = ("deploy", "--canary", "50%", "--detach", "--source", str(self.source()))
+        if self.stack is None or self.frozen:
+            self.expect({INVALID} if self.stack is None else {FROZEN}, *args)
+            assert self.current() == before, self.why("a refused canary changed current")
+            return
+        self.expect({0}, *args)
+        running = json.loads(self.run("status", "--json").stdout)["canary"]
+        assert running is not None and running["stable"] == before, self.why(f"{running}")
+        assert running["watched"], self.why("no watcher owns the canary")
+        self.check_reads()
+        if self.rng.random() < 0.5:
+            self.expect({0}, "promote")
+            assert self.current() == running["id"], self.why("promote did not make it live")
+        else:
+            self.expect({0}, "abort")
+            assert self.current() == before, self.why("abort changed current")
+            assert running["id"] in self.releases("failed"), self.why("aborted, not failed")
+        self.expect({NOT_FOUND}, "abort")  # none runs any more
+
     def hold(self) -> None:
         """A process with its cwd in the live release (prune must keep that release)."""
         live = self.current()
@@ -263,6 +287,7 @@ class Walk:
             (self.unfreeze, 4 if self.frozen else 1),  # not frozen: a no-op, exit 0
             (self.pack_and_deploy, 1),
             (self.reap, 1),
+            (self.canary, 2),
             (self.hold, 0 if self.stack else 1),
             (self.release, 0 if self.stack else 1),
         ]

@@ -28,11 +28,12 @@ from helpers import Cli, current_id, free_port
 
 from releases_cli import config
 from releases_cli.core.errors import Aborted
-from releases_cli.core.events import read_history
+from releases_cli.core.events import CanaryAborted, read_history
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.meta import read_meta
 from releases_cli.pipelines import canary
 from releases_cli.pipelines.publish import live_options
+from releases_cli.serving.strategy import Stages
 
 SITE = """
     log_format releases_t '{fmt}';
@@ -119,7 +120,7 @@ def stage(cli: Cli, s: Stack) -> str:
     return staged.stdout.split()[-1]
 
 
-def start(site: Site, release_id: str, stable: str, stages: canary.Stages) -> int:
+def start(site: Site, release_id: str, stable: str, stages: Stages) -> int:
     """The canary as `deploy --canary` starts it after staging; the watcher flock's fd."""
     live = live_options(config.load(site.root))
     fd = canary.start(site.root, release_id, stable, stages, live, canary.utc_now, print)
@@ -135,9 +136,10 @@ def start(site: Site, release_id: str, stable: str, stages: canary.Stages) -> in
     return fd
 
 
-def settings(site: Site, **analysis: float) -> canary.Settings:
+def settings(site: Site, min_requests: int, interval: float) -> canary.Settings:
     cfg = config.load(site.root)
-    return canary.Settings(live_options(cfg), cfg.analysis._replace(**analysis), cfg.keep)
+    analysis = cfg.analysis._replace(min_requests=min_requests, interval=interval)
+    return canary.Settings(live_options(cfg), analysis, cfg.keep)
 
 
 def events(site: Site) -> list[str]:
@@ -204,9 +206,9 @@ def test_a_failing_canary_is_aborted_by_analysis(cli: Cli, site: Site, standin: 
         load.join()
         os.close(fd)
     assert {visit(site.port, {}) for _ in range(10)} == {a}
-    last = read_history(site.root).events[-1]
-    assert last.name == "canary_aborted" and last.raw["automatic"] is True
-    assert last.raw["figures"][b]["errors_5xx"] >= 5
+    last = read_history(site.root).events[-1].payload
+    assert isinstance(last, CanaryAborted) and last.automatic
+    assert last.figures[b]["errors_5xx"] >= 5
     meta = read_meta(site.root, b)
     assert meta is not None and meta.status == "failed"
 
@@ -251,6 +253,13 @@ def test_a_canary_whose_watcher_is_gone_is_aborted_by_recovery(cli: Cli, site: S
     a = deploy(cli, s)
     b = stage(cli, s)
     os.close(start(site, b, a, ((50, 600.0),)))
+    doctor = cli("doctor", "--root", str(s.root), "--json", env=s.env())
+    assert doctor.returncode == 10, doctor.stderr
+    (found,) = [f for f in json.loads(doctor.stdout)["findings"] if f["check"] == "canary"]
+    assert not found["ok"] and "no watcher owns it" in found["message"]
+    assert "releases abort" in found["fix"]
+    shown = cli("status", "--root", str(s.root), env=s.env()).stdout
+    assert "no watcher owns it" in shown
     reaped = cli("reap", "--root", str(s.root), env=s.env())
     assert reaped.returncode == 0, reaped.stderr
     assert "watcher is gone" in reaped.stdout + reaped.stderr

@@ -63,8 +63,10 @@ def _value(name: str, hint: object, ids: list[str]) -> object:
     base = args[0] if typing.get_origin(hint) in (typing.Union, type(int | None)) else hint
     if name == "id":
         return ids[0]
-    if name == "previous":
+    if name in ("previous", "stable"):
         return ids[1]
+    if name == "figures":
+        return {ids[0]: {"requests": 60.0, "errors_5xx": 3.0, "p95_ms": 40.0}}
     if name == "ids":
         return (ids[1],)
     if name == "reasons":
@@ -196,4 +198,7 @@ def test_walk_blue_green(cli: Cli, stack: Stack, seed: int, grace: str) -> None:
     toml = stack.root / "releases.toml"  # an unhealthy app fails its start check sooner
     toml.write_text(toml.read_text().replace("start_timeout = 20", "start_timeout = 5"))
     w = Walk(cli, stack.root, stack.work, random.Random(seed), stack=stack)
-    walk(w, 6, seed, opening=("deploy", "deploy", "rollback"))  # a warm or cold rollback first
+    with toml.open("a") as settings:  # the walk promotes or aborts each canary by hand
+        settings.write("[analysis]\ninterval = 600\n")
+    # A warm or cold rollback first, then a canary promoted or aborted.
+    walk(w, 6, seed, opening=("deploy", "deploy", "rollback", "canary"))

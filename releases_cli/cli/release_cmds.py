@@ -415,6 +415,7 @@ def deploy_options(
         migrations=cfg.migrations,
         canary=stages_of(cfg.serve.canary, cfg.serve.watch),
         analysis=cfg.analysis,
+        watch=cfg.serve.watch,
     )
 
 

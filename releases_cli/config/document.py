@@ -103,7 +103,11 @@ READERS: dict[str, dict[str, Reader]] = {
         "interval": values.period,
         "check_build_id": values.boolean,
     },
-    "hooks": {**dict.fromkeys(HOOK_POINTS, values.commands), "timeout": values.limit},
+    "hooks": {
+        **dict.fromkeys(HOOK_POINTS, values.commands),
+        "timeout": values.limit,
+        "check": values.commands,
+    },
     "migrations": {"paths": values.release_paths, "rollback": values.migrations_policy},
     "notify": {
         "urls": values.urls,

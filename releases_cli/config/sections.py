@@ -70,6 +70,9 @@ class HooksConfig(NamedTuple):
     after_rollback: tuple[str, ...] = ()
     on_failure: tuple[str, ...] = ()
     timeout: float = 0  # seconds per hook command (its process group is killed); 0: no limit
+    # Reload mode's watch after a flip ([serve] watch): run every [analysis] interval in the
+    # live release; one exiting non-zero switches back.
+    check: tuple[str, ...] = ()
 
     def at(self, point: HookPoint) -> tuple[str, ...]:
         by_point: dict[HookPoint, tuple[str, ...]] = {

@@ -20,6 +20,8 @@ from releases_cli.pipelines import canary, watcher
 from releases_cli.pipelines.finish import clean_up, finish, holding
 from releases_cli.pipelines.publish import publish_new
 from releases_cli.pipelines.stage import DeployOptions, Staged, preflight, stage_release
+from releases_cli.pipelines.watch import flip_cursor, watch
+from releases_cli.serving.traffic import Cursor
 
 __all__ = ["DeployOptions", "DeployResult", "deploy"]
 
@@ -66,6 +68,7 @@ def deploy(
             )
         else:
             fd = None
+            since = flip_cursor(root)
             publish_new(root, staged.id, options.live, clock, report, started)
             seconds = time.monotonic() - started
             finished = DeployFinished(
@@ -78,8 +81,10 @@ def deploy(
             )
             pruned = finish(root, finished, options.keep, clock, report)
     if fd is not None:  # the lock is released: the watch never holds it while it waits
-        return _canary(root, options, staged, fd, started, report, live_line or report)
+        return _canary(root, options, staged, fd, started, clock, report, live_line or report)
     clean_up(root, pruned)
+    if options.watch > 0:
+        _watch(root, options, staged.id, staged.previous, since, clock, report, live_line)
     return DeployResult(
         staged.id,
         staged.previous,
@@ -97,6 +102,7 @@ def _canary(
     staged: Staged,
     fd: int,
     started: float,
+    clock: Clock,
     report: Report,
     live_line: canary.Live,
 ) -> DeployResult:
@@ -125,7 +131,34 @@ def _canary(
         ended = canary.outcome(root, canary.watch(root, settings, staged.id, live_line, report))
     finally:
         os.close(fd)
+    if ended.outcome == "promoted" and options.watch > 0:
+        since = flip_cursor(root)
+        _watch(root, options, staged.id, staged.previous, since, clock, report, live_line)
     return replace(result, seconds=time.monotonic() - started, canary=ended.outcome)
+
+
+def _watch(
+    root: DeployRoot,
+    options: DeployOptions,
+    release_id: str,
+    previous: str | None,
+    since: Cursor,
+    clock: Clock,
+    report: Report,
+    live_line: canary.Live | None,
+) -> None:
+    """The watch after the flip, here or (with --detach) by a detached watcher."""
+    if options.detach:
+        try:
+            pid = watcher.detach_watch(root, release_id, previous, options.watch, since)
+        except OSError as error:
+            report(f"warning: could not start a detached watcher ({error}); watching here")
+        else:
+            report(f"watch: watcher pid {pid} watches {release_id} ({watcher.log_path(root)})")
+            return
+    settings = canary.Settings(options.live, options.analysis, options.keep)
+    line = live_line or report
+    watch(root, settings, release_id, previous, options.watch, since, line, report, clock)
 
 
 def _live_with(root: DeployRoot, revision: str) -> str | None:

@@ -70,6 +70,7 @@ class DeployOptions:
     canary: tuple[tuple[int, float], ...] = ()  # (share %, seconds) stages; (): no canary
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)  # how a canary is judged
     detach: bool = False  # return once the canary runs: a detached watcher finishes it
+    watch: float = 0  # seconds of watch after the flip ([serve] watch); 0: none
 
     @property
     def freeze_override(self) -> tuple[bool, str | None]:

@@ -1,14 +1,14 @@
 """`releases doctor` in blue-green mode: nginx includes the generated include where it must
 (the http block of serve.nginx_config), the serve state is readable, the live release's app
-runs, and releases.toml sets nothing that this mode ignores ([restart] and [health] belong to
-reload mode)."""
+runs, a canary has a watcher, and releases.toml sets nothing that this mode ignores
+([restart] and [health] belong to reload mode)."""
 
 from __future__ import annotations
 
 from releases_cli.core.finding import Finding
 from releases_cli.core.finding import ok as _ok
 from releases_cli.core.finding import problem as _problem
-from releases_cli.serving import pm2, servestate
+from releases_cli.serving import owner, pm2, servestate
 from releases_cli.serving.bgapps import Serving
 from releases_cli.serving.nginxconf import placement
 
@@ -38,7 +38,23 @@ def diagnose(sv: Serving, ignored: tuple[str, ...]) -> list[Finding]:
         )
     elif state.live is not None:
         findings.append(_live_app(sv, state.live))
+    if state.canary is not None:
+        findings.append(_canary(sv, state.canary))
     return findings
+
+
+def _canary(sv: Serving, canary: servestate.Canary) -> Finding:
+    """A canary has a watcher: without one, nobody promotes or aborts it."""
+    what = f"the canary {canary.id} takes {canary.share}% of visitors (stable {canary.stable})"
+    if owner.watched(sv.root):
+        return _ok("canary", f"{what}; a watcher owns it")
+    root = sv.root.path
+    return _problem(
+        "canary",
+        f"{what} and no watcher owns it (it crashed, or the machine rebooted)",
+        f"run `releases promote --root {root}` or `releases abort --root {root}` (the next "
+        "blue-green command, or `releases reap` from its timer, aborts it)",
+    )
 
 
 def _live_app(sv: Serving, live: str) -> Finding:

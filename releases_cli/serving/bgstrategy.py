@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from releases_cli.config import ServeConfig
+from releases_cli.config import AnalysisConfig, ServeConfig
 from releases_cli.core.clock import Clock
 from releases_cli.core.errors import BuildFailed, HealthFailed, UnsafeState
 from releases_cli.core.finding import Finding
@@ -24,6 +24,7 @@ from releases_cli.serving.strategy import (
     Up,
     mark_failed_best_effort,
 )
+from releases_cli.serving.watchprobe import Probe, TrafficProbe
 
 
 @dataclass(frozen=True)
@@ -129,3 +130,10 @@ class BlueGreen:
 
     def traffic_ports(self, root: DeployRoot) -> dict[int, str]:
         return bgcanary.port_map(read_state(root))
+
+    def watch_probe(
+        self, act: Activation, analysis: AnalysisConfig, since: dict[str, int | str]
+    ) -> Probe:
+        ports = bgcanary.port_map(read_state(act.root))
+        log = bgcanary.access_log(act.root)
+        return TrafficProbe.at(log, since, act.release_id, act.previous, ports, analysis)

@@ -111,6 +111,8 @@ server {{
     server_name example.com;
     # Which release nginx routes to: releases waits for it after a reload (serve.url).
     add_header X-Releases-Live ${app}_live_id always;
+    # A canary's sticky bucket cookie (rl_{app}); empty, so not sent, when no canary runs.
+    add_header Set-Cookie ${app}_canary_cookie always;
 
     # Content-hashed build output from disk (static sharing keeps earlier builds' files in
     # the live release); a file not there goes to the app its ?dpl= names.

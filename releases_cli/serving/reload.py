@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import TextIO
 
-from releases_cli.config import HealthConfig, RestartConfig
+from releases_cli.config import AnalysisConfig, HealthConfig, RestartConfig
 from releases_cli.core import faults, interrupts, reserve
 from releases_cli.core.clock import Clock
 from releases_cli.core.current import remove_current, switch_to
@@ -44,6 +44,7 @@ from releases_cli.serving.strategy import (
     describe,
     mark_failed_best_effort,
 )
+from releases_cli.serving.watchprobe import Probe, ReloadProbe
 
 log = logging.getLogger(__name__)
 PROBE_SECONDS = 5.0  # how long `up` waits for the health URL before restarting
@@ -57,6 +58,9 @@ class Reload:
     health: HealthConfig | None = None
     app_env: tuple[tuple[str, str], ...] = ()  # serve.env, for the restart command
     name: str = "reload"
+    pm2: str = "pm2"  # serve.pm2: the watch after a flip reads the app's restart count
+    checks: tuple[str, ...] = ()  # [hooks] check: the watch runs them
+    check_timeout: float = 0  # [hooks] timeout
 
     def check(self, root: DeployRoot) -> None:
         return None
@@ -146,6 +150,19 @@ class Reload:
 
     def traffic_ports(self, root: DeployRoot) -> dict[int, str]:
         return {}
+
+    def watch_probe(
+        self, act: Activation, analysis: AnalysisConfig, since: dict[str, int | str]
+    ) -> Probe:
+        return ReloadProbe(
+            act.root,
+            act.release_id,
+            act.previous,
+            self.pm2,
+            self.health,
+            self.checks,
+            self.check_timeout,
+        )
 
     def verify(
         self,

@@ -19,6 +19,9 @@ def _reload(cfg: Config) -> Strategy:
         restart=cfg.restart if cfg.restart.command else None,
         health=cfg.health if cfg.health.url else None,
         app_env=cfg.serve.env,
+        pm2=cfg.serve.pm2,
+        checks=cfg.hooks.check,
+        check_timeout=cfg.hooks.timeout,
     )
 
 

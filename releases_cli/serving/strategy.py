@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, TextIO
 
+from releases_cli.config import AnalysisConfig
 from releases_cli.core.clock import Clock
 from releases_cli.core.errors import ReleasesError, describe_os_error, one_line
 from releases_cli.core.events import DeployFailed, record
@@ -33,6 +34,7 @@ from releases_cli.core.finding import Finding
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.meta import read_meta, write_meta
 from releases_cli.core.report import Report
+from releases_cli.serving.watchprobe import Probe
 
 
 class Activation(NamedTuple):
@@ -112,6 +114,12 @@ class Strategy(Protocol):
 
     def traffic_ports(self, root: DeployRoot) -> dict[int, str]:
         """Port -> release id of the apps the access log can name (empty: no log to judge)."""
+
+    def watch_probe(
+        self, act: Activation, analysis: AnalysisConfig, since: dict[str, int | str]
+    ) -> Probe:
+        """What the watch after a flip to `act.release_id` looks at (serving/watchprobe.py);
+        `since`: the access log's cursor at the flip."""
 
 
 def describe(error: BaseException) -> str:

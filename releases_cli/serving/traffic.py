@@ -62,11 +62,22 @@ class Window:
         self.cursor = {"inode": int(moved.inode), "offset": int(moved.offset)}
 
     def judge(
-        self, candidate: str, baseline: str, ports: dict[int, str], t: AnalysisConfig
+        self,
+        candidate: str,
+        baseline: str,
+        ports: dict[int, str],
+        t: AnalysisConfig,
+        before: Window | None = None,
     ) -> Verdict:
-        """`candidate` (a canary, or the release live since a flip) against `baseline`."""
+        """`candidate` (a canary, or the release live since a flip) against `baseline`, both
+        over this window, or the baseline over `before` (the window before a flip)."""
         _, analysis = _api()
-        tallied = analysis.tally(self.hits, ports)
+        tallied = dict(analysis.tally(self.hits, ports))
+        if before is not None:
+            earlier = analysis.tally(before.hits, ports)
+            tallied.pop(baseline, None)
+            if baseline in earlier:
+                tallied[baseline] = earlier[baseline]
         empty = analysis.Figures(0, 0, 0.0)
         thresholds = analysis.Thresholds(
             max_error_rate=t.max_error_rate,
