@@ -168,6 +168,9 @@ def test_a_canary_takes_a_sticky_share_and_abort_sends_everyone_back(cli: Cli, s
         shown = cli("status", "--root", str(s.root), "--json", env=s.env())
         record = json.loads(shown.stdout)["canary"]
         assert (record["id"], record["stable"], record["share"]) == (b, a, 30)
+        pruned = cli("prune", "--root", str(s.root), "--keep", "1", env=s.env())
+        assert pruned.returncode == 0, pruned.stderr
+        assert (s.root / "releases" / a).is_dir() and (s.root / "releases" / b).is_dir()
 
         aborted = cli("abort", "--root", str(s.root), env=s.env())
         assert aborted.returncode == 0, aborted.stderr
@@ -391,3 +394,34 @@ def _watcher_gone(s: Stack) -> bool:
     from releases_cli.serving import owner
 
     return not owner.watched(DeployRoot(s.root))
+
+
+@pytest.mark.real_process
+def test_the_watch_after_a_blue_green_flip_switches_back_a_failing_release(
+    cli: Cli, site: Site
+) -> None:
+    """`deploy --watch 30s` of a release answering 500 on its pages (healthy on its health
+    path): the access log since the flip judged against the previous release's figures before
+    it fails it; nginx and `current` go back to the previous release (still warm: no
+    restart), exit 12, watch_failed recorded."""
+    s = site.stack
+    broken = APP_SERVER.replace("500 if BROKEN", '500 if BROKEN and self.path != "/health"')
+    (s.source / "server.py").write_text(broken)
+    analysis_config(s, 'health_path = "/health"\n')
+    a = deploy(cli, s)
+    stop = threading.Event()
+    load = threading.Thread(target=_visitors, args=(site.port, stop), daemon=True)
+    load.start()
+    try:
+        time.sleep(1)  # the previous release's figures before the flip
+        (s.source / "BROKEN").write_text("")
+        args = ("deploy", "--root", str(s.root), "--source", str(s.source), "--watch", "30s")
+        result = cli(*args, env={**s.env(), **STANDIN})
+    finally:
+        stop.set()
+        load.join()
+    assert result.returncode == 12, result.stderr
+    assert f"switched back to {a}" in result.stderr
+    assert current_id(s.root) == a and s.served() == a
+    names = events(site)
+    assert names[-1] == "switch" and "watch_failed" in names

@@ -49,8 +49,15 @@ def promote(
     reporter = progress.make_reporter(quiet, verbose, out=sys.stderr if as_json else None)
     settings = canary.settings_of(cfg)
     with _notifying(deploy_root, cfg) as outcome:
-        promoted, stable, _ = canary.promoted(
-            deploy_root, settings, canary.utc_now, reporter, False, {}, wait
+        promoted, stable = canary.promote_and_watch(
+            deploy_root,
+            settings,
+            canary.utc_now,
+            reporter,
+            False,
+            {},
+            progress.live_line(reporter),
+            wait,
         )
         outcome.summary = f"promoted {promoted}: all traffic goes to it (previous: {stable})"
     if as_json:

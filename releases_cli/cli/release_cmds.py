@@ -252,8 +252,10 @@ def switch(
     """
     from releases_cli.cli import progress, render, summary
     from releases_cli.core.meta import read_meta
+    from releases_cli.pipelines.canary import settings_of
     from releases_cli.pipelines.fleet import switch as run_switch
     from releases_cli.pipelines.publish import live_options
+    from releases_cli.pipelines.watch import Watching
 
     deploy_root = deploy_root_of(root)
     flags = Flags(keep=keep, restart=restart, health_url=health_url)
@@ -272,6 +274,7 @@ def switch(
             live=live,
             message=message,
             override_freeze=override_freeze,
+            watching=Watching(settings_of(cfg), progress.live_line(reporter)),
         )
         pruned = [pruned_id for pruned_id, _ in result.pruned.deleted]
         meta = read_meta(deploy_root, result.id)

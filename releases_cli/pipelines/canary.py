@@ -19,7 +19,17 @@ from typing import NamedTuple
 from releases_cli.config import AnalysisConfig, Config
 from releases_cli.core.clock import Clock, utc_now
 
-__all__ = ["Ended", "Settings", "abort", "promoted", "settings_of", "start", "utc_now", "watch"]
+__all__ = [
+    "Ended",
+    "Settings",
+    "abort",
+    "promote_and_watch",
+    "promoted",
+    "settings_of",
+    "start",
+    "utc_now",
+    "watch",
+]
 from releases_cli.core.errors import Aborted, InvalidInput, NotFound
 from releases_cli.core.events import (
     CanaryAborted,
@@ -147,7 +157,7 @@ def watch(
             )
         if verdict.decision == "pass" and left <= 0:
             if canary.stage + 1 == len(canary.stages):
-                promoted(root, cfg, clock, report, True, verdict.figures)
+                promote_and_watch(root, cfg, clock, report, True, verdict.figures, live_line)
                 return Ended(release_id, "promoted", verdict.figures)
             window = _next_stage(root, cfg, canary, window, clock, report)
 
@@ -216,6 +226,26 @@ def promoted(
     return canary.id, canary.stable, pruned
 
 
+def promote_and_watch(
+    root: DeployRoot,
+    cfg: Settings,
+    clock: Clock,
+    report: Report,
+    automatic: bool,
+    figures: Figures,
+    live_line: Live,
+    wait: float = LOCK_WAIT,
+) -> tuple[str, str]:
+    """`promoted`, then the watch after that flip ([serve] watch). Returns (canary, stable)."""
+    from releases_cli.pipelines import watch
+
+    since = watch.flip_cursor(root)
+    promoted_id, stable, _ = promoted(root, cfg, clock, report, automatic, figures, wait)
+    if cfg.watch > 0:
+        watch.watch(root, cfg, promoted_id, stable, cfg.watch, since, live_line, report, clock)
+    return promoted_id, stable
+
+
 def abort(
     root: DeployRoot,
     cfg: Settings,
@@ -254,10 +284,11 @@ class Settings(NamedTuple):
     live: LiveOptions
     analysis: AnalysisConfig
     keep: int
+    watch: float = 0  # seconds of watch after a promotion ([serve] watch)
 
 
 def settings_of(cfg: Config) -> Settings:
-    return Settings(live_options(cfg), cfg.analysis, cfg.keep)
+    return Settings(live_options(cfg), cfg.analysis, cfg.keep, cfg.serve.watch)
 
 
 class View(NamedTuple):

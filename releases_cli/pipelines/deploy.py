@@ -81,7 +81,7 @@ def deploy(
             )
             pruned = finish(root, finished, options.keep, clock, report)
     if fd is not None:  # the lock is released: the watch never holds it while it waits
-        return _canary(root, options, staged, fd, started, clock, report, live_line or report)
+        return _canary(root, options, staged, fd, started, report, live_line or report)
     clean_up(root, pruned)
     if options.watch > 0:
         _watch(root, options, staged.id, staged.previous, since, clock, report, live_line)
@@ -102,7 +102,6 @@ def _canary(
     staged: Staged,
     fd: int,
     started: float,
-    clock: Clock,
     report: Report,
     live_line: canary.Live,
 ) -> DeployResult:
@@ -126,14 +125,11 @@ def _canary(
         else:
             report(f"canary: watcher pid {pid} finishes the job (log: {watcher.log_path(root)})")
             return result
-    settings = canary.Settings(options.live, options.analysis, options.keep)
+    settings = canary.Settings(options.live, options.analysis, options.keep, options.watch)
     try:
         ended = canary.outcome(root, canary.watch(root, settings, staged.id, live_line, report))
     finally:
         os.close(fd)
-    if ended.outcome == "promoted" and options.watch > 0:
-        since = flip_cursor(root)
-        _watch(root, options, staged.id, staged.previous, since, clock, report, live_line)
     return replace(result, seconds=time.monotonic() - started, canary=ended.outcome)
 
 
@@ -156,7 +152,7 @@ def _watch(
         else:
             report(f"watch: watcher pid {pid} watches {release_id} ({watcher.log_path(root)})")
             return
-    settings = canary.Settings(options.live, options.analysis, options.keep)
+    settings = canary.Settings(options.live, options.analysis, options.keep, options.watch)
     line = live_line or report
     watch(root, settings, release_id, previous, options.watch, since, line, report, clock)
 

@@ -26,6 +26,7 @@ from releases_cli.pipelines.finish import clean_up, finish, holding
 from releases_cli.pipelines.newid import check_new_id, known_ids
 from releases_cli.pipelines.publish import LiveOptions, publish_new
 from releases_cli.pipelines.stage import DeployOptions, preflight, stage_release
+from releases_cli.pipelines.watch import Watching, flip_cursor, watch
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ def switch(
     live: LiveOptions | None = None,
     message: str | None = None,
     override_freeze: bool = False,
+    watching: Watching | None = None,
 ) -> SwitchResult:
     """Make a complete release current with the deploy's activation (before_switch hooks, atomic
     switch, restart, health check, after_switch hooks), then prune.
@@ -105,9 +107,14 @@ def switch(
     with holding(root, "switch", wait, clock, report, override_freeze, message) as recovered:
         snap = recovered.snapshot
         snap.target(release_id, "switch to")
+        since = flip_cursor(root)
         publish_new(root, release_id, live or LiveOptions(), clock, report, started)
         seconds = time.monotonic() - started
         finished = SwitchFinished(release_id, snap.current_id, round(seconds, 3), message)
         pruned = finish(root, finished, keep, clock, report)
     clean_up(root, pruned)
+    if watching is not None and watching.settings.watch > 0:  # [serve] watch, lock released
+        s = watching.settings
+        previous = snap.current_id
+        watch(root, s, release_id, previous, s.watch, since, watching.live_line, report, clock)
     return SwitchResult(release_id, snap.current_id, seconds, pruned)

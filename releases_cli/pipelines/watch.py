@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 from releases_cli.core.clock import Clock
 from releases_cli.core.errors import Aborted
@@ -24,6 +25,13 @@ from releases_cli.serving import bgcanary, traffic
 from releases_cli.serving.strategy import Activation, mark_failed
 
 Live = Callable[[str], None]
+
+
+class Watching(NamedTuple):
+    """What a command that flips needs to watch afterwards ([serve] watch in `settings`)."""
+
+    settings: Settings
+    live_line: Live
 
 
 def flip_cursor(root: DeployRoot) -> traffic.Cursor:

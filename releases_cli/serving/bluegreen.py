@@ -136,7 +136,12 @@ def flip(sv: Serving, state: ServeState, target: str, now: datetime, report: Rep
     ended = state.canary.id if state.canary is not None else None
     if ended is not None and ended != target and ended in apps:  # a flip ends any canary
         apps[ended] = AppEntry(apps[ended].port, now, routed=False)
-    return apply(sv, ServeState(target, state.applied, apps), report, switch=target)
+    done = apply(sv, ServeState(target, state.applied, apps), report, switch=target)
+    if ended is not None and ended != target:
+        why = f"{target} was made live instead (a switch or rollback)"
+        record(sv.root, CanaryAborted(ended, False, why, {}), lambda: now)
+        report(f"serve: the canary {ended} ended: {why}")
+    return done
 
 
 def go_live(
