@@ -425,3 +425,32 @@ def test_the_watch_after_a_blue_green_flip_switches_back_a_failing_release(
     assert current_id(s.root) == a and s.served() == a
     names = events(site)
     assert names[-1] == "switch" and "watch_failed" in names
+
+
+def test_the_server_block_releases_nginx_prints_passes_nginx_with_and_without_a_canary(
+    cli: Cli, site: Site
+) -> None:
+    """The printed server block (with the bucket cookie's Set-Cookie) is valid beside the
+    generated include, before a canary (an empty cookie variable) and during one."""
+    s = site.stack
+    printed = cli("nginx", "--root", str(s.root), env=s.env())
+    assert printed.returncode == 0, printed.stderr
+    server = printed.stdout[printed.stdout.index("server {") :]
+    assert "add_header Set-Cookie $t_canary_cookie always;" in server
+    server = server.replace("listen 80;", f"listen 127.0.0.1:{free_port()};")
+    test = [*s.nginx_words(), "-t", "-q", "-c", str(s.main_conf)]
+
+    def accepted() -> bool:
+        s.write_main_conf(
+            SITE.format(fmt=canary_standin.LOG_FORMAT, port=site.port, log=site.log) + server
+        )
+        done = subprocess.run(test, check=False, capture_output=True, timeout=60)
+        return done.returncode == 0
+
+    assert accepted()
+    a = deploy(cli, s)
+    fd = start(site, stage(cli, s), a, ((10, 600.0),))
+    try:
+        assert accepted()
+    finally:
+        os.close(fd)

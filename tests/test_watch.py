@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,3 +124,27 @@ def test_a_healthy_app_is_left_alone_after_its_watch(cli: Cli, site: Site) -> No
     names = [e.name for e in read_history(DeployRoot(site.root)).events]
     assert "watch_failed" not in names
     assert names[-2:] == ["deploy_finished", "prune"] or names[-1] == "deploy_finished"
+
+
+def test_deploy_detach_leaves_the_watch_to_a_detached_watcher(cli: Cli, site: Site) -> None:
+    """`deploy --detach` returns once the flip is done; a watcher in its own session watches
+    the crash-looping release, switches back to v1, logs it and ends."""
+    assert deploy(cli, site).returncode == 0
+    v1 = current_id(site.root)
+    (site.source / "CRASH").write_text("")
+    args = ("deploy", "--root", str(site.root), "--source", str(site.source), "--detach")
+    result = cli(*args, env=site.env)
+    assert result.returncode == 0, result.stderr
+    assert current_id(site.root) != v1
+    log = site.root / ".releases" / "serve" / "watcher.log"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and "switched back" not in _text(log):
+        time.sleep(0.2)
+    assert f"switched back to {v1}" in _text(log), _text(log)
+    assert current_id(site.root) == v1
+    names = [e.name for e in read_history(DeployRoot(site.root)).events]
+    assert "watch_failed" in names and names[-1] == "switch"
+
+
+def _text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
