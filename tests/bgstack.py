@@ -73,6 +73,7 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         add_header X-Releases-Live ${app}_live_id always;
+        add_header Set-Cookie ${app}_canary_cookie always;
         location / {{
             proxy_pass http://${app}_upstream;
             proxy_http_version 1.1;

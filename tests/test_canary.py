@@ -123,17 +123,8 @@ def stage(cli: Cli, s: Stack) -> str:
 def start(site: Site, release_id: str, stable: str, stages: Stages) -> int:
     """The canary as `deploy --canary` starts it after staging; the watcher flock's fd."""
     live = live_options(config.load(site.root))
-    fd = canary.start(site.root, release_id, stable, stages, live, canary.utc_now, print)
-    # nginx's old workers answer for a moment after the reload (without the split): the
-    # test's visitors start once the new ones do, as serve.url's confirm does for a flip.
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        jar: dict[str, str] = {}
-        visit(site.port, jar)
-        if jar:
-            break
-        time.sleep(0.01)
-    return fd
+    # With serve.url, start waits until nginx's new workers set the bucket cookie.
+    return canary.start(site.root, release_id, stable, stages, live, canary.utc_now, print)
 
 
 def settings(site: Site, min_requests: int, interval: float) -> canary.Settings:
@@ -181,7 +172,10 @@ def test_a_canary_takes_a_sticky_share_and_abort_sends_everyone_back(cli: Cli, s
     assert "canary" not in state(s)
     meta = read_meta(site.root, b)
     assert meta is not None and meta.status == "failed"
-    assert events(site)[-2:] == ["deploy_failed", "canary_aborted"]
+    names = events(site)
+    assert (
+        names[-1] == "canary_aborted" and "deploy_failed" in names[names.index("canary_started") :]
+    )
     history = cli("history", "--root", str(s.root), env=s.env()).stdout
     assert "aborted" in history and "by hand" in history
 
@@ -454,3 +448,21 @@ def test_the_server_block_releases_nginx_prints_passes_nginx_with_and_without_a_
         assert accepted()
     finally:
         os.close(fd)
+
+
+def test_a_server_block_without_the_cookie_line_refuses_the_canary(cli: Cli, site: Site) -> None:
+    """Without the `Set-Cookie` line at serve.url the split could not be sticky: the canary is
+    undone at once (every visitor on the stable release), one line names the fix, exit 3."""
+    s = site.stack
+    a = deploy(cli, s)
+    conf = s.main_conf.read_text().replace("add_header Set-Cookie $t_canary_cookie always;", "")
+    s.main_conf.write_text(conf)
+    reload = [*s.nginx_words(), "-c", str(s.main_conf), "-s", "reload"]
+    subprocess.run(reload, check=True, capture_output=True, timeout=60)
+    args = ("deploy", "--root", str(s.root), "--source", str(s.source), "--canary", "10%")
+    result = cli(*args, env=s.env())
+    assert result.returncode == 3, result.stderr
+    assert "does not set the canary's cookie rl_t" in result.stderr
+    assert "releases nginx" in result.stderr
+    assert current_id(s.root) == a and "canary" not in state(s)
+    assert {visit(site.port, {}) for _ in range(10)} == {a}

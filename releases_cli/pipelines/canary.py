@@ -12,6 +12,7 @@ aborted by the next blue-green command's recovery.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -98,8 +99,6 @@ def start(
         start_canary(act, live, stages, window)
         record(root, CanaryStarted(release_id, previous, stages[0][0]), clock)
     except BaseException:
-        import os
-
         os.close(fd)
         raise
     return fd
@@ -145,7 +144,11 @@ def watch(
         if canary is None:
             report(f"canary: {release_id} was promoted or aborted elsewhere; watch ends")
             return Ended(release_id, "gone", {})
-        window.look()
+        try:
+            window.look()
+        except OSError as error:  # nothing is decided without the log: the next look retries
+            report(f"warning: cannot read {window.path}: {error.strerror}; no decision yet")
+            continue
         verdict = window.judge(canary.id, canary.stable, ports, t)
         left = canary.stage_left(clock())
         live_line(_line(canary, verdict, left))
@@ -260,12 +263,14 @@ def abort(
     canary_aborted, on_failure hooks. Returns (canary, stable)."""
     live = cfg.live
     with exclusive(root, wait, clock, report):
-        _running(root)
-        canary, stable = live.strategy.abort_canary(root, clock, report)
+        running = _running(root)
         how = "by analysis" if automatic else "by hand"
-        shown = traffic.figures_line(figures, (canary, stable)) if figures else ""
+        shown = traffic.figures_line(figures, (running.id, running.stable)) if figures else ""
         problem = f"canary aborted {how}: {reason}" + (f" ({shown})" if shown else "")
-        mark_failed(root, canary, problem, clock)
+        # Marked failed first: a crash before the unsplit leaves a failed canary that
+        # recovery aborts (its watcher is gone), never a split one that looks fine.
+        mark_failed(root, running.id, problem, clock)
+        canary, stable = live.strategy.abort_canary(root, clock, report)
         record(root, CanaryAborted(canary, automatic, reason, figures), clock)
         run_on_failure(Activation(root, canary, stable, clock, report), live, problem)
     return canary, stable

@@ -60,7 +60,11 @@ def watch(
         if read_current(root).release_id != release_id:
             report(f"watch: `current` is no longer {release_id}; the watch ends")
             return
-        verdict = probe.look()
+        try:
+            verdict = probe.look()
+        except OSError as error:  # the access log unreadable: no decision on this look
+            report(f"warning: watch: {error.strerror or error}; no decision yet")
+            continue
         left = max(0.0, deadline - time.monotonic())
         shown = traffic.figures_line(verdict.figures, (release_id, previous or ""))
         live_line(f"watch {release_id}, {int(left)}s left: {shown or verdict.reason}")

@@ -27,10 +27,11 @@ def log_path(root: DeployRoot) -> Path:
     return root.state / SERVE_DIR / LOG_NAME
 
 
-def detach(root: DeployRoot, release_id: str, fd: int) -> int:
+def detach(root: DeployRoot, release_id: str, fd: int, watch: float) -> int:
     """Start the canary's watcher with the flock's descriptor `fd` (closed here once it has
-    it); its pid. OSError when it cannot be started (the caller still holds the flock then)."""
-    pid = _start(root, [str(root.path), release_id, str(fd)], [fd])
+    it; `watch`: seconds of watch after its promotion); its pid. OSError when it cannot be
+    started (the caller still holds the flock then)."""
+    pid = _start(root, [str(root.path), release_id, str(fd), repr(watch)], [fd])
     os.close(fd)
     return pid
 
@@ -68,8 +69,9 @@ def _start(root: DeployRoot, args: list[str], fds: list[int]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """The watcher: ROOT RELEASE_ID FD (a canary; FD: the flock, inherited already held), or
-    ROOT RELEASE_ID - PREVIOUS SECONDS INODE OFFSET (the watch after a flip)."""
+    """The watcher: ROOT RELEASE_ID FD WATCH (a canary; FD: the flock, inherited already held;
+    WATCH: seconds of watch after its promotion), or ROOT RELEASE_ID - PREVIOUS SECONDS INODE
+    OFFSET (the watch after a flip)."""
     from releases_cli import config as config_mod
     from releases_cli.core.clock import utc_now
     from releases_cli.core.errors import ReleasesError
@@ -91,6 +93,7 @@ def main(argv: list[str]) -> int:
         settings = canary.settings_of(cfg)
         with notifying(root, cfg.notify, dict(os.environ), say) as outcome:
             if fd != "-":
+                settings = settings._replace(watch=float(flip[0]))  # the deploy's --watch
                 ended = canary.watch(root, settings, release_id, say, say)
                 outcome.summary = f"canary {ended.id}: {ended.outcome}"
             else:

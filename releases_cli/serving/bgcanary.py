@@ -72,8 +72,41 @@ def start(
     canary = Canary(release_id, stable, stages[0][0], stages, 0, clock(), window)
     entry = AppEntry(state.apps[release_id].port, None, routed=True)
     bluegreen.apply(sv, replace(state.with_app(release_id, entry), canary=canary), report)
+    if sv.serve.url and not sets_cookie(sv.serve.url, f"rl_{sv.nginx.app}"):
+        abort(sv, clock, report)
+        raise InvalidInput(
+            f"{sv.serve.url} does not set the canary's cookie rl_{sv.nginx.app}, so the split "
+            "would not be sticky; paste the server block `releases nginx` prints (its "
+            "`add_header Set-Cookie` line) and deploy again. No visitor stays on the canary"
+        )
     report(f"canary: {canary.share}% of visitors go to {release_id}, the rest to {stable}")
     return canary
+
+
+def sets_cookie(url: str, name: str) -> bool:
+    """Whether nginx at `url` gives a new visitor the bucket cookie `name`, within
+    bluegreen.CONFIRM seconds (its old workers answer for a moment after a reload, without
+    the split: this also waits for the new ones)."""
+    import http.client
+    import time
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    deadline = time.monotonic() + bluegreen.CONFIRM
+    while time.monotonic() < deadline:
+        conn = kind(parts.hostname or "", parts.port, timeout=2)
+        try:
+            conn.request("HEAD", parts.path or "/")
+            cookies = conn.getresponse().headers.get_all("Set-Cookie") or []
+            if any(c.startswith(f"{name}=") for c in cookies):
+                return True
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            conn.close()
+        time.sleep(0.02)
+    return False
 
 
 def advance(sv: Serving, canary: Canary, window: dict[str, int | str], now: datetime) -> Canary:
