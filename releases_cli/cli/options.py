@@ -157,3 +157,28 @@ def say(message: str) -> None:
 
 def path_text(path: Path | None) -> str | None:
     return None if path is None else str(path)
+
+
+CanaryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--canary",
+        metavar="STAGES",
+        help='Blue-green: send this share of visitors to the new release first ("10%", '
+        'or stages "5%:2m,25%:5m"), promote or abort it by analysis; "0": none.',
+    ),
+]
+WatchOption = Annotated[
+    str | None,
+    typer.Option(
+        "--watch",
+        metavar="DURATION",
+        help='Analysis window after the flip, and a stage without a duration ("2m"; 0: none).',
+    ),
+]
+DetachOption = Annotated[
+    bool,
+    typer.Option(
+        "--detach", help="Return once the canary runs: a detached watcher finishes the job."
+    ),
+]

@@ -18,6 +18,8 @@ from releases_cli.cli import completion as complete
 from releases_cli.cli.options import (
     ArtifactOption,
     BuildOption,
+    CanaryOption,
+    DetachOption,
     HealthUrlOption,
     JsonOption,
     KeepOption,
@@ -33,6 +35,7 @@ from releases_cli.cli.options import (
     SourceOption,
     VerboseOption,
     WaitOption,
+    WatchOption,
     deploy_root_of,
     path_text,
     say,
@@ -98,29 +101,9 @@ def deploy(
     restart: RestartOption = None,
     health_url: HealthUrlOption = None,
     message: MessageOption = None,
-    canary: Annotated[
-        str | None,
-        typer.Option(
-            "--canary",
-            metavar="STAGES",
-            help='Blue-green: send this share of visitors to the new release first ("10%", '
-            'or stages "5%:2m,25%:5m"), promote or abort it by analysis; "0": none.',
-        ),
-    ] = None,
-    watch: Annotated[
-        str | None,
-        typer.Option(
-            "--watch",
-            metavar="DURATION",
-            help='Analysis window after the flip, and a stage without a duration ("2m"; 0: none).',
-        ),
-    ] = None,
-    detach: Annotated[
-        bool,
-        typer.Option(
-            "--detach", help="Return once the canary runs: a detached watcher finishes the job."
-        ),
-    ] = False,
+    canary: CanaryOption = None,
+    watch: WatchOption = None,
+    detach: DetachOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
