@@ -75,10 +75,10 @@ def pack(
     Example: releases pack --repo . --ref v1.4.0 -o - | ssh web1 releases deploy --artifact -
     """
     from releases_cli.cli import progress
-    from releases_cli.cli.release_cmds import deploy_options
     from releases_cli.core.units import human_size
     from releases_cli.pipelines.pack import claim_work
     from releases_cli.pipelines.pack import pack as run_pack
+    from releases_cli.pipelines.sourcing import deploy_options
 
     if output == STDOUT and sys.stdout.isatty():
         raise InvalidInput("refusing to write an artifact to a terminal: pass -o FILE or a pipe")

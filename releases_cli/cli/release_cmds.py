@@ -39,15 +39,12 @@ from releases_cli.cli.options import (
 )
 from releases_cli.cli.text import shown
 from releases_cli.config import Flags
-from releases_cli.core import reserve
-from releases_cli.core.errors import InvalidInput, NotFound
+from releases_cli.core.errors import InvalidInput
 from releases_cli.core.layout import DeployRoot
 
 if TYPE_CHECKING:
-    from releases_cli.config import Config, SourceConfig
-    from releases_cli.pipelines.deploy import DeployOptions
+    from releases_cli.config import Config
     from releases_cli.pipelines.notify import Outcome
-    from releases_cli.sources.base import Source
 
 
 def init(
@@ -71,10 +68,10 @@ def init(
     if adopt is not None:
         _adopt(deploy_root, adopt, wait)
         return
-    created = deploy_root.ensure_layout(make_root=True)
-    for path in created:
+    from releases_cli.pipelines.initroot import init as run_init
+
+    for path in run_init(deploy_root):
         say(f"created {path}")
-    reserve.ensure(deploy_root)
     print(f"deploy root ready: {shown(str(deploy_root.path))}")
 
 
@@ -114,6 +111,7 @@ def deploy(
     """
     from releases_cli.cli import progress, summary
     from releases_cli.pipelines.deploy import deploy as run_deploy
+    from releases_cli.pipelines.sourcing import deploy_options
 
     deploy_root = deploy_root_of(root)
     flags = Flags(
@@ -174,6 +172,7 @@ def stage(
     """
     from releases_cli.cli import progress, summary
     from releases_cli.pipelines.fleet import stage as run_stage
+    from releases_cli.pipelines.sourcing import deploy_options
 
     deploy_root = deploy_root_of(root)
     # The same options as `deploy` builds with, so a staged release equals a deployed one.
@@ -217,9 +216,9 @@ def switch(
     Example: releases switch 20261126T101500Z -m "fleet rollout 42"
     """
     from releases_cli.cli import progress, render, summary
-    from releases_cli.core.meta import read_meta
     from releases_cli.pipelines.fleet import switch as run_switch
     from releases_cli.pipelines.golive import live_options
+    from releases_cli.pipelines.overview import source_of
 
     deploy_root = deploy_root_of(root)
     flags = Flags(keep=keep, restart=restart, health_url=health_url)
@@ -240,8 +239,7 @@ def switch(
             override_freeze=override_freeze,
         )
         pruned = [pruned_id for pruned_id, _ in result.pruned.deleted]
-        meta = read_meta(deploy_root, result.id)
-        source = meta.source if meta else None
+        source = source_of(deploy_root, result.id)
         line = summary.switched("switched to", result.id, source, result.seconds, result.previous)
         outcome.summary = f"{line}; pruned {len(pruned)}"
         if as_json:
@@ -274,8 +272,8 @@ def rollback(
     Example: releases rollback --to 20261126T093000Z -m "checkout 500s after deploy"
     """
     from releases_cli.cli import progress, render, summary
-    from releases_cli.core.meta import read_meta
     from releases_cli.pipelines.golive import live_options
+    from releases_cli.pipelines.overview import source_of
     from releases_cli.pipelines.rollback import rollback as run_rollback
 
     deploy_root = deploy_root_of(root)
@@ -295,8 +293,7 @@ def rollback(
             migrations=cfg.migrations,
             force=force,
         )
-        meta = read_meta(deploy_root, result.id)
-        source = meta.source if meta else None
+        source = source_of(deploy_root, result.id)
         outcome.summary = summary.switched(
             "rolled back to", result.id, source, result.seconds, result.previous
         )
@@ -317,68 +314,6 @@ def _adopt(deploy_root: DeployRoot, path: Path, wait: float) -> None:
         print(f"the old directory is kept at {parked} (remove it once PM2 has reloaded)")
     for line in result.instructions:
         print(line)
-
-
-def _source(settings: SourceConfig) -> Source:
-    """The source the settings name: a directory, or a git repository (loads gitpython)."""
-    if settings.path and settings.repo:
-        raise InvalidInput(
-            "releases.toml sets both source.path and source.repo; keep one "
-            "(or pass --source or --repo)"
-        )
-    if settings.repo:
-        from releases_cli.sources.git.source import GitSource
-
-        return GitSource(settings.repo, settings.ref or None, settings.submodules)
-    if settings.ref:
-        raise InvalidInput("--ref (source.ref) needs a git source: pass --repo URL")
-    if not settings.path:
-        raise NotFound(
-            "no source: pass --source DIR or --repo URL (or set [source] path or repo "
-            "in releases.toml)"
-        )
-    from releases_cli.sources.local import LocalSource
-
-    return LocalSource(Path(settings.path))
-
-
-_BUILD_FLAGS = (
-    ("--source", "source"),
-    ("--repo", "repo"),
-    ("--ref", "ref"),
-    ("--build", "build"),
-    ("--preset", "preset"),
-)
-
-
-def _artifact(location: str) -> Source:
-    from releases_cli.sources.artifact.source import ArtifactSource
-
-    return ArtifactSource(location)
-
-
-def deploy_options(
-    deploy_root: DeployRoot, flags: Flags, wait: float, artifact: str | None = None
-) -> DeployOptions:
-    """releases.toml + the flags that build a release (shared by deploy, stage and pack)."""
-    from releases_cli.pipelines.deploy import DeployOptions
-    from releases_cli.pipelines.golive import live_options
-
-    if flags.source is not None and flags.repo is not None:
-        raise InvalidInput("--source and --repo are mutually exclusive: pass one of them")
-    given = [name for name, value in _BUILD_FLAGS if getattr(flags, value) is not None]
-    if artifact is not None and given:
-        raise InvalidInput(f"--artifact is built already: it takes no {given[0]}")
-    cfg = config_mod.load(deploy_root).with_flags(flags)
-    return DeployOptions(
-        source=_source(cfg.source) if artifact is None else _artifact(artifact),
-        build=cfg.build,
-        shared=cfg.shared,
-        keep=cfg.keep,
-        wait=wait,
-        live=live_options(cfg),
-        migrations=cfg.migrations,
-    )
 
 
 @contextmanager
