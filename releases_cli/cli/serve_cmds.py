@@ -23,18 +23,6 @@ from releases_cli.core.errors import InvalidInput
 
 if TYPE_CHECKING:
     from releases_cli.core.layout import DeployRoot
-    from releases_cli.pipelines.bgapps import Serving
-
-
-def _serving(deploy_root: DeployRoot, command: str) -> Serving:
-    from releases_cli.pipelines.bgapps import serving
-
-    cfg = config_mod.load(deploy_root)
-    if not cfg.serve.blue_green:
-        raise InvalidInput(
-            f'`releases {command}` needs [serve] mode = "blue-green" in {deploy_root.config_file}'
-        )
-    return serving(deploy_root, cfg.serve)
 
 
 def up(
@@ -109,17 +97,12 @@ def nginx(root: RootOption = None) -> None:
 
     Example: releases nginx --root /srv/shop > shop.nginx  (then place its two parts)
     """
-    from releases_cli.core.fs import DIR_MODE, atomic_write
-    from releases_cli.nextjs.nginx import render_include, snippet
+    from releases_cli.pipelines.bgcommands import nginx_setup
 
-    deploy_root = deploy_root_of(root).require_initialized()
-    sv = _serving(deploy_root, "nginx")
-    block = snippet(sv.nginx, deploy_root.path)  # a path nginx cannot name: refused first
-    if not sv.nginx.include.exists():
-        sv.nginx.include.parent.mkdir(DIR_MODE, parents=True, exist_ok=True)
-        atomic_write(sv.nginx.include, render_include(sv.nginx.app, None, {}).encode())
-        say(f"wrote {sv.nginx.include} (nothing routed yet)")
-    print(block, end="")
+    done = nginx_setup(deploy_root_of(root))
+    if done.wrote is not None:
+        say(f"wrote {done.wrote} (nothing routed yet)")
+    print(done.block, end="")
 
 
 def preview(
@@ -143,18 +126,11 @@ def preview(
     """
     from releases_cli.cli import progress
     from releases_cli.core.ids import validate_id
-    from releases_cli.core.recovery import exclusive
-    from releases_cli.pipelines.bluegreen import preview as run_preview
+    from releases_cli.pipelines.bgcommands import preview as run_preview
 
-    validate_id(release_id)
-    deploy_root = deploy_root_of(root).require_initialized()
-    sv = _serving(deploy_root, "preview")
-    reporter = progress.make_reporter(quiet, verbose)
-    with exclusive(deploy_root, wait, utc_now, reporter) as recovered:
-        snap = recovered.snapshot
-        if release_id != snap.current_id:  # the live one may be previewed on its own port
-            snap.target(release_id, "preview")
-        port = run_preview(sv, release_id, utc_now, reporter)
+    validate_id(release_id)  # before the root is looked for: the same error either way
+    deploy_root = deploy_root_of(root)
+    port = run_preview(deploy_root, release_id, wait, progress.make_reporter(quiet, verbose))
     print(f"http://127.0.0.1:{port}/")
 
 
@@ -170,12 +146,9 @@ def reap(
     Example: releases reap --root /srv/shop --quiet
     """
     from releases_cli.cli import progress
-    from releases_cli.pipelines import bluegreen
+    from releases_cli.pipelines.bgcommands import reap as run_reap
 
-    deploy_root = deploy_root_of(root).require_initialized()
-    sv = _serving(deploy_root, "reap")
-    reporter = progress.make_reporter(quiet, verbose)
-    stopped = bluegreen.reap(sv, wait, utc_now, reporter)
+    stopped = run_reap(deploy_root_of(root), wait, progress.make_reporter(quiet, verbose))
     if stopped:
         say(f"stopped {len(stopped)} app(s): {', '.join(stopped)}")
     print(f"reaped {len(stopped)}")
