@@ -1,5 +1,6 @@
 """Prune as the pipelines run it: core's policy and deletion, with the integrations' clean-up
-wired in (a pruned Next.js build's static files leave the releases they were shared into)."""
+wired in (a pruned Next.js build's static files leave the releases they were shared into), and
+`releases prune` itself: the lock, the policy, then the deletion."""
 
 from __future__ import annotations
 
