@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from releases_cli.core.events import History
     from releases_cli.core.freeze import FreezeState
     from releases_cli.core.layout import DeployRoot
-    from releases_cli.core.meta import ReleaseMeta, SourceInfo
+    from releases_cli.core.meta import ReleaseMeta
 
 
 class Overview(NamedTuple):
@@ -78,14 +78,6 @@ def history(root: DeployRoot) -> History:
     from releases_cli.core.events import read_history
 
     return read_history(root.require_initialized())
-
-
-def source_of(root: DeployRoot, release_id: str) -> SourceInfo | None:
-    """Where a release came from, as its meta file says (None when it cannot be read)."""
-    from releases_cli.core.meta import read_meta
-
-    meta = read_meta(root, release_id)
-    return meta.source if meta else None
 
 
 class Candidate(NamedTuple):
