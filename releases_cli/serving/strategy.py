@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import NamedTuple, Protocol, TextIO
 
 from releases_cli.core.clock import Clock
@@ -58,6 +59,17 @@ class Up:
 Switched = Callable[[], None]
 
 
+class ServeApp(NamedTuple):
+    id: str
+    role: str  # "live", "warm" or "not routed"
+    port: int
+    pm2_status: str | None  # None: not in PM2 (or its daemon is not running)
+    online: int  # workers online
+    memory: int | None  # bytes, all workers
+    stops_at: datetime | None
+    stops_in_seconds: int | None
+
+
 class Strategy(Protocol):
     """One way of serving releases. See the module docstring for the failure contract."""
 
@@ -80,6 +92,10 @@ class Strategy(Protocol):
     def diagnose(self, root: DeployRoot) -> tuple[list[Finding], str | None]:
         """`doctor`'s findings for this mode, and the PM2 name prefix of the apps it runs for
         the root (None when it runs none)."""
+
+    def apps(self, root: DeployRoot, now: datetime) -> list[ServeApp]:
+        """The apps this mode runs for the root, for `status` and `list` (never starting a
+        process manager just to look)."""
 
     def preview(self, root: DeployRoot, release_id: str, clock: Clock, report: Report) -> int:
         """Start a release on its own port without routing traffic to it; the port."""
