@@ -59,7 +59,7 @@ def preview(root: DeployRoot, release_id: str, wait: float, report: Report) -> i
     from releases_cli.core.recovery import exclusive
 
     validate_id(release_id)
-    strategy = _strategy(root)
+    strategy = _strategy(root, "preview")
     with exclusive(root, wait, utc_now, report) as recovered:
         snap = recovered.snapshot
         if release_id != snap.current_id:  # the live one may be previewed on its own port
@@ -69,11 +69,14 @@ def preview(root: DeployRoot, release_id: str, wait: float, report: Report) -> i
 
 def reap(root: DeployRoot, wait: float, report: Report) -> list[str]:
     """`releases reap`: the ids of the apps stopped."""
-    return _strategy(root).reap(root, wait, utc_now, report)
+    return _strategy(root, "reap").reap(root, wait, utc_now, report)
 
 
-def _strategy(root: DeployRoot) -> Strategy:
+def _strategy(root: DeployRoot, command: str) -> Strategy:
+    """The root's serving strategy, having refused `command` if the mode has no use for it."""
     from releases_cli.serving.strategies import for_config
 
     root.require_initialized()
-    return for_config(config_mod.load(root))
+    strategy = for_config(config_mod.load(root))
+    strategy.require(root, command)
+    return strategy

@@ -42,6 +42,9 @@ class BlueGreen:
         """A path nginx cannot name fails before the build."""
         bgapps.check_paths(root, self.serve)
 
+    def require(self, root: DeployRoot, command: str) -> None:
+        return None  # every serving command has a use here
+
     def go_live(self, act: Activation, switched: Switched) -> None:
         """Start + check the app on its port, flip. On BuildFailed or HealthFailed the release
         is marked failed and nothing was flipped."""

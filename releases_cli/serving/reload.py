@@ -61,6 +61,10 @@ class Reload:
     def check(self, root: DeployRoot) -> None:
         return None
 
+    def require(self, root: DeployRoot, command: str) -> None:
+        if command in ("preview", "reap"):
+            raise _blue_green_only(root, command)
+
     def go_live(self, act: Activation, switched: Switched) -> None:
         """Switch, restart, check health; on failure switch back (HealthFailed), on an
         interrupt after the switch too (Interrupted)."""

@@ -80,6 +80,10 @@ class Strategy(Protocol):
     def check(self, root: DeployRoot) -> None:
         """Before anything is built: refuse (InvalidInput) a setup this mode cannot serve."""
 
+    def require(self, root: DeployRoot, command: str) -> None:
+        """Refuse (InvalidInput, with the fix) a command this mode has no use for, before
+        anything else is checked or locked: `preview` and `reap` in reload mode."""
+
     def go_live(self, act: Activation, switched: Switched) -> None:
         """Make a new complete release serve (deploy, switch)."""
 
