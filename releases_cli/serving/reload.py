@@ -34,7 +34,6 @@ from releases_cli.core.finding import Finding
 from releases_cli.core.layout import DeployRoot, read_current
 from releases_cli.core.report import Report, Stage, echo_for, stage
 from releases_cli.core.run import release_env
-from releases_cli.serving.restart import restart_env, run_restart
 from releases_cli.serving.strategy import (
     Activation,
     ServeApp,
@@ -145,6 +144,8 @@ class Reload:
     def _restart_and_check(self, act: Activation) -> str | None:
         root, release_id, report = act.root, act.release_id, act.report
         if self.restart is not None and self.restart.command:
+            from releases_cli.serving.restart import restart_env, run_restart
+
             with stage(report, Stage.RESTART, f"$ {self.restart.command}") as restarting:
                 problem = run_restart(
                     self.restart,
