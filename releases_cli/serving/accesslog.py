@@ -38,7 +38,15 @@ CHUNK = 1 << 20
 MIN_LIMIT = 4 * LINE_CAP  # every call gets past a partial line of up to LINE_CAP
 ROTATED_SCAN = 1000  # directory entries looked at to find a rotated log by its inode
 
-_LINE = re.compile(rb'(\d{1,12}\.\d{3}) (\d{3}) (\d{1,9}\.\d{3}) "([^"]*)" "([^"]*)"')
+# One whole line: time, status, request time, then the port of the last upstream tried
+# (`$upstream_addr` is `host:port`, a list after retries, `-`, or a unix socket: no port),
+# then a bucket when the cookie is one (0-99). No field spans a line.
+_LINE = re.compile(
+    rb"^(\d{1,12}\.\d{3}) (\d{3}) (\d{1,9}\.\d{3})"
+    rb' "(?:[^"\n]* )?(?:(?!unix:)[^" \n]*:(\d{1,5})|[^" \n]*)"'
+    rb' "(?:(\d{1,2})|[^"\n]*)"$',
+    re.MULTILINE,
+)
 
 
 class Hit(NamedTuple):
@@ -245,34 +253,22 @@ def _read(fd: int, cursor: Cursor, limit: int, hits: list[Hit]) -> tuple[Cursor,
                 continue
             offset, data, skipping = offset + end + 1, data[end + 1 :], False
             malformed += 1
-        lines = data.split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            hit = _parse(line)
-            if hit is None:
-                malformed += 1
-            else:
-                hits.append(hit)
-        offset += len(data) - len(pending)
+        whole = data.rfind(b"\n") + 1
+        found = len(hits)
+        hits += map(_hit, _LINE.finditer(data, 0, whole))
+        malformed += data.count(b"\n", 0, whole) - (len(hits) - found)
+        offset, pending = offset + whole, data[whole:]
         if len(pending) > LINE_CAP:
             offset, pending, skipping = offset + len(pending), b"", True
     return Cursor(cursor.inode, offset, skipping, malformed), read, at_end
 
 
-def _parse(line: bytes) -> Hit | None:
-    match = _LINE.fullmatch(line)
-    if match is None:
-        return None
-    at, status, seconds, upstream, cookie = match.groups()
-    bucket = int(cookie) if cookie.isdigit() and len(cookie) <= 2 else None
-    return Hit(float(at), _port(upstream), int(status), float(seconds), bucket)
-
-
-def _port(upstream: bytes) -> int | None:
-    """The port of the last upstream tried: `$upstream_addr` is `host:port`, a list after
-    retries (`a, b`; `a : b` across an internal redirect), `-`, or a unix socket."""
-    last = upstream.rsplit(b" ", 1)[-1]
-    host, _, port = last.rpartition(b":")
-    if not host or not port.isdigit() or len(port) > 5 or last.startswith(b"unix:"):
-        return None
-    return int(port)
+def _hit(match: re.Match[bytes]) -> Hit:
+    at, status, seconds, port, bucket = match.groups()
+    return Hit(
+        float(at),
+        int(port) if port else None,
+        int(status),
+        float(seconds),
+        int(bucket) if bucket else None,
+    )

@@ -86,16 +86,20 @@ def _p95(times_ms: Counter[int], count: int) -> int:
 
 def count(hits: Iterable[Hit], port_to_release: dict[int, str], into: dict[str, Counts]) -> None:
     """Add each hit to the counts of the release whose port answered it; a hit no release's
-    app answered (nginx itself, static files, another upstream) counts for none."""
+    app answered (nginx itself, static files, another upstream) counts for none. Every
+    release of `port_to_release` gets counts, zero when none of the hits is its."""
+    by_port = {
+        port: into.setdefault(release, Counts()) for port, release in port_to_release.items()
+    }
     for hit in hits:
-        release = port_to_release.get(hit.port) if hit.port is not None else None
-        if release is not None:
-            into.setdefault(release, Counts()).add(hit)
+        counts = by_port.get(hit.port) if hit.port is not None else None
+        if counts is not None:
+            counts.add(hit)
 
 
 def tally(hits: Iterable[Hit], port_to_release: dict[int, str]) -> dict[str, Figures]:
     """Figures for every release of `port_to_release` (all zero when none of the hits is its)."""
-    counts = {release: Counts() for release in port_to_release.values()}
+    counts: dict[str, Counts] = {}
     count(hits, port_to_release, counts)
     return {release: c.figures() for release, c in counts.items()}
 
