@@ -8,9 +8,13 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
+import time
 import tracemalloc
+from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from bgstack import NGINX, Stack
@@ -258,14 +262,6 @@ def raw_get(port: int, target: str, headers: list[tuple[str, str]]) -> None:
             pass
 
 
-def stop_nginx(stack: Stack) -> None:
-    """Stop the stack's nginx (no PM2 was started: Stack.stop would run one)."""
-    proc = stack.nginx_proc
-    if proc is not None and proc.poll() is None:
-        proc.send_signal(signal.SIGQUIT)  # graceful stop of our own nginx, by pid
-        proc.wait(timeout=20)
-
-
 HOSTILE = [
     ('/a"b"%20500%200.001%20"127.0.0.1:1"%20"5', [("User-Agent", 'x" 500 0 "127.0.0.1:1" "5')]),
     ("/", [("Cookie", 'rl_t=7" 500 9.999 "127.0.0.1:1" "3')]),
@@ -275,13 +271,17 @@ HOSTILE = [
 ]
 
 
-def test_real_nginx_logs_hostile_requests_without_forged_fields(
-    cli: Cli, tmp_path: Path, web: ThreadingHTTPServer
-) -> None:
-    """The server block `releases nginx` prints and the include's log_format, in a real nginx:
-    every request is one line that parses, with the status the app answered and the port that
-    answered it, whatever quotes, spaces and bytes the path, user agent and cookie hold; the
-    bucket is the cookie's only when it is one."""
+class LoggingNginx(NamedTuple):
+    port: int  # the printed server block's
+    log: Path
+    app_port: int
+    master: subprocess.Popen[bytes]
+
+
+@pytest.fixture
+def logging_nginx(cli: Cli, tmp_path: Path, web: ThreadingHTTPServer) -> Iterator[LoggingNginx]:
+    """A real nginx (own prefix) running the server block `releases nginx` prints, with the
+    generated include routing release r1 to the `web` app; stopped after."""
     if not Path(NGINX).exists():
         pytest.fail("this test needs nginx installed")
     stack = Stack(tmp_path, tmp_path / "root", tmp_path / "src", Path("pm2"), free_port())
@@ -294,20 +294,67 @@ def test_real_nginx_logs_hostile_requests_without_forged_fields(
     assert printed.returncode == 0, printed.stderr
     block = "\n".join(x for x in printed.stdout.splitlines() if not x.startswith("include "))
     assert f'access_log "{stack.root}/.releases/serve/access.log" releases_t;' in block
-    web_port = web.server_address[1]
-    stack.include.write_text(nginx.render_include("t", "r1", {"r1": web_port}))
+    app_port = web.server_address[1]
+    stack.include.write_text(nginx.render_include("t", "r1", {"r1": app_port}))
     stack.start_nginx(block.replace("listen 80;", f"listen 127.0.0.1:{port};"))
+    assert stack.nginx_proc is not None
     try:
-        log = accesslog.log_path(stack.root)
-        start = accesslog.end_of(log)
-        for target, headers in HOSTILE:
-            raw_get(port, target, headers)
-        web.status = 500  # type: ignore[attr-defined]
-        raw_get(port, "/", [("Cookie", "rl_t=3")])
+        yield LoggingNginx(port, accesslog.log_path(stack.root), app_port, stack.nginx_proc)
     finally:
-        stop_nginx(stack)  # it writes its log as it goes: nothing is left to flush
-    hits, cursor = read_since(log, start, LIMIT)
+        # Stack.stop would also run PM2, which this test never started.
+        stack.nginx_proc.send_signal(signal.SIGQUIT)  # graceful stop of our own nginx, by pid
+        stack.nginx_proc.wait(timeout=20)
+
+
+def test_real_nginx_logs_hostile_requests_without_forged_fields(
+    logging_nginx: LoggingNginx, web: ThreadingHTTPServer
+) -> None:
+    """The server block `releases nginx` prints and the include's log_format, in a real nginx:
+    every request is one line that parses, with the status the app answered and the port that
+    answered it, whatever quotes, spaces and bytes the path, user agent and cookie hold; the
+    bucket is the cookie's only when it is one."""
+    ngx = logging_nginx
+    start = accesslog.end_of(ngx.log)
+    for target, headers in HOSTILE:
+        raw_get(ngx.port, target, headers)
+    web.status = 500  # type: ignore[attr-defined]
+    raw_get(ngx.port, "/", [("Cookie", "rl_t=3")])
+    hits, cursor = read_since(ngx.log, start, LIMIT)
     assert cursor.malformed == 0
-    assert [(h.port, h.status) for h in hits] == [(web_port, 200)] * 5 + [(web_port, 500)]
+    assert [(h.port, h.status) for h in hits] == [(ngx.app_port, 200)] * 5 + [(ngx.app_port, 500)]
     assert [h.bucket for h in hits] == [None, None, None, None, 42, 3]
-    assert all(h.seconds < 10 for h in hits)  # no forged 9.999 request time
+    assert all(h.seconds < 9 for h in hits)  # no forged 9.999 request time
+
+
+def test_real_nginx_log_rotated_by_rename_and_reopen_then_copytruncate(
+    logging_nginx: LoggingNginx,
+) -> None:
+    """logrotate's two ways with a real nginx: rename + `nginx -s reopen` (SIGUSR1), with
+    requests before the rotation, between the rename and the reopen (nginx still writes the
+    renamed file) and after it (the new file); then copytruncate. Every request is read once."""
+    ngx = logging_nginx
+    start = accesslog.end_of(ngx.log)
+
+    def requests(bucket: int, n: int) -> None:
+        for _ in range(n):
+            raw_get(ngx.port, "/", [("Cookie", f"rl_t={bucket}")])
+
+    requests(1, 3)
+    hits, cursor = read_since(ngx.log, start, LIMIT)
+    os.rename(ngx.log, ngx.log.with_name("access.log.1"))
+    requests(2, 2)
+    ngx.master.send_signal(signal.SIGUSR1)  # what `nginx -s reopen` sends
+    deadline = time.monotonic() + 20  # the master reopens its logs asynchronously
+    while not ngx.log.exists():
+        assert time.monotonic() < deadline, "nginx did not reopen its log"
+        time.sleep(0.01)
+    requests(3, 2)
+    more, cursor = read_since(ngx.log, cursor, LIMIT)
+    hits += more
+    shutil.copy(ngx.log, ngx.log.with_name("access.log.2"))
+    os.truncate(ngx.log, 0)
+    requests(4, 1)
+    more, cursor = read_since(ngx.log, cursor, LIMIT)
+    hits += more
+    assert [h.bucket for h in hits] == [1, 1, 1, 2, 2, 3, 3, 4]
+    assert cursor.malformed == 0 and cursor.inode == ngx.log.stat().st_ino
