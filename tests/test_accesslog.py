@@ -130,6 +130,10 @@ def test_rotation_by_rename_finishes_the_old_file_then_reads_the_new_one(log: Pa
     append(rotated, line(2.0))  # nginx, before the reopen
     hits, cursor = read_since(log, cursor, LIMIT)
     assert [h.at for h in hits] == [2.0]
+    log.touch()  # logrotate's `create`: an empty new file before nginx reopens
+    append(rotated, line(2.5))
+    hits, cursor = read_since(log, cursor, LIMIT)
+    assert [h.at for h in hits] == [2.5]
     append(rotated, line(3.0))
     append(log, line(4.0) + line(5.0))  # the reopen: a new file
     hits, cursor = read_since(log, cursor, LIMIT)
@@ -226,6 +230,18 @@ def test_what_is_not_a_regular_file_is_refused(log: Path, tmp_path: Path, kind: 
     with pytest.raises(UnsafePath) as refused:
         read_since(log, Cursor(), LIMIT)
     assert str(refused.value).startswith(f"{log} is ")
+    assert accesslog.end_of(log) == Cursor()
+
+
+def test_a_linked_log_directory_is_refused(tmp_path: Path) -> None:
+    """`.releases/serve` replaced by a link to a directory holding a log: not followed."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    append(elsewhere / "access.log", line(1.0))
+    (tmp_path / "serve").symlink_to(elsewhere)
+    log = tmp_path / "serve" / "access.log"
+    with pytest.raises(UnsafePath, match="symlink"):
+        read_since(log, Cursor(), LIMIT)
     assert accesslog.end_of(log) == Cursor()
 
 

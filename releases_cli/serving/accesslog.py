@@ -11,7 +11,8 @@ it is a regular file, at most `limit_bytes` per call, a line over LINE_CAP skipp
 being kept. A line that does not parse is counted in the cursor, never shown.
 
 Rotation: by rename (logrotate's default), the cursor's inode is found again in the same
-directory (`access.log.1`), finished, then the new file is read from its start; by
+directory (`access.log.1`) and read on while the new file is missing or empty (nginx has not
+reopened its log yet), then the new file is read from its start; by
 copytruncate, a file shorter than the cursor (or one whose byte before the cursor is no longer
 a line end) is read again from its start.
 """
@@ -28,6 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
+from releases_cli.core import safefs
 from releases_cli.core.safefs import READ_FLAGS, UnsafePath
 
 LOG_NAME = "access.log"
@@ -108,7 +110,7 @@ def end_of(path: Path) -> Cursor:
     """A cursor at the end of the log now (where a window starts); a fresh one when there is
     no readable log yet."""
     try:
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        dir_fd = safefs.open_dir(path.parent)
     except OSError:
         return Cursor()
     try:
@@ -133,7 +135,7 @@ def read_since(path: Path, cursor: Cursor, limit_bytes: int) -> tuple[list[Hit],
     hits: list[Hit] = []
     budget = max(limit_bytes, MIN_LIMIT)
     try:
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        dir_fd = safefs.open_dir(path.parent)  # a link there (.releases/serve) is not followed
     except FileNotFoundError:
         return hits, cursor
     try:
@@ -147,14 +149,15 @@ def read_since(path: Path, cursor: Cursor, limit_bytes: int) -> tuple[list[Hit],
 def _read_from(
     dir_fd: int, name: str, cursor: Cursor, budget: int, hits: list[Hit]
 ) -> tuple[list[Hit], Cursor]:
-    """read_since in the log's directory (the operator's path: links in it are followed)."""
+    """read_since in the log's directory."""
     with _opened(dir_fd, name) as fd:
         live = os.fstat(fd) if fd >= 0 else None
         if cursor.inode and (live is None or live.st_ino != cursor.inode):
-            # Renamed away (or deleted): finish it first. Until nginx reopens its log there
-            # is no new file, and nginx still appends to the renamed one: stay on it.
+            # Renamed away (or deleted): finish it first. Until nginx reopens its log (no new
+            # file yet, or an empty one logrotate made), nginx still appends to the renamed
+            # one: stay on it.
             cursor, spent, done = _finish_rotated(dir_fd, name, cursor, budget, hits)
-            if not done or live is None:
+            if not done or live is None or live.st_size == 0:
                 return hits, cursor
             budget -= spent
             cursor = replace(cursor, inode=0, offset=0, skipping=False)
