@@ -10,7 +10,6 @@ fewer, only the 5xx share against `max_error_rate` is judged, and the reason say
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -75,7 +74,7 @@ def _p95(times_ms: Counter[int], count: int) -> int:
     """Nearest rank: the smallest time at or below which at least 95% of the requests fall."""
     if count == 0:
         return 0
-    rank = math.ceil(0.95 * count)
+    rank = (95 * count + 99) // 100  # ceil(0.95 * count), without float rounding
     seen = 0
     for ms in sorted(times_ms):
         seen += times_ms[ms]
