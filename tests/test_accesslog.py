@@ -19,6 +19,8 @@ from typing import NamedTuple
 import pytest
 from bgstack import NGINX, Stack
 from helpers import Cli, free_port
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from releases_cli.core.safefs import UnsafePath
 from releases_cli.serving import accesslog, nginx
@@ -213,6 +215,39 @@ def test_a_long_line_still_being_written_is_skipped_once_it_ends(log: Path) -> N
     append(log, "y" * 100 + "\n" + line(2.0))
     hits, cursor = read_since(log, cursor, LIMIT)
     assert [h.at for h in hits] == [2.0] and cursor.malformed == 1 and not cursor.skipping
+
+
+# A log's lines as (text, parses): good lines, garbage (no digit in it: it cannot parse),
+# and lines longer than LINE_CAP.
+LOG_LINE = st.one_of(
+    st.builds(
+        lambda i, b: (line(float(i), bucket=str(b)), True),
+        st.integers(0, 10**6),
+        st.integers(0, 99),
+    ),
+    st.builds(lambda t: (t.replace("\n", " ") + "\n", False), st.text('ab" .:x', max_size=60)),
+    st.builds(
+        lambda n: ("z" * n + "\n", False), st.integers(accesslog.LINE_CAP, 3 * accesslog.LINE_CAP)
+    ),
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(lines=st.lists(LOG_LINE, max_size=40), limit=st.integers(1, 5 * accesslog.LINE_CAP))
+def test_any_mix_read_in_any_pieces_gives_each_good_line_once(
+    tmp_path: Path, lines: list[tuple[str, bool]], limit: int
+) -> None:
+    """Whatever the mix of good lines, garbage and over-long lines, and whatever the limit per
+    call: every good line once, in order, and every other line counted as malformed."""
+    log = tmp_path / "mix.log"
+    log.write_text("".join(text for text, _ in lines))
+    hits, cursor = read_all(log, Cursor(), limit)
+    good = [text for text, parses in lines if parses]
+    assert [f"{h.at:.3f}" for h in hits] == [text.split(" ", 1)[0] for text in good]
+    assert cursor.malformed == len(lines) - len(good)
+    assert cursor.offset == log.stat().st_size
 
 
 @pytest.mark.parametrize("kind", ["fifo", "symlink", "directory"])
