@@ -4,9 +4,9 @@ the routing, the state and the decisions, not the framework): a sticky share of 
 the new release, requests with a deployment id routed as before, promote and abort by hand and
 by analysis, and recovery of a canary whose watcher is gone.
 
-The analysis API (serving/accesslog.py, serving/analysis.py) is another engineer's; until it
-lands, the decision-path tests install tests/canary_standin.py in its place and have nginx
-write the stand-in's log format."""
+The decisions are the real analysis's (serving/accesslog.py reads the log nginx writes in the
+generated include's format, serving/analysis.py judges), with a small min_requests and a short
+interval so a test decides in seconds."""
 
 from __future__ import annotations
 
@@ -15,13 +15,11 @@ import http.client
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import canary_standin
 import pytest
 from bgstack import APP_SERVER, Stack, deploy, running_stack, state
 from helpers import Cli, current_id, free_port
@@ -36,7 +34,6 @@ from releases_cli.pipelines.publish import live_options
 from releases_cli.serving.strategy import Stages
 
 SITE = """
-    log_format releases_t '{fmt}';
     server {{
         listen 127.0.0.1:{port};
         access_log {log} releases_t;
@@ -59,8 +56,7 @@ class Site:
         self.stack = stack
         self.port = free_port()
         self.log = stack.root / ".releases" / "serve" / "access.log"
-        fmt = canary_standin.LOG_FORMAT.replace("_t", "_t")
-        stack.write_main_conf(SITE.format(fmt=fmt, port=self.port, log=self.log))
+        stack.write_main_conf(SITE.format(port=self.port, log=self.log))
         reload = [*stack.nginx_words(), "-c", str(stack.main_conf), "-s", "reload"]
         subprocess.run(reload, check=True, capture_output=True, timeout=60)
         stack.start_nginx  # noqa: B018 (nginx keeps running: reloaded with the new block)
@@ -105,13 +101,6 @@ def site(tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     with running_stack(tmp_path, cli) as s:
         monkeypatch.setenv("PM2_HOME", s.env()["PM2_HOME"])  # in-process pipeline calls
         yield Site(s)
-
-
-@pytest.fixture
-def standin(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The stand-in analysis API in place of the real modules (see the module docstring)."""
-    monkeypatch.setitem(sys.modules, "releases_cli.serving.accesslog", canary_standin.accesslog)
-    monkeypatch.setitem(sys.modules, "releases_cli.serving.analysis", canary_standin.analysis)
 
 
 def stage(cli: Cli, s: Stack) -> str:
@@ -180,7 +169,7 @@ def test_a_canary_takes_a_sticky_share_and_abort_sends_everyone_back(cli: Cli, s
     assert "aborted" in history and "by hand" in history
 
 
-def test_a_failing_canary_is_aborted_by_analysis(cli: Cli, site: Site, standin: None) -> None:
+def test_a_failing_canary_is_aborted_by_analysis(cli: Cli, site: Site) -> None:
     """A canary answering 500 is aborted by the watch once it has enough requests: Aborted
     (exit 12), all traffic on the stable release, the canary failed with its figures."""
     s = site.stack
@@ -210,9 +199,7 @@ def test_a_failing_canary_is_aborted_by_analysis(cli: Cli, site: Site, standin: 
     assert meta is not None and meta.status == "failed"
 
 
-def test_a_healthy_canary_goes_through_its_stages_and_is_promoted(
-    cli: Cli, site: Site, standin: None
-) -> None:
+def test_a_healthy_canary_goes_through_its_stages_and_is_promoted(cli: Cli, site: Site) -> None:
     """Each stage passed moves to the next share; after the last the canary becomes live as
     a deploy's flip makes a release live (switch + deploy_finished), the stable one warm."""
     s = site.stack
@@ -303,7 +290,6 @@ def _visitors(port: int, stop: threading.Event) -> None:
             visit(port, {})
 
 
-STANDIN = {"PYTHONPATH": str(Path(__file__).parent / "standin_site")}
 FAST = "[analysis]\nmin_requests = 5\ninterval = 0.2\n"
 
 
@@ -333,7 +319,7 @@ def test_deploy_with_canary_stages_watches_then_promotes(cli: Cli, site: Site) -
             str(s.source),
             "--canary",
             "30%:1s,60%:1s",
-            env={**s.env(), **STANDIN},
+            env=s.env(),
         )
     finally:
         stop.set()
@@ -355,7 +341,7 @@ def test_a_detached_watcher_aborts_a_failing_canary(cli: Cli, site: Site) -> Non
     (s.source / "server.py").write_text(broken)
     (s.source / "BROKEN").write_text("")
     analysis_config(s, 'health_path = "/health"\n')
-    env = {**s.env(), **STANDIN}
+    env = s.env()
     args = ("deploy", "--root", str(s.root), "--source", str(s.source))
     result = cli(*args, "--canary", "50%", "--detach", env=env)
     assert result.returncode == 0, result.stderr
@@ -410,7 +396,7 @@ def test_the_watch_after_a_blue_green_flip_switches_back_a_failing_release(
         time.sleep(1)  # the previous release's figures before the flip
         (s.source / "BROKEN").write_text("")
         args = ("deploy", "--root", str(s.root), "--source", str(s.source), "--watch", "30s")
-        result = cli(*args, env={**s.env(), **STANDIN})
+        result = cli(*args, env=s.env())
     finally:
         stop.set()
         load.join()
@@ -435,9 +421,7 @@ def test_the_server_block_releases_nginx_prints_passes_nginx_with_and_without_a_
     test = [*s.nginx_words(), "-t", "-q", "-c", str(s.main_conf)]
 
     def accepted() -> bool:
-        s.write_main_conf(
-            SITE.format(fmt=canary_standin.LOG_FORMAT, port=site.port, log=site.log) + server
-        )
+        s.write_main_conf(SITE.format(port=site.port, log=site.log) + server)
         done = subprocess.run(test, check=False, capture_output=True, timeout=60)
         return done.returncode == 0
 

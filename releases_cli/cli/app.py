@@ -133,8 +133,8 @@ for _name, _command in _COMMANDS:
 
 def _app_for(argv: Sequence[str]) -> typer.Typer:
     """The app to run `argv` with: one holding only the command named (typer builds the click
-    command of every registered function on each run, ~40 ms for all of them), or the whole app
-    for the top-level help, completion and anything it cannot tell."""
+    command of every registered function on each run, a cost every command would pay), or the
+    whole app for the top-level help, completion and anything it cannot tell."""
     if any(name.endswith("_COMPLETE") for name in os.environ):
         return app
     rest = list(argv)
@@ -175,7 +175,7 @@ def main() -> None:
 
 def run() -> NoReturn:
     """The process entry point (`releases`, `python -m releases_cli`): `main()`, then the exit
-    without the interpreter's teardown, which cost a rollback 70-200 ms here (freeing every
+    without the interpreter's teardown, a large part of a rollback's time (freeing every
     module, gitpython's helper processes). The output is flushed first; no thread is left (the
     ones the CLI starts are joined or daemons) and every file written is already closed."""
     try:

@@ -1,8 +1,9 @@
 """Shell completion of release ids (`rollback --to`, `switch`, `pin`, `unpin`, `diff`, `logs`).
 
-Runs on every <TAB>, so it only lists releases/ and reads the small meta files: no lock, no
-history, no git. Complete releases other than the live one, newest first, with a hint (the
-revision, or when it was built) that zsh and fish show next to each id.
+Runs on every <TAB>, so it only lists releases/ and reads the small meta files
+(pipelines/overview.py): no lock, no history, no git. Complete releases other than the live
+one, newest first, with a hint (the revision, or when it was built) that zsh and fish show next
+to each id.
 """
 
 from __future__ import annotations
@@ -33,26 +34,24 @@ def any_release_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]
 def _ids(ctx: typer.Context, incomplete: str, everything: bool) -> list[tuple[str, str]]:
     from releases_cli.cli.options import deploy_root_of
     from releases_cli.core.errors import ReleasesError
-    from releases_cli.core.layout import read_current
-    from releases_cli.core.meta import read_meta
+    from releases_cli.pipelines.overview import candidates
 
     try:
         # The command's --root, else `releases --root X` before it (whose callback, which
         # sets $RELEASES_ROOT, does not run while completing).
         raw = ctx.params.get("root") or (ctx.parent.params.get("root") if ctx.parent else None)
-        root = deploy_root_of(Path(raw) if raw else None)
-        current = read_current(root).release_id
         found = []
-        for release_id in reversed(root.release_ids_on_disk()):
-            if not release_id.startswith(incomplete) or (release_id == current and not everything):
+        for release_id, live, meta in candidates(
+            deploy_root_of(Path(raw) if raw else None), incomplete
+        ):
+            if live and not everything:
                 continue
-            meta = read_meta(root, release_id)
             if meta is None or not meta.complete:
                 if everything:
                     found.append((release_id, meta.status if meta else "incomplete"))
                 continue
             hint = _hint(meta)
-            found.append((release_id, f"live: {hint}" if release_id == current else hint))
+            found.append((release_id, f"live: {hint}" if live else hint))
         return found
     except (
         OSError,

@@ -3,17 +3,12 @@ rollback."""
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from releases_cli import config as config_mod
 from releases_cli.cli import completion as complete
 from releases_cli.cli.options import (
     ArtifactOption,
@@ -42,15 +37,7 @@ from releases_cli.cli.options import (
 )
 from releases_cli.cli.text import shown
 from releases_cli.config import Flags
-from releases_cli.core import reserve
-from releases_cli.core.errors import InvalidInput, NotFound
 from releases_cli.core.layout import DeployRoot
-
-if TYPE_CHECKING:
-    from releases_cli.config import Config, SourceConfig
-    from releases_cli.pipelines.notify import Outcome
-    from releases_cli.pipelines.stage import DeployOptions
-    from releases_cli.sources.base import Source
 
 
 def init(
@@ -74,10 +61,10 @@ def init(
     if adopt is not None:
         _adopt(deploy_root, adopt, wait)
         return
-    created = deploy_root.ensure_layout(make_root=True)
-    for path in created:
+    from releases_cli.pipelines.initroot import init as run_init
+
+    for path in run_init(deploy_root):
         say(f"created {path}")
-    reserve.ensure(deploy_root)
     print(f"deploy root ready: {shown(str(deploy_root.path))}")
 
 
@@ -120,9 +107,9 @@ def deploy(
     Example: releases pack --source . -o - | ssh web1 releases deploy --artifact -
     """
     from releases_cli.cli import progress, summary
-    from releases_cli.pipelines.deploy import deploy as run_deploy
+    from releases_cli.pipelines.deploy import DeployResult
+    from releases_cli.pipelines.releasing import Build, deploy_command
 
-    deploy_root = deploy_root_of(root)
     flags = Flags(
         keep=keep,
         source=path_text(source),
@@ -135,30 +122,29 @@ def deploy(
         canary=canary,
         watch=watch,
     )
-    options = deploy_options(deploy_root, flags, wait, artifact)
-    options = replace(options, force=force, override_freeze=override_freeze, message=message)
-    options = replace(options, detach=detach)
-    reporter = progress.make_reporter(quiet, verbose)
-    with _notifying(deploy_root, config_mod.load(deploy_root)) as outcome:
-        result = run_deploy(
-            deploy_root, options, report=reporter, live_line=progress.live_line(reporter)
-        )
+
+    def show(result: DeployResult) -> str:
         if result.canary:
-            outcome.summary = summary.canary(result.id, result.canary, result.previous)
-            print(outcome.summary)
-            return
+            line = summary.canary(result.id, result.canary, result.previous)
+            print(line)
+            return line
         if result.unchanged:
             revision = str(result.source.get("revision", ""))[:12]
             print(
                 f"already live: release {result.id} is {revision} "
                 f"{result.source.get('subject')!r}; nothing to do (pass --force to deploy it again)"
             )
-            return
+            return ""
         pruned = [release_id for release_id, _ in result.pruned.deleted]
-        outcome.summary = summary.deployed(
-            result.id, result.source, result.seconds, result.previous, pruned
-        )
-        print(outcome.summary)
+        line = summary.deployed(result.id, result.source, result.seconds, result.previous, pruned)
+        print(line)
+        return line
+
+    reporter = progress.make_reporter(quiet, verbose)
+    made = Build(flags, artifact, wait, override_freeze, message, detach)
+    deploy_command(
+        deploy_root_of(root), made, force, reporter, say, show, progress.live_line(reporter)
+    )
 
 
 def stage(
@@ -190,20 +176,15 @@ def stage(
     Example: releases stage --artifact shop.artifact
     """
     from releases_cli.cli import progress, summary
-    from releases_cli.pipelines.fleet import stage as run_stage
+    from releases_cli.pipelines.releasing import Build, stage_command
 
     deploy_root = deploy_root_of(root)
     # The same options as `deploy` builds with, so a staged release equals a deployed one.
     flags = Flags(source=path_text(source), repo=repo, ref=ref, build=build, preset=preset)
-    if artifact is not None and release_id is not None:
-        raise InvalidInput("--id and --artifact are mutually exclusive: the artifact has its id")
-    options = deploy_options(deploy_root, flags, wait, artifact)
-    options = replace(options, override_freeze=override_freeze, message=message)
-    options = replace(options, live=options.live._replace(echo=sys.stderr))  # hooks' output
-    # stdout carries only the id, for scripts: progress and build output go to stderr.
+    made = Build(flags, artifact, wait, override_freeze, message)
+    # stdout carries only the id, for scripts: progress, build and hook output go to stderr.
     reporter = progress.make_reporter(quiet, verbose, out=sys.stderr)
-    with _notifying(deploy_root, config_mod.load(deploy_root)):
-        result = run_stage(deploy_root, options, release_id, report=reporter)
+    result = stage_command(deploy_root, made, release_id, sys.stderr, reporter, say)
     say(summary.staged(deploy_root, result.id, result.source, result.seconds, result.previous))
     print(result.id)
 
@@ -234,40 +215,35 @@ def switch(
     Example: releases switch 20261126T101500Z -m "fleet rollout 42"
     """
     from releases_cli.cli import progress, render, summary
-    from releases_cli.core.meta import read_meta
-    from releases_cli.pipelines.canary import settings_of
-    from releases_cli.pipelines.fleet import switch as run_switch
-    from releases_cli.pipelines.publish import live_options
-    from releases_cli.pipelines.watch import Watching
+    from releases_cli.pipelines.releasing import Switched, switch_command
 
-    deploy_root = deploy_root_of(root)
-    flags = Flags(keep=keep, restart=restart, health_url=health_url)
-    cfg = config_mod.load(deploy_root).with_flags(flags)
-    live = live_options(cfg)
-    if as_json:  # stdout carries only the JSON: restart and hook output go to stderr
-        live = live._replace(echo=sys.stderr)
-    reporter = progress.make_reporter(quiet, verbose, out=sys.stderr if as_json else None)
-    with _notifying(deploy_root, cfg) as outcome:
-        result = run_switch(
-            deploy_root,
-            release_id,
-            cfg.keep,
-            wait,
-            report=reporter,
-            live=live,
-            message=message,
-            override_freeze=override_freeze,
-            watching=Watching(settings_of(cfg), progress.live_line(reporter)),
+    def show(done: Switched) -> str:
+        line = summary.switched("switched to", done.id, done.source, done.seconds, done.previous)
+        line = f"{line}; pruned {len(done.pruned)}"
+        print(
+            render.switch_json(done.id, done.previous, done.seconds, done.pruned)
+            if as_json
+            else line
         )
-        pruned = [pruned_id for pruned_id, _ in result.pruned.deleted]
-        meta = read_meta(deploy_root, result.id)
-        source = meta.source if meta else None
-        line = summary.switched("switched to", result.id, source, result.seconds, result.previous)
-        outcome.summary = f"{line}; pruned {len(pruned)}"
-        if as_json:
-            print(render.switch_json(result.id, result.previous, result.seconds, pruned))
-        else:
-            print(outcome.summary)
+        return line
+
+    flags = Flags(keep=keep, restart=restart, health_url=health_url)
+    # With --json, stdout carries only the JSON: progress, restart and hook output go to stderr.
+    echo = sys.stderr if as_json else None
+    reporter = progress.make_reporter(quiet, verbose, out=echo)
+    switch_command(
+        deploy_root_of(root),
+        release_id,
+        flags,
+        wait,
+        message,
+        override_freeze,
+        echo,
+        reporter,
+        say,
+        show,
+        progress.live_line(reporter),
+    )
 
 
 def rollback(
@@ -294,36 +270,20 @@ def rollback(
     Example: releases rollback --to 20261126T093000Z -m "checkout 500s after deploy"
     """
     from releases_cli.cli import progress, render, summary
-    from releases_cli.core.meta import read_meta
-    from releases_cli.pipelines.publish import live_options
-    from releases_cli.pipelines.rollback import rollback as run_rollback
+    from releases_cli.pipelines.releasing import Switched, rollback_command
 
-    deploy_root = deploy_root_of(root)
-    cfg = config_mod.load(deploy_root).with_flags(Flags(restart=restart, health_url=health_url))
-    live = live_options(cfg)
-    if as_json:  # as `switch --json`: stdout carries only the JSON
-        live = live._replace(echo=sys.stderr)
-    reporter = progress.make_reporter(quiet, verbose, out=sys.stderr if as_json else None)
-    with _notifying(deploy_root, cfg) as outcome:
-        result = run_rollback(
-            deploy_root,
-            to,
-            wait,
-            live=live,
-            report=reporter,
-            message=message,
-            migrations=cfg.migrations,
-            force=force,
-        )
-        meta = read_meta(deploy_root, result.id)
-        source = meta.source if meta else None
-        outcome.summary = summary.switched(
-            "rolled back to", result.id, source, result.seconds, result.previous
-        )
-        if as_json:  # the shape of `switch --json` (a rollback prunes nothing)
-            print(render.switch_json(result.id, result.previous, result.seconds, []))
-        else:
-            print(outcome.summary)
+    def show(done: Switched) -> str:
+        line = summary.switched("rolled back to", done.id, done.source, done.seconds, done.previous)
+        # With --json, the shape of `switch --json` (a rollback prunes nothing).
+        print(render.switch_json(done.id, done.previous, done.seconds, []) if as_json else line)
+        return line
+
+    flags = Flags(restart=restart, health_url=health_url)
+    echo = sys.stderr if as_json else None  # as `switch --json`: stdout carries only the JSON
+    reporter = progress.make_reporter(quiet, verbose, out=echo)
+    rollback_command(
+        deploy_root_of(root), to, flags, wait, message, force, echo, reporter, say, show
+    )
 
 
 def _adopt(deploy_root: DeployRoot, path: Path, wait: float) -> None:
@@ -337,81 +297,6 @@ def _adopt(deploy_root: DeployRoot, path: Path, wait: float) -> None:
         print(f"the old directory is kept at {parked} (remove it once PM2 has reloaded)")
     for line in result.instructions:
         print(line)
-
-
-def _source(settings: SourceConfig) -> Source:
-    """The source the settings name: a directory, or a git repository (loads gitpython)."""
-    if settings.path and settings.repo:
-        raise InvalidInput(
-            "releases.toml sets both source.path and source.repo; keep one "
-            "(or pass --source or --repo)"
-        )
-    if settings.repo:
-        from releases_cli.sources.git.source import GitSource
-
-        return GitSource(settings.repo, settings.ref or None, settings.submodules)
-    if settings.ref:
-        raise InvalidInput("--ref (source.ref) needs a git source: pass --repo URL")
-    if not settings.path:
-        raise NotFound(
-            "no source: pass --source DIR or --repo URL (or set [source] path or repo "
-            "in releases.toml)"
-        )
-    from releases_cli.sources.local import LocalSource
-
-    return LocalSource(Path(settings.path))
-
-
-_BUILD_FLAGS = (
-    ("--source", "source"),
-    ("--repo", "repo"),
-    ("--ref", "ref"),
-    ("--build", "build"),
-    ("--preset", "preset"),
-)
-
-
-def _artifact(location: str) -> Source:
-    from releases_cli.sources.artifact.source import ArtifactSource
-
-    return ArtifactSource(location)
-
-
-def deploy_options(
-    deploy_root: DeployRoot, flags: Flags, wait: float, artifact: str | None = None
-) -> DeployOptions:
-    """releases.toml + the flags that build a release (shared by deploy, stage and pack)."""
-    from releases_cli.pipelines.canary import stages_of
-    from releases_cli.pipelines.publish import live_options
-    from releases_cli.pipelines.stage import DeployOptions
-
-    if flags.source is not None and flags.repo is not None:
-        raise InvalidInput("--source and --repo are mutually exclusive: pass one of them")
-    given = [name for name, value in _BUILD_FLAGS if getattr(flags, value) is not None]
-    if artifact is not None and given:
-        raise InvalidInput(f"--artifact is built already: it takes no {given[0]}")
-    cfg = config_mod.load(deploy_root).with_flags(flags)
-    return DeployOptions(
-        source=_source(cfg.source) if artifact is None else _artifact(artifact),
-        build=cfg.build,
-        shared=cfg.shared,
-        keep=cfg.keep,
-        wait=wait,
-        live=live_options(cfg),
-        migrations=cfg.migrations,
-        canary=stages_of(cfg.serve.canary, cfg.serve.watch),
-        analysis=cfg.analysis,
-        watch=cfg.serve.watch,
-    )
-
-
-@contextmanager
-def _notifying(deploy_root: DeployRoot, cfg: Config) -> Iterator[Outcome]:
-    """The [notify] webhooks, sent once the command's outcome is recorded (a failure warns)."""
-    from releases_cli.pipelines.notify import notifying
-
-    with notifying(deploy_root, cfg.notify, dict(os.environ), say) as outcome:
-        yield outcome
 
 
 COMMANDS = (

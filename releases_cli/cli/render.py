@@ -18,7 +18,6 @@ from releases_cli.core.clock import iso
 from releases_cli.core.ids import id_time
 from releases_cli.core.meta import SourceInfo, source_location
 from releases_cli.core.state import Release, Snapshot, Status
-from releases_cli.core.statedir import layout_problems
 from releases_cli.core.units import human_size
 
 if TYPE_CHECKING:
@@ -203,7 +202,11 @@ def _dumps(document: object, indent: int | None = 2) -> str:
 
 
 def list_json(
-    snap: Snapshot, now: datetime, in_use: dict[str, list[int]], serving: list[ServeAppJson]
+    snap: Snapshot,
+    now: datetime,
+    in_use: dict[str, list[int]],
+    serving: list[ServeAppJson],
+    warnings: list[str],
 ) -> str:
     document: ListJson = {
         "version": JSON_VERSION,
@@ -212,7 +215,7 @@ def list_json(
         "previous": snap.previous,
         "releases": [release_record(snap, r, now, in_use) for r in reversed(snap.releases)],
         "serving": serving,
-        "warnings": warnings(snap),
+        "warnings": warnings,
     }
     return _dumps(document)
 
@@ -235,6 +238,7 @@ def status_json(
     record: ReleaseJson | None,
     frozen: FreezeState | None,
     serving: list[ServeAppJson],
+    warnings: list[str],
     canary: CanaryJson | None = None,
 ) -> str:
     live = snap.current_id
@@ -248,7 +252,7 @@ def status_json(
         "frozen": freeze_record(frozen),
         "serving": serving,
         "canary": canary,
-        "warnings": warnings(snap),
+        "warnings": warnings,
     }
     return _dumps(document)
 
@@ -348,29 +352,6 @@ def _message_cell(release: Release) -> str | None:
     if meta.pinned and meta.pin_reason:
         return f"pinned: {meta.pin_reason}" + (f"; {meta.message}" if meta.message else "")
     return meta.message
-
-
-def warnings(snap: Snapshot) -> list[str]:
-    """Problems worth telling whoever reads the list (never fatal for reading)."""
-    found = [str(problem) for problem in layout_problems(snap.root.state)]
-    link = snap.current
-    if link.exists and not link.is_symlink:
-        doctor = snap.root.command("doctor")
-        found.append(f"current is a real directory, not a symlink (run `{doctor}`)")
-    elif link.is_symlink and (link.release_id is None or snap.get(link.release_id) is None):
-        found.append(f"current points at {link.target!r}, which is not a kept release")
-    if snap.history.corrupt_lines:
-        found.append(
-            f"history has {len(snap.history.corrupt_lines)} corrupt line(s), skipped: "
-            f"{list(snap.history.corrupt_lines[:5])}"
-        )
-    damaged = [r.id for r in snap.releases if r.meta_problem is not None]
-    if damaged:
-        found.append(f"meta file unreadable (kept, never pruned automatically): {damaged[:5]}")
-    strays = snap.root.strays_in_releases()
-    if strays:
-        found.append(f"releases/ holds entries that are not releases (ignored): {strays[:5]}")
-    return found
 
 
 def short_reason(error: str) -> str:

@@ -4,11 +4,11 @@ apps past their grace; for a timer)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+import sys
+from typing import Annotated
 
 import typer
 
-from releases_cli import config as config_mod
 from releases_cli.cli import completion as complete
 from releases_cli.cli.options import (
     QuietOption,
@@ -19,22 +19,6 @@ from releases_cli.cli.options import (
     say,
 )
 from releases_cli.core.clock import utc_now
-from releases_cli.core.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from releases_cli.core.layout import DeployRoot
-    from releases_cli.serving.bgapps import Serving
-
-
-def _serving(deploy_root: DeployRoot, command: str) -> Serving:
-    from releases_cli.serving.bgapps import serving
-
-    cfg = config_mod.load(deploy_root)
-    if not cfg.serve.blue_green:
-        raise InvalidInput(
-            f'`releases {command}` needs [serve] mode = "blue-green" in {deploy_root.config_file}'
-        )
-    return serving(deploy_root, cfg.serve)
 
 
 def up(
@@ -62,42 +46,17 @@ def up(
     from releases_cli.pipelines import up as run_up
 
     deploy_root = deploy_root_of(root).require_initialized()
-    cfg = config_mod.load(deploy_root)
     if print_boot_hook:
-        print(_boot_hook(deploy_root), end="")
+        print(run_up.boot_hook_for(deploy_root, sys.argv[0]), end="")
         return
     reporter = progress.make_reporter(quiet, verbose)
-    done = run_up.up(deploy_root, cfg, wait, utc_now, reporter)
+    done = run_up.up(deploy_root, wait, utc_now, reporter)
     if done.live is None:
         print("up: nothing is live")
         return
     where = f" on 127.0.0.1:{done.port}" if done.port is not None else ""
     warm = f"; warm: {', '.join(done.warm)}" if done.warm else ""
     print(f"up: {done.live} live{where}{warm}")
-
-
-def _boot_hook(deploy_root: DeployRoot) -> str:
-    """The boot hook for this root, run as this user with this PATH and PM2_HOME."""
-    import getpass
-    import os
-    import sys
-    from pathlib import Path
-
-    from releases_cli.pipelines.up import boot_hook
-
-    program = [os.path.abspath(sys.argv[0])]
-    if Path(sys.argv[0]).name != "releases":  # python -m releases_cli, or in process
-        # -P (3.11+) keeps the cwd off sys.path; the hook also runs from /, which 3.10 relies on.
-        safe_path = ["-P"] if sys.version_info >= (3, 11) else []
-        program = [sys.executable, *safe_path, "-m", "releases_cli"]
-    env = {k: os.environ[k] for k in ("PATH", "PM2_HOME") if os.environ.get(k)}
-    words = [*program, str(deploy_root.path), *env.values()]
-    if any(ch < " " or ch == "\x7f" for word in words for ch in word):
-        raise InvalidInput(
-            "a path for the boot hook holds a control character (a unit or crontab line "
-            "cannot carry it); nothing was printed"
-        )
-    return boot_hook(deploy_root, program, getpass.getuser(), env)
 
 
 def nginx(root: RootOption = None) -> None:
@@ -109,17 +68,12 @@ def nginx(root: RootOption = None) -> None:
 
     Example: releases nginx --root /srv/shop > shop.nginx  (then place its two parts)
     """
-    from releases_cli.core.fs import DIR_MODE, atomic_write
-    from releases_cli.serving.nginx import render_include, snippet
+    from releases_cli.pipelines.serve import nginx_setup
 
-    deploy_root = deploy_root_of(root).require_initialized()
-    sv = _serving(deploy_root, "nginx")
-    block = snippet(sv.nginx, deploy_root.path)  # a path nginx cannot name: refused first
-    if not sv.nginx.include.exists():
-        sv.nginx.include.parent.mkdir(DIR_MODE, parents=True, exist_ok=True)
-        atomic_write(sv.nginx.include, render_include(sv.nginx.app, None, {}).encode())
-        say(f"wrote {sv.nginx.include} (nothing routed yet)")
-    print(block, end="")
+    done = nginx_setup(deploy_root_of(root))
+    if done.wrote is not None:
+        say(f"wrote {done.wrote} (nothing routed yet)")
+    print(done.block, end="")
 
 
 def preview(
@@ -143,18 +97,11 @@ def preview(
     """
     from releases_cli.cli import progress
     from releases_cli.core.ids import validate_id
-    from releases_cli.core.recovery import exclusive
-    from releases_cli.serving.bluegreen import preview as run_preview
+    from releases_cli.pipelines.serve import preview as run_preview
 
-    validate_id(release_id)
-    deploy_root = deploy_root_of(root).require_initialized()
-    sv = _serving(deploy_root, "preview")
-    reporter = progress.make_reporter(quiet, verbose)
-    with exclusive(deploy_root, wait, utc_now, reporter) as recovered:
-        snap = recovered.snapshot
-        if release_id != snap.current_id:  # the live one may be previewed on its own port
-            snap.target(release_id, "preview")
-        port = run_preview(sv, release_id, utc_now, reporter)
+    validate_id(release_id)  # before the root is looked for: the same error either way
+    deploy_root = deploy_root_of(root)
+    port = run_preview(deploy_root, release_id, wait, progress.make_reporter(quiet, verbose))
     print(f"http://127.0.0.1:{port}/")
 
 
@@ -170,12 +117,9 @@ def reap(
     Example: releases reap --root /srv/shop --quiet
     """
     from releases_cli.cli import progress
-    from releases_cli.serving import bluegreen
+    from releases_cli.pipelines.serve import reap as run_reap
 
-    deploy_root = deploy_root_of(root).require_initialized()
-    sv = _serving(deploy_root, "reap")
-    reporter = progress.make_reporter(quiet, verbose)
-    stopped = bluegreen.reap(sv, wait, utc_now, reporter)
+    stopped = run_reap(deploy_root_of(root), wait, progress.make_reporter(quiet, verbose))
     if stopped:
         say(f"stopped {len(stopped)} app(s): {', '.join(stopped)}")
     print(f"reaped {len(stopped)}")

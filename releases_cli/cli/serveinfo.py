@@ -1,62 +1,32 @@
-"""What `status` and `list` show about blue-green apps: each app in the serve state with its
-role, port, PM2 status and memory (`pm2 jlist`) and when it stops; nothing in reload mode.
-The JSON records are the source of the text lines, so the two never disagree."""
+"""How `status` and `list` show the blue-green apps (read by pipelines/serveview.py). The JSON
+records are the source of the text lines, so the two never disagree."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-from releases_cli import config as config_mod
 from releases_cli.core.clock import iso
 
 if TYPE_CHECKING:
     from releases_cli.cli.render import CanaryJson, ServeAppJson
-    from releases_cli.core.layout import DeployRoot
+    from releases_cli.pipelines.serveview import CanaryView, ServeApp
 
 
-def serve_records(deploy_root: DeployRoot, now: datetime) -> list[ServeAppJson]:
-    """Every app in the serve state (empty in reload mode or before `init`)."""
-    from releases_cli.core.errors import InvalidInput
-
-    if not deploy_root.config_file.is_file():
-        return []
-    try:
-        cfg = config_mod.load(deploy_root)
-    except InvalidInput:
-        return []  # what is live is still shown; `doctor` reports the config
-    if not cfg.serve.blue_green:
-        return []
-    from releases_cli.serving import pm2
-    from releases_cli.serving.bgapps import serving
-    from releases_cli.serving.servestate import read_state
-
-    sv = serving(deploy_root, cfg.serve)
-    state = read_state(deploy_root)
-    # Never start a PM2 daemon just to look (all apps then show as not in PM2).
-    asked = bool(state.apps) and pm2.daemon_running()
-    running = (pm2.jlist(sv.pm2) or {}) if asked else {}
-    records: list[ServeAppJson] = []
-    for rid, entry in sorted(state.apps.items()):
-        role = "live" if rid == state.live else "warm" if entry.routed else "not routed"
-        role = "canary" if state.canary is not None and state.canary.id == rid else role
-        app = running.get(sv.pm2.name(rid))
-        left = None
-        if entry.until is not None:
-            left = max(0, int((entry.until - now).total_seconds()))
-        records.append(
-            {
-                "id": rid,
-                "role": role,
-                "port": entry.port,
-                "pm2_status": app.status if app else None,
-                "online": app.online if app else 0,
-                "memory": app.memory if app else None,
-                "stops_at": iso(entry.until) if entry.until else None,
-                "stops_in_seconds": left,
-            }
-        )
-    return records
+def serve_records(apps: list[ServeApp]) -> list[ServeAppJson]:
+    """The apps as `--json` shows them."""
+    return [
+        {
+            "id": app.id,
+            "role": app.role,
+            "port": app.port,
+            "pm2_status": app.pm2_status,
+            "online": app.online,
+            "memory": app.memory,
+            "stops_at": iso(app.stops_at) if app.stops_at else None,
+            "stops_in_seconds": app.stops_in_seconds,
+        }
+        for app in apps
+    ]
 
 
 def serve_lines(records: list[ServeAppJson]) -> list[str]:
@@ -79,18 +49,8 @@ def serve_lines(records: list[ServeAppJson]) -> list[str]:
     return lines
 
 
-def canary_record(deploy_root: DeployRoot) -> CanaryJson | None:
+def canary_record(found: CanaryView | None) -> CanaryJson | None:
     """The running canary (blue-green), with its live figures; None when none runs."""
-    if not deploy_root.config_file.is_file():
-        return None
-    from releases_cli.core.errors import InvalidInput
-    from releases_cli.pipelines import canary
-
-    try:
-        cfg = config_mod.load(deploy_root)
-    except InvalidInput:
-        return None
-    found = canary.view(deploy_root, cfg)
     if found is None:
         return None
     c = found.canary

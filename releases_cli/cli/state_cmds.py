@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from releases_cli import config as config_mod
 from releases_cli.cli.options import (
     JsonOption,
     KeepOption,
@@ -20,8 +19,6 @@ from releases_cli.cli.options import (
 )
 from releases_cli.cli.serveinfo import canary_lines, canary_record, serve_lines, serve_records
 from releases_cli.cli.text import shown
-from releases_cli.config import Flags
-from releases_cli.core import reserve
 from releases_cli.core.clock import utc_now
 from releases_cli.core.errors import ExitCode, NotFound
 
@@ -32,22 +29,18 @@ def list_(root: RootOption = None, as_json: JsonOption = False) -> None:
     Example: releases list --json
     """
     from releases_cli.cli import render
-    from releases_cli.core.inuse import release_users
-    from releases_cli.core.state import snapshot
+    from releases_cli.pipelines.overview import listing
 
-    deploy_root = deploy_root_of(root)
-    deploy_root.require_initialized()
-    snap = snapshot(deploy_root)
-    in_use = release_users(deploy_root.releases)
     now = utc_now()
-    records = serve_records(deploy_root, now)
+    seen = listing(deploy_root_of(root), now)
+    records = serve_records(seen.serving)
     if as_json:
-        print(render.list_json(snap, now, in_use, records))
+        print(render.list_json(seen.snap, now, seen.in_use, records, seen.warnings))
         return
-    print(render.list_table(snap, now, in_use))
+    print(render.list_table(seen.snap, now, seen.in_use))
     for line in serve_lines(records):
         print(line)
-    for warning in render.warnings(snap):
+    for warning in seen.warnings:
         say(f"warning: {warning}")
 
 
@@ -60,31 +53,25 @@ def status(root: RootOption = None, as_json: JsonOption = False) -> None:
     Example: releases status --json
     """
     from releases_cli.cli import render
-    from releases_cli.core.freeze import read_freeze
-    from releases_cli.core.inuse import release_users
-    from releases_cli.core.state import snapshot
+    from releases_cli.pipelines.overview import live_view
 
     deploy_root = deploy_root_of(root)
-    snap = snapshot(deploy_root)
-    frozen = read_freeze(deploy_root)
     now = utc_now()
+    seen = live_view(deploy_root, now)
+    snap, frozen = seen.snap, seen.frozen
     live = snap.get(snap.current_id) if snap.current_id else None
-    record = (
-        render.release_record(snap, live, now, release_users(deploy_root.releases))
-        if live
-        else None
-    )
-    records = serve_records(deploy_root, now)
-    running = canary_record(deploy_root)
+    record = render.release_record(snap, live, now, seen.in_use) if live else None
+    records = serve_records(seen.serving)
+    running = canary_record(seen.canary)
     if as_json:
-        print(render.status_json(snap, record, frozen, records, running))
+        print(render.status_json(snap, record, frozen, records, seen.warnings, running))
     elif record is not None:
         print(render.status_text(record, snap.previous))
         for line in serve_lines(records) + canary_lines(running):
             print(line)
     if frozen is not None and not as_json:
         print(render.frozen_text(frozen))
-    for warning in render.warnings(snap):
+    for warning in seen.warnings:
         say(f"warning: {warning}")
     if snap.current_id is None:
         raise NotFound(f"no release is live in {deploy_root.path}")
@@ -103,37 +90,21 @@ def prune(
 
     Example: releases prune --keep 3 --dry-run
     """
-    import time
-
     from releases_cli.cli import progress, summary
-    from releases_cli.core.prune import delete_pruned
-    from releases_cli.core.recovery import exclusive
-    from releases_cli.core.report import Stage, stage
-    from releases_cli.pipelines.retention import prune_releases
+    from releases_cli.pipelines.retention import Pruned, prune_command
 
-    deploy_root = deploy_root_of(root)
-    deploy_root.require_initialized()
-    cfg = config_mod.load(deploy_root).with_flags(Flags(keep=keep))
+    def show(done: Pruned) -> None:
+        if not quiet:
+            verb = "would delete" if done.dry_run else "deleted"
+            for release_id, reason in done.result.deleted:
+                print(f"{verb} {release_id} ({shown(reason)})")
+            for release_id, reason in done.result.kept:
+                print(f"kept {release_id} ({shown(reason)})")
+        deleted = [release_id for release_id, _ in done.result.deleted]
+        print(summary.pruned(deleted, len(done.result.kept), done.dry_run, done.seconds))
+
     reporter = progress.make_reporter(quiet, verbose)
-    started = time.monotonic()
-    label = f"keep={cfg.keep}" + (" (dry run)" if dry_run else "")
-    # use_reserve: on a full disk, prune spends the space kept back for it (core/reserve.py).
-    with (
-        exclusive(deploy_root, wait, utc_now, reporter, use_reserve=not dry_run),
-        stage(reporter, Stage.PRUNE, label),
-    ):
-        result = prune_releases(deploy_root, cfg.keep, dry_run=dry_run, force=force)
-    if not quiet:
-        verb = "would delete" if dry_run else "deleted"
-        for release_id, reason in result.deleted:
-            print(f"{verb} {release_id} ({shown(reason)})")
-        for release_id, reason in result.kept:
-            print(f"kept {release_id} ({shown(reason)})")
-    deleted = [release_id for release_id, _ in result.deleted]
-    print(summary.pruned(deleted, len(result.kept), dry_run, time.monotonic() - started))
-    # After the lock is released and the result is shown; prune returns with the space free.
-    delete_pruned(deploy_root, result, detached=False)
-    reserve.ensure(deploy_root)  # back once there is room again
+    prune_command(deploy_root_of(root), keep, dry_run, force, wait, reporter, show)
 
 
 def history(
@@ -151,10 +122,9 @@ def history(
     Example: releases history -n 5
     """
     from releases_cli.cli import timeline
-    from releases_cli.core.events import read_history
+    from releases_cli.pipelines.overview import history as read_history
 
     deploy_root = deploy_root_of(root)
-    deploy_root.require_initialized()
     log = read_history(deploy_root)
     found = timeline.rows(log.events, limit, everything)
     if as_json:

@@ -1,5 +1,6 @@
 """The settings: one NamedTuple per releases.toml section, its fields being the keys (a NamedTuple
-is as typed and immutable as a frozen dataclass, and about 1 ms cheaper per class at start-up).
+is as typed and immutable as a frozen dataclass, and cheaper per class at start-up: see
+bench/README.md, "Figures kept out of the code").
 
 Values here are already checked (by `values`); code downstream uses them as they are.
 """

@@ -23,7 +23,6 @@ import errno
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _PATH_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -38,16 +37,19 @@ class EraseError(OSError):
         return f"{self.filename}: {self.strerror}"
 
 
-@dataclass(slots=True)
 class _Level:
     """One directory on the way down: its name in its parent, its identity (to check `..`
-    against on the way back up), and the subdirectories still to delete."""
+    against on the way back up), and the subdirectories still to delete. A plain class, not a
+    dataclass: every command imports this module, and building a dataclass costs start-up."""
 
-    name: str
-    dev: int
-    ino: int
-    mount: int  # the kernel's mount id (-1: unknown)
-    pending: list[str] = field(default_factory=list)
+    __slots__ = ("dev", "ino", "mount", "name", "pending")
+
+    def __init__(self, name: str, dev: int, ino: int, mount: int) -> None:
+        self.name = name
+        self.dev = dev
+        self.ino = ino
+        self.mount = mount  # the kernel's mount id (-1: unknown)
+        self.pending: list[str] = []
 
 
 class _Eraser:

@@ -145,7 +145,7 @@ def sync_tree(path: Path) -> None:
 
 
 def _syncfs(fd: int) -> int:
-    import ctypes  # ~7 ms to import; only a deploy syncs
+    import ctypes  # a costly import, and only a deploy syncs
 
     try:
         libc = ctypes.CDLL(None, use_errno=True)

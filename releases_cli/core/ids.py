@@ -43,8 +43,8 @@ def is_valid_id(text: str) -> bool:
 def _parse_stamp(stamp: str) -> datetime:
     """`YYYYMMDDTHHMMSSZ` (digits already checked by _ID_RE) as a UTC datetime.
 
-    The same dates as strptime(_TS_FORMAT) accepts, about 10x faster: `list` of 1,000 releases
-    validates every id several times.
+    The same dates as strptime(_TS_FORMAT) accepts, in a fraction of its time: `list` of 1,000
+    releases validates every id several times.
     """
     return datetime(
         int(stamp[0:4]),

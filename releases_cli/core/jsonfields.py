@@ -1,4 +1,5 @@
-"""JSON values and one strict codec between them and the frozen dataclasses of the state files.
+"""JSON values and one strict codec between them and the records of the state files (NamedTuples,
+and the freeze's frozen dataclass).
 
 `Codec.decode(cls, obj)` reads a JSON object into `cls` (a dataclass or a NamedTuple) field by
 field: a key of the

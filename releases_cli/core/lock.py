@@ -1,14 +1,17 @@
-"""The deploy root's lock: an flock (released by the kernel when the holder dies, so it is never
-stale) plus a small info file naming the holder for the "busy" message.
+"""The deploy root's lock: a native file lock (released by the kernel when the holder dies, so it
+is never stale) plus a small info file naming the holder for the "busy" message.
 
 Taking the lock is where every state-changing command starts, so it first refuses a planted
 or damaged `.releases/` layout (statedir.py). The lock file itself is never followed (opened
-with O_NOFOLLOW, never truncated).
+with O_NOFOLLOW) and never truncated or written: it is only the inode the lock hangs on.
 
-On POSIX this is `fcntl.flock` on `.releases/lock`, the same lock filelock takes there (so
-versions that took it through filelock exclude this one and back), without filelock's import:
-filelock 4.x loads ~60 modules (hashlib, secrets, decimal, inspect, logging...), 50-300 ms of
-every deploy and rollback measured here. filelock stays the lock where fcntl does not exist.
+The lock is filelock's, on every platform: `filelock.lock_descriptor` takes the primitive its
+FileLock takes (`flock(LOCK_EX)` on POSIX, so older versions that used fcntl or FileLock, and a
+`flock(1)` in a shell, exclude this one and back). We open the descriptor ourselves rather than
+let a FileLock open it: how FileLock opens differs across filelock versions (older ones open with
+O_TRUNC and follow a symlink), and its Unix class may fall back to a "soft" lock that writes the
+holder into the lock file and deletes it on release. The descriptor we hand it is opened once,
+our way, and closing it releases the lock.
 """
 
 from __future__ import annotations
@@ -84,48 +87,33 @@ def _busy(root: DeployRoot, wait: float, clock: Clock) -> Locked:
 POLL_SECONDS = 0.05  # how often a waiting command retries the lock
 
 
+def _open_flags() -> int:
+    # Windows has neither flag; os.open makes the descriptor non-inheritable there anyway.
+    return os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
 @contextmanager
 def _flock(root: DeployRoot, wait: float, clock: Clock) -> Iterator[None]:
     try:
-        import fcntl
-    except ImportError:  # not POSIX: filelock's lock
-        with _filelock(root, wait, clock):
-            yield
-        return
-    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        fd = os.open(root.lock_file, flags, 0o644)
-    except OSError as error:  # a read-only or failing filesystem
+        fd = os.open(root.lock_file, _open_flags(), 0o644)
+    except OSError as error:  # a read-only or failing filesystem, a link planted since the check
         raise SystemFailure.of(error, "cannot take the lock") from None
     try:
         deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise _busy(root, wait, clock) from None
-                time.sleep(POLL_SECONDS)
-            except OSError as error:
-                raise SystemFailure.of(error, "cannot take the lock") from None
+        while not _try_lock(fd):
+            if time.monotonic() >= deadline:
+                raise _busy(root, wait, clock) from None
+            time.sleep(POLL_SECONDS)
         yield
     finally:
-        os.close(fd)  # releases the flock
+        os.close(fd)  # releases the lock
 
 
-@contextmanager
-def _filelock(root: DeployRoot, wait: float, clock: Clock) -> Iterator[None]:
-    import filelock
+def _try_lock(fd: int) -> bool:
+    """True once held, False while another process holds it."""
+    from filelock import lock_descriptor  # only the commands that take the lock pay its import
 
-    lock = filelock.FileLock(str(root.lock_file), timeout=wait, thread_local=False)
     try:
-        lock.acquire(timeout=wait, poll_interval=POLL_SECONDS)
-    except filelock.Timeout:
-        raise _busy(root, wait, clock) from None
-    except OSError as error:  # a read-only or failing filesystem (Timeout is an OSError too)
+        return lock_descriptor(fd, blocking=False)
+    except OSError as error:
         raise SystemFailure.of(error, "cannot take the lock") from None
-    try:
-        yield
-    finally:
-        lock.release()

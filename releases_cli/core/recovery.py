@@ -25,9 +25,8 @@ from releases_cli.core.events import (
 )
 from releases_cli.core.ids import is_valid_id
 from releases_cli.core.layout import DeployRoot, read_current
-from releases_cli.core.prune import empty_trash, forget_records
 from releases_cli.core.state import Snapshot, Status, snapshot
-from releases_cli.core.statedir import write_leftovers
+from releases_cli.core.statedir import StateFileError, open_dir, write_leftovers
 from releases_cli.core.unrecorded import record_unrecorded
 
 # What closes a deploy (a stage that stopped before the switch closes it too; a canary's
@@ -104,6 +103,11 @@ def recover(root: DeployRoot, clock: Clock = utc_now) -> Recovered:
 
 
 def _finish_interrupted_prunes(root: DeployRoot, clock: Clock) -> list[str]:
+    if _trash_is_empty(root):
+        return []
+    # The deletion machinery loads only when there is something to delete: rollback starts fast.
+    from releases_cli.core.prune import empty_trash, forget_records
+
     notes = []
     for release_id in empty_trash(root):
         # Only a release that left releases/ was being pruned: a name planted in the trash
@@ -114,6 +118,21 @@ def _finish_interrupted_prunes(root: DeployRoot, clock: Clock) -> list[str]:
         record(root, PruneInterrupted(release_id), clock)
         notes.append(f"finished deleting {release_id} (an interrupted prune)")
     return notes
+
+
+def _trash_is_empty(root: DeployRoot) -> bool:
+    """True when the trash is absent or empty; a linked or unreadable trash is not: empty_trash
+    warns about it."""
+    try:
+        trash = open_dir(root.state, "trash")
+    except FileNotFoundError:
+        return True
+    except (StateFileError, OSError):
+        return False
+    try:
+        return not os.listdir(trash)
+    finally:
+        os.close(trash)
 
 
 def _close_interrupted_deploys(snap: Snapshot, clock: Clock) -> list[str]:

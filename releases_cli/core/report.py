@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Protocol, TextIO, cast, runtime_checkable
 
 from releases_cli.core.compat import StrEnum
@@ -54,13 +53,14 @@ class Reporter(Protocol):
         """Output of a command run by the current stage (a build, a restart), verbatim."""
 
 
-@dataclass
 class StageHandle:
     """Given to the body of `stage()`: set `detail` to say how the stage ended, or call
-    `fail()` for a stage that failed without raising (a check that returns its problem)."""
+    `fail()` for a stage that failed without raising (a check that returns its problem).
+    A plain class: a dataclass would cost every command's start-up for two fields."""
 
-    detail: str = ""
-    ok: bool = True
+    def __init__(self) -> None:
+        self.detail = ""
+        self.ok = True
 
     def fail(self, detail: str) -> None:
         self.ok = False

@@ -7,8 +7,8 @@ Two kinds of entries, two rules (docs/state.md "Damaged or planted state"):
   refused: every state-changing command stops with exit 7 before it takes the lock, naming the
   entry and the fix. Replacing it would throw away what it points at (an empty meta/ makes
   every release look incomplete, and prune deletes incomplete releases); following it would
-  write outside the root (filelock 3.x truncates the lock file it opens, a release renamed
-  into a linked trash leaves the root, emptying the trash deletes elsewhere). Read-only
+  write outside the root (a release renamed into a linked trash leaves the root, emptying the
+  trash deletes elsewhere). Read-only
   commands warn and read around it.
 - Per-release entries (meta/<id>.json, logs/<id>.log, trash/<entry>): one release's record. A
   link there is never opened: reading reports it as a damaged file, writing replaces the link

@@ -286,7 +286,7 @@ def copy_tree(src: Path, dest: Path, excluded: frozenset[str] = EXCLUDED_NAMES) 
 
     `src` may be a symlink the operator named; nothing below it is followed. `dest` must be a
     real directory. Hand-rolled rather than shutil.copytree: per-file Path objects and
-    copystat calls made that ~2x slower than `cp -a` (bench/copy_tree.py measures it).
+    copystat calls made that much slower than `cp -a` (bench/copy_tree.py measures it).
     """
 
     def skip(name: str, _depth: int) -> bool:

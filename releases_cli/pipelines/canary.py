@@ -317,6 +317,6 @@ def view(root: DeployRoot, cfg: Config, clock: Clock = utc_now) -> View | None:
         window.look()
         ports = bgcanary.port_map(read_state(root))
         figures = window.judge(running.id, running.stable, ports, cfg.analysis).figures
-    except (ImportError, OSError, ValueError):
-        pass  # no figures yet (no log, or the analysis modules are not installed)
+    except (OSError, ValueError):
+        pass  # no figures yet (the log is not one to read)
     return View(running, running.stage_left(clock()), owner.watched(root), figures)

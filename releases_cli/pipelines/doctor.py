@@ -33,8 +33,8 @@ from releases_cli.core.statedir import layout_problems, write_leftovers
 from releases_cli.core.units import human_size
 from releases_cli.pipelines.priority import build_priority
 from releases_cli.pipelines.priority import describe as describe_priority
+from releases_cli.serving.pm2 import all_apps
 from releases_cli.serving.pm2 import daemon_running as pm2_daemon_running
-from releases_cli.serving.pm2 import parse_jlist
 
 PM2_TIMEOUT = 30.0
 MIN_FREE_BYTES = 256 * 1024 * 1024
@@ -305,10 +305,7 @@ def check_pm2(root: DeployRoot, own_prefix: str | None = None) -> list[Finding]:
     if not pm2_daemon_running():
         return [_ok("pm2", "PM2 daemon not running: no apps to check")]
     try:
-        done = subprocess.run(
-            [pm2, "jlist"], capture_output=True, text=True, timeout=PM2_TIMEOUT, check=False
-        )
-        apps = parse_jlist(done.stdout)
+        apps = all_apps(shlex.quote(pm2), PM2_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired, ValueError) as error:
         return [_problem("pm2", f"could not read `pm2 jlist`: {error}", "check `pm2 jlist`")]
     found = pm2_findings(apps, root, own_prefix)

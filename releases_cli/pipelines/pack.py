@@ -19,14 +19,16 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from releases_cli.core import safefs
+from releases_cli.core import faults, leftovers, safefs
 from releases_cli.core.clock import Clock, host, utc_now, who
-from releases_cli.core.errors import InvalidInput, UnsafeState
-from releases_cli.core.fs import atomic_write
+from releases_cli.core.errors import InvalidInput, SystemFailure, UnsafeState
+from releases_cli.core.fs import DIR_MODE, atomic_write, current_umask
 from releases_cli.core.layout import PACK_WORK_MARK, DeployRoot
 from releases_cli.core.meta import SourceInfo, read_meta
 from releases_cli.core.report import Report
@@ -36,6 +38,9 @@ from releases_cli.pipelines.stage import DeployOptions
 from releases_cli.sources.artifact import container
 from releases_cli.sources.artifact import manifest as mf
 from releases_cli.sources.artifact.payload import Packed, write_payload
+
+if TYPE_CHECKING:
+    from releases_cli.config import Flags
 
 log = logging.getLogger(__name__)
 ENV_CAP = 64 << 10
@@ -178,3 +183,61 @@ def claim_work(work: DeployRoot) -> None:
     work.ensure_layout()
     if not work.is_pack_work():
         atomic_write(work.state / PACK_WORK_MARK, b"a releases pack work directory\n")
+
+
+def pack_command(
+    output: str | None,
+    stdout: IO[bytes],
+    work: Path | None,
+    flags: Flags,
+    release_id: str | None,
+    report: Report,
+) -> PackResult:
+    """`releases pack`: build in `work` (default: a scratch directory) with the flags and its
+    releases.toml, and write the artifact to the file `output` (None: to `stdout`)."""
+    from releases_cli.pipelines.sourcing import deploy_options
+
+    with _work_root(work) as work_root, _output(output, stdout) as out:
+        claim_work(work_root)
+        options = deploy_options(work_root, flags, 0)
+        return pack(work_root, options, out, release_id, report=report)
+
+
+@contextmanager
+def _work_root(work: Path | None) -> Iterator[DeployRoot]:
+    if work is not None:
+        work.mkdir(DIR_MODE, parents=True, exist_ok=True)
+        yield DeployRoot.resolve(work)
+        return
+    # Named and held so that the next pack removes one a SIGKILL left (core/leftovers.py).
+    with leftovers.scratch_dir(Path(tempfile.gettempdir()), "releases-pack") as scratch:
+        yield DeployRoot.resolve(scratch)
+
+
+@contextmanager
+def _output(output: str | None, stdout: IO[bytes]) -> Iterator[IO[bytes]]:
+    """`stdout`, or the file `output` written atomically: a temp file beside it
+    (`.FILE.tmp-<pid>-<hex>`, flock'd while written), renamed when complete. Temps of FILE that
+    an earlier pack killed before its rename left are removed first; a live pack's temp is left
+    to it (leftovers.py)."""
+    if output is None:
+        yield stdout
+        stdout.flush()
+        return
+    target = Path(output)
+    try:
+        leftovers.remove_stale_beside(target)
+        fd, temp = leftovers.create(target.parent, target.name)
+    except OSError as error:
+        raise SystemFailure.of(error, f"cannot write {output}") from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+            faults.point("after_pack_write")
+            os.chmod(temp, 0o666 & ~current_umask())  # as any new file: it may hold secrets
+            os.replace(temp, target)  # before the close drops the flock
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise

@@ -62,7 +62,7 @@ class DeployOptions:
     shared: SharedConfig = field(default_factory=SharedConfig)
     keep: int = 5
     wait: float = 0
-    live: LiveOptions = field(default_factory=LiveOptions)  # hooks, restart, health
+    live: LiveOptions = field(default_factory=LiveOptions)  # serving strategy, hooks
     force: bool = False  # deploy even when the revision is already live
     override_freeze: bool = False  # run while deploys are frozen (recorded)
     message: str | None = None  # -m: recorded in the history and the meta

@@ -11,11 +11,16 @@ setup; it is restarted with the restart command only when the health URL does no
 
 from __future__ import annotations
 
+import getpass
+import os
 import re
 import shlex
+import sys
+from pathlib import Path
 
-from releases_cli.config import Config
+from releases_cli import config
 from releases_cli.core.clock import Clock
+from releases_cli.core.errors import InvalidInput
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.recovery import exclusive
 from releases_cli.core.report import Report
@@ -25,10 +30,30 @@ from releases_cli.serving.strategy import Up
 __all__ = ["Up", "boot_hook", "up"]
 
 
-def up(root: DeployRoot, cfg: Config, wait: float, clock: Clock, report: Report) -> Up:
+def up(root: DeployRoot, wait: float, clock: Clock, report: Report) -> Up:
     """`releases up`, under the lock: the serving strategy starts what its state says runs."""
+    strategy = for_config(config.load(root))
     with exclusive(root, wait, clock, report):
-        return for_config(cfg).up(root, clock, report)
+        return strategy.up(root, clock, report)
+
+
+def boot_hook_for(root: DeployRoot, argv0: str) -> str:
+    """The boot hook for this root (releases.toml must load), run as this user with this PATH
+    and PM2_HOME; `argv0`: how releases was started (the script, or `python -m`)."""
+    config.load(root)
+    program = [os.path.abspath(argv0)]
+    if Path(argv0).name != "releases":  # python -m releases_cli, or in process
+        # -P (3.11+) keeps the cwd off sys.path; the hook also runs from /, which 3.10 relies on.
+        safe_path = ["-P"] if sys.version_info >= (3, 11) else []
+        program = [sys.executable, *safe_path, "-m", "releases_cli"]
+    env = {k: os.environ[k] for k in ("PATH", "PM2_HOME") if os.environ.get(k)}
+    words = [*program, str(root.path), *env.values()]
+    if any(ch < " " or ch == "\x7f" for word in words for ch in word):
+        raise InvalidInput(
+            "a path for the boot hook holds a control character (a unit or crontab line "
+            "cannot carry it); nothing was printed"
+        )
+    return boot_hook(root, program, getpass.getuser(), env)
 
 
 def boot_hook(root: DeployRoot, program: list[str], user: str, env: dict[str, str]) -> str:

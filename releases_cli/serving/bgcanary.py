@@ -16,15 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 from releases_cli.core.clock import Clock
 from releases_cli.core.errors import InvalidInput, NotFound, ReleasesError, UnsafeState
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.report import Report
-from releases_cli.serving import bluegreen
+from releases_cli.serving import accesslog, bluegreen
 from releases_cli.serving.bgapps import Serving, ensure_running
 from releases_cli.serving.servestate import (
-    SERVE_DIR,
     AppEntry,
     Canary,
     ServeState,
@@ -32,11 +32,10 @@ from releases_cli.serving.servestate import (
     write_state,
 )
 
-ACCESS_LOG = "access.log"  # in .releases/serve/: nginx writes it (`releases nginx`)
 
-
-def access_log(root: DeployRoot) -> str:
-    return str(root.state / SERVE_DIR / ACCESS_LOG)
+def access_log(root: DeployRoot) -> Path:
+    """nginx's access log, as the server block `releases nginx` prints names it."""
+    return accesslog.log_path(root.path)
 
 
 def port_map(state: ServeState) -> dict[int, str]:

@@ -8,6 +8,7 @@ switched back. See docs/blue-green.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from releases_cli.config import AnalysisConfig, ServeConfig
 from releases_cli.core.clock import Clock
@@ -15,10 +16,11 @@ from releases_cli.core.errors import BuildFailed, HealthFailed, UnsafeState
 from releases_cli.core.finding import Finding
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.report import Report, Stage, stage
-from releases_cli.serving import bgapps, bgcanary, bgdoctor, bluegreen
+from releases_cli.serving import bgapps, bgcanary, bgdoctor, bluegreen, pm2
 from releases_cli.serving.servestate import read_state
 from releases_cli.serving.strategy import (
     Activation,
+    ServeApp,
     Stages,
     Switched,
     Up,
@@ -41,6 +43,9 @@ class BlueGreen:
     def check(self, root: DeployRoot) -> None:
         """A path nginx cannot name fails before the build."""
         bgapps.check_paths(root, self.serve)
+
+    def require(self, root: DeployRoot, command: str) -> None:
+        return None  # every serving command has a use here
 
     def go_live(self, act: Activation, switched: Switched) -> None:
         """Start + check the app on its port, flip. On BuildFailed or HealthFailed the release
@@ -87,6 +92,35 @@ class BlueGreen:
     def diagnose(self, root: DeployRoot) -> tuple[list[Finding], str | None]:
         sv = self.serving(root)
         return bgdoctor.diagnose(sv, self.ignored), f"{sv.pm2.app}-"
+
+    def apps(self, root: DeployRoot, now: datetime) -> list[ServeApp]:
+        """Every app in the serve state: role, port, PM2 status and memory, when it stops."""
+        sv = self.serving(root)
+        state = read_state(root)
+        # Never start a PM2 daemon just to look (all apps then show as not in PM2).
+        asked = bool(state.apps) and pm2.daemon_running()
+        running = (pm2.jlist(sv.pm2) or {}) if asked else {}
+        apps: list[ServeApp] = []
+        for rid, entry in sorted(state.apps.items()):
+            role = "live" if rid == state.live else "warm" if entry.routed else "not routed"
+            role = "canary" if state.canary is not None and state.canary.id == rid else role
+            app = running.get(sv.pm2.name(rid))
+            left = None
+            if entry.until is not None:
+                left = max(0, int((entry.until - now).total_seconds()))
+            apps.append(
+                ServeApp(
+                    id=rid,
+                    role=role,
+                    port=entry.port,
+                    pm2_status=app.status if app else None,
+                    online=app.online if app else 0,
+                    memory=app.memory if app else None,
+                    stops_at=entry.until,
+                    stops_in_seconds=left,
+                )
+            )
+        return apps
 
     def preview(self, root: DeployRoot, release_id: str, clock: Clock, report: Report) -> int:
         return bluegreen.preview(self.serving(root), release_id, clock, report)

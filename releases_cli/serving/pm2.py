@@ -178,17 +178,28 @@ def jlist(pm2: Pm2) -> dict[str, Running] | None:
     return None if listed is None else listed.ours
 
 
+def all_apps(command: str, timeout: float = COMMAND_SECONDS) -> list[dict[str, Any]]:
+    """Every app `pm2 jlist` lists (ours and everyone's), the one place its output is read.
+    Raises OSError, subprocess.TimeoutExpired or ValueError (a failed or unreadable listing)."""
+    done = subprocess.run(
+        [*shlex.split(command), "jlist"],
+        capture_output=True,
+        text=True,
+        env=run_env(),
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    if done.returncode != 0:
+        raise ValueError(f"`pm2 jlist` exited with {done.returncode}")
+    return parse_jlist(done.stdout)
+
+
 def list_apps(pm2: Pm2) -> Listed | None:
     """Our apps and the names of our shape that are not ours; None when PM2 cannot be asked."""
     try:
-        done = _pm2(pm2, "jlist")
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0:
-        return None
-    try:
-        items = parse_jlist(done.stdout)
-    except ValueError:
+        items = all_apps(pm2.command)
+    except (OSError, subprocess.TimeoutExpired, ValueError):
         return None
     found: dict[str, Running] = {}
     foreign: set[str] = set()

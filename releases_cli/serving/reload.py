@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import TextIO
+from datetime import datetime
 
 from releases_cli.config import AnalysisConfig, HealthConfig, RestartConfig
 from releases_cli.core import faults, interrupts, reserve
@@ -34,9 +34,9 @@ from releases_cli.core.finding import Finding
 from releases_cli.core.layout import DeployRoot, read_current
 from releases_cli.core.report import Report, Stage, echo_for, stage
 from releases_cli.core.run import release_env
-from releases_cli.serving.restart import restart_env, run_restart
 from releases_cli.serving.strategy import (
     Activation,
+    ServeApp,
     Stages,
     Switched,
     Up,
@@ -65,6 +65,10 @@ class Reload:
     def check(self, root: DeployRoot) -> None:
         return None
 
+    def require(self, root: DeployRoot, command: str) -> None:
+        if command in ("preview", "reap"):
+            raise _blue_green_only(root, command)
+
     def go_live(self, act: Activation, switched: Switched) -> None:
         """Switch, restart, check health; on failure switch back (HealthFailed), on an
         interrupt after the switch too (Interrupted)."""
@@ -81,7 +85,7 @@ class Reload:
                 switch_to(act.root, act.release_id)
                 faults.point("rollback_after_switch")
             switched()
-        problem = self.verify(act.root, act.release_id, act.previous, act.report, act.echo)
+        problem = self.verify(act)
         if problem is None:
             return
         with contextlib.suppress(OSError):  # a full disk must not hide the health failure
@@ -113,7 +117,7 @@ class Reload:
         if self.restart is None:
             report("up: no [restart] command; nothing to start")
             return Up(release_id)
-        problem = self._restart_and_check(root, release_id, None, report)
+        problem = self._restart_and_check(Activation(root, release_id, None, clock, report))
         if problem is not None:
             raise HealthFailed(f"{release_id} is not serving after the restart command: {problem}")
         return Up(release_id)
@@ -121,13 +125,14 @@ class Reload:
     def diagnose(self, root: DeployRoot) -> tuple[list[Finding], str | None]:
         return [], None  # the app is the user's: doctor's PM2 checks cover it
 
+    def apps(self, root: DeployRoot, now: datetime) -> list[ServeApp]:
+        return []  # one app, the user's own: `pm2 ls` shows it
+
     def preview(self, root: DeployRoot, release_id: str, clock: Clock, report: Report) -> int:
         raise _blue_green_only(root, "preview")
 
     def reap(self, root: DeployRoot, wait: float, clock: Clock, report: Report) -> list[str]:
         raise _blue_green_only(root, "reap")
-
-    # -- restart and health ------------------------------------------------------------------
 
     # -- no canary without nginx to split the traffic ---------------------------------------
 
@@ -164,39 +169,30 @@ class Reload:
             self.check_timeout,
         )
 
-    def verify(
-        self,
-        root: DeployRoot,
-        release_id: str,
-        previous: str | None,
-        report: Report,
-        echo: TextIO | None = None,
-    ) -> str | None:
-        """Restart the app and check its health for the release now current; None when fine,
-        else the problem. Any exception in either is a problem too (never a release left live
-        unverified because a check crashed); only an interrupt propagates."""
+    # -- restart and health ------------------------------------------------------------------
+
+    def verify(self, act: Activation) -> str | None:
+        """Restart the app and check its health for `act.release_id`, now current; None when
+        fine, else the problem. Any exception in either is a problem too (never a release left
+        live unverified because a check crashed); only an interrupt propagates."""
         try:
-            return self._restart_and_check(root, release_id, previous, report, echo)
+            return self._restart_and_check(act)
         except Exception as error:
-            log.debug("restart/health check of %s raised", release_id, exc_info=True)
+            log.debug("restart/health check of %s raised", act.release_id, exc_info=True)
             return f"restart/health check failed: {describe(error)}"
 
-    def _restart_and_check(
-        self,
-        root: DeployRoot,
-        release_id: str,
-        previous: str | None,
-        report: Report,
-        echo: TextIO | None = None,
-    ) -> str | None:
+    def _restart_and_check(self, act: Activation) -> str | None:
+        root, release_id, report = act.root, act.release_id, act.report
         if self.restart is not None and self.restart.command:
+            from releases_cli.serving.restart import restart_env, run_restart
+
             with stage(report, Stage.RESTART, f"$ {self.restart.command}") as restarting:
                 problem = run_restart(
                     self.restart,
                     root.path,
                     root.log(release_id),
-                    restart_env(release_env(root, release_id, previous), self.app_env),
-                    echo_for(report, echo),
+                    restart_env(release_env(root, release_id, act.previous), self.app_env),
+                    echo_for(report, act.echo),
                 )
                 if problem is not None:
                     restarting.fail(problem)
@@ -233,7 +229,7 @@ class Reload:
                 moved = True
                 faults.point("after_switch")
             switched()
-            return self.verify(root, release_id, act.previous, report, act.echo)
+            return self.verify(act)
         except KeyboardInterrupt:
             if not moved:
                 raise
@@ -250,7 +246,7 @@ class Reload:
         elsewhere = _undo_switch(act, problem)
         if elsewhere is not None or previous is None:
             return elsewhere or "nothing is live"
-        again = self.verify(act.root, previous, act.release_id, act.report, act.echo)
+        again = self.verify(_back_to(act, previous))
         if again is not None:
             best_effort(
                 lambda: record(act.root, SwitchBackUnhealthy(previous, again), act.clock),
@@ -273,7 +269,7 @@ class Reload:
             return f"{elsewhere or 'nothing is live'}; release {failed} is marked failed"
         try:
             restart_only = Reload(self.restart, None, self.app_env)
-            again = restart_only.verify(act.root, previous, failed, act.report, act.echo)
+            again = restart_only.verify(_back_to(act, previous))
         except KeyboardInterrupt:
             again = "its restart was interrupted too"
         state = f"switched back to {previous}" + (f" (but {again})" if again else "")
@@ -328,6 +324,11 @@ def _no_canary(root: DeployRoot) -> InvalidInput:
         'a canary needs nginx to split the traffic: set [serve] mode = "blue-green" in '
         f"{root.config_file} (docs/canary.md), or deploy with --canary 0"
     )
+
+
+def _back_to(act: Activation, previous: str) -> Activation:
+    """The activation of switching back: `previous` serves again, the failed one was before."""
+    return act._replace(release_id=previous, previous=act.release_id)
 
 
 def _blue_green_only(root: DeployRoot, command: str) -> InvalidInput:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from releases_cli.config import Config, HealthConfig, RestartConfig
-from releases_cli.serving.bgstrategy import BlueGreen
-from releases_cli.serving.reload import Reload
 from releases_cli.serving.strategy import Strategy
 
 
 def _reload(cfg: Config) -> Strategy:
+    from releases_cli.serving.reload import Reload
+
     return Reload(
         restart=cfg.restart if cfg.restart.command else None,
         health=cfg.health if cfg.health.url else None,
@@ -26,6 +26,9 @@ def _reload(cfg: Config) -> Strategy:
 
 
 def _blue_green(cfg: Config) -> Strategy:
+    # Imported when chosen: nginx, PM2 and the HTTP client are not every command's start-up.
+    from releases_cli.serving.bgstrategy import BlueGreen
+
     # releases runs the apps itself and checks each on its own port: [restart] and [health]
     # are not used (doctor says so when they are set).
     ignored = tuple(

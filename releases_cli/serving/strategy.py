@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import NamedTuple, Protocol, TextIO
 
 from releases_cli.config import AnalysisConfig
@@ -61,6 +62,17 @@ Switched = Callable[[], None]
 Stages = tuple[tuple[int, float], ...]  # a canary's (share %, seconds) stages
 
 
+class ServeApp(NamedTuple):
+    id: str
+    role: str  # "live", "warm" or "not routed"
+    port: int
+    pm2_status: str | None  # None: not in PM2 (or its daemon is not running)
+    online: int  # workers online
+    memory: int | None  # bytes, all workers
+    stops_at: datetime | None
+    stops_in_seconds: int | None
+
+
 class Strategy(Protocol):
     """One way of serving releases. See the module docstring for the failure contract."""
 
@@ -70,6 +82,10 @@ class Strategy(Protocol):
 
     def check(self, root: DeployRoot) -> None:
         """Before anything is built: refuse (InvalidInput) a setup this mode cannot serve."""
+
+    def require(self, root: DeployRoot, command: str) -> None:
+        """Refuse (InvalidInput, with the fix) a command this mode has no use for, before
+        anything else is checked or locked: `preview` and `reap` in reload mode."""
 
     def go_live(self, act: Activation, switched: Switched) -> None:
         """Make a new complete release serve (deploy, switch)."""
@@ -83,6 +99,10 @@ class Strategy(Protocol):
     def diagnose(self, root: DeployRoot) -> tuple[list[Finding], str | None]:
         """`doctor`'s findings for this mode, and the PM2 name prefix of the apps it runs for
         the root (None when it runs none)."""
+
+    def apps(self, root: DeployRoot, now: datetime) -> list[ServeApp]:
+        """The apps this mode runs for the root, for `status` and `list` (never starting a
+        process manager just to look)."""
 
     def preview(self, root: DeployRoot, release_id: str, clock: Clock, report: Report) -> int:
         """Start a release on its own port without routing traffic to it; the port."""

@@ -1,41 +1,29 @@
 """A window of nginx's access log, judged: the one place the canary and the watch meet the
 analysis API (serving/accesslog.py reads the log, serving/analysis.py tallies and judges).
-
-The two modules are looked up when first used, by name: they are written and tested on their
-own, and a deploy without a canary or a watch never imports them.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-from types import ModuleType
+from pathlib import Path
 from typing import NamedTuple
 
 from releases_cli.config import AnalysisConfig
 from releases_cli.core.events import Figures
+from releases_cli.serving import accesslog, analysis
 
 LOOK_BYTES = 8 << 20  # read at most this much of the log per look (the rest at the next one)
 MAX_HITS = 500_000  # a window keeps at most this many requests (the newest)
 
-
-def _api() -> tuple[ModuleType, ModuleType]:
-    return (
-        importlib.import_module("releases_cli.serving.accesslog"),
-        importlib.import_module("releases_cli.serving.analysis"),
-    )
+Cursor = dict[str, int | str]  # {"inode": n, "offset": n}: where a window began (serve state)
 
 
-Cursor = dict[str, int | str]  # {"inode": n, "offset": n}: where a window began
+def log_end(path: Path) -> Cursor:
+    """A cursor at the end of the log now (a window that starts now)."""
+    return _as_dict(accesslog.end_of(path))
 
 
-def log_end(path: str) -> Cursor:
-    """A cursor at the end of the log now (a window that starts now); at 0 when there is none."""
-    try:
-        st = os.stat(path, follow_symlinks=False)
-    except OSError:
-        return {"inode": 0, "offset": 0}
-    return {"inode": st.st_ino, "offset": st.st_size}
+def _as_dict(cursor: accesslog.Cursor) -> Cursor:
+    return {"inode": cursor.inode, "offset": cursor.offset}
 
 
 class Verdict(NamedTuple):
@@ -47,19 +35,22 @@ class Verdict(NamedTuple):
 class Window:
     """The requests of one window, read from `cursor` on, a bounded chunk per look."""
 
-    def __init__(self, path: str, cursor: Cursor) -> None:
+    def __init__(self, path: Path, cursor: Cursor) -> None:
         self.path = path
-        self.cursor = dict(cursor)
-        self.hits: list[object] = []
+        self._at = accesslog.Cursor(int(cursor.get("inode", 0)), int(cursor.get("offset", 0)))
+        self.hits: list[accesslog.Hit] = []
+
+    @property
+    def cursor(self) -> Cursor:
+        """Where the next look reads from."""
+        return _as_dict(self._at)
 
     def look(self) -> None:
-        """Read what nginx logged since the last look (rotation is the reader's business)."""
-        accesslog, _ = _api()
-        start = accesslog.Cursor(int(self.cursor["inode"]), int(self.cursor["offset"]))
-        hits, moved = accesslog.read_since(self.path, start, LOOK_BYTES)
+        """Read what nginx logged since the last look (rotation is the reader's business);
+        OSError when the log is not one to read (a link, a FIFO)."""
+        hits, self._at = accesslog.read_since(self.path, self._at, LOOK_BYTES)
         self.hits.extend(hits)
         del self.hits[:-MAX_HITS]
-        self.cursor = {"inode": int(moved.inode), "offset": int(moved.offset)}
 
     def judge(
         self,
@@ -71,19 +62,19 @@ class Window:
     ) -> Verdict:
         """`candidate` (a canary, or the release live since a flip) against `baseline`, both
         over this window, or the baseline over `before` (the window before a flip)."""
-        _, analysis = _api()
         tallied = dict(analysis.tally(self.hits, ports))
         if before is not None:
             earlier = analysis.tally(before.hits, ports)
             tallied.pop(baseline, None)
             if baseline in earlier:
                 tallied[baseline] = earlier[baseline]
-        empty = analysis.Figures(0, 0, 0.0)
+        empty = analysis.Figures(0, 0, 0)
         thresholds = analysis.Thresholds(
             max_error_rate=t.max_error_rate,
             error_ratio=t.error_ratio,
             p95_ratio=t.p95_ratio,
             min_requests=t.min_requests,
+            interval=t.interval,
         )
         ruled = analysis.judge(
             tallied.get(candidate, empty), tallied.get(baseline, empty), thresholds
@@ -92,12 +83,12 @@ class Window:
             rid: {
                 "requests": float(f.requests),
                 "errors_5xx": float(f.errors_5xx),
-                "p95_ms": float(f.p95_ms or 0),
+                "p95_ms": float(f.p95_ms),
             }
             for rid, f in tallied.items()
             if rid in (candidate, baseline)
         }
-        return Verdict(str(ruled.decision), str(ruled.reason), figures)
+        return Verdict(ruled.decision, ruled.reason, figures)
 
 
 def figures_line(figures: Figures, order: tuple[str, ...]) -> str:

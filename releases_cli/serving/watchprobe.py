@@ -16,6 +16,7 @@ import os
 import shlex
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from releases_cli.config import AnalysisConfig, HealthConfig
@@ -47,7 +48,7 @@ class TrafficProbe:
     @classmethod
     def at(
         cls,
-        log: str,
+        log: Path,
         flip: Cursor,
         release_id: str,
         previous: str | None,

@@ -5,8 +5,9 @@ a `*.lock` file found in it was left by a killed git and is removed. The mirror 
 one that cannot be opened is rebuilt from scratch.
 
 A deploy runs `git` itself (Mirror.run: fetch, rev-parse, log, archive): gitpython's import
-and its `cat-file` helper processes cost ~80 ms of CPU, a sixth of a deploy's own, measured
-here. gitpython makes and configures a new mirror (`_create`), which happens once.
+and its `cat-file` helper processes would cost a good share of a deploy's own CPU
+(bench/README.md, "Figures kept out of the code"). gitpython makes and configures a new
+mirror (`_create`), which happens once.
 """
 
 from __future__ import annotations
