@@ -230,9 +230,13 @@ def test_a_healthy_canary_goes_through_its_stages_and_is_promoted(cli: Cli, site
     assert state(s)["apps"][a]["until"] is not None  # type: ignore[index]
 
 
-def test_a_canary_whose_watcher_is_gone_is_aborted_by_recovery(cli: Cli, site: Site) -> None:
-    """The watcher flock released (a crash, a reboot): the next blue-green command (here the
-    timer's `releases reap`) sends everyone back to the stable release and records why."""
+@pytest.mark.parametrize("command", ["reap", "up"])
+def test_a_canary_whose_watcher_is_gone_is_aborted_by_recovery(
+    cli: Cli, site: Site, command: str
+) -> None:
+    """The watcher flock released (a crash, a reboot): doctor and status say so, and the next
+    blue-green command (the timer's `releases reap`, or `releases up` at boot) sends everyone
+    back to the stable release and records why."""
     s = site.stack
     a = deploy(cli, s)
     b = stage(cli, s)
@@ -244,12 +248,34 @@ def test_a_canary_whose_watcher_is_gone_is_aborted_by_recovery(cli: Cli, site: S
     assert "releases abort" in found["fix"]
     shown = cli("status", "--root", str(s.root), env=s.env()).stdout
     assert "no watcher owns it" in shown
-    reaped = cli("reap", "--root", str(s.root), env=s.env())
-    assert reaped.returncode == 0, reaped.stderr
-    assert "watcher is gone" in reaped.stdout + reaped.stderr
+    recovered = cli(command, "--root", str(s.root), env=s.env())
+    assert recovered.returncode == 0, recovered.stderr
+    assert "watcher is gone" in recovered.stdout + recovered.stderr
     assert "canary" not in state(s)
     assert {visit(site.port, {}) for _ in range(10)} == {a}
-    assert events(site)[-1] == "canary_aborted" or "canary_aborted" in events(site)
+    (ended,) = [e.payload for e in read_history(site.root).events if e.name == "canary_aborted"]
+    assert isinstance(ended, CanaryAborted) and ended.id == b and not ended.automatic
+
+
+@pytest.mark.real_process
+@pytest.mark.parametrize("fault", ["serve_after_state", "serve_after_include"])
+def test_a_deploy_killed_while_splitting_leaves_no_split_without_an_owner(
+    cli: Cli, site: Site, fault: str
+) -> None:
+    """`deploy --canary` SIGKILLed between the serve state (with its canary record) and the
+    reload: the next blue-green command applies the state, finds no watcher and aborts the
+    canary, so nginx, the state and `current` agree on the stable release."""
+    s = site.stack
+    a = deploy(cli, s)
+    args = ("deploy", "--root", str(s.root), "--source", str(s.source), "--canary", "50%")
+    killed = cli(*args, env={**s.env(), "RELEASES_FAULT": fault})
+    assert killed.returncode == -9, killed.stderr
+    reaped = cli("reap", "--root", str(s.root), env=s.env())
+    assert reaped.returncode == 0, reaped.stderr
+    assert "canary" not in state(s) and state(s)["applied"] is True
+    assert current_id(s.root) == a
+    assert {visit(site.port, {}) for _ in range(10)} == {a}
+    assert "canary_aborted" in events(site)
 
 
 def test_promote_by_hand_makes_the_canary_live(cli: Cli, site: Site) -> None:
