@@ -179,6 +179,8 @@ WatchOption = Annotated[
 DetachOption = Annotated[
     bool,
     typer.Option(
-        "--detach", help="Return once the canary runs: a detached watcher finishes the job."
+        "--detach",
+        help="Return once the canary runs or the flip is done: a detached watcher finishes "
+        "the canary or the watch.",
     ),
 ]
