@@ -148,3 +148,20 @@ def test_deploy_detach_leaves_the_watch_to_a_detached_watcher(cli: Cli, site: Si
 
 def _text(path: Path) -> str:
     return path.read_text() if path.exists() else ""
+
+
+def test_the_watch_follows_a_switch_too(cli: Cli, site: Site) -> None:
+    """`releases switch` to a staged release whose app crash-loops is watched as a deploy is:
+    switched back to the release live before, exit 12."""
+    assert deploy(cli, site).returncode == 0
+    v1 = current_id(site.root)
+    (site.source / "CRASH").write_text("")
+    staged = cli("stage", "--root", str(site.root), "--source", str(site.source), env=site.env)
+    assert staged.returncode == 0, staged.stderr
+    v2 = staged.stdout.split()[-1]
+    result = cli("switch", v2, "--root", str(site.root), env=site.env)
+    assert result.returncode == 12, result.stderr
+    assert f"switched back to {v1}" in result.stderr
+    assert current_id(site.root) == v1
+    meta = read_meta(DeployRoot(site.root), v2)
+    assert meta is not None and meta.status == "failed"
