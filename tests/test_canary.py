@@ -476,3 +476,31 @@ def test_a_server_block_without_the_cookie_line_refuses_the_canary(cli: Cli, sit
     assert "releases nginx" in result.stderr
     assert current_id(s.root) == a and "canary" not in state(s)
     assert {visit(site.port, {}) for _ in range(10)} == {a}
+
+
+def test_a_promotion_by_hand_is_watched_and_switched_back(cli: Cli, site: Site) -> None:
+    """With [serve] watch, `releases promote` of a canary whose pages answer 500 is judged
+    after its flip like a deploy: switched back to the stable release (warm), exit 12."""
+    s = site.stack
+    broken = APP_SERVER.replace("500 if BROKEN", '500 if BROKEN and self.path != "/health"')
+    (s.source / "server.py").write_text(broken)
+    analysis_config(s, 'health_path = "/health"\nwatch = "30s"\n')
+    a = deploy(cli, s)
+    (s.source / "BROKEN").write_text("")
+    b = stage(cli, s)
+    fd = start(site, b, a, ((10, 600.0),))
+    stop = threading.Event()
+    load = threading.Thread(target=_visitors, args=(site.port, stop), daemon=True)
+    load.start()
+    try:
+        time.sleep(1)  # the stable release's figures before the flip
+        promoted = cli("promote", "--root", str(s.root), env=s.env())
+    finally:
+        stop.set()
+        load.join()
+        os.close(fd)
+    assert promoted.returncode == 12, promoted.stderr
+    assert f"switched back to {a}" in promoted.stderr
+    assert current_id(s.root) == a and s.served() == a
+    names = events(site)
+    assert names.index("canary_promoted") < names.index("watch_failed") < len(names)
