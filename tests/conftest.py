@@ -1,4 +1,5 @@
-"""Fixtures: a deploy root in tmp_path, an app directory, the CLI (helpers.run_cli)."""
+"""Fixtures: a deploy root in tmp_path, an app directory, the CLI (helpers.run_cli), a blue-green
+stack (tests/bgstack.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from helpers import Cli, run_cli
+
+if TYPE_CHECKING:
+    from bgstack import Stack
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -84,3 +89,12 @@ def web() -> Iterator[ThreadingHTTPServer]:
     yield srv
     srv.shutdown()
     srv.server_close()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, cli: Cli) -> Iterator[Stack]:
+    """A deploy root in blue-green mode with its own PM2 and nginx (both stopped after)."""
+    from bgstack import running_stack  # only the tests that ask for a stack load it
+
+    with running_stack(tmp_path, cli) as s:
+        yield s

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import Cli, current_id, deploy_ok, tree_state
+from helpers import Cli, current_id, deploy_ok, history_of, meta_of, tree_state
 
 
 @pytest.fixture
@@ -30,11 +29,6 @@ def live_app(tmp_path: Path) -> Path:
     return path
 
 
-def _events(root: Path) -> list[dict[str, object]]:
-    lines = (root / ".releases" / "history.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
-
-
 def test_adopt_copies_everything_and_points_current(cli: Cli, root: Path, live_app: Path) -> None:
     """The whole tree (node_modules, .next, .git, dotfiles, links) becomes release 1, recorded
     complete; PATH is left exactly as it was; the PM2 change is printed."""
@@ -45,10 +39,10 @@ def test_adopt_copies_everything_and_points_current(cli: Cli, root: Path, live_a
     assert os.readlink(root / "current") == f"releases/{release_id}"
     assert tree_state(root / "releases" / release_id) == before
     assert tree_state(live_app) == before, "the running app's directory must not change"
-    meta = json.loads((root / ".releases" / "meta" / f"{release_id}.json").read_text())
+    meta = meta_of(root, release_id)
     assert meta["status"] == "complete" and meta["adopted"] is True
     assert meta["source"] == {"type": "adopt", "path": str(live_app)}
-    events = [(e["event"], e.get("reason")) for e in _events(root)]
+    events = [(e["event"], e.get("reason")) for e in history_of(root)]
     assert events == [("deploy_started", None), ("switch", "adopt"), ("deploy_finished", None)]
     assert f'cwd: "{root / "current"}"' in result.stdout
     assert str(live_app / "ecosystem.config.js") in result.stdout
@@ -174,4 +168,4 @@ def test_interrupted_adopt_can_be_retried(cli: Cli, root: Path, live_app: Path) 
     result = cli("init", "--root", str(root), "--adopt", str(live_app))
     assert result.returncode == 0, result.stderr
     assert tree_state(root / "current") == before
-    assert any(e["event"] == "deploy_interrupted" for e in _events(root))
+    assert any(e["event"] == "deploy_interrupted" for e in history_of(root))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import REPO, run_cli
+from helpers import REPO, run_cli, write_launcher
 
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.state import snapshot
@@ -103,12 +103,7 @@ def _explain(result: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Fleet:
-    releases = tmp_path / "bin" / "releases"
-    releases.parent.mkdir()
-    releases.write_text(
-        f'#!/bin/sh\nPYTHONPATH="{REPO}" exec "{sys.executable}" -m releases_cli "$@"\n'
-    )
-    releases.chmod(0o755)
+    releases = write_launcher(tmp_path / "bin" / "releases")
     app = tmp_path / "app"
     app.mkdir()
     (app / "index.html").write_text("v1\n")

@@ -9,15 +9,24 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import tarfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import zstandard
-from helpers import REPO, Cli, cli_env, current_id, deploy_ok, later_id, tree_state
+from helpers import (
+    REPO,
+    Cli,
+    cli_env,
+    current_id,
+    deploy_ok,
+    initialised,
+    later_id,
+    releases_argv,
+    tree_state,
+)
+from tarbytes import rewrite
 
 from releases_cli.sources.artifact import container
 from releases_cli.sources.artifact import manifest as mf
@@ -49,22 +58,6 @@ def content(release: Path) -> dict[str, str]:
         if value.startswith("file:"):
             state[rel] = f"{value} x={os.access(path, os.X_OK)}"
     return state
-
-
-def initialised(cli: Cli, root: Path) -> Path:
-    root.mkdir()
-    assert cli("init", "--root", str(root)).returncode == 0
-    return root
-
-
-def rewrite(artifact: Path, out: Path, **changes: object) -> None:
-    """A copy of `artifact` whose manifest says something else (payload and digest kept)."""
-    with artifact.open("rb") as stream:
-        checked = container.check(stream)
-        stream.seek(checked.offset)
-        payload = io.BytesIO(stream.read(checked.manifest.payload_size))
-    with out.open("wb") as target:
-        container.write(target, replace(checked.manifest, **changes), payload)  # type: ignore[arg-type]
 
 
 def test_pack_then_deploy_gives_the_tree_a_direct_deploy_builds(
@@ -327,10 +320,6 @@ def test_unsafe_paths_in_a_sound_artifact_are_never_written(
     assert not (server / "escaped").exists() and not (tmp_path / "escaped").exists()
 
 
-def _releases(*args: str) -> list[str]:
-    return [sys.executable, "-m", "releases_cli", *args]
-
-
 def test_pack_to_stdout_piped_into_deploy_from_stdin(built_app: Path, tmp_path: Path) -> None:
     """The one-line CI deploy, as two real processes joined by a pipe:
     `releases pack -o - | releases deploy --artifact -`."""
@@ -338,7 +327,7 @@ def test_pack_to_stdout_piped_into_deploy_from_stdin(built_app: Path, tmp_path: 
     server.mkdir()
     env = cli_env(None)
     packer = subprocess.Popen(
-        _releases("pack", "--source", str(built_app), "--build", BUILD, "-q", "-o", "-"),
+        releases_argv("pack", "--source", str(built_app), "--build", BUILD, "-q", "-o", "-"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -346,7 +335,7 @@ def test_pack_to_stdout_piped_into_deploy_from_stdin(built_app: Path, tmp_path: 
     )
     assert packer.stdout is not None
     deployer = subprocess.run(
-        _releases("deploy", "--root", str(server), "--artifact", "-"),
+        releases_argv("deploy", "--root", str(server), "--artifact", "-"),
         stdin=packer.stdout,
         capture_output=True,
         text=True,
@@ -372,7 +361,7 @@ def test_a_stream_cut_short_is_refused_before_a_release_exists(
     server = initialised(cli, tmp_path / "server")
     before = tree_state(server)
     reader = subprocess.Popen(
-        _releases("deploy", "--root", str(server), "--artifact", "-"),
+        releases_argv("deploy", "--root", str(server), "--artifact", "-"),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -459,7 +448,7 @@ def test_killed_while_reading_stdin_leaves_nothing(
     server = initialised(cli, tmp_path / "server")
     before = tree_state(server)
     reader = subprocess.Popen(
-        _releases("deploy", "--root", str(server), "--artifact", "-"),
+        releases_argv("deploy", "--root", str(server), "--artifact", "-"),
         stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=cli_env(None),
@@ -521,7 +510,7 @@ def test_an_artifact_from_a_pipe_path_is_spooled(cli: Cli, built_app: Path, tmp_
     fifo = tmp_path / "artifact.fifo"
     os.mkfifo(fifo)
     deployer = subprocess.Popen(
-        _releases("deploy", "--root", str(server), "--artifact", str(fifo)),
+        releases_argv("deploy", "--root", str(server), "--artifact", str(fifo)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=cli_env(None),

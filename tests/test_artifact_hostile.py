@@ -10,13 +10,12 @@ import contextlib
 import io
 import os
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 import zstandard
-from helpers import Cli, cli_env
+from helpers import Cli, cli_env, initialised, releases_argv, start_cli
 from hostile import run_limited, snapshot
 from mounts import tmpfs
 from tarbytes import END, artifact, bomb, header, member, pax, record
@@ -29,15 +28,9 @@ from releases_cli.sources.artifact.source import ArtifactSource
 ONE_FILE = {"tree_size": 1, "files": 1, "entries": 1}
 
 
-def initialised(cli: Cli, root: Path) -> Path:
-    root.mkdir(exist_ok=True)
-    assert cli("init", "--root", str(root)).returncode == 0
-    return root
-
-
 def deploy_from_stdin(root: Path, data: bytes) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [sys.executable, "-m", "releases_cli", "deploy", "--root", str(root), "--artifact", "-"],
+        releases_argv("deploy", "--root", str(root), "--artifact", "-"),
         input=data,
         capture_output=True,
         env=cli_env(None),
@@ -137,11 +130,10 @@ def test_a_stream_that_is_no_artifact_is_refused_from_its_first_bytes(
     spooled, and the root is unchanged."""
     server = initialised(cli, tmp_path / "server")
     before = snapshot(server)
-    deployer = subprocess.Popen(
-        [sys.executable, "-m", "releases_cli", "deploy", "--root", str(server), "--artifact", "-"],
+    deployer = start_cli(
+        *["deploy", "--root", str(server), "--artifact", "-"],
         stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=cli_env(None),
     )
     assert deployer.stdin is not None and deployer.stderr is not None
     written, cap = 0, 256 << 20
@@ -253,7 +245,7 @@ def test_a_decompression_bomb_is_refused_within_a_memory_cap(
     crafted.write_bytes(bomb(head, 3 << 30, **ONE_FILE))
     server = initialised(cli, tmp_path / "server")
     before = snapshot(server)
-    argv = [sys.executable, "-m", "releases_cli", "deploy", "--root", str(server)]
+    argv = releases_argv("deploy", "--root", str(server))
     result = run_limited([*argv, "--artifact", str(crafted)], cli_env(None))
     assert result.returncode == 3, result.stderr
     assert result.stderr.count("\n") == 1 and "artifact content refused" in result.stderr

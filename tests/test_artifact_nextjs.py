@@ -6,23 +6,19 @@ references answer 200 (docs/artifacts.md "The build directory"). Slow: marked e2
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 from helpers import REPO, Cli, current_id, free_port
+from nextapp import ENV, next_start
 
 pytestmark = pytest.mark.e2e
 
 EXAMPLE = REPO / "examples" / "nextjs"
-ENV = {"NEXT_TELEMETRY_DISABLED": "1", "npm_config_fund": "false", "npm_config_audit": "false"}
 BUILD = (
     "npm ci --prefer-offline --no-audit --no-fund --loglevel=error",
     "node node_modules/next/dist/bin/next build",
@@ -57,23 +53,9 @@ def test_a_build_made_elsewhere_serves_from_its_release(cli: Cli, tmp_path: Path
     assert listed["artifact"]["digest"] == packed.stdout.split()[1]
 
     port = free_port()
-    next_bin = "node_modules/next/dist/bin/next"
-    process = subprocess.Popen(
-        ["node", next_bin, "start", "-H", "127.0.0.1", "-p", str(port)],
-        cwd=server / "current",
-        env={**os.environ, **ENV},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    with next_start(server / "current", port, ready="/"):
         base = f"http://127.0.0.1:{port}"
-        for _ in range(240):  # bounded: at most ~60 s for the server to listen
-            try:
-                status, page = _status(base + "/")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.25)
+        status, page = _status(base + "/")
         assert status == 200
         assert _status(base + "/api/version")[0] == 200
         chunks = sorted(set(re.findall(r'/_next/static/[^"\\\s]+?\.(?:js|css)[^"\\\s]*', page)))
@@ -81,6 +63,3 @@ def test_a_build_made_elsewhere_serves_from_its_release(cli: Cli, tmp_path: Path
         assert all(f"dpl={release_id}" in chunk for chunk in chunks if "?" in chunk)
         for chunk in chunks:
             assert _status(base + chunk)[0] == 200, chunk
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)

@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import sigint_as_from_a_terminal
+from helpers import REPO, sigint_as_from_a_terminal
 
-REPO = Path(__file__).resolve().parent.parent
 COMPARE = REPO / "bench" / "capistrano" / "compare.py"
 SSHD_LINE = re.compile(r"sshd pid (\d+) on 127\.0\.0\.1:(\d+); files in (\S+)")
 LISTEN = "0A"  # TCP state in /proc/net/tcp*

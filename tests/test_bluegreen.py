@@ -7,21 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from bgstack import Stack, apps, deploy, get, running_stack, state
+from bgstack import Stack, apps, deploy, get, state
 from helpers import Cli, current_id, later_id
 
 from releases_cli.nextjs.nginx import quoted
-
-
-@pytest.fixture
-def stack(tmp_path: Path, cli: Cli) -> Iterator[Stack]:
-    """A deploy root in blue-green mode with its own PM2 and nginx (both stopped after)."""
-    with running_stack(tmp_path, cli) as s:
-        yield s
 
 
 def deploy_killed_at(cli: Cli, s: Stack, fault: str) -> None:

@@ -18,19 +18,15 @@ from pathlib import Path
 
 import pytest
 from helpers import free_port
+from nextapp import browser_driver
 from nextjs_bluegreen import BlueGreen
 
 pytestmark = pytest.mark.e2e
 
-BROWSER = Path(__file__).parent / "browser"
-
 
 @pytest.fixture
 def bluegreen(tmp_path: Path) -> Iterator[BlueGreen]:
-    if not (BROWSER / "node_modules" / "playwright-core").is_dir():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER, check=True, timeout=600
-        )
+    browser_driver("bluegreen.mjs")  # playwright-core installed before the stack starts
     bg = BlueGreen(tmp_path / "work", free_port(), free_port() + 1, instances=1)
     try:
         bg.setup()
@@ -47,7 +43,7 @@ def test_open_page_of_the_old_build_keeps_working_during_the_grace(
     v1's lazy page and chunk, without a hard reload or a failed request."""
     url = f"http://127.0.0.1:{bluegreen.proxy_port}/"
     driver = subprocess.Popen(
-        ["node", str(BROWSER / "bluegreen.mjs"), url, str(tmp_path / "chromium")],
+        ["node", str(browser_driver("bluegreen.mjs")), url, str(tmp_path / "chromium")],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

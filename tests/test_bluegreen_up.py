@@ -8,22 +8,15 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from bgstack import Stack, apps, boot_hook, deploy, get, reboot, run_hook, running_stack, state
+from bgstack import Stack, apps, boot_hook, deploy, get, reboot, run_hook, state
 from helpers import Cli, current_id
 from jsonshapes import problems
 
 from releases_cli.cli.render import ListJson, StatusJson
-
-
-@pytest.fixture
-def stack(tmp_path: Path, cli: Cli) -> Iterator[Stack]:
-    with running_stack(tmp_path, cli) as s:
-        yield s
 
 
 def pid(port: int) -> str:

@@ -8,7 +8,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from helpers import Cli, current_id, deploy_ok
+from helpers import Cli, current_id, deploy_ok, meta_of
 
 # The inner shell ignores SIGTERM (and so does its `sleep`, which inherits that), so only the
 # SIGKILL that follows the grace period can stop it; it would finish after a minute otherwise.
@@ -51,7 +51,7 @@ def test_build_over_its_timeout_is_killed_with_its_process_group(
     stubborn = int((release / "stubborn.pid").read_text())
     assert not _running(stubborn), "a process of the timed-out build is still running"
     assert not (release / "finished").exists()
-    meta = json.loads((root / ".releases" / "meta" / f"{release.name}.json").read_text())
+    meta = meta_of(root, release.name)
     assert meta["status"] == "failed"
     assert "timed out" in meta["error"]
 
@@ -81,7 +81,7 @@ def test_hook_over_its_timeout_is_stopped_and_fails_the_deploy(
     assert current_id(root) == live
     assert not _running(int((release / "stubborn.pid").read_text()))
     assert not (release / "finished").exists()
-    meta = json.loads((root / ".releases" / "meta" / f"{release.name}.json").read_text())
+    meta = meta_of(root, release.name)
     assert meta["status"] == "failed"
 
 

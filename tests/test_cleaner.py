@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import Cli, deploy_ok, history_events, run_cli, trash_entries
+from helpers import Cli, deploy_ok, history_of, run_cli, trash_entries
 
 from releases_cli.core import cleaner
 
@@ -38,8 +38,8 @@ def test_a_deploy_hands_what_it_pruned_to_a_cleaner_in_its_own_session(
     assert "pruned 1" in result.stdout
     assert not (root / "releases" / first).exists()
     assert not (root / ".releases" / "meta" / f"{first}.json").exists()
-    assert [e["ids"] for e in history_events(root, "prune")][-1] == [first]
-    deploy_pid = history_events(root, "prune")[-1]["pid"]
+    assert [e["ids"] for e in history_of(root, "prune")][-1] == [first]
+    deploy_pid = history_of(root, "prune")[-1]["pid"]
 
     cleaner.wait_for_cleaners(root / ".releases" / "trash")
     assert trash_entries(root) == []
@@ -76,7 +76,7 @@ def test_a_cleaner_killed_mid_way_is_finished_like_an_interrupted_prune(
     again = cli("prune", "--root", str(root), "--keep", "1")
     assert again.returncode == 0, again.stderr
     assert f"finished deleting {first} (an interrupted prune)" in again.stderr
-    assert [e["id"] for e in history_events(root, "prune_interrupted")] == [first]
+    assert [e["id"] for e in history_of(root, "prune_interrupted")] == [first]
     assert trash_entries(root) == []
     assert os.readlink(root / "current") == live
 
@@ -100,7 +100,7 @@ def test_a_tree_held_by_a_live_cleaner_is_left_to_it(cli: Cli, root: Path, app: 
         assert busy.returncode == 0, busy.stderr
         assert "recovered" not in busy.stderr
         assert (trash / entry / "sub" / "file.txt").is_file()
-        assert history_events(root, "prune_interrupted") == []
+        assert history_of(root, "prune_interrupted") == []
         cleaner.release((held,))
     finally:
         os.close(trash_fd)
@@ -108,7 +108,7 @@ def test_a_tree_held_by_a_live_cleaner_is_left_to_it(cli: Cli, root: Path, app: 
     assert after.returncode == 0, after.stderr
     assert "finished deleting 20200101T000000Z" in after.stderr
     assert trash_entries(root) == []
-    assert [e["id"] for e in history_events(root, "prune_interrupted")] == ["20200101T000000Z"]
+    assert [e["id"] for e in history_of(root, "prune_interrupted")] == ["20200101T000000Z"]
 
 
 def test_two_cleaners_each_delete_their_own_tree(cli: Cli, root: Path, app: Path) -> None:
@@ -122,7 +122,7 @@ def test_two_cleaners_each_delete_their_own_tree(cli: Cli, root: Path, app: Path
     log = (root / ".releases" / cleaner.LOG_NAME).read_text()
     deleted = re.findall(r"deleted trash/(\S+)-[0-9a-f]{8} ", log)
     assert sorted(deleted) == ids[:3]
-    assert history_events(root, "prune_interrupted") == []
+    assert history_of(root, "prune_interrupted") == []
     assert sorted(p.name for p in (root / "releases").iterdir()) == ids[3:]
 
 

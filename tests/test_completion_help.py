@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import REPO, Cli, deploy_ok
+from helpers import REPO, Cli, deploy_ok, releases_argv
 from typer.testing import CliRunner
 
 from releases_cli.cli.app import app
@@ -27,7 +26,7 @@ def complete_bash(words: str, cwd: Path | None = None) -> list[str]:
         "COMP_CWORD": str(len(parts) - 1),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "releases_cli"],
+        releases_argv(),
         env=env,
         cwd=cwd,
         capture_output=True,

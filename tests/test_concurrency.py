@@ -6,38 +6,23 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from helpers import REPO, Cli
+from helpers import Cli, history_of, meta_of, start_cli
 
 RACERS = 8
 
 
 def _start(root: Path, app: Path, *extra: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k != "RELEASES_ROOT"}
-    env["PYTHONPATH"] = str(REPO)
     args = ["deploy", "--root", str(root), "--source", str(app), *extra]
-    return subprocess.Popen(
-        [sys.executable, "-m", "releases_cli", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _events(root: Path) -> list[dict[str, Any]]:
-    lines = (root / ".releases" / "history.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
+    return start_cli(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _assert_history_consistent(root: Path, expected_deploys: int) -> list[str]:
     """Every line parses, every deploy_started is closed by deploy_finished, the ids are
     unique, and the last switch names the live release. Returns the deployed ids."""
-    events = _events(root)
+    events = history_of(root)
     started = [e["id"] for e in events if e["event"] == "deploy_started"]
     finished = [e["id"] for e in events if e["event"] == "deploy_finished"]
     assert len(started) == len(set(started)) == expected_deploys
@@ -45,7 +30,7 @@ def _assert_history_consistent(root: Path, expected_deploys: int) -> list[str]:
     switches = [e["id"] for e in events if e["event"] == "switch"]
     live = os.readlink(root / "current")
     assert live == f"releases/{switches[-1]}"
-    meta = json.loads((root / ".releases" / "meta" / f"{switches[-1]}.json").read_text())
+    meta = meta_of(root, switches[-1])
     assert meta["status"] == "complete"
     return started
 

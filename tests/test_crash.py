@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Cli, current_id, deploy_ok
+from helpers import Cli, current_id, deploy_ok, history_of, meta_of
 
 KILLED = -9  # subprocess returncode of a process that died of SIGKILL
 
@@ -48,16 +48,6 @@ def _complete_releases(root: Path) -> dict[str, str]:
     return found
 
 
-def _events(root: Path) -> list[dict[str, Any]]:
-    events = []
-    for line in (root / ".releases" / "history.jsonl").read_text().splitlines():
-        try:
-            events.append(json.loads(line))
-        except ValueError:
-            continue  # a torn line, reported by `list`
-    return events
-
-
 def _listing(cli: Cli, root: Path) -> dict[str, Any]:
     result = cli("list", "--root", str(root), "--json")
     assert result.returncode == 0, result.stderr
@@ -70,7 +60,7 @@ def _assert_current_complete(root: Path) -> str:
     target = os.readlink(root / "current")
     assert target.startswith("releases/"), target
     live = target.split("/", 1)[1]
-    meta = json.loads((root / ".releases" / "meta" / f"{live}.json").read_text())
+    meta = meta_of(root, live)
     assert meta["status"] == "complete"
     assert (root / "current" / "index.html").is_file()
     return live
@@ -148,7 +138,7 @@ def test_deploy_killed_at_each_point(
     assert final not in (new, *old), "the next deploy makes and switches to a fresh release"
     for release_id in set(before) - pruned_by_crash:
         assert _complete_releases(root).get(release_id) == before[release_id], release_id
-    events = _events(root)
+    events = history_of(root, torn=True)
     interrupted = [e for e in events if e["event"] == "deploy_interrupted"]
     if not point.endswith("prune"):  # those crash after deploy_finished was written
         assert [e["id"] for e in interrupted] == [new]
@@ -198,7 +188,7 @@ def test_rollback_killed_at_each_point(cli: Cli, root: Path, app: Path, point: s
     assert "recovered:" in again.stderr
     assert current_id(root) == (second if point == "after_temp_link" else first)
     if point != "after_temp_link":
-        recovered = [e for e in _events(root) if e.get("reason") == "recovered"]
+        recovered = [e for e in history_of(root, torn=True) if e.get("reason") == "recovered"]
         assert [e["id"] for e in recovered] == [second]
     assert not list(root.glob(".current.tmp-*"))
     assert deploy_ok(cli, root, app) not in before
@@ -225,4 +215,4 @@ def test_prune_killed_at_each_point(cli: Cli, root: Path, app: Path, point: str)
     assert sorted(p.stem for p in (root / ".releases" / "meta").glob("*.json")) == ids[2:]
     if point == "mid_prune":
         assert "finished deleting" in again.stderr
-        assert any(e["event"] == "prune_interrupted" for e in _events(root))
+        assert any(e["event"] == "prune_interrupted" for e in history_of(root, torn=True))

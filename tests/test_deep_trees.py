@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from gitrepos import commit, init_repo
-from helpers import REPO, Cli, current_id, deploy_ok, history_events, trash_entries
+from helpers import REPO, Cli, current_id, deploy_ok, history_of, trash_entries
 from mounts import bind, tmpfs
 
 from releases_cli.core import cleaner, erase
@@ -116,7 +116,7 @@ def test_a_release_whose_build_left_a_5000_level_tree_is_pruned_and_all_commands
 
     (app / "index.html").write_text("v3\n")
     third = deploy_ok(cli, root, app, "--keep", "1")
-    assert [e["ids"] for e in history_events(root, "prune")][-1] == [deep]
+    assert [e["ids"] for e in history_of(root, "prune")][-1] == [deep]
     cleaner.wait_for_cleaners(root / ".releases" / "trash")
     assert trash_entries(root) == []
     log = (root / ".releases" / cleaner.LOG_NAME).read_text()
@@ -159,7 +159,7 @@ def test_a_deep_read_only_tree_a_killed_prune_left_in_the_trash_never_blocks_rol
     assert result.returncode == 0, result.stderr
     assert f"finished deleting {gone} (an interrupted prune)" in result.stdout + result.stderr
     assert trash_entries(root) == []
-    assert [e["id"] for e in history_events(root, "prune_interrupted")] == [gone]
+    assert [e["id"] for e in history_of(root, "prune_interrupted")] == [gone]
     assert current_id(root) == first != second
     assert (outside / "precious.txt").exists() and (outside / "deep" / "also.txt").exists()
 

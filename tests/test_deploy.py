@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from helpers import Cli, argv, current_id, deploy_ok, tree_state
+from helpers import Cli, argv, current_id, deploy_ok, history_of, meta_of, tree_state
 
 
 def test_deploy_copies_tree_without_git_node_modules_next(cli: Cli, root: Path, app: Path) -> None:
@@ -32,7 +32,7 @@ def test_build_runs_in_release_streams_and_logs(cli: Cli, root: Path, app: Path)
     assert "hello-from-build" in result.stdout
     log = (root / ".releases" / "logs" / f"{release_id}.log").read_text()
     assert "hello-from-build" in log and "$ echo hello-from-build" in log
-    meta = json.loads((root / ".releases" / "meta" / f"{release_id}.json").read_text())
+    meta = meta_of(root, release_id)
     assert meta["status"] == "complete" and meta["size"] > 0
     assert result.stdout.strip().splitlines()[-1].startswith(f"deployed {release_id} in ")
 
@@ -56,10 +56,7 @@ def test_failing_build_leaves_current_and_records_failure(cli: Cli, root: Path, 
     ]
     assert len(failed) == 1
     assert not (root / "releases" / failed[0].stem / "never").exists()
-    events = [
-        json.loads(line)["event"]
-        for line in (root / ".releases" / "history.jsonl").read_text().splitlines()
-    ]
+    events = [e["event"] for e in history_of(root)]
     assert events[-1] == "deploy_failed"
 
 

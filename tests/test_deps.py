@@ -8,42 +8,22 @@ writes `.next/BUILD_ID`. tests/test_deps_e2e.py does the same with the real Next
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import Cli, current_id, deploy_ok
+from helpers import Cli, current_id, deploy_ok, history_of, meta_of, tree_hashes
+from nextapp import NPM_ENV
 
 from releases_cli.nextjs import deps
 
-NPM_ENV = {
-    "npm_config_audit": "false",
-    "npm_config_fund": "false",
-    "npm_config_update_notifier": "false",
-}
 NEXT_BIN = """#!/usr/bin/env node
 const fs = require('fs');
 fs.mkdirSync('.next/cache', { recursive: true });
 fs.writeFileSync('.next/BUILD_ID', require('next/package.json').version);
 """
-
-
-def tree_hashes(path: Path) -> dict[str, str]:
-    """Every entry under `path`: file bytes' sha256 + mode, link targets, directories."""
-    found: dict[str, str] = {}
-    for entry in sorted(path.rglob("*")):
-        rel = str(entry.relative_to(path))
-        st = entry.lstat()
-        if entry.is_symlink():
-            found[rel] = "link:" + os.readlink(entry)
-        elif entry.is_dir():
-            found[rel] = f"dir:{st.st_mode:o}"
-        else:
-            found[rel] = f"{st.st_mode:o}:" + hashlib.sha256(entry.read_bytes()).hexdigest()
-    return found
 
 
 def _pack(work: Path, version: str, dest: Path) -> str:
@@ -102,12 +82,6 @@ def _deploy(cli: Cli, root: Path, app: Path, *extra: str) -> subprocess.Complete
     return result
 
 
-def _meta(root: Path, release_id: str) -> dict[str, object]:
-    data = json.loads((root / ".releases" / "meta" / f"{release_id}.json").read_text())
-    assert isinstance(data, dict)
-    return data
-
-
 def _require_next_version(cwd: Path) -> str:
     """What `require('next/package.json')` resolves to when node runs from `cwd`."""
     return subprocess.run(
@@ -139,10 +113,10 @@ def test_unchanged_lockfile_reuses_node_modules(cli: Cli, root: Path, npm_app: P
         old / "node_modules/.bin/next"
     )
     assert tree_hashes(new / "node_modules") == tree_hashes(old / "node_modules")
-    assert _meta(root, first)["deps"] == "installed"
-    assert _meta(root, second)["deps"] == f"reused from {first}"
-    assert _meta(root, second)["build"] == ["npx next build"]
-    events = [json.loads(line) for line in (root / ".releases" / "history.jsonl").open()]
+    assert meta_of(root, first)["deps"] == "installed"
+    assert meta_of(root, second)["deps"] == f"reused from {first}"
+    assert meta_of(root, second)["build"] == ["npx next build"]
+    events = history_of(root)
     finished = [e for e in events if e["event"] == "deploy_finished"]
     assert [e.get("deps") for e in finished] == ["installed", f"reused from {first}"]
     listing = cli("list", "--root", str(root))
@@ -165,7 +139,7 @@ def test_changed_dependencies_leave_older_releases_intact(
     result = _deploy(cli, root, npm_app)
     third = current_id(root)
     assert "$ npm ci" in result.stdout + result.stderr
-    assert _meta(root, third)["deps"] == "installed"
+    assert meta_of(root, third)["deps"] == "installed"
     assert _require_next_version(root / "current") == "2.0.0"
     after = {r: tree_hashes(root / "releases" / r / "node_modules") for r in (first, second)}
     assert after == before
@@ -182,10 +156,10 @@ def test_explicit_frozen_install_first_is_reused(cli: Cli, root: Path, npm_app: 
     build = ("--build", "npm ci --prefer-offline", "--build", "npx next build")
     result = _deploy(cli, root, npm_app, *build)
     assert f"lockfile unchanged since {first}" in result.stderr
-    assert _meta(root, current_id(root))["build"] == ["npx next build"]
+    assert meta_of(root, current_id(root))["build"] == ["npx next build"]
     result = _deploy(cli, root, npm_app, "--build", "npm ci && npx next build")
     assert "dependencies:" not in result.stderr
-    assert "deps" not in _meta(root, current_id(root))
+    assert "deps" not in meta_of(root, current_id(root))
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import Cli, current_id, run_cli
-from test_deps import NPM_ENV, tree_hashes
-from test_nextjs_e2e import ENV, FIXTURE, _serve_and_fetch
+from helpers import Cli, current_id, run_cli, tree_hashes
+from nextapp import ENV, FIXTURE, NPM_ENV, serve_and_fetch
 
 pytestmark = pytest.mark.e2e
 
@@ -75,6 +74,6 @@ def test_reuse_then_dependency_change_keeps_old_releases_runnable(tmp_path: Path
     assert after == before
     assert cli("rollback", "--root", str(root)).returncode == 0
     assert current_id(root) == second
-    page, api = _serve_and_fetch(root / "current", ["/", "/api/hello"])
+    page, api = serve_and_fetch(root / "current", ["/", "/api/hello"])
     assert "<html" in page
     assert json.loads(api)["ok"] is True

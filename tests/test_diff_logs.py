@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from gitrepos import commit, init_repo
-from helpers import REPO, Cli, cli_env, deploy_ok
+from helpers import REPO, Cli, cli_env, deploy_ok, start_cli
 from jsonshapes import problems
 
 from releases_cli.cli.diffview import DiffJson
@@ -142,11 +142,8 @@ def test_logs_follow_prints_a_running_deploy_until_it_ends(
     exits by itself once the deploy has finished (real processes)."""
     go = tmp_path / "go"
     build = f"echo first-line; while [ ! -e {go} ]; do sleep 0.05; done; echo second-line"
-    env = cli_env(None)
-    python = [sys.executable, "-m", "releases_cli"]
-    deploy = subprocess.Popen(
-        [*python, "deploy", "--root", str(root), "--source", str(app), "--build", build, "-q"],
-        env=env,
+    deploy = start_cli(
+        *["deploy", "--root", str(root), "--source", str(app), "--build", build, "-q"],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -161,9 +158,8 @@ def test_logs_follow_prints_a_running_deploy_until_it_ends(
             if logs and "first-line" in logs[0].read_text():
                 break
             time.sleep(0.05)
-        follow = subprocess.Popen(
-            [*python, "logs", "--root", str(root), "--follow"],
-            env=env,
+        follow = start_cli(
+            *["logs", "--root", str(root), "--follow"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

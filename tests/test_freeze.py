@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import Cli, current_id, deploy_ok, tree_state
+from helpers import Cli, current_id, deploy_ok, history_of, tree_state
 from jsonshapes import problems
 
 from releases_cli.cli.render import StatusJson
@@ -19,11 +19,6 @@ def _frozen_root(cli: Cli, root: Path, app: Path, message: str = "release party"
     result = cli("freeze", "--root", str(root), "-m", message)
     assert result.returncode == 0, result.stderr
     return ids
-
-
-def _events(root: Path) -> list[dict[str, object]]:
-    lines = (root / ".releases" / "history.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
 
 
 @pytest.mark.parametrize("command", ["deploy", "stage", "switch"])
@@ -65,8 +60,8 @@ def test_override_freeze_deploys_and_the_override_is_recorded(
     override = ("--override-freeze", "-m", "hotfix")
     result = cli("deploy", "--root", str(root), "--source", str(app), *override)
     assert result.returncode == 0, result.stderr
-    names = [e["event"] for e in _events(root)]
-    overridden = next(e for e in _events(root) if e["event"] == "freeze_overridden")
+    names = [e["event"] for e in history_of(root)]
+    overridden = next(e for e in history_of(root) if e["event"] == "freeze_overridden")
     assert overridden["command"] == "deploy" and overridden["freeze_message"] == "party"
     assert overridden["message"] == "hotfix"
     assert names.index("freeze_overridden") < names.index("deploy_started", names.index("freeze"))
@@ -103,7 +98,7 @@ def test_status_shows_the_freeze_and_unfreeze_lifts_it(cli: Cli, root: Path, app
     assert cli("deploy", "--root", str(root), "--source", str(app)).returncode == 0
     again = cli("unfreeze", "--root", str(root))
     assert again.returncode == 0 and "not frozen" in again.stdout
-    assert [e["event"] for e in _events(root)].count("unfreeze") == 1
+    assert [e["event"] for e in history_of(root)].count("unfreeze") == 1
 
 
 @pytest.mark.parametrize("content", [b"not json", b'{"message": 3}', b"x" * (70 << 10)])

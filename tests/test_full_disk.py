@@ -4,14 +4,13 @@ ever becomes a traceback or breaks the crash-safety invariants."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Cli, current_id, deploy_ok
+from helpers import Cli, current_id, deploy_ok, history_of, meta_of
 from mounts import fill, remount_read_only, tmpfs
 
 from releases_cli.core.reserve import RESERVE_BYTES
@@ -24,18 +23,8 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
         yield mountpoint
 
 
-def _events(root: Path) -> list[dict[str, Any]]:
-    lines = (root / ".releases" / "history.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
-
-
 def _releases(root: Path) -> set[str]:
     return {p.name for p in (root / "releases").iterdir()}
-
-
-def _meta_status(root: Path, release_id: str) -> str:
-    meta = json.loads((root / ".releases" / "meta" / f"{release_id}.json").read_text())
-    return str(meta["status"])
 
 
 def _clean(result: Any) -> None:
@@ -69,7 +58,7 @@ def test_rollback_and_prune_work_on_a_full_disk(cli: Cli, small_fs: Path, app: P
     assert back.returncode == 0, back.stderr
     assert "the disk is full" in back.stderr and "released" in back.stderr
     assert current_id(small_fs) == ids[2]
-    last = _events(small_fs)[-1]
+    last = history_of(small_fs)[-1]
     assert (last["event"], last["id"], last["reason"]) == ("switch", ids[2], "rollback")
     assert not reserve.exists()
 
@@ -77,7 +66,7 @@ def test_rollback_and_prune_work_on_a_full_disk(cli: Cli, small_fs: Path, app: P
     _clean(pruned)
     assert pruned.returncode == 0, pruned.stderr
     assert _releases(small_fs) == set(ids[1:]), "current, rollback target and newest stay"
-    assert [e["ids"] for e in _events(small_fs) if e["event"] == "prune"] == [[ids[0]]]
+    assert [e["ids"] for e in history_of(small_fs) if e["event"] == "prune"] == [[ids[0]]]
 
     filler.unlink()
     assert deploy_ok(cli, small_fs, app) not in ids
@@ -99,7 +88,7 @@ def test_prune_without_a_reserve_deletes_first_and_records_after(
     assert pruned.returncode == 0, pruned.stderr
     assert "deleting first, recording the prune after" in pruned.stderr
     assert _releases(small_fs) == set(ids[1:])
-    prune = [e for e in _events(small_fs) if e["event"] == "prune"]
+    prune = [e for e in history_of(small_fs) if e["event"] == "prune"]
     assert [(e["ids"], e["after_full_disk"]) for e in prune] == [([ids[0]], True)]
     assert not list((small_fs / ".releases" / "trash").iterdir())
     assert current_id(small_fs) == ids[2]
@@ -155,9 +144,9 @@ def test_deploy_whose_bookkeeping_cannot_be_written(
         reason = "No space left on device" if fault.startswith("ENOSPC") else "Input/output error"
         assert reason in error
         assert current_id(root) == first
-        assert _meta_status(root, first) == "complete"
+        assert meta_of(root, first)["status"] == "complete"
     second = deploy_ok(cli, root, app)
-    assert second != first and _meta_status(root, second) == "complete"
+    assert second != first and meta_of(root, second)["status"] == "complete"
 
 
 @pytest.mark.parametrize("fault", ["ENOSPC:history.jsonl", "EIO:history.jsonl"])
@@ -219,6 +208,6 @@ def test_prune_killed_while_deleting_first_is_finished_by_the_next_command(
     again = cli("prune", "--root", str(root), "--keep", "1")
     assert again.returncode == 0, again.stderr
     assert f"finished deleting {ids[0]}" in again.stderr
-    assert [e["id"] for e in _events(root) if e["event"] == "prune_interrupted"] == [ids[0]]
+    assert [e["id"] for e in history_of(root) if e["event"] == "prune_interrupted"] == [ids[0]]
     assert _releases(root) == {ids[2], ids[3]}
-    assert all(_meta_status(root, i) == "complete" for i in ids[2:])
+    assert all(meta_of(root, i)["status"] == "complete" for i in ids[2:])

@@ -7,11 +7,10 @@ import os
 import stat
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 from gitrepos import GIT_ENV, commit, count_objects, git, init_repo
-from helpers import Cli, current_id, tree_state
+from helpers import Cli, current_id, history_of, meta_of, tree_state
 
 MIRROR = Path(".releases") / "repo.git"
 
@@ -52,20 +51,9 @@ def deploy_ok(cli: Cli, root: Path, *args: str) -> Path:
     return root / "releases" / current_id(root)
 
 
-def meta_of(root: Path, release: Path) -> dict[str, Any]:
-    payload = json.loads((root / ".releases" / "meta" / f"{release.name}.json").read_text())
-    assert isinstance(payload, dict)
-    return payload
-
-
 def state_outside_mirror(root: Path) -> dict[str, str]:
     """tree_state of the deploy root without the mirror (a cache every fetch updates)."""
     return {p: s for p, s in tree_state(root).items() if not p.startswith(str(MIRROR))}
-
-
-def events(root: Path) -> list[str]:
-    lines = (root / ".releases" / "history.jsonl").read_text().splitlines()
-    return [json.loads(line)["event"] for line in lines]
 
 
 def test_deploy_default_branch_exports_tree_revision_and_meta(
@@ -82,7 +70,7 @@ def test_deploy_default_branch_exports_tree_revision_and_meta(
     assert not (release / ".git").exists()
     assert not (release / "secret.txt").exists() and not (release / "tests").exists()
     assert (release / "REVISION").read_text() == f"{sha}\n"
-    source = meta_of(root, release)["source"]
+    source = meta_of(root, release.name)["source"]
     assert source == {
         "type": "git",
         "repo": str(upstream),
@@ -114,7 +102,7 @@ def test_deploy_by_branch_tag_and_sha(cli: Cli, root: Path, upstream: Path, tmp_
         release = deploy_ok(cli, root, "--repo", url, "--ref", ref)
         assert (release / "index.html").read_text() == content, ref
         assert (release / "REVISION").read_text() == f"{sha}\n"
-        assert meta_of(root, release)["source"]["ref"] == ref
+        assert meta_of(root, release.name)["source"]["ref"] == ref
 
     result = cli(
         "deploy", "--root", str(root), "--repo", "upstream", "--ref", first[:10], cwd=tmp_path
@@ -122,7 +110,7 @@ def test_deploy_by_branch_tag_and_sha(cli: Cli, root: Path, upstream: Path, tmp_
     assert result.returncode == 0, result.stderr
     release = root / "releases" / current_id(root)
     assert (release / "index.html").read_text() == "v1\n"
-    assert meta_of(root, release)["source"]["repo"] == str(upstream)
+    assert meta_of(root, release.name)["source"]["repo"] == str(upstream)
 
 
 def test_unknown_ref_fails_before_any_release_is_created(
@@ -140,7 +128,7 @@ def test_unknown_ref_fails_before_any_release_is_created(
     ]
     assert state_outside_mirror(root) == before
     assert current_id(root) == live.name
-    assert events(root).count("deploy_started") == 1
+    assert [e["event"] for e in history_of(root)].count("deploy_started") == 1
 
 
 def test_branch_deleted_upstream_is_pruned_from_the_mirror(
@@ -223,7 +211,7 @@ def test_submodules_exported_when_configured(cli: Cli, tmp_path: Path) -> None:
     assert (release / "vendor" / "lib" / "lib.js").read_text() == "export const v = 1\n"
     assert (release / "vendor" / "lib" / "deps" / "inner" / "inner.txt").read_text() == "inner\n"
     assert not (release / "vendor" / "lib" / ".git").exists()
-    subs = meta_of(with_subs, release)["source"]["submodules"]
+    subs = meta_of(with_subs, release.name)["source"]["submodules"]
     assert [(s["path"], s["revision"]) for s in subs] == [
         ("vendor/lib", lib_sha),
         ("vendor/lib/deps/inner", git(inner, "rev-parse", "HEAD")),

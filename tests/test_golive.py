@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import Cli, current_id, deploy_ok, free_port, tree_state
+from helpers import Cli, current_id, deploy_ok, free_port, history_of, meta_of, tree_state
 
 # The app's server: serves its own release's files on 127.0.0.1:PORT, writes its pid file
 # (atomically) once it listens, so the restart command and the test can stop it.
@@ -111,15 +111,6 @@ def _version(app: Path, text: str, *, broken: bool = False) -> None:
     (app / "server.py").write_text(BROKEN_SERVER if broken else SERVER)
 
 
-def _events(root: Path) -> list[dict[str, object]]:
-    lines = (root / ".releases" / "history.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
-
-
-def _meta(root: Path, release_id: str) -> dict[str, object]:
-    return dict(json.loads((root / ".releases" / "meta" / f"{release_id}.json").read_text()))
-
-
 def _new_release(root: Path, known: set[str]) -> str:
     (new,) = {p.name for p in (root / "releases").iterdir()} - known
     return new
@@ -147,12 +138,12 @@ def test_unhealthy_release_is_switched_back_and_old_release_serves_again(
     assert f"switched back to {v1}, which is serving again" in result.stderr
     assert current_id(root) == v1
     assert server.get() == "v1\n", "the previous release's server is serving again"
-    assert _meta(root, v2)["status"] == "failed"
+    assert meta_of(root, v2)["status"] == "failed"
     assert (root / "releases" / v2).is_dir(), "a failed deploy prunes nothing"
     assert (root / "releases" / v0).is_dir()
-    failed = [e for e in _events(root) if e["event"] == "deploy_failed"]
+    failed = [e for e in history_of(root) if e["event"] == "deploy_failed"]
     assert [e["id"] for e in failed] == [v2]
-    assert not any(e["event"] == "deploy_finished" and e["id"] == v2 for e in _events(root))
+    assert not any(e["event"] == "deploy_finished" and e["id"] == v2 for e in history_of(root))
 
     result = cli("rollback", "--root", str(root))
     assert result.returncode == 0, result.stderr
@@ -200,7 +191,7 @@ def test_restart_failure_switches_back_and_reports_both_failures(
     assert "restart command 'exit 3' failed with exit code 3" in result.stderr
     assert f"switched back to {first}, but it is not healthy either" in result.stderr
     assert current_id(root) == first
-    switches = [e for e in _events(root) if e["event"] == "switch"]
+    switches = [e for e in history_of(root) if e["event"] == "switch"]
     assert [e["id"] for e in switches][-1] == first
     assert switches[-1]["automatic"] is True
 
@@ -217,7 +208,7 @@ def test_first_release_unhealthy_leaves_nothing_live(
     assert "no previous release" in result.stderr
     assert not os.path.lexists(root / "current")
     (only,) = os.listdir(root / "releases")
-    assert _meta(root, only)["status"] == "failed"
+    assert meta_of(root, only)["status"] == "failed"
 
 
 def test_rollback_whose_health_fails_stays_on_target(
@@ -236,8 +227,8 @@ def test_rollback_whose_health_fails_stays_on_target(
     assert f"rolled back to {v1}, but health check" in result.stderr
     assert f"current stays {v1}" in result.stderr
     assert current_id(root) == v1
-    assert _meta(root, v1)["status"] == "complete"
-    assert [e["event"] for e in _events(root)][-1] == "rollback_unhealthy"
+    assert meta_of(root, v1)["status"] == "complete"
+    assert [e["event"] for e in history_of(root)][-1] == "rollback_unhealthy"
     assert v2 != v1
 
 
@@ -304,7 +295,7 @@ def test_failing_before_switch_hook_leaves_current_untouched(
     assert os.readlink(root / "current") == link_before
     assert tree_state(root / "releases" / first) == first_before
     new = _new_release(root, {first})
-    assert _meta(root, new)["status"] == "failed"
+    assert meta_of(root, new)["status"] == "failed"
     lines = log.read_text().splitlines()
     assert not any(line.startswith("restart") for line in lines)
     assert lines[-1].startswith(f"on_failure {new} before_switch hook 'exit 7' failed")
@@ -360,7 +351,7 @@ def test_crash_while_switching_back_never_leaves_a_bad_release_to_roll_back_to(
     result = cli(*bad, env={"RELEASES_FAULT": "after_mark_failed"})
     assert result.returncode == -signal.SIGKILL
     second = current_id(root)
-    assert second != first and _meta(root, second)["status"] == "failed"
+    assert second != first and meta_of(root, second)["status"] == "failed"
     doctor = cli("doctor", "--root", str(root))
     assert doctor.returncode == 10 and f"--to {first}" in doctor.stdout
     assert cli("rollback", "--root", str(root)).returncode == 0

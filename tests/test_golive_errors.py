@@ -3,14 +3,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from helpers import Cli, current_id, deploy_ok
-
-
-def _meta(root: Path, release_id: str) -> dict[str, object]:
-    return dict(json.loads((root / ".releases" / "meta" / f"{release_id}.json").read_text()))
+from helpers import Cli, current_id, deploy_ok, meta_of
 
 
 def test_a_restart_that_cannot_even_start_is_a_health_failure(
@@ -33,4 +28,4 @@ def test_a_restart_that_cannot_even_start_is_a_health_failure(
     assert f"switched back to {first}, which is serving again" in error
     assert current_id(root) == first
     (new,) = {p.name for p in (root / "releases").iterdir()} - {first}
-    assert _meta(root, new)["status"] == "failed"
+    assert meta_of(root, new)["status"] == "failed"

@@ -18,7 +18,6 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import urllib.request
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import pytest
 from bgstack import NGINX, ensure_pm2
-from helpers import REPO, current_id, free_port
+from helpers import REPO, current_id, free_port, write_launcher
 
 pytestmark = pytest.mark.e2e
 
@@ -95,10 +94,7 @@ def guide() -> Iterator[Guide]:
     work = Path(tempfile.mkdtemp(prefix="releases-guide-"))
     work.chmod(0o755)
     bin_dir = work / "bin"
-    bin_dir.mkdir()
-    launcher = bin_dir / "releases"
-    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m releases_cli "$@"\n')
-    launcher.chmod(0o755)
+    write_launcher(bin_dir / "releases")
     nginx_dir = str(Path(NGINX).parent)
     env = {k: v for k, v in os.environ.items() if k not in ("RELEASES_ROOT", "APP")}
     path = f"{bin_dir}:{pm2.parent}:{env['PATH']}:{nginx_dir}"

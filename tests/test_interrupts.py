@@ -7,16 +7,21 @@ else nothing live changes. Either way the last line says what is live now.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, Cli, current_id, deploy_ok, sigint_as_from_a_terminal
+from helpers import (
+    Cli,
+    current_id,
+    deploy_ok,
+    history_of,
+    meta_of,
+    sigint_as_from_a_terminal,
+    start_cli,
+)
 
 # The restart command: instant for releases without a `slow` file; for one that has it,
 # it says so (the marker) and then takes its time, so the test can interrupt it there.
@@ -25,14 +30,12 @@ SLOW_RESTART = 'if [ -f "$RELEASE_PATH/slow" ]; then touch {marker}; sleep 60; f
 
 def _start(*args: str) -> subprocess.Popen[str]:
     """`releases ARGS` as a real process (the test signals it)."""
-    env = {k: v for k, v in os.environ.items() if k != "RELEASES_ROOT"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "releases_cli", *args],
-        env={**env, "PYTHONPATH": str(REPO), "NO_COLOR": "1"},
+    return start_cli(
+        *args,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=sigint_as_from_a_terminal,  # noqa: PLW1509 - no threads hold locks here
+        preexec_fn=sigint_as_from_a_terminal,  # no threads hold locks here
     )
 
 
@@ -48,15 +51,6 @@ def _interrupt_when(proc: subprocess.Popen[str], marker: Path, signum: int) -> t
     out, err = proc.communicate(timeout=120)
     assert "Traceback" not in err, err
     return out, err
-
-
-def _meta(root: Path, release_id: str) -> dict[str, object]:
-    return dict(json.loads((root / ".releases" / "meta" / f"{release_id}.json").read_text()))
-
-
-def _events(root: Path) -> list[dict[str, object]]:
-    lines = (root / ".releases" / "history.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
 
 
 def _new(root: Path, known: set[str]) -> str:
@@ -84,8 +78,8 @@ def test_interrupted_restart_of_a_deploy_switches_back(
         last == f"releases: interrupted: switched back to {first}; release {new} is marked failed"
     )
     assert current_id(root) == first
-    assert _meta(root, new)["status"] == "failed"
-    back = _events(root)[-1]
+    assert meta_of(root, new)["status"] == "failed"
+    back = history_of(root)[-1]
     assert (back["event"], back["id"], back["automatic"]) == ("switch", first, True)
     assert cli("rollback", "--root", str(root)).returncode == 4, "the failed release is no target"
 
@@ -106,8 +100,8 @@ def test_hang_up_during_the_restart_switches_back_without_writing_to_the_termina
     assert "interrupted" not in err
     new = _new(root, {first})
     assert current_id(root) == first
-    assert _meta(root, new)["status"] == "failed"
-    back = _events(root)[-1]
+    assert meta_of(root, new)["status"] == "failed"
+    back = history_of(root)[-1]
     assert (back["event"], back["id"], back["automatic"]) == ("switch", first, True)
 
 
@@ -130,7 +124,7 @@ def test_interrupted_health_check_of_a_switch_switches_back(
     assert proc.returncode == 130, err
     assert f"switched back to {first}; release {new} is marked failed" in err
     assert current_id(root) == first
-    assert _meta(root, new)["status"] == "failed"
+    assert meta_of(root, new)["status"] == "failed"
     assert (root / "releases" / new).is_dir(), "an interrupted switch prunes nothing"
 
 
@@ -150,7 +144,7 @@ def test_interrupted_build_leaves_current_and_says_so(
         f"releases: interrupted: current is unchanged (still {first})"
     )
     assert current_id(root) == first
-    assert _meta(root, _new(root, {first}))["status"] == "failed"
+    assert meta_of(root, _new(root, {first}))["status"] == "failed"
 
 
 def test_interrupted_rollback_restart_stays_on_the_target(
@@ -172,4 +166,4 @@ def test_interrupted_rollback_restart_stays_on_the_target(
         f"releases: interrupted: current is now {first} (it was {second})"
     )
     assert current_id(root) == first
-    assert _meta(root, first)["status"] == "complete"
+    assert meta_of(root, first)["status"] == "complete"

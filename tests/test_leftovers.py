@@ -19,10 +19,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from helpers import Cli, cli_env, deploy_ok, run_cli, tree_state
+from helpers import Cli, cli_env, deploy_ok, history_of, run_cli, tree_state
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -31,19 +30,6 @@ from releases_cli.core.layout import DeployRoot
 from releases_cli.core.prune import delete_pruned, prune_releases
 
 KILLED = -9
-
-
-def _events(root: Path, name: str) -> list[dict[str, Any]]:
-    lines = (root / ".releases" / "history.jsonl").read_text().splitlines()
-    found = []
-    for line in lines:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue  # a torn line
-        if event["event"] == name:
-            found.append(event)
-    return found
 
 
 def _temps(directory: Path, name: str) -> list[Path]:
@@ -256,24 +242,26 @@ def test_a_freeze_change_killed_before_its_line_is_recorded_by_the_next_command(
     deploy_ok(cli, root, app)
     for args in before:
         assert cli(*args, "--root", str(root)).returncode == 0
-    recorded = len(_events(root, event))
+    recorded = len(history_of(root, event, torn=True))
     killed = cli(*command, "--root", str(root), env={"RELEASES_FAULT": point})
     assert killed.returncode == KILLED
-    assert len(_events(root, event)) == recorded  # the line is missing (or torn)
+    assert len(history_of(root, event, torn=True)) == recorded  # the line is missing (or torn)
     status = json.loads(cli("status", "--root", str(root), "--json").stdout)
     assert (status["frozen"] is not None) is frozen
 
     nxt = cli("prune", "--root", str(root))
     assert nxt.returncode == 0, nxt.stderr
     assert "recovered: history did not record" in nxt.stderr
-    line = _events(root, event)[-1]
-    assert line["recovered"] is True and len(_events(root, event)) == recorded + 1
+    line = history_of(root, event, torn=True)[-1]
+    assert line["recovered"] is True and len(history_of(root, event, torn=True)) == recorded + 1
     if event == "freeze":
         assert line["message"] == "party"
     else:
         assert line["freeze_message"] == "party"
     again = cli("prune", "--root", str(root))
-    assert "recovered" not in again.stderr and len(_events(root, event)) == recorded + 1
+    assert (
+        "recovered" not in again.stderr and len(history_of(root, event, torn=True)) == recorded + 1
+    )
 
 
 @pytest.mark.parametrize(
@@ -297,17 +285,17 @@ def test_a_pin_change_killed_before_its_line_is_recorded_by_the_next_command(
     args = [command, oldest, "--root", str(root), *(["-m", "audit"] if command == "pin" else [])]
     killed = cli(*args, env={"RELEASES_FAULT": point})
     assert killed.returncode == KILLED
-    assert _events(root, event) == []
+    assert history_of(root, event, torn=True) == []
 
     nxt = cli("prune", "--root", str(root), "--keep", "1")
     assert nxt.returncode == 0, nxt.stderr
     assert f"recovered: history did not record that {oldest} was {event}ned" in nxt.stderr
-    (line,) = _events(root, event)
+    (line,) = history_of(root, event, torn=True)
     assert line["id"] == oldest and line["recovered"] is True
     assert line.get("message") == ("audit" if event == "pin" else None)
     assert (root / "releases" / oldest).is_dir() is (event == "pin")
     again = cli("prune", "--root", str(root))
-    assert "recovered" not in again.stderr and len(_events(root, event)) == 1
+    assert "recovered" not in again.stderr and len(history_of(root, event, torn=True)) == 1
 
 
 # 3. `releases pack`'s temp file.

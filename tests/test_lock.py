@@ -6,21 +6,17 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from helpers import REPO, Cli, current_id, deploy_ok
+from helpers import REPO, Cli, current_id, deploy_ok, start_cli
 
 
 def _blocked_deploy(root: Path, app: Path, gate: Path) -> subprocess.Popen[str]:
     """Start a deploy whose build waits until `gate` exists; return once it holds the lock and
     has recorded its release as started."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "releases_cli",
+    proc = start_cli(
+        *[
             "deploy",
             "--root",
             str(root),
@@ -82,11 +78,8 @@ def test_wait_gets_the_lock_when_holder_finishes(
     """--wait SECONDS waits for the holder instead of failing."""
     gate = tmp_path / "gate"
     proc = _blocked_deploy(root, app, gate)
-    waiter = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "releases_cli",
+    waiter = start_cli(
+        *[
             "deploy",
             "--root",
             str(root),

@@ -23,7 +23,6 @@ import pytest
 from bgstack import Stack
 from helpers import REPO, Cli, deploy_ok
 from modelwalk import Walk, health_server, reload_config
-from test_bluegreen import stack  # noqa: F401  (the fixture: a root served by PM2 + nginx)
 
 from releases_cli.core import events
 from releases_cli.core.layout import DeployRoot
@@ -188,7 +187,7 @@ def blue_green_walks() -> list[tuple[int, str]]:
 
 
 @pytest.mark.parametrize(("seed", "grace"), blue_green_walks())
-def test_walk_blue_green(cli: Cli, stack: Stack, seed: int, grace: str) -> None:  # noqa: F811
+def test_walk_blue_green(cli: Cli, stack: Stack, seed: int, grace: str) -> None:
     """Blue-green mode with a real PM2 and nginx, grace 0 (the previous app stopped at once)
     and a few seconds (warm, then stopped by a later command or reap: warm and cold
     rollbacks): the same walk, and nginx serves what `current` names."""

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import Cli, argv, current_id, deploy_ok, tree_state
+from helpers import Cli, argv, current_id, deploy_ok, meta_of, tree_state
 
 from releases_cli.nextjs import preset as nextjs
 
@@ -143,7 +143,7 @@ def test_explicit_empty_build_list_overrides_the_preset(cli: Cli, root: Path, ap
     _next_app(app)
     (root / "releases.toml").write_text("[build]\ncommands = []\n")
     release_id = deploy_ok(cli, root, app)
-    meta = json.loads((root / ".releases" / "meta" / f"{release_id}.json").read_text())
+    meta = meta_of(root, release_id)
     assert meta["build"] == []
 
 

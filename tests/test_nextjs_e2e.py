@@ -5,20 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import signal
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers import Cli, current_id, free_port
-
-FIXTURE = Path(__file__).parent / "fixtures" / "nextjs-app"
-ENV = {"NEXT_TELEMETRY_DISABLED": "1", "npm_config_fund": "false", "npm_config_audit": "false"}
+from helpers import Cli, current_id, meta_of
+from nextapp import ENV, FIXTURE, serve_and_fetch
 
 pytestmark = pytest.mark.e2e
 
@@ -30,41 +23,6 @@ def _tree_digest(path: Path) -> str:
         if entry.is_file() and not entry.is_symlink():
             digest.update(entry.read_bytes())
     return digest.hexdigest()
-
-
-def _get(url: str) -> tuple[int, str]:
-    with urllib.request.urlopen(url, timeout=10) as response:  # loopback only
-        return response.status, response.read().decode()
-
-
-def _serve_and_fetch(cwd: Path, paths: list[str]) -> list[str]:
-    """Run `next start` from `cwd` (the `current` symlink path, as PM2 would) on 127.0.0.1 and
-    return the bodies of `paths`."""
-    port = free_port()
-    server = subprocess.Popen(
-        ["node", "node_modules/next/dist/bin/next", "start", "-H", "127.0.0.1", "-p", str(port)],
-        cwd=cwd,
-        env={**os.environ, **ENV},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        for _ in range(240):  # bounded: at most ~60 s for the server to listen
-            try:
-                _get(f"http://127.0.0.1:{port}/api/hello")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.25)
-        bodies = []
-        for path in paths:
-            status, body = _get(f"http://127.0.0.1:{port}{path}")
-            assert status == 200
-            bodies.append(body)
-        return bodies
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +62,7 @@ def cli_module() -> Cli:
 def test_preset_runs_npm_ci_and_next_build(built: dict[str, Path | str]) -> None:
     """No --build given: package-lock.json + next dependency -> `npm ci`, `npx next build`."""
     root = Path(built["root"])
-    meta = json.loads((root / ".releases" / "meta" / f"{built['first']}.json").read_text())
+    meta = meta_of(root, str(built["first"]))
     assert meta["status"] == "complete"
     assert meta["build"] == ["npm ci", "npx next build"]
     assert (root / "releases" / str(built["first"]) / ".next" / "BUILD_ID").is_file()
@@ -122,7 +80,7 @@ def test_built_release_serves_shared_env_from_current(built: dict[str, Path | st
     """`next start` from `current` serves the page built with shared/.env.production, and the
     API route answers."""
     root = Path(built["root"])
-    page, api = _serve_and_fetch(root / "current", ["/", "/api/hello"])
+    page, api = serve_and_fetch(root / "current", ["/", "/api/hello"])
     assert "hello-from-shared" in page
     assert json.loads(api)["ok"] is True
 
@@ -143,5 +101,5 @@ def test_adopted_in_place_app_is_served_from_current(
     root.mkdir()
     result = cli("init", "--root", str(root), "--adopt", str(in_place))
     assert result.returncode == 0, result.stderr
-    (page,) = _serve_and_fetch(root / "current", ["/"])
+    (page,) = serve_and_fetch(root / "current", ["/"])
     assert "hello-from-shared" in page

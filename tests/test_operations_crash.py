@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import Cli, current_id, deploy_ok
+from helpers import Cli, current_id, deploy_ok, meta_of
 
 KILLED = -9
 
@@ -16,13 +16,6 @@ KILLED = -9
 def _frozen(cli: Cli, root: Path) -> bool:
     status = json.loads(cli("status", "--root", str(root), "--json").stdout)
     return status["frozen"] is not None
-
-
-def _meta(root: Path, release_id: str) -> dict[str, object]:
-    data: dict[str, object] = json.loads(
-        (root / ".releases" / "meta" / f"{release_id}.json").read_text()
-    )
-    return data
 
 
 @pytest.mark.parametrize(
@@ -81,7 +74,7 @@ def test_pin_killed_at_each_point_keeps_the_release_complete(
         assert cli("pin", oldest, "--root", str(root)).returncode == 0
     killed = cli(command, oldest, "--root", str(root), env={"RELEASES_FAULT": point})
     assert killed.returncode == KILLED
-    meta = _meta(root, oldest)
+    meta = meta_of(root, oldest)
     assert meta["status"] == "complete" and meta["pinned"] is pinned_after
     assert cli("prune", "--root", str(root), "--keep", "1").returncode == 0
     assert (root / "releases" / oldest).is_dir() is pinned_after

@@ -4,7 +4,6 @@ by a detached cleaner after a deploy)."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from gitrepos import commit, git, init_repo
-from helpers import REPO, Cli, current_id, deploy_ok, run_cli
+from helpers import REPO, Cli, current_id, deploy_ok, meta_of, run_cli
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -177,7 +176,7 @@ def test_a_git_deploy_into_an_existing_mirror_does_not_import_gitpython(
     sha = commit(repo, {"index.html": "v2\n"}, "second line one\n\nbody")
     _, heavy = _heavy_after("deploy", "--root", str(root), "--repo", str(repo), home=tmp_path)
     assert not heavy & {"pydantic", "git", "rich", "humanize"}  # the build side is expected
-    meta = json.loads((root / ".releases" / "meta" / f"{current_id(root)}.json").read_text())
+    meta = meta_of(root, current_id(root))
     shown = git(repo, "log", "-1", "--format=%an <%ae>|%cI", sha).split("|")
     assert meta["source"]["revision"] == sha
     assert meta["source"]["subject"] == "second line one"

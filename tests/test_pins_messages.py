@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import Cli, deploy_ok, tree_state
+from helpers import Cli, deploy_ok, meta_of, tree_state
 from jsonshapes import problems
 
 from releases_cli.cli.timeline import HistoryJson
@@ -17,13 +17,6 @@ def _listing(cli: Cli, root: Path) -> dict[str, dict[str, object]]:
     result = cli("list", "--root", str(root), "--json")
     assert result.returncode == 0, result.stderr
     return {r["id"]: r for r in json.loads(result.stdout)["releases"]}
-
-
-def _meta(root: Path, release_id: str) -> dict[str, object]:
-    data: dict[str, object] = json.loads(
-        (root / ".releases" / "meta" / f"{release_id}.json").read_text()
-    )
-    return data
 
 
 def test_prune_never_deletes_a_pinned_release_until_unpinned(
@@ -36,7 +29,7 @@ def test_prune_never_deletes_a_pinned_release_until_unpinned(
         deploy_ok(cli, root, app)
     pinned = cli("pin", oldest, "--root", str(root), "-m", "before the schema change")
     assert pinned.returncode == 0 and f"pinned {oldest}" in pinned.stdout
-    assert _meta(root, oldest)["pinned"] is True
+    assert meta_of(root, oldest)["pinned"] is True
     pruned = cli("prune", "--root", str(root), "--keep", "1")
     assert f"kept {oldest} (pinned)" in pruned.stdout
     listed = _listing(cli, root)[oldest]
@@ -97,7 +90,7 @@ def test_messages_are_recorded_and_shown(cli: Cli, root: Path, app: Path) -> Non
         ("deploy", "first: v1"),
     ]
     assert '"500s on checkout"' in cli("history", "--root", str(root)).stdout
-    assert _meta(root, first)["message"] == "first: v1"
+    assert meta_of(root, first)["message"] == "first: v1"
     listed = _listing(cli, root)
     assert listed[second]["message"] == "staged for 42"
     assert "message: first: v1" in cli("status", "--root", str(root)).stdout
@@ -112,4 +105,4 @@ def test_a_failed_deploy_records_its_message(cli: Cli, root: Path, app: Path) ->
     assert failed.returncode == 6
     events = json.loads(cli("history", "--root", str(root), "--json").stdout)["events"]
     assert (events[0]["kind"], events[0]["message"]) == ("failed", "try")
-    assert _meta(root, events[0]["id"])["message"] == "try"
+    assert meta_of(root, events[0]["id"])["message"] == "try"

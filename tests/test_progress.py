@@ -6,12 +6,11 @@ import os
 import re
 import select
 import subprocess
-import sys
 import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from helpers import REPO, Cli
+from helpers import REPO, Cli, releases_argv
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # colour codes
@@ -29,7 +28,7 @@ def run_in_pty(
     full_env = {**base, "PYTHONPATH": str(REPO), "TERM": "xterm-256color", **(env or {})}
     master, slave = os.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "releases_cli", *args],
+        releases_argv(*args),
         stdin=subprocess.DEVNULL,
         stdout=slave,
         stderr=slave,

@@ -6,10 +6,9 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-from helpers import REPO
+from helpers import REPO, write_launcher
 
 README = REPO / "README.md"
 MARKER = "<!-- quick-start: tests/test_readme.py runs this block -->"
@@ -45,10 +44,7 @@ def test_quick_start_runs_as_pasted(tmp_path: Path) -> None:
     to the first release, which is what `current` serves at the end."""
     _, block = quick_start()
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    launcher = bin_dir / "releases"
-    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m releases_cli "$@"\n')
-    launcher.chmod(0o755)
+    write_launcher(bin_dir / "releases")
     temp = tmp_path / "tmp"
     temp.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "RELEASES_ROOT"}

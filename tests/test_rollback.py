@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import Cli, current_id, deploy_ok, tree_state
+from helpers import Cli, current_id, deploy_ok, history_of, tree_state
 
 
 def _fail_deploy(cli: Cli, root: Path, app: Path) -> None:
@@ -74,9 +74,7 @@ def test_rollback_to_any_complete_release(cli: Cli, root: Path, app: Path) -> No
     result = cli("rollback", "--root", str(root), "--to", old)
     assert result.returncode == 0, result.stderr
     assert (root / "current" / "index.html").read_text() == "old\n"
-    events = [
-        json.loads(x) for x in (root / ".releases" / "history.jsonl").read_text().splitlines()
-    ]
+    events = history_of(root)
     assert events[-1]["event"] == "switch" and events[-1]["reason"] == "rollback"
     assert events[-1]["id"] == old and events[-1]["user"]
 

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import Cli, current_id
+from helpers import Cli, current_id, deploy_ok
 
 from releases_cli import config
 from releases_cli.core.errors import InvalidInput
@@ -25,12 +25,7 @@ BUILD = (
 
 
 def _deploy(cli: Cli, root: Path, app: Path, *extra: str) -> str:
-    result = cli(
-        "deploy", "--root", str(root), "--source", str(app), "--preset", "none", "--build", BUILD,
-        *extra,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return current_id(root)
+    return deploy_ok(cli, root, app, "--preset", "none", "--build", BUILD, *extra)
 
 
 def _chunks(root: Path, release_id: str) -> set[str]:

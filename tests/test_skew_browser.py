@@ -13,36 +13,25 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from helpers import Cli, current_id, free_port
-from test_nextjs_e2e import ENV, FIXTURE
+from helpers import Cli, deploy_ok, free_port
+from nextapp import ENV, FIXTURE, browser_driver, next_start
 
 from releases_cli.nextjs.static_share import proof_url_path
 from releases_cli.pipelines.health import build_id_url, probe
 
 pytestmark = pytest.mark.e2e
 
-BROWSER = Path(__file__).parent / "browser"
 PANEL = Path("app") / "skew" / "panel.js"
 
 
 @pytest.fixture(scope="module")
 def driver() -> Path:
     """tests/browser/skew.mjs with playwright-core installed next to it."""
-    if not (BROWSER / "node_modules" / "playwright-core").is_dir():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER, check=True, timeout=600
-        )
-    return BROWSER / "skew.mjs"
+    return browser_driver("skew.mjs")
 
 
 @pytest.fixture(scope="module")
@@ -55,41 +44,6 @@ def node_modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     return app / "node_modules"
-
-
-def _wait_until_serving(port: int) -> None:
-    for _ in range(240):  # bounded: at most ~60 s for the server to listen
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/hello", timeout=5):
-                return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.25)
-    raise AssertionError(f"next start did not answer on 127.0.0.1:{port}")
-
-
-@contextmanager
-def _next_start(cwd: Path, port: int) -> Iterator[None]:
-    """`next start` from `cwd` (the `current` symlink path, as PM2 runs it) on 127.0.0.1."""
-    server = subprocess.Popen(
-        ["node", "node_modules/next/dist/bin/next", "start", "-H", "127.0.0.1", "-p", str(port)],
-        cwd=cwd,
-        env={**os.environ, **ENV},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        _wait_until_serving(port)
-        yield
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-
-
-def _deploy(cli: Cli, root: Path, app: Path) -> str:
-    result = cli("deploy", "--root", str(root), "--source", str(app), env=ENV, timeout=900)
-    assert result.returncode == 0, result.stderr + result.stdout
-    return current_id(root)
 
 
 def _read_line(proc: subprocess.Popen[str]) -> dict[str, object]:
@@ -113,7 +67,7 @@ def _skew_scenario(
     (root / "releases.toml").write_text(
         f"[build]\nshare_static = {str(share).lower()}\ncommands = {commands}\n"
     )
-    build_a = _deploy(cli, root, app)
+    build_a = deploy_ok(cli, root, app, env=ENV, timeout=900)
     port = free_port()
     browser = subprocess.Popen(
         ["node", str(driver), f"http://127.0.0.1:{port}/skew", str(tmp_path / "profile")],
@@ -123,18 +77,18 @@ def _skew_scenario(
         text=True,
     )
     try:
-        with _next_start(root / "current", port):
+        with next_start(root / "current", port):
             opened = _read_line(browser)
             # Build B: changed code, so the panel's chunk has a new content hash.
             (app / PANEL).write_text((app / PANEL).read_text().replace("one", "two"))
-            build_b = _deploy(cli, root, app)
+            build_b = deploy_ok(cli, root, app, env=ENV, timeout=900)
             # What the health check asks for to tell build B from an old worker.
             proof = build_id_url(
                 f"http://127.0.0.1:{port}/", proof_url_path(root / "releases" / build_b)
             )
             assert proof is not None
             proof_on_a = probe(proof, 10)
-        with _next_start(root / "current", port):  # restarted: now serving build B
+        with next_start(root / "current", port):  # restarted: now serving build B
             proof_on_b = probe(proof, 10)
             assert browser.stdin is not None
             browser.stdin.write("go\n")

@@ -4,12 +4,11 @@ never followed, through the CLI as users run it."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
-from helpers import Cli, current_id, deploy_ok
+from helpers import Cli, current_id, deploy_ok, meta_of
 from hostile import make_outside, snapshot
 
 
@@ -75,7 +74,7 @@ def test_source_with_links_out_fifos_and_sparse_files_is_copied_as_data(
     assert not os.path.lexists(release / "pipe")
     assert (release / "disk.img").stat().st_size == 1 << 30
     assert (release / "disk.img").stat().st_blocks * 512 < 1 << 20
-    meta = json.loads((root / ".releases/meta" / f"{first}.json").read_text())
+    meta = meta_of(root, first)
     assert meta["size"] < 1 << 20, "size is what the disk holds, holes and link targets excluded"
     for _ in range(3):
         deploy_ok(cli, root, app, "--keep", "1")

@@ -14,13 +14,12 @@ import os
 import pty
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 from gitrepos import GIT_ENV, commit, git, init_repo
-from helpers import REPO, Cli, cli_env, current_id
+from helpers import REPO, Cli, cli_env, current_id, releases_argv
 from hostile import no_hang
-from test_artifact import rewrite
+from tarbytes import rewrite
 
 # An OSC 52 clipboard write, a colour, CR, backspace, a C1 CSI, a bidi override, a line break.
 HOSTILE = "\x1b]52;c;cm0gLXJmIH4=\x07\x1b[31mred\r\x08\x9b2J\u202eevil\nfake: ok"
@@ -120,7 +119,7 @@ def in_a_terminal(argv: list[str], env: dict[str, str]) -> bytes:
     """What a real `releases ARGV` writes to a terminal (a pty: stdout and stderr)."""
     leader, follower = pty.openpty()
     with subprocess.Popen(
-        [sys.executable, "-m", "releases_cli", *argv],
+        releases_argv(*argv),
         stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env, cwd=REPO,
     ) as process:  # fmt: skip
         os.close(follower)

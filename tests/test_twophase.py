@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from gitrepos import commit, init_repo
-from helpers import Cli, argv, current_id, deploy_ok, later_id, tree_state
+from helpers import Cli, argv, current_id, deploy_ok, history_of, later_id, meta_of, tree_state
 
 FUTURE_ID = later_id()  # newer than every deploy of a test
 
@@ -18,11 +18,6 @@ def _stage(cli: Cli, root: Path, app: Path, *extra: str) -> str:
     result = cli("stage", "--root", str(root), "--source", str(app), *extra)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
-
-
-def _events(root: Path) -> list[dict[str, object]]:
-    lines = (root / ".releases" / "history.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
 
 
 def _statuses(cli: Cli, root: Path) -> dict[str, str]:
@@ -53,10 +48,10 @@ def test_stage_builds_without_switching_and_prints_only_the_id(
     assert current_id(root) == live
     assert (root / "current" / "index.html").read_text() == "v1\n"
     assert (root / "releases" / staged / "out.txt").read_text() == "built\n"
-    meta = json.loads((root / ".releases" / "meta" / f"{staged}.json").read_text())
+    meta = meta_of(root, staged)
     assert meta["status"] == "complete"
     assert _statuses(cli, root) == {staged: "staged", live: "current"}
-    assert [e["event"] for e in _events(root)][-2:] == ["deploy_started", "stage_finished"]
+    assert [e["event"] for e in history_of(root)][-2:] == ["deploy_started", "stage_finished"]
 
 
 def test_switch_makes_staged_release_live_and_records_it(cli: Cli, root: Path, app: Path) -> None:
@@ -75,9 +70,9 @@ def test_switch_makes_staged_release_live_and_records_it(cli: Cli, root: Path, a
         [],
     )
     assert (root / "current" / "index.html").read_text() == "v2\n"
-    switch = [e for e in _events(root) if e["event"] == "switch"][-1]
+    switch = [e for e in history_of(root) if e["event"] == "switch"][-1]
     assert switch["id"] == staged and switch["previous"] == first
-    assert _events(root)[-1]["event"] == "switch_finished"
+    assert history_of(root)[-1]["event"] == "switch_finished"
     assert cli("rollback", "--root", str(root)).returncode == 0
     assert current_id(root) == first
 
@@ -323,7 +318,7 @@ def test_stage_from_git_repo_and_ref(cli: Cli, tmp_path: Path, app: Path) -> Non
         assert result.returncode == 0, result.stderr
         assert result.stdout == f"{FUTURE_ID}\n"
         assert (root / "releases" / FUTURE_ID / "index.html").read_text() == "v1\n"
-        meta = json.loads((root / ".releases" / "meta" / f"{FUTURE_ID}.json").read_text())
+        meta = meta_of(root, FUTURE_ID)
         assert meta["source"]["revision"] == first
     root = tmp_path / "a"
     before = tree_state(root / "releases")

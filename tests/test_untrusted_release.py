@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from subprocess import CompletedProcess
 
 import pytest
 from gitrepos import git, init_repo
-from helpers import REPO, Cli, current_id
+from helpers import REPO, Cli, current_id, releases_argv
 from hostile import make_outside, no_hang, run_limited, snapshot
 
 from releases_cli.core.layout import DeployRoot
@@ -170,7 +169,7 @@ def test_reads_of_links_to_fifos_and_dev_zero_and_huge_files_neither_block_nor_e
     1 GiB, every deploy finishes (exit 0) with warnings naming the refused files."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
     env.pop("RELEASES_ROOT", None)
-    command = [sys.executable, "-m", "releases_cli", "deploy", "--root", str(root), "--repo"]
+    command = releases_argv("deploy", "--root", str(root), "--repo")
     (root / "releases.toml").write_text("[build]\nshare_static = true\n")
     commit_tree(
         repo,

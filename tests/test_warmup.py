@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bgstack import APP_SERVER, Stack, running_stack
+from bgstack import APP_SERVER, Stack, deploy, running_stack
 from helpers import Cli, current_id
 
 # APP_SERVER, plus: every request appended to requests.log in the release as
@@ -36,12 +36,6 @@ def stack(tmp_path: Path, cli: Cli) -> Iterator[Stack]:
     with running_stack(tmp_path, cli) as s:
         (s.source / "server.py").write_text(LOGGING_APP)
         yield s
-
-
-def deploy(cli: Cli, s: Stack) -> str:
-    result = cli("deploy", "--root", str(s.root), "--source", str(s.source), env=s.env())
-    assert result.returncode == 0, result.stderr
-    return current_id(s.root)
 
 
 def warmups(s: Stack, release: str) -> list[tuple[str, str]]:

@@ -8,11 +8,10 @@ import json
 import os
 import pty
 import subprocess
-import sys
 from pathlib import Path
 
 from gitrepos import commit, init_repo
-from helpers import REPO, Cli, cli_env, current_id, deploy_ok
+from helpers import Cli, current_id, deploy_ok, start_cli
 
 LONG = "x" * 150  # a build command whose failure message is longer than any clipped cell
 
@@ -60,12 +59,11 @@ def test_list_json_has_the_ref(cli: Cli, root: Path, app: Path) -> None:
 def _history_on_a_terminal(root: Path) -> str:
     """`releases history` with its stdout on a pseudo-terminal (a real process)."""
     leader, follower = pty.openpty()
-    env = {**cli_env({"COLUMNS": "300"}), "PYTHONPATH": str(REPO)}
-    with subprocess.Popen(
-        [sys.executable, "-m", "releases_cli", "history", "--root", str(root)],
+    with start_cli(
+        *["history", "--root", str(root)],
         stdout=follower,
         stderr=subprocess.PIPE,
-        env=env,
+        env={"COLUMNS": "300"},
     ) as process:
         os.close(follower)
         chunks = []
