@@ -1,5 +1,5 @@
 """Fixtures: a deploy root in tmp_path, an app directory, the CLI (helpers.run_cli), a blue-green
-stack (tests/bgstack.py)."""
+stack (tests/bgstack.py); and the check that each test sits in the folder that says what it is."""
 
 from __future__ import annotations
 
@@ -21,6 +21,23 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "real_process: every `cli` call of the test runs as a real subprocess"
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The folder says what a test is (docs/design.md, Tests): tests/e2e/ holds exactly the tests
+    marked e2e (what `make test-fast` leaves out), and no test in tests/unit/ drives the CLI."""
+    wrong = [f"{item.nodeid}: {why}" for item in items if (why := _misplaced(item))]
+    if wrong:
+        raise pytest.UsageError("tests in the wrong folder:\n  " + "\n  ".join(wrong))
+
+
+def _misplaced(item: pytest.Item) -> str | None:
+    folder = item.path.parent.name
+    if (folder == "e2e") != (item.get_closest_marker("e2e") is not None):
+        return "tests/e2e/ holds the tests marked e2e, and only those"
+    if folder == "unit" and {"cli", "stack"} & set(getattr(item, "fixturenames", ())):
+        return "a test that drives the CLI belongs in tests/cli/"
+    return None
 
 
 @pytest.fixture

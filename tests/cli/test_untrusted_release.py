@@ -18,7 +18,7 @@ from hostile import make_outside, no_hang, run_limited, snapshot
 from releases_cli.core.layout import DeployRoot
 from releases_cli.nextjs import static_share
 
-# Each build writes a content-named chunk (what `next build` does), like tests/test_skew.py.
+# Each build writes a content-named chunk (what `next build` does), like tests/cli/test_skew.py.
 CHUNK_BUILD = (
     "mkdir -p .next/static/chunks && "
     'echo "chunk of $RELEASE_ID" > .next/static/chunks/$RELEASE_ID.js'

@@ -11,7 +11,7 @@ from pathlib import Path
 from helpers import REPO, write_launcher
 
 README = REPO / "README.md"
-MARKER = "<!-- quick-start: tests/test_readme.py runs this block -->"
+MARKER = "<!-- quick-start: tests/cli/test_readme.py runs this block -->"
 
 
 def quick_start() -> tuple[int, str]:

@@ -35,9 +35,10 @@ ROUNDS = 3  # deploy + rollback rounds: the figures are medians over these
 
 
 def block(name: str) -> str:
-    """The ```sh block right under the `<!-- NAME: tests/test_guide_bluegreen.py ... -->` line."""
+    """The ```sh block right under the line
+    `<!-- NAME: tests/e2e/test_guide_bluegreen.py runs this block -->`."""
     lines = GUIDE.read_text().splitlines()
-    start = lines.index(f"<!-- {name}: tests/test_guide_bluegreen.py runs this block -->") + 1
+    start = lines.index(f"<!-- {name}: tests/e2e/test_guide_bluegreen.py runs this block -->") + 1
     assert lines[start] == "```sh", "the marker is right above the ```sh block"
     end = lines.index("```", start + 1)
     return "\n".join(lines[start + 1 : end]) + "\n"

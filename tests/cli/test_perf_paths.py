@@ -1,5 +1,5 @@
 """Speed-motivated changes keep their behaviour: id validation without strptime accepts the same
-ids, and pruned trees are deleted outside the lock but still deleted (tests/test_cleaner.py:
+ids, and pruned trees are deleted outside the lock but still deleted (tests/cli/test_cleaner.py:
 by a detached cleaner after a deploy)."""
 
 from __future__ import annotations

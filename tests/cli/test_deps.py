@@ -3,7 +3,7 @@ skips the install; a changed one installs, and never writes through to an older 
 
 The deploys here run the real preset path with real `npm ci` (offline: the dependency is a
 local tarball made by `npm pack`), and a small package named `next` whose `next build` bin
-writes `.next/BUILD_ID`. tests/test_deps_e2e.py does the same with the real Next.js app.
+writes `.next/BUILD_ID`. tests/e2e/test_deps_e2e.py does the same with the real Next.js app.
 """
 
 from __future__ import annotations

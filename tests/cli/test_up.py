@@ -1,5 +1,5 @@
 """`releases up` in reload mode (the restart command, unless the health URL answers) and the
-boot hook it prints. Blue-green `up` with a real PM2 and nginx: tests/test_bluegreen_up.py."""
+boot hook it prints. Blue-green `up` with a real PM2 and nginx: tests/cli/test_bluegreen_up.py."""
 
 from __future__ import annotations
 
