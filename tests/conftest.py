@@ -24,8 +24,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The folder says what a test is (docs/design.md, Tests): tests/e2e/ holds exactly the tests
-    marked e2e (what `make test-fast` leaves out), and no test in tests/unit/ drives the CLI."""
+    """The folder says what a test is (docs/design.md, Tests): every test file is in tests/unit/,
+    tests/cli/ or tests/e2e/; tests/e2e/ holds exactly the tests marked e2e (what
+    `make test-fast` leaves out); no test in tests/unit/ drives the CLI."""
     wrong = [f"{item.nodeid}: {why}" for item in items if (why := _misplaced(item))]
     if wrong:
         raise pytest.UsageError("tests in the wrong folder:\n  " + "\n  ".join(wrong))
@@ -33,6 +34,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def _misplaced(item: pytest.Item) -> str | None:
     folder = item.path.parent.name
+    if folder not in ("unit", "cli", "e2e"):
+        return "a test file sits in tests/unit/, tests/cli/ or tests/e2e/"
     if (folder == "e2e") != (item.get_closest_marker("e2e") is not None):
         return "tests/e2e/ holds the tests marked e2e, and only those"
     if folder == "unit" and {"cli", "stack"} & set(getattr(item, "fixturenames", ())):

@@ -1,4 +1,6 @@
-"""What tests share: the CLI runner, an argument builder, and checks on a deploy root.
+"""What tests share: the CLI runner (in process, or a real process run or started), an argument
+builder, the deploy wrapper, and readers of a deploy root (current, history, meta, list --json,
+its whole tree).
 
 `run_cli` runs `releases ARGS` in this process (tests/inprocess.py: the argv, environment, cwd,
 stdio, signal dispositions and package module state of a new process; its exit status and
@@ -14,11 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,8 +38,11 @@ __all__ = [
     "history_of",
     "initialised",
     "later_id",
+    "list_json",
     "meta_of",
     "needs_real_process",
+    "on_a_terminal",
+    "quiet",
     "releases_argv",
     "run_cli",
     "start_cli",
@@ -133,6 +140,52 @@ def start_cli(
     """`releases ARGS` as a real process the test feeds, reads or signals while it runs, in
     cli_env(env); stdio, cwd and the rest are Popen's keywords."""
     return subprocess.Popen(releases_argv(*args), env=cli_env(env), **popen)
+
+
+def on_a_terminal(
+    *args: str,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    stderr: bool = True,
+    timeout: float = 120,
+) -> tuple[int, bytes]:
+    """A real `releases ARGS` in environment `env` (all of it) with its stdout, and its stderr
+    unless `stderr` is False (then discarded), on a pseudo-terminal: its exit status and all the
+    terminal received. Bounded: still running after `timeout` seconds, it is killed and the
+    test fails."""
+    leader, follower = os.openpty()
+    proc = subprocess.Popen(
+        releases_argv(*args),
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower if stderr else subprocess.DEVNULL,
+        env=env,
+        cwd=cwd,
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # EIO: the process closed its end
+                break
+            if not data:
+                break
+            chunks.append(data)
+        code = proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+    return code, b"".join(chunks)
 
 
 def write_launcher(path: Path) -> Path:
@@ -246,6 +299,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def list_json(cli: Cli, root: Path) -> dict[str, Any]:
+    """`releases list --json` of `root`, parsed (fails the test unless it exits 0)."""
+    result = cli("list", "--root", str(root), "--json")
+    assert result.returncode == 0, result.stderr
+    listing: dict[str, Any] = json.loads(result.stdout)
+    return listing
+
+
+def quiet(_: str) -> None:
+    """A reporter that prints nothing, for library calls that take one."""
 
 
 def history_of(root: Path, name: str | None = None, *, torn: bool = False) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """What the Next.js tests share: the fixture app, the npm and Next.js environment, the browser
-drivers' folder, and `next start` run from a release as PM2 would run it."""
+drivers' folder, `next start` run from a release as PM2 would run it, and the Next.js example
+served blue-green."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from helpers import free_port
+
+if TYPE_CHECKING:
+    from nextjs_bluegreen import BlueGreen
 
 HERE = Path(__file__).parent
 FIXTURE = HERE / "fixtures" / "nextjs-app"  # App Router: a page, /api/hello, /skew
@@ -85,3 +90,18 @@ def browser_driver(name: str) -> Path:
             ["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER, check=True, timeout=600
         )
     return BROWSER / name
+
+
+@contextmanager
+def bluegreen_v1(work: Path, grace: str = "15m", instances: int = 2) -> Iterator[BlueGreen]:
+    """The Next.js example served blue-green (examples/nextjs_bluegreen.py) under `work`, v1
+    deployed; its PM2 and nginx stopped after."""
+    from nextjs_bluegreen import BlueGreen  # only the blue-green tests load the example
+
+    bg = BlueGreen(work, free_port(), free_port() + 1, grace=grace, instances=instances)
+    try:
+        bg.setup()
+        bg.deploy("v1")
+        yield bg
+    finally:
+        bg.stop()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Cli, current_id, deploy_ok, history_of, meta_of
+from helpers import Cli, current_id, deploy_ok, history_of, list_json, meta_of
 
 KILLED = -9  # subprocess returncode of a process that died of SIGKILL
 
@@ -46,13 +46,6 @@ def _complete_releases(root: Path) -> dict[str, str]:
         if body.get("status") == "complete" and release.is_dir():
             found[body["id"]] = _fingerprint(release)
     return found
-
-
-def _listing(cli: Cli, root: Path) -> dict[str, Any]:
-    result = cli("list", "--root", str(root), "--json")
-    assert result.returncode == 0, result.stderr
-    listing: dict[str, Any] = json.loads(result.stdout)
-    return listing
 
 
 def _assert_current_complete(root: Path) -> str:
@@ -125,7 +118,7 @@ def test_deploy_killed_at_each_point(
     pruned_by_crash = set(before) - set(after)
     allowed = {old[0]} if point == "mid_prune" else set()
     assert pruned_by_crash <= allowed
-    listed = {r["id"]: r for r in _listing(cli, root)["releases"]}
+    listed = {r["id"]: r for r in list_json(cli, root)["releases"]}
     assert listed[new]["status"] == status
 
     nxt = cli("deploy", "--root", str(root), "--source", str(app), "--keep", "5")
@@ -154,7 +147,7 @@ def test_deploy_killed_at_each_point(
         assert not (root / ".releases" / "meta" / f"{old[0]}.json").exists()
         assert not (root / ".releases" / "logs" / f"{old[0]}.log").exists()
     _assert_every_deploy_closed(events)
-    assert _listing(cli, root)["warnings"] == [] or point.startswith("torn:")
+    assert list_json(cli, root)["warnings"] == [] or point.startswith("torn:")
 
 
 def _assert_every_deploy_closed(events: list[dict[str, Any]]) -> None:

@@ -8,10 +8,9 @@ import os
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from helpers import Cli, current_id, deploy_ok, tree_state
+from helpers import Cli, current_id, deploy_ok, list_json, quiet, tree_state
 from mounts import tmpfs
 
 from releases_cli.core.compat import UTC
@@ -32,17 +31,6 @@ BAD_IDS = [
     "20261399T101500Z",
     " 20261126T101500Z",
 ]
-
-
-def _listing(cli: Cli, root: Path) -> dict[str, Any]:
-    result = cli("list", "--root", str(root), "--json")
-    assert result.returncode == 0, result.stderr
-    listing: dict[str, Any] = json.loads(result.stdout)
-    return listing
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 def test_rollback_to_malformed_id_is_refused(cli: Cli, root: Path, app: Path) -> None:
@@ -96,7 +84,7 @@ def test_planted_entries_in_releases_are_left_alone(
         assert (releases / name / "keep.txt").read_text() == "planted\n"
     assert os.readlink(releases / "20200101T000000Z") == str(outside)
     assert not current_id(root).startswith("2099"), "a planted far-future name moves no ids"
-    listing = _listing(cli, root)
+    listing = list_json(cli, root)
     assert len(listing["releases"]) == 2, "only real releases are listed (current + previous)"
     assert any("not releases" in w for w in listing["warnings"])
 
@@ -110,7 +98,7 @@ def test_planted_link_with_the_next_id_is_stepped_over(
     (root / "releases").mkdir()
     (root / "releases" / "20261126T101500Z").symlink_to(outside)
     before = tree_state(outside)
-    result = deploy(DeployRoot(root), DeployOptions(LocalSource(app)), lambda: moment, _quiet)
+    result = deploy(DeployRoot(root), DeployOptions(LocalSource(app)), lambda: moment, quiet)
     assert result.id == "20261126T101500Z-2"
     assert tree_state(outside) == before
 
@@ -137,7 +125,7 @@ def test_dangling_current_is_warned_and_repaired(cli: Cli, root: Path, app: Path
     second = deploy_ok(cli, root, app)
     (root / "current").unlink()
     (root / "current").symlink_to("releases/20261126T000000Z")
-    listing = _listing(cli, root)
+    listing = list_json(cli, root)
     assert any("not a kept release" in w for w in listing["warnings"])
     back = cli("rollback", "--root", str(root))
     assert back.returncode == 0, back.stderr
@@ -146,7 +134,7 @@ def test_dangling_current_is_warned_and_repaired(cli: Cli, root: Path, app: Path
     (root / "current").symlink_to("releases/20261126T000000Z")
     third = deploy_ok(cli, root, app)
     assert third not in (first, second)
-    assert _listing(cli, root)["warnings"] == []
+    assert list_json(cli, root)["warnings"] == []
     recovered = [
         line
         for line in (root / ".releases" / "history.jsonl").read_text().splitlines()
@@ -167,7 +155,7 @@ def test_current_pointing_outside_releases(
     (root / "current").unlink()
     (root / "current").symlink_to(link)
     before = tree_state(outside)
-    assert any("not a kept release" in w for w in _listing(cli, root)["warnings"])
+    assert any("not a kept release" in w for w in list_json(cli, root)["warnings"])
     back = cli("rollback", "--root", str(root))
     assert back.returncode == 0, back.stderr
     assert current_id(root) == second
@@ -187,7 +175,7 @@ def test_corrupt_history_lines_are_reported_and_survived(cli: Cli, root: Path, a
     lines = history.read_text().splitlines()
     lines.insert(1, "\x00\xff not json {{{")
     history.write_bytes(("\n".join(lines) + '\n{"event": "swi').encode())
-    listing = _listing(cli, root)
+    listing = list_json(cli, root)
     assert any("2 corrupt line(s)" in w for w in listing["warnings"])
     back = cli("rollback", "--root", str(root))
     assert back.returncode == 0, back.stderr
@@ -205,7 +193,7 @@ def test_corrupt_meta_keeps_release_and_list_works(
     refuses it, and deploys with keep=1 never prune it (damage is not a killed build)."""
     ids = [deploy_ok(cli, root, app) for _ in range(3)]
     (root / ".releases" / "meta" / f"{ids[0]}.json").write_bytes(damage)
-    listing = _listing(cli, root)
+    listing = list_json(cli, root)
     record = next(r for r in listing["releases"] if r["id"] == ids[0])
     assert record["status"] == "incomplete" and not record["complete"]
     assert any("meta file unreadable" in w for w in listing["warnings"])
@@ -232,7 +220,7 @@ def test_build_hitting_file_size_limit_leaves_current(cli: Cli, root: Path, app:
     )
     assert result.returncode == 6, result.stderr
     assert current_id(root) == good
-    failed = [r for r in _listing(cli, root)["releases"] if r["id"] != good]
+    failed = [r for r in list_json(cli, root)["releases"] if r["id"] != good]
     assert [r["status"] for r in failed] == ["failed"]
 
 
@@ -256,7 +244,7 @@ def test_full_disk_during_build_leaves_current(cli: Cli, tiny_fs: Path, app: Pat
     assert "Traceback" not in result.stderr
     assert current_id(tiny_fs) == good
     assert (tiny_fs / "current" / "index.html").read_text() == "v1\n"
-    others = [r for r in _listing(cli, tiny_fs)["releases"] if r["id"] != good]
+    others = [r for r in list_json(cli, tiny_fs)["releases"] if r["id"] != good]
     assert len(others) == 1 and not others[0]["complete"]
     pruned = cli("prune", "--root", str(tiny_fs))
     assert pruned.returncode == 0, pruned.stderr

@@ -7,16 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import Cli, deploy_ok, meta_of, tree_state
+from helpers import Cli, deploy_ok, list_json, meta_of, tree_state
 from jsonshapes import problems
 
 from releases_cli.cli.timeline import HistoryJson
 
 
 def _listing(cli: Cli, root: Path) -> dict[str, dict[str, object]]:
-    result = cli("list", "--root", str(root), "--json")
-    assert result.returncode == 0, result.stderr
-    return {r["id"]: r for r in json.loads(result.stdout)["releases"]}
+    return {r["id"]: r for r in list_json(cli, root)["releases"]}
 
 
 def test_prune_never_deletes_a_pinned_release_until_unpinned(

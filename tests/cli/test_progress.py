@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-import select
-import subprocess
-import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from helpers import REPO, Cli, releases_argv
+from helpers import REPO, Cli, on_a_terminal
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # colour codes
@@ -26,38 +23,8 @@ def run_in_pty(
     code and everything the terminal received."""
     base = {k: v for k, v in os.environ.items() if k not in ("RELEASES_ROOT", "NO_COLOR")}
     full_env = {**base, "PYTHONPATH": str(REPO), "TERM": "xterm-256color", **(env or {})}
-    master, slave = os.openpty()
-    proc = subprocess.Popen(
-        releases_argv(*args),
-        stdin=subprocess.DEVNULL,
-        stdout=slave,
-        stderr=slave,
-        env=full_env,
-    )
-    os.close(slave)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if not ready:
-                if proc.poll() is not None:
-                    break
-                continue
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not data:
-                break
-            chunks.append(data)
-        code = proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
-    return code, b"".join(chunks).decode(errors="replace")
+    code, screen = on_a_terminal(*args, env=full_env, timeout=timeout)
+    return code, screen.decode(errors="replace")
 
 
 def test_terminal_shows_live_stage_lines_with_elapsed_time_and_build_output(

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from helpers import Cli, current_id, deploy_ok, tree_state
+from helpers import Cli, current_id, deploy_ok, quiet, tree_state
 
 from releases_cli.config import BuildConfig
 from releases_cli.core.compat import UTC
@@ -25,10 +25,6 @@ from releases_cli.sources.local import LocalSource
 
 MOMENT = datetime(2026, 11, 26, 10, 15, tzinfo=UTC)
 NEXT_ID = "20261126T101500Z"
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 def _plant(state: Path, name: str, outside: Path) -> Path:
@@ -158,7 +154,7 @@ def test_meta_and_log_writes_replace_a_planted_link(root: Path, app: Path, outsi
     (deploy_root.logs / f"{NEXT_ID}.log").symlink_to(outside / "precious.txt")
     outside_before = tree_state(outside)
     options = DeployOptions(LocalSource(app), BuildConfig(commands=("echo built-it",)))
-    result = deploy(deploy_root, options, lambda: MOMENT, _quiet)
+    result = deploy(deploy_root, options, lambda: MOMENT, quiet)
     assert result.id == NEXT_ID
     meta, log = deploy_root.meta(NEXT_ID), deploy_root.log(NEXT_ID)
     assert not meta.is_symlink() and json.loads(meta.read_text())["status"] == "complete"

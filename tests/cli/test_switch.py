@@ -8,15 +8,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-from helpers import Cli, current_id, deploy_ok, tree_state
+from helpers import Cli, current_id, deploy_ok, quiet, tree_state
 
 from releases_cli.core.layout import DeployRoot
 from releases_cli.pipelines.deploy import DeployOptions, deploy
 from releases_cli.sources.local import LocalSource
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 def test_current_real_directory_is_refused(cli: Cli, root: Path, app: Path) -> None:
@@ -52,7 +48,7 @@ def test_readers_never_fail_during_200_switches(root: Path, app: Path, tmp_path:
     pruning could remove the release it resolved (a real deploy takes minutes, not 10 ms)."""
     droot = DeployRoot(root)
     opts = DeployOptions(source=LocalSource(app), keep=10)
-    deploy(droot, opts, report=_quiet)
+    deploy(droot, opts, report=quiet)
     reader = textwrap.dedent(f"""
         import os, sys
         path = {str(root / "current" / "index.html")!r}
@@ -76,7 +72,7 @@ def test_readers_never_fail_during_200_switches(root: Path, app: Path, tmp_path:
     ]
     for n in range(200):
         (app / "index.html").write_text(f"v{n}\n")
-        deploy(droot, opts, report=_quiet)
+        deploy(droot, opts, report=quiet)
     (tmp_path / "stop").touch()
     for proc in readers:
         out, _ = proc.communicate(timeout=60)

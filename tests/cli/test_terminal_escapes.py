@@ -10,15 +10,12 @@ override), while `--json` gives back every planted string exactly.
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
 import subprocess
 from pathlib import Path
 
 from gitrepos import GIT_ENV, commit, git, init_repo
-from helpers import REPO, Cli, cli_env, current_id, releases_argv
-from hostile import no_hang
+from helpers import REPO, Cli, cli_env, current_id, on_a_terminal
 from tarbytes import rewrite
 
 # An OSC 52 clipboard write, a colour, CR, backspace, a C1 CSI, a bidi override, a line break.
@@ -117,29 +114,7 @@ def test_hostile_artifact_manifest_is_escaped_in_list_and_status(
 
 def in_a_terminal(argv: list[str], env: dict[str, str]) -> bytes:
     """What a real `releases ARGV` writes to a terminal (a pty: stdout and stderr)."""
-    leader, follower = pty.openpty()
-    with subprocess.Popen(
-        releases_argv(*argv),
-        stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env, cwd=REPO,
-    ) as process:  # fmt: skip
-        os.close(follower)
-        seen = b""
-        try:
-            with no_hang(120):  # a stuck command fails the test instead of blocking the run
-                while True:
-                    try:
-                        chunk = os.read(leader, 65536)
-                    except OSError:  # EIO: the process closed its end
-                        break
-                    if not chunk:
-                        break
-                    seen += chunk
-                process.wait()
-        finally:
-            if process.poll() is None:
-                process.kill()
-    os.close(leader)
-    return seen
+    return on_a_terminal(*argv, env=env, cwd=REPO)[1]
 
 
 def test_a_terminal_gets_colours_but_no_other_escape_from_build_output(

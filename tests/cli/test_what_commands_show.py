@@ -5,13 +5,11 @@ switch's shape, and build logs pruned with their releases."""
 from __future__ import annotations
 
 import json
-import os
-import pty
 import subprocess
 from pathlib import Path
 
 from gitrepos import commit, init_repo
-from helpers import Cli, current_id, deploy_ok, start_cli
+from helpers import Cli, cli_env, current_id, deploy_ok, on_a_terminal
 
 LONG = "x" * 150  # a build command whose failure message is longer than any clipped cell
 
@@ -58,26 +56,8 @@ def test_list_json_has_the_ref(cli: Cli, root: Path, app: Path) -> None:
 
 def _history_on_a_terminal(root: Path) -> str:
     """`releases history` with its stdout on a pseudo-terminal (a real process)."""
-    leader, follower = pty.openpty()
-    with start_cli(
-        *["history", "--root", str(root)],
-        stdout=follower,
-        stderr=subprocess.PIPE,
-        env={"COLUMNS": "300"},
-    ) as process:
-        os.close(follower)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # EIO: the writer is gone
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        process.wait(timeout=60)
-    os.close(leader)
-    return b"".join(chunks).decode()
+    env = cli_env({"COLUMNS": "300"})
+    return on_a_terminal("history", "--root", str(root), env=env, stderr=False)[1].decode()
 
 
 def test_history_never_truncates_when_not_a_terminal(cli: Cli, root: Path, app: Path) -> None:

@@ -17,8 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import free_port
-from nextapp import browser_driver
+from nextapp import bluegreen_v1, browser_driver
 from nextjs_bluegreen import BlueGreen
 
 pytestmark = pytest.mark.e2e
@@ -27,13 +26,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def bluegreen(tmp_path: Path) -> Iterator[BlueGreen]:
     browser_driver("bluegreen.mjs")  # playwright-core installed before the stack starts
-    bg = BlueGreen(tmp_path / "work", free_port(), free_port() + 1, instances=1)
-    try:
-        bg.setup()
-        bg.deploy("v1")
+    with bluegreen_v1(tmp_path / "work", instances=1) as bg:
         yield bg
-    finally:
-        bg.stop()
 
 
 def test_open_page_of_the_old_build_keeps_working_during_the_grace(

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import free_port
 from loadgen import Load, summarize
+from nextapp import bluegreen_v1
 from nextjs_bluegreen import BlueGreen
 
 pytestmark = pytest.mark.e2e
@@ -32,13 +32,8 @@ GRACE = 20.0
 def bluegreen(tmp_path: Path) -> Iterator[BlueGreen]:
     for tool in ("node", "npm"):
         assert shutil.which(tool), f"{tool} is missing"
-    bg = BlueGreen(tmp_path / "work", free_port(), free_port() + 1, grace=f"{GRACE:g}s")
-    try:
-        bg.setup()
-        bg.deploy("v1")
+    with bluegreen_v1(tmp_path / "work", grace=f"{GRACE:g}s") as bg:
         yield bg
-    finally:
-        bg.stop()
 
 
 def version(port: int) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import quiet
 
 from releases_cli.core import fs as fsutil
 from releases_cli.core.layout import DeployRoot
@@ -43,17 +44,13 @@ def synced(monkeypatch: pytest.MonkeyPatch) -> list[Inode]:
     return calls
 
 
-def _quiet(_: str) -> None:
-    pass
-
-
 def test_deploy_makes_tree_meta_switch_and_history_durable_in_order(
     root: Path, app: Path, synced: list[Inode]
 ) -> None:
     """Before deploy returns: the release tree is flushed, then its meta (file and directory),
     then the root directory holding the new `current` link, then the history line saying so."""
     deploy_root = DeployRoot(root)
-    result = deploy(deploy_root, DeployOptions(source=LocalSource(app)), report=_quiet)
+    result = deploy(deploy_root, DeployOptions(source=LocalSource(app)), report=quiet)
     release = _inode(root / "releases" / result.id)
     meta = _inode(deploy_root.meta(result.id))
     meta_dir = _inode(deploy_root.meta_dir)
@@ -72,7 +69,7 @@ def test_rollback_and_prune_are_durable(root: Path, app: Path, synced: list[Inod
     already synced; rollback fsyncs the root directory (the new link), then the history."""
     deploy_root = DeployRoot(root)
     for _ in range(3):
-        deploy(deploy_root, DeployOptions(source=LocalSource(app), keep=9), report=_quiet)
+        deploy(deploy_root, DeployOptions(source=LocalSource(app), keep=9), report=quiet)
     synced.clear()
     history, releases = _inode(deploy_root.history_file), _inode(deploy_root.releases)
     result = prune_releases(deploy_root, keep=1)
