@@ -17,13 +17,13 @@ from collections.abc import Callable
 from _timing import REPO, interleaved, table
 
 FILES = [
-    "tests/test_deploy.py",
-    "tests/test_rollback.py",
-    "tests/test_config.py",
-    "tests/test_history_cmd.py",
-    "tests/test_twophase.py",
-    "tests/test_shared.py",
-    "tests/test_doctor.py",
+    "tests/cli/test_deploy.py",
+    "tests/cli/test_rollback.py",
+    "tests/cli/test_config.py",
+    "tests/cli/test_history_cmd.py",
+    "tests/cli/test_twophase.py",
+    "tests/cli/test_shared.py",
+    "tests/cli/test_doctor.py",
 ]
 
 

@@ -3,7 +3,8 @@ release its own PM2 app on its own port, nginx flipped between them, the previou
 
 Everything lives under one work directory (a test's tmp_path, or the demo's): PM2_HOME, the
 deploy root, nginx's config, pid and logs. The nginx server block is the one `releases nginx`
-prints, with only its `listen` line changed. Used by tests/test_bluegreen_e2e.py and `make demo`.
+prints, with only its `listen` line changed. Used by tests/e2e/test_bluegreen_e2e.py and
+`make demo`.
 """
 
 from __future__ import annotations

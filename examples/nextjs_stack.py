@@ -3,7 +3,7 @@
 Everything lives under one work directory (the demo's `.demo/nextjs`, or a test's tmp_path):
 PM2_HOME, nginx's config, pid and logs, the deploy root, and the "old way" app directory. The
 user's own PM2 and the system nginx are never touched. Used by `make demo` (nextjs_demo.py) and
-by tests/test_e2e_nextjs.py.
+by tests/e2e/test_e2e_nextjs.py.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ run_one() {
   local python="$1" venv="$2"
   "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$repo" \
-    pytest hypothesis ansible-core  # ansible-core: tests/test_ansible.py runs the playbooks
+    pytest hypothesis ansible-core  # ansible-core: tests/cli/test_ansible.py runs the playbooks
   # From outside the checkout, so that only the installed package can be imported.
   (cd "$venv" && "$venv/bin/python" - <<'PY'
 import importlib, pkgutil, sys

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import REPO, Cli, current_id
+from helpers import REPO, Cli, deploy_ok
 
 from releases_cli.serving.nginx import quoted
 
@@ -318,9 +318,8 @@ def running_stack(
 
 
 def deploy(cli: Cli, s: Stack, *extra: str) -> str:
-    result = cli("deploy", "--root", str(s.root), "--source", str(s.source), *extra, env=s.env())
-    assert result.returncode == 0, result.stderr
-    return current_id(s.root)
+    """Deploy the stack's app into its root (in its environment); the new release id."""
+    return deploy_ok(cli, s.root, s.source, *extra, env=s.env())
 
 
 def state(s: Stack) -> dict[str, object]:

@@ -1,4 +1,5 @@
-"""Fixtures: a deploy root in tmp_path, an app directory, the CLI (helpers.run_cli)."""
+"""Fixtures: a deploy root in tmp_path, an app directory, the CLI (helpers.run_cli), a blue-green
+stack (tests/bgstack.py); and the check that each test sits in the folder that says what it is."""
 
 from __future__ import annotations
 
@@ -7,15 +8,39 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from helpers import Cli, run_cli
+
+if TYPE_CHECKING:
+    from bgstack import Stack
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "real_process: every `cli` call of the test runs as a real subprocess"
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The folder says what a test is (docs/design.md, Tests): every test file is in tests/unit/,
+    tests/cli/ or tests/e2e/; tests/e2e/ holds exactly the tests marked e2e (what
+    `make test-fast` leaves out); no test in tests/unit/ drives the CLI."""
+    wrong = [f"{item.nodeid}: {why}" for item in items if (why := _misplaced(item))]
+    if wrong:
+        raise pytest.UsageError("tests in the wrong folder:\n  " + "\n  ".join(wrong))
+
+
+def _misplaced(item: pytest.Item) -> str | None:
+    folder = item.path.parent.name
+    if folder not in ("unit", "cli", "e2e"):
+        return "a test file sits in tests/unit/, tests/cli/ or tests/e2e/"
+    if (folder == "e2e") != (item.get_closest_marker("e2e") is not None):
+        return "tests/e2e/ holds the tests marked e2e, and only those"
+    if folder == "unit" and {"cli", "stack"} & set(getattr(item, "fixturenames", ())):
+        return "a test that drives the CLI belongs in tests/cli/"
+    return None
 
 
 @pytest.fixture
@@ -84,3 +109,12 @@ def web() -> Iterator[ThreadingHTTPServer]:
     yield srv
     srv.shutdown()
     srv.server_close()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, cli: Cli) -> Iterator[Stack]:
+    """A deploy root in blue-green mode with its own PM2 and nginx (both stopped after)."""
+    from bgstack import running_stack  # only the tests that ask for a stack load it
+
+    with running_stack(tmp_path, cli) as s:
+        yield s

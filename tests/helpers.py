@@ -1,4 +1,6 @@
-"""What tests share: the CLI runner, an argument builder, and checks on a deploy root.
+"""What tests share: the CLI runner (in process, or a real process run or started), an argument
+builder, the deploy wrapper, and readers of a deploy root (current, history, meta, list --json,
+its whole tree).
 
 `run_cli` runs `releases ARGS` in this process (tests/inprocess.py: the argv, environment, cwd,
 stdio, signal dispositions and package module state of a new process; its exit status and
@@ -11,12 +13,16 @@ the real thing).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,10 +35,20 @@ __all__ = [
     "argv",
     "current_id",
     "deploy_ok",
+    "history_of",
+    "initialised",
     "later_id",
+    "list_json",
+    "meta_of",
     "needs_real_process",
+    "on_a_terminal",
+    "quiet",
+    "releases_argv",
     "run_cli",
+    "start_cli",
+    "tree_hashes",
     "tree_state",
+    "write_launcher",
 ]
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -100,7 +116,8 @@ def run_real(
     timeout: float,
     program: Sequence[str] = ("-m", "releases_cli"),
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m releases_cli ARGS` (or `python PROGRAM ARGS`) in a real subprocess."""
+    """`python -m releases_cli ARGS` (or `python PROGRAM ARGS`) in a real subprocess, run to
+    its end."""
     return subprocess.run(
         [sys.executable, *program, *args],
         cwd=cwd,
@@ -110,6 +127,76 @@ def run_real(
         timeout=timeout,
         check=False,
     )
+
+
+def releases_argv(*args: str) -> list[str]:
+    """The command line of a real `releases ARGS` from this checkout (this interpreter)."""
+    return [sys.executable, "-m", "releases_cli", *args]
+
+
+def start_cli(
+    *args: str, env: Mapping[str, str] | None = None, **popen: Any
+) -> subprocess.Popen[Any]:
+    """`releases ARGS` as a real process the test feeds, reads or signals while it runs, in
+    cli_env(env); stdio, cwd and the rest are Popen's keywords."""
+    return subprocess.Popen(releases_argv(*args), env=cli_env(env), **popen)
+
+
+def on_a_terminal(
+    *args: str,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    stderr: bool = True,
+    timeout: float = 120,
+) -> tuple[int, bytes]:
+    """A real `releases ARGS` in environment `env` (all of it) with its stdout, and its stderr
+    unless `stderr` is False (then discarded), on a pseudo-terminal: its exit status and all the
+    terminal received. Bounded: still running after `timeout` seconds, it is killed and the
+    test fails."""
+    leader, follower = os.openpty()
+    proc = subprocess.Popen(
+        releases_argv(*args),
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower if stderr else subprocess.DEVNULL,
+        env=env,
+        cwd=cwd,
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # EIO: the process closed its end
+                break
+            if not data:
+                break
+            chunks.append(data)
+        code = proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+    return code, b"".join(chunks)
+
+
+def write_launcher(path: Path) -> Path:
+    """An executable `path` (its folder made if missing) that runs this checkout's CLI: for
+    scripts and playbooks that call `releases` by name from PATH."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f'#!/bin/sh\nPYTHONPATH="{REPO}" exec "{sys.executable}" -m releases_cli "$@"\n'
+    )
+    path.chmod(0o755)
+    return path
 
 
 Option = str | Path | int | float | bool | Sequence[str | Path] | None
@@ -149,10 +236,41 @@ def tree_state(path: Path) -> dict[str, str]:
     return state
 
 
-def deploy_ok(cli: Cli, root: Path, app: Path, *extra: str) -> str:
+def tree_hashes(path: Path) -> dict[str, str]:
+    """Every entry under `path`: file bytes' sha256 + mode, link targets, directories."""
+    found: dict[str, str] = {}
+    for entry in sorted(path.rglob("*")):
+        rel = str(entry.relative_to(path))
+        st = entry.lstat()
+        if entry.is_symlink():
+            found[rel] = "link:" + os.readlink(entry)
+        elif entry.is_dir():
+            found[rel] = f"dir:{st.st_mode:o}"
+        else:
+            found[rel] = f"{st.st_mode:o}:" + hashlib.sha256(entry.read_bytes()).hexdigest()
+    return found
+
+
+def initialised(cli: Cli, root: Path) -> Path:
+    """`root` made (if missing) and `releases init`-ed."""
+    root.mkdir(exist_ok=True)
+    assert cli("init", "--root", str(root)).returncode == 0
+    return root
+
+
+def deploy_ok(
+    cli: Cli,
+    root: Path,
+    app: Path,
+    *extra: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> str:
     """Deploy `app` into `root` and return the new release id (fails the test otherwise)."""
-    result = cli("deploy", "--root", str(root), "--source", str(app), *extra)
-    assert result.returncode == 0, result.stderr
+    result = cli(
+        "deploy", "--root", str(root), "--source", str(app), *extra, env=env, timeout=timeout
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
     return current_id(root)
 
 
@@ -183,12 +301,42 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def history_events(root: Path, name: str) -> list[dict[str, Any]]:
-    """The history lines of event `name`, as JSON."""
-    import json
+def list_json(cli: Cli, root: Path) -> dict[str, Any]:
+    """`releases list --json` of `root`, parsed (fails the test unless it exits 0)."""
+    result = cli("list", "--root", str(root), "--json")
+    assert result.returncode == 0, result.stderr
+    listing: dict[str, Any] = json.loads(result.stdout)
+    return listing
 
-    lines = (root / ".releases" / "history.jsonl").read_text().splitlines()
-    return [e for e in map(json.loads, lines) if e["event"] == name]
+
+def quiet(_: str) -> None:
+    """A reporter that prints nothing, for library calls that take one."""
+
+
+def history_of(root: Path, name: str | None = None, *, torn: bool = False) -> list[dict[str, Any]]:
+    """The lines of `root`'s .releases/history.jsonl as JSON, those of event `name` only when
+    given. Blank lines (padding) are passed over; a line that is not JSON fails the test unless
+    `torn` (a process killed mid-append may leave one, which the commands skip)."""
+    events = []
+    for line in (root / ".releases" / "history.jsonl").read_text().splitlines():
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            if torn:
+                continue
+            raise
+        if name is None or event["event"] == name:
+            events.append(event)
+    return events
+
+
+def meta_of(root: Path, release_id: str) -> dict[str, Any]:
+    """Release `release_id`'s .releases/meta/<id>.json, as JSON."""
+    data = json.loads((root / ".releases" / "meta" / f"{release_id}.json").read_text())
+    assert isinstance(data, dict)
+    return data
 
 
 def trash_entries(root: Path) -> list[str]:

@@ -1,5 +1,5 @@
 """A seeded random walk over the state-changing commands, with every read command and the
-invariants a user relies on checked after each step (tests/test_model_walk.py runs it).
+invariants a user relies on checked after each step (tests/cli/test_model_walk.py runs it).
 
 The walk keeps a small model (what is frozen, pinned, held open by a process) and asks the
 tool itself what it will do where the answer is the tool's policy (the rollback target), then

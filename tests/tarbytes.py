@@ -1,11 +1,13 @@
 """Tar bytes written by hand, field by field (not by tarfile, which refuses to write most of
 what a hostile archive holds): headers with any raw number field, pax records of any shape,
-and generated streams that never end."""
+generated streams that never end, and a sound artifact whose manifest says something else."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+from dataclasses import replace
+from pathlib import Path
 
 import zstandard
 
@@ -131,3 +133,13 @@ def bomb(head: bytes, zeros: int, **declared: int) -> bytes:
     out = io.BytesIO()
     container.write(out, manifest, io.BytesIO(payload))
     return out.getvalue()
+
+
+def rewrite(artifact: Path, out: Path, **changes: object) -> None:
+    """A copy of `artifact` whose manifest says something else (payload and digest kept)."""
+    with artifact.open("rb") as stream:
+        checked = container.check(stream)
+        stream.seek(checked.offset)
+        payload = io.BytesIO(stream.read(checked.manifest.payload_size))
+    with out.open("wb") as target:
+        container.write(target, replace(checked.manifest, **changes), payload)  # type: ignore[arg-type]

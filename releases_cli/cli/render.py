@@ -2,7 +2,7 @@
 
 Each `--json` document is a TypedDict below (the history's are in timeline.py): the code that
 builds a document is type-checked against its shape, and docs/reference.md documents the same
-keys (tests/test_json_shapes.py checks both against real output). Adding a key keeps
+keys (tests/cli/test_json_shapes.py checks both against real output). Adding a key keeps
 JSON_VERSION; removing or retyping one bumps it.
 """
 
@@ -299,7 +299,7 @@ def status_text(record: ReleaseJson, previous: str | None) -> str:
         built = shown(" ".join(filter(None, [artifact["built_on"], artifact["built_at"]])))
         digest = shown(artifact["digest"])
         lines.append(f"artifact: {digest}" + (f" (built on {built})" if built else ""))
-    # Not humanize: `status` stays as light to start as `rollback` (tests/test_perf_paths.py).
+    # Not humanize: `status` stays as light to start as `rollback` (tests/cli/test_perf_paths.py).
     ago = age(record["age_seconds"])
     who = shown(record["deployed_by"] or "?")
     lines.append(f"deployed: {record['created_at']} ({ago} ago) by {who}")

@@ -1,7 +1,7 @@
 """releases.toml + command-line flags -> one frozen, typed Config, checked before anything runs.
 
 `sections` holds the settings (one NamedTuple per section; docs/configuration.md
-documents every key, and tests/test_config.py keeps the two in sync), `values` one reader per
+documents every key, and tests/cli/test_config.py keeps the two in sync), `values` one reader per
 kind of value, `document` the reading of a parsed file. A bad value is an InvalidInput (exit 3)
 naming the file, the line and the key (and the nearest valid key for a typo), or the flag.
 """

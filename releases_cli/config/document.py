@@ -76,7 +76,7 @@ class _Table:
 
 
 # Each section's keys, in reading order, with the reader that checks and converts the value;
-# a key's default is its NamedTuple field's (tests/test_config.py checks every field has one).
+# a key's default is its NamedTuple field's (tests/cli/test_config.py checks every field has one).
 Reader = Callable[[object], object]
 READERS: dict[str, dict[str, Reader]] = {
     "source": {

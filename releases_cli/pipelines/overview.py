@@ -2,7 +2,7 @@
 lock (design.md invariant 4): the snapshot with the processes using each release and the
 problems worth a warning, the freeze, the blue-green apps, the history, the release ids.
 
-Kept light: `status` and `list` must not load the build side (tests/test_perf_paths.py)."""
+Kept light: `status` and `list` must not load the build side (tests/cli/test_perf_paths.py)."""
 
 from __future__ import annotations
 

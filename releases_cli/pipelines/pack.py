@@ -110,7 +110,7 @@ def _manifest(
         id=release_id,
         digest=packed.digest,
         payload_size=packed.size,
-        compression="zstd",
+        compression=mf.COMPRESSION,
         source=source,
         app=name if isinstance(name, str) else _app_name(source),
         build=meta.build if meta is not None else (),

@@ -10,6 +10,7 @@ artifact store).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import subprocess
@@ -24,6 +25,7 @@ from releases_cli.core.ids import ReleaseId
 from releases_cli.core.meta import SourceInfo, read_source
 
 FORMAT = 1
+COMPRESSION = "zstd"  # of the payload member (payload.py)
 NAME = "releases-artifact.json"
 CAP = 64 << 10  # a manifest is a few kilobytes (native module paths are capped)
 NATIVE_SHOWN = 20  # native module paths recorded (the count is always exact)
@@ -117,8 +119,31 @@ def _integer(value: jf.JsonValue) -> int:
 CODEC = jf.Codec(jf.BASE_READERS | {int: _integer, SourceInfo: read_source})
 
 
+CHECK = "manifest_sha256"  # of the manifest's other keys, as _canonical writes them
+
+
 def encode(manifest: Manifest) -> bytes:
-    return json.dumps(jf.encode(manifest), indent=1, sort_keys=True).encode()
+    """The manifest as stored, with the checksum of its own content (the payload's digest does
+    not cover it: without the checksum a changed id or coding would pass as the same artifact)."""
+    obj = jf.encode(manifest)
+    obj[CHECK] = _checksum(obj)
+    return json.dumps(obj, indent=1, sort_keys=True).encode()
+
+
+def _checksum(obj: jf.JsonObject) -> str:
+    canonical = json.dumps(obj, indent=1, sort_keys=True).encode()
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
+def _check(obj: jf.JsonObject) -> None:
+    """InvalidInput when the manifest's checksum does not match its content. A manifest with
+    none was packed before manifests carried one: its payload digest is all there is."""
+    found = obj.pop(CHECK, None)
+    if found is not None and found != _checksum(obj):
+        raise InvalidInput(
+            "artifact manifest was changed after it was packed (its checksum does not match); "
+            "copy the artifact again"
+        )
 
 
 def parse(data: bytes) -> Manifest:
@@ -131,11 +156,17 @@ def parse(data: bytes) -> Manifest:
                 f"artifact format {version!r} is not {FORMAT}, the one this releases reads "
                 "(pack it with the same version of releases)"
             )
+        _check(obj)
         manifest = CODEC.decode(Manifest, obj)
     except jf.Malformed as error:
         raise InvalidInput(f"artifact manifest is malformed: {error}") from None
     if not manifest.digest.startswith("sha256:") or manifest.payload_size < 0:
         raise InvalidInput("artifact manifest is malformed: no sha256 digest of the content")
+    if manifest.compression != COMPRESSION:
+        raise InvalidInput(
+            f"artifact content is compressed with {manifest.compression[:40]!r}; this releases "
+            f"reads {COMPRESSION} only"
+        )
     return manifest
 
 
