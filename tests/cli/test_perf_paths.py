@@ -98,10 +98,11 @@ try:
 except SystemExit:
     pass
 heavy = {m.split(".")[0] for m in sys.modules} & {"pydantic", "git", "rich", "humanize"}
-# The build-side code (the Next.js preset, static sharing, the tree walker) and what only
-# `pack` needs: a switch of `current` has no use for them.
+# The build-side code (the Next.js preset, static sharing, the tree walker): a switch of
+# `current` has no use for it. (Not `tempfile`: filelock 4.1, the last for Python 3.10,
+# imports it for the lock every command takes.)
 nextjs = {"releases_cli.nextjs.preset", "releases_cli.nextjs.static_share"}
-build_side = nextjs | {"releases_cli.core.tree", "tempfile"}
+build_side = nextjs | {"releases_cli.core.tree"}
 heavy = sorted(heavy | (set(sys.modules) & build_side))
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 """
