@@ -237,6 +237,10 @@ class Load:
     def mark(self, phase: str) -> None:
         self.phase = phase
 
+    def clock(self) -> float:
+        """Seconds since start(), on the clock of every Outcome.at."""
+        return time.monotonic() - self._t0
+
     def _every(self, rate: float, step: Callable[[int], None]) -> None:
         """step(0), step(1), ... on a fixed schedule of `rate` per second until stopped."""
         period = 1.0 / rate
