@@ -127,11 +127,11 @@ class Routing(threading.Thread):
 
 
 def visitors() -> dict[str, Any]:
-    """The load: 60 visitors with cookies, 30 page views a second, nothing else."""
+    """The load: 100 visitors with cookies, 30 page views a second, nothing else."""
     return {
         "rate": 0,
         "browse_rate": 0,
-        "visitors": 60,
+        "visitors": 100,
         "visit_rate": 30.0,
         "bucket_cookie": COOKIE,
         "retry_stale": True,
@@ -202,7 +202,7 @@ def test_a_failing_canary_is_aborted_by_the_analysis(stack: BlueGreen) -> None:
 
     visits = by_visitor(outcomes)
     in_canary = {n for n, views in visits.items() if "v2" in builds_seen(views)}
-    assert in_canary and len(in_canary) < len(visits), "10% of 60 visitors: some, not all"
+    assert in_canary and len(in_canary) < len(visits), "10% of 100 visitors: some, not all"
     never = [o for n, views in visits.items() if n not in in_canary for o in views]
     assert [o for o in never if not o.ok] == []
     v2_errors = [o for o in outcomes if o.version == "v2" and (o.status or 0) >= 500]
