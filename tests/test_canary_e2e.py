@@ -310,8 +310,8 @@ def test_b_healthy_staged_canary_is_promoted_and_sticky(stack: BlueGreen, tmp_pa
 
     print(f"\nChromium during the canary: {browsers}")
     canary, stable_view = browsers["canary"], browsers["stable"]
-    assert canary["version"] == "v3" and canary["action"].startswith("v3 "), canary
-    assert stable_view["version"] == old and stable_view["action"].startswith(f"{old} ")
+    assert (canary["version"], canary["action"]) == ("v3", f"v3 {v3}"), canary
+    assert (stable_view["version"], stable_view["action"]) == (old, f"{old} {stable}")
     assert (canary["cookie"], stable_view["cookie"]) == ("0", "99")
     assert canary["failed"] == [] and stable_view["failed"] == []
 
