@@ -11,7 +11,12 @@ lower the rate of the others). Lanes:
   browse                            a page view as a browser does it: the HTML, then every
                                     /_next/static file it names, then the chunks those name
                                     (the lazily loaded one included), on one keep-alive connection
-The `x-app-version` response header says which build answered.
+  visitors                          simulated visitors (`visitors=N`, `visit_rate`): each keeps
+                                    its own keep-alive connection and cookie jar across its page
+                                    views, as a browser does, so nginx's sticky canary cookie
+                                    (`bucket_cookie`, rl_<app>) is sent back; every view records
+                                    the visitor, the bucket it holds and the build that answered
+The `x-app-version` response header says which build answered. A lane with rate 0 is off.
 
 `retry_stale=True` makes the client behave like a browser (and curl, urllib3) in one case: a
 request sent on a *reused* keep-alive connection that the server closed before any byte of an
@@ -23,6 +28,7 @@ and a fresh connection is never retried.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import re
 import socket
@@ -52,6 +58,8 @@ class Outcome:
     error: str | None  # "timeout", "reset", "refused", "closed" or an exception name
     version: str | None
     retried: bool = False  # sent again after a reused connection closed before answering
+    visitor: int | None = None  # the simulated visitor (visitor lanes only)
+    bucket: int | None = None  # the visitor's bucket cookie after this answer, when it holds one
 
     @property
     def ok(self) -> bool:
@@ -71,6 +79,13 @@ class Connection:
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, str, bytes]:
         """Status, version header and body; raises OSError/HTTPException on failure."""
+        status, message, body = self.fetch(path, headers)
+        return status, message.get("x-app-version") or "", body
+
+    def fetch(
+        self, path: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """Status, all response headers and body; raises OSError/HTTPException on failure."""
         reused = self._conn is not None and not self.fresh
         self.retried = False
         try:
@@ -81,7 +96,9 @@ class Connection:
         self.retried = True
         return self._get(path, headers)
 
-    def _get(self, path: str, headers: dict[str, str] | None) -> tuple[int, str, bytes]:
+    def _get(
+        self, path: str, headers: dict[str, str] | None
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
         if self._conn is None or self.fresh:
             self.close()
             self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
@@ -97,7 +114,7 @@ class Connection:
             raise
         if self.fresh or response.will_close:
             self.close()
-        return response.status, response.getheader("x-app-version") or "", body
+        return response.status, response.msg, body
 
     def close(self) -> None:
         if self._conn is not None:
@@ -132,17 +149,52 @@ def asset_refs(body: bytes) -> list[str]:
     return list(seen)
 
 
+class Visitor:
+    """One simulated visitor: its own keep-alive connection and cookie jar (name -> value),
+    which it sends back with every later request, as a browser does."""
+
+    def __init__(self, number: int, conn: Connection) -> None:
+        self.number, self.conn = number, conn
+        self.cookies: dict[str, str] = {}
+
+    def headers(self) -> dict[str, str]:
+        if not self.cookies:
+            return {}
+        return {"Cookie": "; ".join(f"{name}={value}" for name, value in self.cookies.items())}
+
+    def keep(self, set_cookie: list[str]) -> None:
+        """Store each `Set-Cookie: name=value; attributes` (Max-Age=0 deletes it)."""
+        for line in set_cookie:
+            pair, _, attributes = line.partition(";")
+            name, equals, value = pair.strip().partition("=")
+            if not (name and equals):
+                continue
+            if re.search(r"(?:^|;)\s*max-age\s*=\s*(?:0+|-\d+)\s*(?:;|$)", attributes, flags=re.I):
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value.strip()
+
+    def bucket(self, cookie: str) -> int | None:
+        value = self.cookies.get(cookie, "") if cookie else ""
+        return int(value) if value.isdigit() else None
+
+
 @dataclass
 class Load:
     """Constant-rate load against host:port until stop(); `phase` labels what follows."""
 
     host: str
     port: int
-    rate: float = 10.0  # actions per second per lane
-    browse_rate: float = 1.0  # page views per second (each is 1 HTML + its assets)
+    rate: float = 10.0  # actions per second per lane (0: no api/page lanes)
+    browse_rate: float = 1.0  # page views per second (each is 1 HTML + its assets; 0: none)
     timeout: float = 10.0
     max_seconds: float = 900.0  # hard bound: the load stops by itself
     retry_stale: bool = False  # browser-like: see the module docstring
+    visitors: int = 0  # simulated visitors with cookies (see the module docstring)
+    visit_rate: float = 20.0  # their page views per second, all visitors together
+    visit_paths: tuple[str, ...] = ("/",)  # each visitor's views cycle through these
+    visit_lanes: int = 4  # threads sharing the visitors (each visitor stays on one)
+    bucket_cookie: str = ""  # the sticky cookie recorded as `bucket` (rl_<app>)
     phase: str = "start"
     outcomes: list[Outcome] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -160,11 +212,20 @@ class Load:
             (self._browse, "page", "", False, self.browse_rate),
         ]
         for target, kind, path, fresh, rate in lanes:
-            thread = threading.Thread(
-                target=self._lane, args=(target, kind, path, fresh, rate), daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+            if rate > 0:
+                self._spawn(self._lane, target, kind, path, fresh, rate)
+        lanes_used = min(self.visit_lanes, self.visitors)
+        for lane in range(lanes_used if self.visit_rate > 0 else 0):
+            group = [
+                Visitor(n, Connection(self.host, self.port, self.timeout, False, self.retry_stale))
+                for n in range(lane, self.visitors, lanes_used)
+            ]
+            self._spawn(self._visitor_lane, group, self.visit_rate / lanes_used)
+
+    def _spawn(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def stop(self) -> list[Outcome]:
         self._stop.set()
@@ -176,35 +237,67 @@ class Load:
     def mark(self, phase: str) -> None:
         self.phase = phase
 
-    def _lane(self, action: ActionFn, kind: str, path: str, fresh: bool, rate: float) -> None:
-        conn = Connection(self.host, self.port, self.timeout, fresh, self.retry_stale)
+    def clock(self) -> float:
+        """Seconds since start(), on the clock of every Outcome.at."""
+        return time.monotonic() - self._t0
+
+    def _every(self, rate: float, step: Callable[[int], None]) -> None:
+        """step(0), step(1), ... on a fixed schedule of `rate` per second until stopped."""
         period = 1.0 / rate
         due = time.monotonic()
         count = 0
         while not self._stop.is_set() and time.monotonic() - self._t0 < self.max_seconds:
-            action(conn, kind, path, count)
+            step(count)
             count += 1
             due += period
             delay = due - time.monotonic()
             if delay > 0:
                 self._stop.wait(delay)
+
+    def _lane(self, action: ActionFn, kind: str, path: str, fresh: bool, rate: float) -> None:
+        conn = Connection(self.host, self.port, self.timeout, fresh, self.retry_stale)
+        self._every(rate, lambda count: action(conn, kind, path, count))
         conn.close()
 
+    def _visitor_lane(self, group: list[Visitor], rate: float) -> None:
+        """The visitors of one lane take turns; each view is one page of `visit_paths`."""
+
+        def view(count: int) -> None:
+            visitor = group[count % len(group)]
+            path = self.visit_paths[(count // len(group)) % len(self.visit_paths)]
+            self._one(visitor.conn, "page", path, visitor=visitor)
+
+        self._every(rate, view)
+        for visitor in group:
+            visitor.conn.close()
+
     def _one(
-        self, conn: Connection, kind: str, path: str, headers: dict[str, str] | None = None
+        self,
+        conn: Connection,
+        kind: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        visitor: Visitor | None = None,
     ) -> bytes:
         phase, started = self.phase, time.monotonic() - self._t0
         status: int | None = None
         error: str | None = None
-        version: str | None = None
+        version = ""
         body = b""
         try:
-            status, version, body = conn.get(path, headers)
+            sent = {**(headers or {}), **(visitor.headers() if visitor else {})}
+            status, message, body = conn.fetch(path, sent)
+            version = message.get("x-app-version") or ""
+            if visitor is not None:
+                visitor.keep(message.get_all("Set-Cookie") or [])
         except (OSError, http.client.HTTPException) as exc:
             error = classify(exc)
         outcome = Outcome(
             started, phase, kind, path, conn.fresh, status, error, version or None, conn.retried
         )
+        if visitor is not None:
+            number, bucket = visitor.number, visitor.bucket(self.bucket_cookie)
+            outcome = dataclasses.replace(outcome, visitor=number, bucket=bucket)
         with self._lock:
             self.outcomes.append(outcome)
         return body if outcome.ok else b""
@@ -264,3 +357,18 @@ def phases_in_order(outcomes: Iterable[Outcome]) -> Iterator[str]:
     for outcome in sorted(outcomes, key=lambda o: o.at):
         seen.setdefault(outcome.phase, None)
     yield from seen
+
+
+def by_visitor(outcomes: Iterable[Outcome], phases: Iterable[str] = ()) -> dict[int, list[Outcome]]:
+    """The visitor lanes' outcomes per visitor, in time order (of `phases` only, when given)."""
+    wanted = set(phases)
+    found: dict[int, list[Outcome]] = {}
+    for outcome in sorted(outcomes, key=lambda o: o.at):
+        if outcome.visitor is not None and (not wanted or outcome.phase in wanted):
+            found.setdefault(outcome.visitor, []).append(outcome)
+    return found
+
+
+def builds_seen(visits: Iterable[Outcome]) -> set[str]:
+    """The builds (x-app-version) that answered these requests, whatever the status."""
+    return {o.version for o in visits if o.version}

@@ -52,6 +52,7 @@ class BlueGreen:
     first_port: int  # apps get first_port..first_port+19
     grace: str = "15m"
     instances: int = 2
+    config: str = ""  # appended to releases.toml: more [serve] keys, then other tables
     log: list[str] = field(default_factory=list)
     nginx_proc: subprocess.Popen[bytes] | None = None
 
@@ -73,15 +74,26 @@ class BlueGreen:
     def nginx_words(self) -> list[str]:
         return [NGINX, "-p", str(self.ngx), "-e", str(self.ngx / "error.log")]
 
-    def releases(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "releases_cli", *args, "--root", str(self.root)],
-            env={**os.environ, "PYTHONPATH": str(REPO), **self.env()},
+    def command(self, *args: str) -> list[str]:
+        """`releases ARGS --root ROOT` from this checkout (run with cli_env())."""
+        return [sys.executable, "-m", "releases_cli", *args, "--root", str(self.root)]
+
+    def cli_env(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONPATH": str(REPO), **self.env()}
+
+    def run(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        """`releases ARGS`, whatever its exit status."""
+        return subprocess.run(
+            self.command(*args),
+            env=self.cli_env(),
             capture_output=True,
             text=True,
-            timeout=900,
+            timeout=timeout,
             check=False,
         )
+
+    def releases(self, *args: str) -> str:
+        done = self.run(*args)
         if done.returncode != 0:
             raise RuntimeError(f"releases {' '.join(args)}: {done.returncode}\n{done.stderr}")
         return done.stdout
@@ -123,7 +135,7 @@ nginx_test = {toml_list(test)}
 nginx_reload = {toml_list(reload)}
 pm2 = "{pm2}"
 url = "http://127.0.0.1:{self.proxy_port}/api/version"
-"""
+{self.config}"""
         )
         snippet = self.releases("nginx").replace(
             "listen 80;", f"listen 127.0.0.1:{self.proxy_port};"

@@ -185,6 +185,16 @@ class Stack:
             f'export const VERSION = "{version}";\n'
         )
 
+    def set_faults(self, directory: Path, fail_one_in: int = 0, crash_after: int = 0) -> None:
+        """faults.mjs for the next build: `/` answers 500 on one page view in `fail_one_in`
+        (per worker), and each process PM2 runs exits `crash_after` seconds after it started
+        (0: never, as the example ships)."""
+        (directory / "faults.mjs").write_text(
+            "// Set by examples/nextjs_stack.py for this deploy.\n"
+            f"export const FAIL_ONE_IN = {int(fail_one_in)};\n"
+            f"export const CRASH_AFTER_SECONDS = {int(crash_after)};\n"
+        )
+
     def releases(self, *args: str) -> str:
         return run(
             [sys.executable, "-m", "releases_cli", *args, "--root", str(self.root)],

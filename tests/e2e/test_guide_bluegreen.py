@@ -12,6 +12,7 @@ timed from bash's trace of the blocks (printed with -s; never asserted).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -34,11 +35,11 @@ GUIDE = REPO / "docs" / "blue-green.md"
 ROUNDS = 3  # deploy + rollback rounds: the figures are medians over these
 
 
-def block(name: str) -> str:
-    """The ```sh block right under the line
-    `<!-- NAME: tests/e2e/test_guide_bluegreen.py runs this block -->`."""
-    lines = GUIDE.read_text().splitlines()
-    start = lines.index(f"<!-- {name}: tests/e2e/test_guide_bluegreen.py runs this block -->") + 1
+def block(name: str, doc: Path = GUIDE) -> str:
+    """The ```sh block right under the `<!-- NAME: tests/... runs this block -->` line of `doc`
+    (the blue-green guide unless given)."""
+    lines = doc.read_text().splitlines()
+    (start,) = [i + 1 for i, line in enumerate(lines) if line.startswith(f"<!-- {name}: tests/")]
     assert lines[start] == "```sh", "the marker is right above the ```sh block"
     end = lines.index("```", start + 1)
     return "\n".join(lines[start + 1 : end]) + "\n"
@@ -51,11 +52,11 @@ class Guide:
     ngx: Path
     port: int
 
-    def run(self, name: str, **env: str) -> tuple[str, list[tuple[str, float]]]:
-        """Run a block (in a new shell: `env` has what the guide's shell would still hold); its
-        stdout, and each traced command with the seconds until the next."""
+    def run(self, name: str, doc: Path = GUIDE, **env: str) -> tuple[str, list[tuple[str, float]]]:
+        """Run a block of `doc` (in a new shell: `env` has what the guide's shell would still
+        hold); its stdout, and each traced command with the seconds until the next."""
         script = self.root.parent / f"{name}.sh"
-        script.write_text(block(name))
+        script.write_text(block(name, doc))
         # Traced with a time stamp per command (bash as root ignores PS4 from the environment).
         trace = "PS4='+ $EPOCHREALTIME '; set -x; . \"$0\""
         result = subprocess.run(
@@ -88,6 +89,14 @@ def traced(stderr: str) -> list[tuple[str, float]]:
 
 @pytest.fixture
 def guide() -> Iterator[Guide]:
+    with open_guide() as g:
+        yield g
+
+
+@contextlib.contextmanager
+def open_guide() -> Iterator[Guide]:
+    """The guide's shell: ROOT, NGX, PORT, PM2_HOME and this checkout's `releases` and PM2 on
+    PATH; its PM2 and nginx stopped and its directory removed after."""
     for tool in ("node", "npm", "curl"):
         assert shutil.which(tool), f"{tool} is missing"
     pm2 = ensure_pm2()

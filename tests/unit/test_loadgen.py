@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
-from loadgen import Connection, Load, asset_refs, summarize
+from loadgen import Connection, Load, Visitor, asset_refs, builds_seen, by_visitor, summarize
 
 PAGE = (
     b'<html><script src="/_next/static/chunks/main.js"></script>'
@@ -174,3 +174,107 @@ def test_asset_refs_finds_html_and_chunk_references_once() -> None:
         "/_next/static/chunks/gone.js",
     ]
     assert asset_refs(CHUNK) == ["/_next/static/chunks/lazy-part.js"]
+
+
+class StickyHandler(BaseHTTPRequestHandler):
+    """What nginx's sticky canary split does, in small: a request without the `rl_t` cookie
+    gets a bucket (the nth new visitor: n * 7 % 100) in a Set-Cookie; bucket < 10 is served by
+    build v2, which answers 500 on every 5th of its page views; the rest by v1. Records the
+    Cookie header of every request."""
+
+    protocol_version = "HTTP/1.1"
+    cookies: ClassVar[list[str]] = []
+    new_visitors = 0
+    v2_views = 0
+    lock = threading.Lock()
+
+    def do_GET(self) -> None:
+        sent = self.headers.get("Cookie", "")
+        jar = dict(part.strip().split("=", 1) for part in sent.split(";") if "=" in part)
+        with self.lock:
+            self.cookies.append(sent)
+            if "rl_t" not in jar:
+                jar["rl_t"] = str(StickyHandler.new_visitors * 7 % 100)
+                StickyHandler.new_visitors += 1
+                set_cookie = f"rl_t={jar['rl_t']}; Path=/; Max-Age=86400; HttpOnly"
+            else:
+                set_cookie = ""
+            build = "v2" if int(jar["rl_t"]) < 10 else "v1"
+            if build == "v2":
+                StickyHandler.v2_views += 1
+            status = 500 if build == "v2" and StickyHandler.v2_views % 5 == 0 else 200
+        self.send_response(status)
+        self.send_header("x-app-version", build)
+        if set_cookie:
+            self.send_header("Set-Cookie", set_cookie)
+        self.send_header("Set-Cookie", "seen=1; Path=/")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def sticky() -> Iterator[ThreadingHTTPServer]:
+    StickyHandler.cookies, StickyHandler.new_visitors, StickyHandler.v2_views = [], 0, 0
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), StickyHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_visitors_keep_their_cookies_and_record_who_answered(sticky: ThreadingHTTPServer) -> None:
+    """Visitor lanes only (rate=0, browse_rate=0 turn the others off): each visitor sends its
+    first request without a cookie and every later one with the cookies it was given; each
+    view records the visitor, its bucket and the build, so the failures can be told apart by
+    visitor: the visitors on v1 saw none, and each visitor saw one build."""
+    load = Load(
+        "127.0.0.1",
+        sticky.server_address[1],
+        rate=0,
+        browse_rate=0,
+        visitors=20,
+        visit_rate=60.0,
+        bucket_cookie="rl_t",
+        timeout=5.0,
+    )
+    load.start()
+    time.sleep(1.5)
+    outcomes = load.stop()
+
+    assert len(outcomes) == len(StickyHandler.cookies)  # nothing unrecorded, no other lane
+    visits = by_visitor(outcomes)
+    assert set(visits) == set(range(20)) and StickyHandler.new_visitors == 20
+    assert sum(1 for views in visits.values() if len(views) >= 2) > 0
+    buckets = set()
+    for views in visits.values():
+        (bucket,) = {v.bucket for v in views}  # given once, then sent back: never a new one
+        assert bucket is not None
+        buckets.add(bucket)
+        assert builds_seen(views) == {"v2" if bucket < 10 else "v1"}
+    assert buckets == {n * 7 % 100 for n in range(20)}  # one bucket per visitor, all distinct
+    later = [c for c in StickyHandler.cookies if c]
+    assert len(later) == len(outcomes) - 20
+    assert all("seen=1" in c and "rl_t=" in c for c in later)
+    on_v2 = {n for n, views in visits.items() if builds_seen(views) == {"v2"}}
+    assert on_v2 and len(on_v2) < 20
+    failed = [v for views in visits.values() for v in views if not v.ok]
+    assert {v.visitor for v in failed} <= on_v2
+    assert [v.status for v in failed] == [500] * (StickyHandler.v2_views // 5)
+
+
+def test_visitor_cookie_jar() -> None:
+    """Set-Cookie lines are stored by name (attributes dropped), sent back as one Cookie
+    header, replaced by a newer value, and deleted by Max-Age=0; the bucket is the named
+    cookie's value when it is a number."""
+    visitor = Visitor(0, Connection("127.0.0.1", 9, timeout=1.0, fresh=False))
+    assert visitor.headers() == {}
+    visitor.keep(["rl_shop=42; Path=/; Max-Age=2592000; HttpOnly", "theme=dark", "junk"])
+    assert visitor.headers() == {"Cookie": "rl_shop=42; theme=dark"}
+    assert visitor.bucket("rl_shop") == 42 and visitor.bucket("theme") is None
+    visitor.keep(["rl_shop=7; Path=/", "theme=; Path=/; Max-Age=0"])
+    assert visitor.headers() == {"Cookie": "rl_shop=7"} and visitor.bucket("") is None
