@@ -60,6 +60,7 @@ from releases_cli.serving.strategy import Activation, Stages, mark_failed
 
 TICK = 0.5  # seconds between looks at the serve state while waiting for the next analysis
 LOCK_WAIT = 120.0  # seconds a watcher waits for the lock to change state (a deploy holds it)
+HANDOVER = 30.0  # seconds a new canary waits for the last one's watcher to let go
 Live = Callable[[str], None]  # the live counts: a redrawn line on a terminal, else a line
 
 
@@ -90,7 +91,10 @@ def start(
 ) -> int:
     """Under the deploy's lock: hold the watcher flock, split, record canary_started. Returns
     the flock's descriptor (the caller watches, or hands it to a detached watcher)."""
-    fd = owner.hold(root)
+    check(root, live)  # again, under the lock: one may have started since the first check
+    # No canary runs, so a holder is a watcher whose canary was promoted or aborted by hand,
+    # about to notice at its next look and exit.
+    fd = owner.take_over(root, HANDOVER)
     if fd is None:
         raise InvalidInput("another process watches a canary here; promote or abort it first")
     try:

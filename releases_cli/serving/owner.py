@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 
 from releases_cli.core.layout import DeployRoot
 from releases_cli.serving.servestate import SERVE_DIR, ensure_serve_dir
@@ -27,6 +28,17 @@ def hold(root: DeployRoot) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def take_over(root: DeployRoot, seconds: float) -> int | None:
+    """`hold`, waiting up to `seconds` for a watcher whose canary has ended (promoted or
+    aborted from another shell) to notice at its next look and let go."""
+    deadline = time.monotonic() + seconds
+    while True:
+        fd = hold(root)
+        if fd is not None or time.monotonic() >= deadline:
+            return fd
+        time.sleep(0.1)
 
 
 def watched(root: DeployRoot) -> bool:
