@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from releases_cli.config import AnalysisConfig, Config
+from releases_cli.core import interrupts
 from releases_cli.core.clock import Clock, utc_now
 
 __all__ = [
@@ -59,7 +60,9 @@ from releases_cli.serving.servestate import Canary, read_state
 from releases_cli.serving.strategy import Activation, Stages, mark_failed
 
 TICK = 0.5  # seconds between looks at the serve state while waiting for the next analysis
-LOCK_WAIT = 120.0  # seconds a watcher waits for the lock to change state (a deploy holds it)
+# Seconds a watcher waits for the lock to change state: it holds nothing while it waits, and
+# a deploy or stage may hold the lock for a whole build.
+LOCK_WAIT = 3600.0
 HANDOVER = 30.0  # seconds a new canary waits for the last one's watcher to let go
 Live = Callable[[str], None]  # the live counts: a redrawn line on a terminal, else a line
 
@@ -157,14 +160,20 @@ def watch(
         left = canary.stage_left(clock())
         live_line(_line(canary, verdict, left))
         if verdict.decision == "fail":
-            abort(root, cfg, clock, report, True, verdict.reason, verdict.figures)
+            try:
+                abort(root, cfg, clock, report, True, verdict.reason, verdict.figures)
+            except NotFound:  # promoted or aborted by hand meanwhile
+                return Ended(release_id, "gone", {})
             raise Aborted(
                 f"aborted by analysis: {verdict.reason}; traffic is back on the stable "
                 f"release {canary.stable}; {canary.id} is marked failed"
             )
         if verdict.decision == "pass" and left <= 0:
             if canary.stage + 1 == len(canary.stages):
-                promote_and_watch(root, cfg, clock, report, True, verdict.figures, live_line)
+                try:
+                    promote_and_watch(root, cfg, clock, report, True, verdict.figures, live_line)
+                except NotFound:  # promoted or aborted by hand meanwhile
+                    return Ended(release_id, "gone", {})
                 return Ended(release_id, "promoted", verdict.figures)
             window = _next_stage(root, cfg, canary, window, clock, report)
 
@@ -273,9 +282,10 @@ def abort(
         problem = f"canary aborted {how}: {reason}" + (f" ({shown})" if shown else "")
         # Marked failed first: a crash before the unsplit leaves a failed canary that
         # recovery aborts (its watcher is gone), never a split one that looks fine.
-        mark_failed(root, running.id, problem, clock)
-        canary, stable = live.strategy.abort_canary(root, clock, report)
-        record(root, CanaryAborted(canary, automatic, reason, figures), clock)
+        with interrupts.deferred():  # never marked failed and left split by a Ctrl-C
+            mark_failed(root, running.id, problem, clock)
+            canary, stable = live.strategy.abort_canary(root, clock, report)
+            record(root, CanaryAborted(canary, automatic, reason, figures), clock)
         run_on_failure(Activation(root, canary, stable, clock, report), live, problem)
     return canary, stable
 

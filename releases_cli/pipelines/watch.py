@@ -52,7 +52,11 @@ def watch(
 ) -> None:
     """Watch `release_id` for `seconds` after its flip; Aborted once switched back."""
     act = Activation(root, release_id, previous, clock, report)
-    probe = settings.live.strategy.watch_probe(act, settings.analysis, since)
+    try:
+        probe = settings.live.strategy.watch_probe(act, settings.analysis, since)
+    except OSError as error:  # the release is live already: a watch it cannot do only warns
+        report(f"warning: no watch of {release_id}: {error.strerror or error}")
+        return
     report(f"watch: {release_id} for {seconds:g}s")
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:

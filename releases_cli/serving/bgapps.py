@@ -15,7 +15,9 @@ from pathlib import Path
 
 from releases_cli.config import ServeConfig
 from releases_cli.core import faults
+from releases_cli.core.clock import utc_now
 from releases_cli.core.errors import HealthFailed
+from releases_cli.core.events import CanaryAborted, record
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.report import Report
 from releases_cli.nextjs import static_share
@@ -24,6 +26,7 @@ from releases_cli.serving import pm2 as pm
 from releases_cli.serving import ports
 from releases_cli.serving.health import build_id_url, wait_until
 from releases_cli.serving.servestate import SERVE_DIR, AppEntry, ServeState, write_state
+from releases_cli.serving.strategy import mark_failed
 
 POLL = 0.05  # seconds between health probes of a starting app
 WARM_PROBE = 5.0  # seconds a warm app gets to prove itself before it counts as cold
@@ -111,8 +114,7 @@ def ensure_running(
             return state
         report(f"serve: {release_id} on port {entry.port} is not healthy ({problem}); restarting")
         _delete(sv, release_id, report)
-        state = state.without(release_id)
-        write_state(sv.root, state)
+        state = _drop(sv, state, release_id, f"its app was not healthy: {problem}", report)
     low, high = sv.serve.port_range
     port = ports.free_port(low, high, [e.port for e in state.apps.values()])
     if port is None:
@@ -221,10 +223,25 @@ def revive(
             if release_id == state.live:
                 raise HealthFailed(f"{error.message}; nginx cannot serve the live one") from None
             report(f"warning: {error.message}; no longer routed to it")
-            state = state.without(release_id)
-            write_state(sv.root, state)
+            why = f"its app did not start again: {error.message}"
+            state = _drop(sv, state, release_id, why, report)
         else:
             report(f"serve: {release_id} running again on port {state.apps[release_id].port}")
+    return state
+
+
+def _drop(sv: Serving, state: ServeState, release_id: str, why: str, report: Report) -> ServeState:
+    """The state without `release_id`'s app, written. A canary cannot run without its app, so
+    one dropped with it is aborted: marked failed first (a crash then leaves a failed release,
+    never a canary that looks fine), then the state, then canary_aborted."""
+    canary = state.canary is not None and state.canary.id == release_id
+    if canary:
+        mark_failed(sv.root, release_id, f"canary aborted: {why}", utc_now)
+    state = state.without(release_id)
+    write_state(sv.root, state)
+    if canary:
+        record(sv.root, CanaryAborted(release_id, False, why, {}), utc_now)
+        report(f"serve: the canary {release_id} was aborted: {why}")
     return state
 
 

@@ -19,10 +19,16 @@ from datetime import datetime
 from pathlib import Path
 
 from releases_cli.core.clock import Clock
-from releases_cli.core.errors import InvalidInput, NotFound, ReleasesError, UnsafeState
+from releases_cli.core.errors import (
+    HealthFailed,
+    InvalidInput,
+    NotFound,
+    ReleasesError,
+    UnsafeState,
+)
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.report import Report
-from releases_cli.serving import accesslog, bluegreen
+from releases_cli.serving import accesslog, bgapps, bluegreen
 from releases_cli.serving.bgapps import Serving, ensure_running
 from releases_cli.serving.servestate import (
     AppEntry,
@@ -139,6 +145,13 @@ def promote(sv: Serving, clock: Clock, report: Report, switched: Callable[[], No
     canary = state.canary
     if canary is None:
         raise NotFound("no canary runs: nothing to promote")
+    # As every flip: the target proves itself on its port first (its app may have died).
+    problem = bgapps.check_port(sv, canary.id, state.apps[canary.id].port, bgapps.WARM_PROBE)
+    if problem is not None:
+        raise HealthFailed(
+            f"the canary {canary.id} is not healthy on its port ({problem}); nothing was "
+            f"promoted: `releases abort` sends all traffic back to {canary.stable}"
+        )
     bluegreen.flip(sv, state, canary.id, clock(), report)
     report(f"serve: nginx routes to {canary.id}")
     switched()

@@ -45,6 +45,7 @@ from releases_cli.serving.servestate import (
     read_state,
     write_state,
 )
+from releases_cli.serving.strategy import mark_failed
 
 CONFIRM = 10.0  # seconds nginx gets to route through its new workers after a reload
 CONFIRM_STEADY = 0.1  # ... and how long every answer must name the new live release
@@ -196,10 +197,12 @@ def _abandoned(sv: Serving, state: ServeState, clock: Clock, report: Report) -> 
     half-split without an owner); its app is stopped once drained."""
     canary = state.canary
     assert canary is not None
+    why = "its watcher is gone (a crash or a reboot)"
+    # Marked failed first, as every abort is: a crash then leaves a failed canary.
+    mark_failed(sv.root, canary.id, f"canary aborted: {why}", clock)
     apps = dict(state.apps)
     apps[canary.id] = AppEntry(apps[canary.id].port, clock(), routed=False)
     state = apply(sv, replace(state, apps=apps, canary=None), report)
-    why = "its watcher is gone (a crash or a reboot)"
     record(sv.root, CanaryAborted(canary.id, False, why, {}), clock)
     report(f"recovered: the canary {canary.id} was aborted: {why}; all traffic is on {state.live}")
     return state

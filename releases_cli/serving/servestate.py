@@ -68,7 +68,10 @@ class ServeState:
         return replace(self, apps={**self.apps, release_id: entry})
 
     def without(self, release_id: str) -> ServeState:
-        return replace(self, apps={k: v for k, v in self.apps.items() if k != release_id})
+        """The state without `release_id`'s app (and its canary, which cannot be without it)."""
+        canary = None if self.canary is not None and self.canary.id == release_id else self.canary
+        apps = {k: v for k, v in self.apps.items() if k != release_id}
+        return replace(self, apps=apps, canary=canary)
 
     def routed(self) -> dict[str, int]:
         """Release id -> port of every app nginx may send requests to."""

@@ -55,7 +55,9 @@ class TrafficProbe:
         ports: dict[int, str],
         analysis: AnalysisConfig,
     ) -> TrafficProbe:
-        start = {**flip, "offset": max(0, int(flip["offset"]) - LOOK_BYTES)}
+        offset = max(0, int(flip["offset"]) - LOOK_BYTES)
+        # Mid-line unless 0: the reader drops up to the next line end (never a truncation).
+        start = {**flip, "offset": offset, "skipping": int(offset > 0)}
         before = Window(log, start)
         before.look()  # read once: the baseline does not move
         return cls(release_id, previous, ports, analysis, Window(log, flip), before)

@@ -236,7 +236,7 @@ def test_a_canary_whose_watcher_is_gone_is_aborted_by_recovery(
 ) -> None:
     """The watcher flock released (a crash, a reboot): doctor and status say so, and the next
     blue-green command (the timer's `releases reap`, or `releases up` at boot) sends everyone
-    back to the stable release and records why."""
+    back to the stable release, marks the canary failed and records why."""
     s = site.stack
     a = deploy(cli, s)
     b = stage(cli, s)
@@ -255,6 +255,9 @@ def test_a_canary_whose_watcher_is_gone_is_aborted_by_recovery(
     assert {visit(site.port, {}) for _ in range(10)} == {a}
     (ended,) = [e.payload for e in read_history(site.root).events if e.name == "canary_aborted"]
     assert isinstance(ended, CanaryAborted) and ended.id == b and not ended.automatic
+    listed = json.loads(cli("list", "--root", str(s.root), "--json", env=s.env()).stdout)
+    (aborted,) = [r for r in listed["releases"] if r["id"] == b]
+    assert aborted["status"] == "failed"  # never a rollback target that looks complete
 
 
 @pytest.mark.real_process
@@ -393,6 +396,35 @@ def test_a_detached_watcher_aborts_a_failing_canary(cli: Cli, site: Site) -> Non
     while time.monotonic() < deadline and not _watcher_gone(s):
         time.sleep(0.1)
     assert _watcher_gone(s), "the watcher is still running"
+
+
+def test_a_new_canary_right_after_a_promotion_by_hand_waits_for_the_old_watcher(
+    cli: Cli, site: Site
+) -> None:
+    """`deploy --canary --detach`, `promote`, and at once the next `deploy --canary --detach`:
+    the old detached watcher still holds its lock until its next look at the log (every
+    [analysis] interval, 5 s by default); the new deploy waits for it to let go instead of
+    failing after its build. Then `abort` ends the second canary and no watcher is left."""
+    s = site.stack
+    a = deploy(cli, s)
+    env = s.env()
+    args = ("deploy", "--root", str(s.root), "--source", str(s.source), "--canary", "10%")
+    first = cli(*args, "--detach", env=env)
+    assert first.returncode == 0, first.stderr
+    promoted = cli("promote", "--root", str(s.root), env=env)
+    assert promoted.returncode == 0, promoted.stderr
+    b = current_id(s.root)
+    assert b != a
+    second = cli(*args, "--detach", env=env)
+    assert second.returncode == 0, second.stderr
+    assert current_id(s.root) == b
+    aborted = cli("abort", "--root", str(s.root), env=env)
+    assert aborted.returncode == 0, aborted.stderr
+    assert current_id(s.root) == b and s.served() == b
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not _watcher_gone(s):
+        time.sleep(0.1)
+    assert _watcher_gone(s), "a watcher is still running"
 
 
 def _watcher_gone(s: Stack) -> bool:
