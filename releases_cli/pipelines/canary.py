@@ -42,7 +42,7 @@ from releases_cli.core.events import (
     Figures,
     record,
 )
-from releases_cli.core.layout import DeployRoot
+from releases_cli.core.layout import DeployRoot, read_current
 from releases_cli.core.meta import read_meta
 from releases_cli.core.prune import PruneResult
 from releases_cli.core.recovery import exclusive
@@ -75,6 +75,10 @@ def stages_of(configured: tuple[tuple[int, float | None], ...], watch: float) ->
 def check(root: DeployRoot, live: LiveOptions) -> None:
     """Before the build: the mode can split traffic, and no canary runs already."""
     live.strategy.check_canary(root)
+    if read_current(root).release_id is None:
+        raise InvalidInput(
+            "a canary needs a live release to compare it with: deploy without --canary first"
+        )
     running = read_state(root).canary
     if running is not None:
         raise InvalidInput(
@@ -113,8 +117,6 @@ def start(
 
 def outcome(root: DeployRoot, ended: Ended) -> Ended:
     """A canary promoted or aborted elsewhere: which of the two (an abort raises Aborted)."""
-    from releases_cli.core.layout import read_current
-
     if ended.outcome == "gone" and read_current(root).release_id != ended.id:
         raise Aborted(
             f"the canary {ended.id} was aborted elsewhere (`releases abort`, or recovery); "

@@ -119,7 +119,7 @@ def _canary(
     )
     if options.detach:
         try:
-            pid = watcher.detach(root, staged.id, fd, options.watch)
+            pid = watcher.detach(root, staged.id, fd, options.watch, options.keep)
         except OSError as error:
             report(f"warning: could not start a detached watcher ({error}); watching here")
         else:

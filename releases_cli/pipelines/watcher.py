@@ -27,11 +27,12 @@ def log_path(root: DeployRoot) -> Path:
     return root.state / SERVE_DIR / LOG_NAME
 
 
-def detach(root: DeployRoot, release_id: str, fd: int, watch: float) -> int:
+def detach(root: DeployRoot, release_id: str, fd: int, watch: float, keep: int) -> int:
     """Start the canary's watcher with the flock's descriptor `fd` (closed here once it has
-    it; `watch`: seconds of watch after its promotion); its pid. OSError when it cannot be
-    started (the caller still holds the flock then)."""
-    pid = _start(root, [str(root.path), release_id, str(fd), repr(watch)], [fd])
+    it; `watch`: seconds of watch after its promotion; `keep`: the deploy's, for the prune at
+    its promotion); its pid. OSError when it cannot be started (the caller still holds the
+    flock then)."""
+    pid = _start(root, [str(root.path), release_id, str(fd), repr(watch), str(keep)], [fd])
     os.close(fd)
     return pid
 
@@ -69,9 +70,9 @@ def _start(root: DeployRoot, args: list[str], fds: list[int]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """The watcher: ROOT RELEASE_ID FD WATCH (a canary; FD: the flock, inherited already held;
-    WATCH: seconds of watch after its promotion), or ROOT RELEASE_ID - PREVIOUS SECONDS INODE
-    OFFSET (the watch after a flip)."""
+    """The watcher: ROOT RELEASE_ID FD WATCH KEEP (a canary; FD: the flock, inherited already
+    held; WATCH: seconds of watch after its promotion; KEEP: the deploy's), or ROOT
+    RELEASE_ID - PREVIOUS SECONDS INODE OFFSET (the watch after a flip)."""
     from releases_cli import config as config_mod
     from releases_cli.core.clock import utc_now
     from releases_cli.core.errors import ReleasesError
@@ -93,7 +94,8 @@ def main(argv: list[str]) -> int:
         settings = canary.settings_of(cfg)
         with notifying(root, cfg.notify, dict(os.environ), say) as outcome:
             if fd != "-":
-                settings = settings._replace(watch=float(flip[0]))  # the deploy's --watch
+                # the deploy's --watch and --keep, not only releases.toml's
+                settings = settings._replace(watch=float(flip[0]), keep=int(flip[1]))
                 ended = canary.watch(root, settings, release_id, say, say)
                 outcome.summary = f"canary {ended.id}: {ended.outcome}"
             else:

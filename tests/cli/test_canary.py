@@ -312,6 +312,17 @@ def test_reload_mode_refuses_a_canary_before_building(cli: Cli, tmp_path: Path) 
     assert not any((root / "releases").iterdir())
 
 
+def test_a_first_deploy_refuses_a_canary_before_building(cli: Cli, site: Site) -> None:
+    """With nothing live there is no stable release to compare with: one line, exit 3,
+    nothing built or started."""
+    s = site.stack
+    args = ("deploy", "--root", str(s.root), "--source", str(s.source), "--canary", "10%")
+    result = cli(*args, env=s.env())
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.count("\n") == 1 and "needs a live release" in result.stderr
+    assert not any((s.root / "releases").iterdir())
+
+
 def _visitors(port: int, stop: threading.Event) -> None:
     """New visitors one after another (each its own cookie jar) until `stop`."""
     while not stop.is_set():
