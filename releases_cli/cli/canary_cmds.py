@@ -4,12 +4,8 @@ now) and abort (all traffic back on the stable release now), from any shell at a
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
+import sys
 
-from releases_cli import config as config_mod
 from releases_cli.cli.options import (
     JsonOption,
     QuietOption,
@@ -20,11 +16,6 @@ from releases_cli.cli.options import (
     say,
 )
 from releases_cli.cli.render import JSON_VERSION
-
-if TYPE_CHECKING:
-    from releases_cli.config import Config
-    from releases_cli.core.layout import DeployRoot
-    from releases_cli.pipelines.notify import Outcome
 
 
 def promote(
@@ -39,31 +30,15 @@ def promote(
 
     Example: releases promote --root /srv/shop
     """
-    import sys
-
     from releases_cli.cli import progress
-    from releases_cli.pipelines import canary
+    from releases_cli.pipelines.releasing import promote_command
 
-    deploy_root = deploy_root_of(root).require_initialized()
-    cfg = config_mod.load(deploy_root)
     reporter = progress.make_reporter(quiet, verbose, out=sys.stderr if as_json else None)
-    settings = canary.settings_of(cfg)
-    with _notifying(deploy_root, cfg) as outcome:
-        promoted, stable = canary.promote_and_watch(
-            deploy_root,
-            settings,
-            canary.utc_now,
-            reporter,
-            False,
-            {},
-            progress.live_line(reporter),
-            wait,
-        )
-        outcome.summary = f"promoted {promoted}: all traffic goes to it (previous: {stable})"
+    done = promote_command(deploy_root_of(root), wait, reporter, progress.live_line(reporter), say)
     if as_json:
-        print(json.dumps({"version": JSON_VERSION, "id": promoted, "previous": stable}))
+        print(json.dumps({"version": JSON_VERSION, "id": done.id, "previous": done.other}))
     else:
-        print(outcome.summary)
+        print(done.summary)
 
 
 def abort(
@@ -78,33 +53,15 @@ def abort(
 
     Example: releases abort --root /srv/shop
     """
-    import sys
-
     from releases_cli.cli import progress
-    from releases_cli.pipelines import canary
+    from releases_cli.pipelines.releasing import abort_command
 
-    deploy_root = deploy_root_of(root).require_initialized()
-    cfg = config_mod.load(deploy_root)
     reporter = progress.make_reporter(quiet, verbose, out=sys.stderr if as_json else None)
-    settings = canary.settings_of(cfg)
-    with _notifying(deploy_root, cfg) as outcome:
-        aborted, stable = canary.abort(
-            deploy_root, settings, canary.utc_now, reporter, False, "aborted by hand", {}, wait
-        )
-        outcome.summary = f"aborted the canary {aborted}: all traffic is back on {stable}"
+    done = abort_command(deploy_root_of(root), wait, reporter, say)
     if as_json:
-        print(json.dumps({"version": JSON_VERSION, "id": aborted, "stable": stable}))
+        print(json.dumps({"version": JSON_VERSION, "id": done.id, "stable": done.other}))
     else:
-        print(outcome.summary)
-
-
-@contextmanager
-def _notifying(deploy_root: DeployRoot, cfg: Config) -> Iterator[Outcome]:
-    """The [notify] webhooks for what the command recorded (a failure warns)."""
-    from releases_cli.pipelines.notify import notifying
-
-    with notifying(deploy_root, cfg.notify, dict(os.environ), say) as outcome:
-        yield outcome
+        print(done.summary)
 
 
 COMMANDS = (("promote", promote), ("abort", abort))

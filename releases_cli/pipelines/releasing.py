@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from releases_cli.core.layout import DeployRoot
     from releases_cli.core.meta import SourceInfo
     from releases_cli.core.report import Report
+    from releases_cli.pipelines.canary import Live
     from releases_cli.pipelines.deploy import DeployResult
     from releases_cli.pipelines.fleet import StageResult
     from releases_cli.pipelines.notify import Outcome
@@ -179,3 +180,44 @@ def _notifying(root: DeployRoot, cfg: Config, warn: Warn) -> Iterator[Outcome]:
 
     with notifying(root, cfg.notify, dict(os.environ), warn) as outcome:
         yield outcome
+
+
+class Moved(NamedTuple):
+    """What `promote` or `abort` did: the canary, the release that was stable, the line."""
+
+    id: str
+    other: str
+    summary: str
+
+
+def promote_command(
+    root: DeployRoot, wait: float, report: Report, live_line: Live, warn: Warn
+) -> Moved:
+    """`releases promote`: all traffic to the running canary now, then the watch after that
+    flip ([serve] watch)."""
+    from releases_cli.core.clock import utc_now
+    from releases_cli.pipelines import canary
+
+    cfg = config_mod.load(root.require_initialized())
+    settings = canary.settings_of(cfg)
+    with _notifying(root, cfg, warn) as outcome:
+        promoted, stable = canary.promote_and_watch(
+            root, settings, utc_now, report, False, {}, live_line, wait
+        )
+        outcome.summary = f"promoted {promoted}: all traffic goes to it (previous: {stable})"
+    return Moved(promoted, stable, outcome.summary)
+
+
+def abort_command(root: DeployRoot, wait: float, report: Report, warn: Warn) -> Moved:
+    """`releases abort`: all traffic back on the stable release now, the canary failed."""
+    from releases_cli.core.clock import utc_now
+    from releases_cli.pipelines import canary
+
+    cfg = config_mod.load(root.require_initialized())
+    settings = canary.settings_of(cfg)
+    with _notifying(root, cfg, warn) as outcome:
+        aborted, stable = canary.abort(
+            root, settings, utc_now, report, False, "aborted by hand", {}, wait
+        )
+        outcome.summary = f"aborted the canary {aborted}: all traffic is back on {stable}"
+    return Moved(aborted, stable, outcome.summary)
