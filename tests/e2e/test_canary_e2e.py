@@ -38,12 +38,12 @@ from typing import Any
 import pytest
 from helpers import REPO, free_port, history_of
 from loadgen import Load, Outcome, builds_seen, by_visitor
+from nextapp import browser_driver
 from nextjs_bluegreen import BlueGreen
 from nextjs_stack import App, Stack
 
 pytestmark = pytest.mark.e2e
 
-BROWSER = Path(__file__).parent / "browser"
 COOKIE = "rl_demo"  # the bucket cookie of BlueGreen's app ("demo")
 SETTLE = 5.0
 STAGES = "10%:30s,50%:20s"  # the first stage is long enough for two Chromium visits
@@ -230,7 +230,7 @@ def browse(bg: BlueGreen, user_data: Path, bucket: str) -> dict[str, Any]:
     """Chromium with the bucket cookie: the page's build, its Server Action's answer."""
     url = f"http://127.0.0.1:{bg.proxy_port}/"
     done = subprocess.run(
-        ["node", str(BROWSER / "canary.mjs"), url, str(user_data), COOKIE, bucket],
+        ["node", str(browser_driver("canary.mjs")), url, str(user_data), COOKIE, bucket],
         capture_output=True,
         text=True,
         timeout=180,
@@ -247,10 +247,7 @@ def test_b_healthy_staged_canary_is_promoted_and_sticky(stack: BlueGreen, tmp_pa
     and the split is sticky (c): within each stage a visitor's answers all come from one
     build (v3 when its bucket is below the share), a visitor never goes back from v3 to the
     stable build, and Chromium's Server Action answers from the build that served its page."""
-    if not (BROWSER / "node_modules" / "playwright-core").is_dir():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER, check=True, timeout=600
-        )
+    browser_driver("canary.mjs")  # playwright-core installed before the load starts
     stable = stack.current()
     old = served(stack.proxy_port)  # v1, unless an earlier case left another build live
     source = stack.stack.source
