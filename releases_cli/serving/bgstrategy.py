@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from releases_cli.config import AnalysisConfig, ServeConfig
 from releases_cli.core.clock import Clock
@@ -26,7 +27,9 @@ from releases_cli.serving.strategy import (
     Up,
     mark_failed_best_effort,
 )
-from releases_cli.serving.watchprobe import Probe, TrafficProbe
+
+if TYPE_CHECKING:
+    from releases_cli.serving.watchprobe import Probe
 
 
 @dataclass(frozen=True)
@@ -170,4 +173,6 @@ class BlueGreen:
     ) -> Probe:
         ports = bgcanary.port_map(read_state(act.root))
         log = bgcanary.access_log(act.root)
+        from releases_cli.serving.watchprobe import TrafficProbe
+
         return TrafficProbe.at(log, since, act.release_id, act.previous, ports, analysis)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, NamedTuple
 
 from releases_cli.config import AnalysisConfig, HealthConfig, RestartConfig
 from releases_cli.core import faults, interrupts, reserve
@@ -44,14 +44,15 @@ from releases_cli.serving.strategy import (
     describe,
     mark_failed_best_effort,
 )
-from releases_cli.serving.watchprobe import Probe, ReloadProbe
+
+if TYPE_CHECKING:
+    from releases_cli.serving.watchprobe import Probe
 
 log = logging.getLogger(__name__)
 PROBE_SECONDS = 5.0  # how long `up` waits for the health URL before restarting
 
 
-@dataclass(frozen=True)
-class Reload:
+class Reload(NamedTuple):
     """[restart] and [health] of releases.toml (None: not set; then a switch is all there is)."""
 
     restart: RestartConfig | None = None
@@ -159,6 +160,8 @@ class Reload:
     def watch_probe(
         self, act: Activation, analysis: AnalysisConfig, since: dict[str, int | str]
     ) -> Probe:
+        from releases_cli.serving.watchprobe import ReloadProbe
+
         return ReloadProbe(
             act.root,
             act.release_id,

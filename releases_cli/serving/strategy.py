@@ -23,9 +23,8 @@ The contract, for deploy and switch (`go_live`) and rollback (`roll_back`):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, Protocol, TextIO
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TextIO
 
 from releases_cli.config import AnalysisConfig
 from releases_cli.core.clock import Clock
@@ -35,7 +34,9 @@ from releases_cli.core.finding import Finding
 from releases_cli.core.layout import DeployRoot
 from releases_cli.core.meta import read_meta, write_meta
 from releases_cli.core.report import Report
-from releases_cli.serving.watchprobe import Probe
+
+if TYPE_CHECKING:
+    from releases_cli.serving.watchprobe import Probe
 
 
 class Activation(NamedTuple):
@@ -49,8 +50,7 @@ class Activation(NamedTuple):
     echo: TextIO | None = None  # where command output goes (default: stdout)
 
 
-@dataclass(frozen=True)
-class Up:
+class Up(NamedTuple):
     """What `up` left running: the live release and (blue-green) its port and the warm ones."""
 
     live: str | None

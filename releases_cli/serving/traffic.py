@@ -37,7 +37,11 @@ class Window:
 
     def __init__(self, path: Path, cursor: Cursor) -> None:
         self.path = path
-        self._at = accesslog.Cursor(int(cursor.get("inode", 0)), int(cursor.get("offset", 0)))
+        self._at = accesslog.Cursor(
+            int(cursor.get("inode", 0)),
+            int(cursor.get("offset", 0)),
+            bool(cursor.get("skipping", 0)),  # starting mid-line: drop up to its end
+        )
         self.hits: list[accesslog.Hit] = []
 
     @property
