@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from releases_cli.core.inuse import release_users
 from releases_cli.core.state import Snapshot, snapshot
 from releases_cli.core.statedir import layout_problems
-from releases_cli.pipelines.serveview import ServeApp, canary_view, serve_apps
+from releases_cli.pipelines.serveview import ServeApp, canary_view, config_of, serve_apps
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -38,7 +38,8 @@ def listing(root: DeployRoot, now: datetime) -> Overview:
     """Everything `list` shows (the freeze is `status`'s)."""
     snap = snapshot(root.require_initialized())
     in_use = release_users(root.releases)
-    return Overview(snap, in_use, None, serve_apps(root, now), warnings(snap))
+    apps = serve_apps(root, now, config_of(root))
+    return Overview(snap, in_use, None, apps, warnings(snap))
 
 
 def live_view(root: DeployRoot, now: datetime) -> Overview:
@@ -49,8 +50,9 @@ def live_view(root: DeployRoot, now: datetime) -> Overview:
     frozen = read_freeze(root)
     live = snap.get(snap.current_id) if snap.current_id else None
     in_use = release_users(root.releases) if live else {}
-    apps = serve_apps(root, now)
-    return Overview(snap, in_use, frozen, apps, warnings(snap), canary_view(root))
+    cfg = config_of(root)  # read once for the apps and the canary
+    apps = serve_apps(root, now, cfg)
+    return Overview(snap, in_use, frozen, apps, warnings(snap), canary_view(root, cfg))
 
 
 def warnings(snap: Snapshot) -> list[str]:

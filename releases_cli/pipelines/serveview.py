@@ -13,36 +13,37 @@ from releases_cli.serving.strategy import ServeApp
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from releases_cli.config import Config
     from releases_cli.core.layout import DeployRoot
     from releases_cli.pipelines.canary import View as CanaryView
 
-__all__ = ["CanaryView", "ServeApp", "canary_view", "serve_apps"]
+__all__ = ["CanaryView", "ServeApp", "canary_view", "config_of", "serve_apps"]
 
 
-def serve_apps(root: DeployRoot, now: datetime) -> list[ServeApp]:
-    """Every app the strategy runs (none before `init`, or with a config that does not load:
-    what is live is still shown, and `doctor` reports the config)."""
+def config_of(root: DeployRoot) -> Config | None:
+    """releases.toml, or None before `init` or when it does not load (what is live is still
+    shown, and `doctor` reports the config)."""
+    if not root.config_file.is_file():
+        return None
+    try:
+        return config_mod.load(root)
+    except InvalidInput:
+        return None
+
+
+def serve_apps(root: DeployRoot, now: datetime, cfg: Config | None) -> list[ServeApp]:
+    """Every app the strategy of `cfg` (config_of) runs; none without a config."""
     from releases_cli.serving.strategies import for_config
 
-    if not root.config_file.is_file():
-        return []
-    try:
-        cfg = config_mod.load(root)
-    except InvalidInput:
-        return []
-    return for_config(cfg).apps(root, now)
+    return [] if cfg is None else for_config(cfg).apps(root, now)
 
 
-def canary_view(root: DeployRoot) -> CanaryView | None:
+def canary_view(root: DeployRoot, cfg: Config | None) -> CanaryView | None:
     """The running canary with its live figures (blue-green), or None; the canary's pipeline
     (and the analysis modules) is loaded only when one runs."""
     from releases_cli.serving.servestate import read_state
 
-    if not root.config_file.is_file() or read_state(root).canary is None:
-        return None
-    try:
-        cfg = config_mod.load(root)
-    except InvalidInput:
+    if cfg is None or read_state(root).canary is None:
         return None
     from releases_cli.pipelines.canary import view
 
